@@ -1,0 +1,102 @@
+//! The converter's settings, from flags or `DOCCONV_*` environment
+//! variables. Defaults are documented where they are declared.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct ConverterConfig {
+    /// Where jobs, inputs and outputs are kept
+    /// [default: $XDG_DATA_HOME/docconv, else ~/.local/share/docconv]
+    #[arg(long, env = "DOCCONV_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// LibreOffice worker processes [default: one per CPU core]
+    #[arg(long, env = "DOCCONV_WORKERS")]
+    pub workers: Option<usize>,
+
+    /// Seconds a conversion may take before its worker is killed
+    #[arg(long, env = "DOCCONV_JOB_TIMEOUT_SECS", default_value_t = 60)]
+    pub job_timeout_secs: u64,
+
+    /// Jobs a worker converts before it is replaced (LibreOffice leaks)
+    #[arg(long, env = "DOCCONV_WORKER_MAX_JOBS", default_value_t = 200)]
+    pub worker_max_jobs: u32,
+
+    /// Resident memory (MiB) above which a worker is replaced after its job
+    #[arg(long, env = "DOCCONV_WORKER_MAX_MEMORY_MIB", default_value_t = 1024)]
+    pub worker_max_memory_mib: u64,
+
+    /// Jobs that may wait in the queue; more are refused with RESOURCE_EXHAUSTED
+    #[arg(long, env = "DOCCONV_QUEUE_CAPACITY", default_value_t = 1000)]
+    pub queue_capacity: usize,
+
+    /// Largest accepted upload, in MiB
+    #[arg(long, env = "DOCCONV_MAX_UPLOAD_MIB", default_value_t = 100)]
+    pub max_upload_mib: u64,
+
+    /// Hours a finished job and its result are kept
+    #[arg(long, env = "DOCCONV_RETENTION_HOURS", default_value_t = 24.0)]
+    pub retention_hours: f64,
+
+    /// Seconds of silence on a WatchJob stream before a heartbeat is sent
+    #[arg(long, env = "DOCCONV_HEARTBEAT_SECS", default_value_t = 15.0)]
+    pub heartbeat_secs: f64,
+
+    /// LibreOffice's program directory
+    #[arg(long, env = "DOCCONV_LIBREOFFICE_DIR", default_value = "/usr/lib/libreoffice/program")]
+    pub libreoffice_dir: PathBuf,
+
+    /// Seconds running jobs get to finish on shutdown; unfinished ones run
+    /// again at the next start
+    #[arg(long, env = "DOCCONV_SHUTDOWN_GRACE_SECS", default_value_t = 20)]
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ConverterConfig {
+    fn default() -> Self {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            config: ConverterConfig,
+        }
+        // The defaults live in the attributes above, once.
+        Defaults::parse_from(["docconv"]).config
+    }
+}
+
+impl ConverterConfig {
+    pub fn data_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.data_dir {
+            return dir.clone();
+        }
+        let base = std::env::var_os("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+            .unwrap_or_else(|| PathBuf::from("."));
+        base.join("docconv")
+    }
+
+    pub fn workers(&self) -> usize {
+        self.workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+            .max(1)
+    }
+
+    pub fn job_timeout(&self) -> Duration {
+        Duration::from_secs(self.job_timeout_secs.max(1))
+    }
+
+    pub fn max_upload_bytes(&self) -> u64 {
+        self.max_upload_mib * 1024 * 1024
+    }
+
+    pub fn retention(&self) -> Duration {
+        Duration::from_secs_f64(self.retention_hours.max(0.0) * 3600.0)
+    }
+
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_secs_f64(self.heartbeat_secs.max(0.05))
+    }
+}

@@ -1,0 +1,64 @@
+//! The converter's one error type for RPC failures, and its mapping to
+//! gRPC status codes, in one place.
+//!
+//! These are errors of a *call* (bad arguments, unknown job, full queue).
+//! A conversion that fails is not an error here: it is a job state, see
+//! `failure`.
+
+use super::store::StoreError;
+use tonic::{Code, Status};
+
+#[derive(Debug)]
+pub enum Error {
+    /// The caller sent something malformed; the message says what to fix.
+    InvalidArgument(String),
+    NotFound(String),
+    /// The queue is full or an upload exceeds its limit.
+    ResourceExhausted(String),
+    /// The job is not in a state the call needs (e.g. reading a result of a
+    /// job that has not succeeded).
+    FailedPrecondition(String),
+    OutOfRange(String),
+    /// The service is shutting down.
+    Unavailable(String),
+    /// Our fault. The detail is logged, never sent: it may name paths.
+    Internal(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl From<Error> for Status {
+    fn from(error: Error) -> Status {
+        let (code, message) = match error {
+            Error::InvalidArgument(m) => (Code::InvalidArgument, m),
+            Error::NotFound(m) => (Code::NotFound, m),
+            Error::ResourceExhausted(m) => (Code::ResourceExhausted, m),
+            Error::FailedPrecondition(m) => (Code::FailedPrecondition, m),
+            Error::OutOfRange(m) => (Code::OutOfRange, m),
+            Error::Unavailable(m) => (Code::Unavailable, m),
+            Error::Internal(detail) => {
+                tracing::error!("internal error: {detail}");
+                (Code::Internal, "internal error; the service log has details".to_owned())
+            }
+        };
+        Status::new(code, message)
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Error {
+        Error::Internal(e.to_string())
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Error {
+        Error::Internal(format!("i/o: {e}"))
+    }
+}
+
+impl From<tokio::task::JoinError> for Error {
+    fn from(e: tokio::task::JoinError) -> Error {
+        Error::Internal(format!("background task: {e}"))
+    }
+}

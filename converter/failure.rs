@@ -1,0 +1,66 @@
+//! Why a job failed, in words a person can act on, with the google.rpc
+//! code that travels in the job's state.
+
+use crate::proto::v1::JobError;
+use crate::proto::worker::Reason;
+use std::time::Duration;
+use tonic::Code;
+
+#[derive(Debug, Clone)]
+pub enum Failure {
+    /// The file does not look like its format at all.
+    NotADocument { extension: String },
+    /// LibreOffice could not load it.
+    Unreadable,
+    PasswordRequired,
+    WrongPassword,
+    ExportFailed,
+    TimedOut(Duration),
+    /// The worker died on this document on every attempt.
+    Crashed { attempts: u32 },
+    /// The job was cancelled by request.
+    Cancelled,
+}
+
+impl Failure {
+    pub fn from_worker(reason: Reason) -> Failure {
+        match reason {
+            Reason::PasswordRequired => Failure::PasswordRequired,
+            Reason::WrongPassword => Failure::WrongPassword,
+            Reason::ExportFailed => Failure::ExportFailed,
+            Reason::Unreadable | Reason::Unspecified => Failure::Unreadable,
+        }
+    }
+
+    pub fn to_job_error(&self) -> JobError {
+        let (code, message) = match self {
+            Failure::NotADocument { extension } => (
+                Code::InvalidArgument,
+                format!("the file is not a valid .{extension} document: it is damaged or in another format"),
+            ),
+            Failure::Unreadable => (
+                Code::InvalidArgument,
+                "not a document LibreOffice can read: the file is damaged or in an unsupported format".into(),
+            ),
+            Failure::PasswordRequired => (
+                Code::FailedPrecondition,
+                "the document is password-protected; remove the password and submit it again".into(),
+            ),
+            Failure::WrongPassword => (Code::InvalidArgument, "the password does not open the document".into()),
+            Failure::ExportFailed => (
+                Code::Internal,
+                "LibreOffice read the document but could not write the result".into(),
+            ),
+            Failure::TimedOut(limit) => (
+                Code::DeadlineExceeded,
+                format!("conversion took longer than {} s and was stopped", limit.as_secs()),
+            ),
+            Failure::Crashed { attempts } => (
+                Code::Internal,
+                format!("LibreOffice crashed on this document ({attempts} attempts); it may be damaged"),
+            ),
+            Failure::Cancelled => (Code::Cancelled, "cancelled on request".into()),
+        };
+        JobError { code: code as i32, message }
+    }
+}

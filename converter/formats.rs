@@ -1,0 +1,170 @@
+//! The document formats docconv reads, and what it checks before handing a
+//! file to LibreOffice.
+//!
+//! LibreOffice detects formats by content, and falls back to importing
+//! unknown bytes as plain text: a damaged `.docx` would become a PDF of
+//! garbage. So binary formats must at least look like their container.
+
+use crate::proto::v1::InputFormat;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Text,
+    Spreadsheet,
+    Presentation,
+    Drawing,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Text => "text",
+            Kind::Spreadsheet => "spreadsheet",
+            Kind::Presentation => "presentation",
+            Kind::Drawing => "drawing",
+        }
+    }
+}
+
+/// How the bytes of a format must begin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Container {
+    /// ZIP (OOXML, ODF) or OLE2 (legacy MS Office) or RTF: office files are
+    /// often misnamed between these, and LibreOffice reads them all.
+    Office,
+    /// Anything: text formats have no signature.
+    Any,
+}
+
+pub struct Format {
+    pub extension: &'static str,
+    pub kind: Kind,
+    pub description: &'static str,
+    container: Container,
+}
+
+const fn f(extension: &'static str, kind: Kind, description: &'static str, container: Container) -> Format {
+    Format { extension, kind, description, container }
+}
+
+use Container::{Any, Office};
+use Kind::{Drawing, Presentation, Spreadsheet, Text};
+
+pub const INPUTS: &[Format] = &[
+    f("docx", Text, "Word document", Office),
+    f("docm", Text, "Word macro-enabled document (macros never run)", Office),
+    f("dotx", Text, "Word template", Office),
+    f("dotm", Text, "Word macro-enabled template (macros never run)", Office),
+    f("doc", Text, "Word 97-2003 document", Office),
+    f("dot", Text, "Word 97-2003 template", Office),
+    f("odt", Text, "OpenDocument text", Office),
+    f("ott", Text, "OpenDocument text template", Office),
+    f("fodt", Text, "Flat OpenDocument text", Any),
+    f("rtf", Text, "Rich Text Format", Office),
+    f("txt", Text, "Plain text", Any),
+    f("html", Text, "HTML page", Any),
+    f("htm", Text, "HTML page", Any),
+    f("xlsx", Spreadsheet, "Excel workbook", Office),
+    f("xlsm", Spreadsheet, "Excel macro-enabled workbook (macros never run)", Office),
+    f("xltx", Spreadsheet, "Excel template", Office),
+    f("xls", Spreadsheet, "Excel 97-2003 workbook", Office),
+    f("xlt", Spreadsheet, "Excel 97-2003 template", Office),
+    f("ods", Spreadsheet, "OpenDocument spreadsheet", Office),
+    f("ots", Spreadsheet, "OpenDocument spreadsheet template", Office),
+    f("fods", Spreadsheet, "Flat OpenDocument spreadsheet", Any),
+    f("csv", Spreadsheet, "Comma-separated values", Any),
+    f("tsv", Spreadsheet, "Tab-separated values", Any),
+    f("pptx", Presentation, "PowerPoint presentation", Office),
+    f("pptm", Presentation, "PowerPoint macro-enabled presentation (macros never run)", Office),
+    f("ppsx", Presentation, "PowerPoint show", Office),
+    f("ppsm", Presentation, "PowerPoint macro-enabled show (macros never run)", Office),
+    f("potx", Presentation, "PowerPoint template", Office),
+    f("ppt", Presentation, "PowerPoint 97-2003 presentation", Office),
+    f("pps", Presentation, "PowerPoint 97-2003 show", Office),
+    f("odp", Presentation, "OpenDocument presentation", Office),
+    f("otp", Presentation, "OpenDocument presentation template", Office),
+    f("fodp", Presentation, "Flat OpenDocument presentation", Any),
+    f("odg", Drawing, "OpenDocument drawing", Office),
+    f("fodg", Drawing, "Flat OpenDocument drawing", Any),
+];
+
+/// What every input can become today.
+pub const TARGETS: &[&str] = &["pdf"];
+
+/// The format of a file name, by its extension (case-insensitive).
+pub fn by_file_name(name: &str) -> Option<&'static Format> {
+    let (_, ext) = name.rsplit_once('.')?;
+    INPUTS.iter().find(|f| f.extension.eq_ignore_ascii_case(ext))
+}
+
+/// Whether a file's first bytes fit its format's container.
+pub fn looks_like(format: &Format, head: &[u8]) -> bool {
+    const ZIP: &[u8] = b"PK\x03\x04";
+    const OLE: &[u8] = b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1";
+    const RTF: &[u8] = b"{\\rtf";
+    match format.container {
+        Container::Any => true,
+        Container::Office => [ZIP, OLE, RTF].iter().any(|sig| head.starts_with(sig)),
+    }
+}
+
+pub fn content_type(target: &str) -> &'static str {
+    match target {
+        "pdf" => "application/pdf",
+        _ => "application/octet-stream",
+    }
+}
+
+/// `report.final.docx` → `report.final`.
+pub fn stem(file_name: &str) -> &str {
+    match file_name.rsplit_once('.') {
+        Some((stem, _)) if !stem.is_empty() => stem,
+        _ => file_name,
+    }
+}
+
+/// `report.final.docx` → `report.final.pdf`.
+pub fn output_name(input_name: &str, target: &str) -> String {
+    format!("{}.{target}", stem(input_name))
+}
+
+pub fn listing() -> Vec<InputFormat> {
+    INPUTS
+        .iter()
+        .map(|f| InputFormat {
+            extension: f.extension.into(),
+            description: f.description.into(),
+            kind: f.kind.name().into(),
+            targets: TARGETS.iter().map(|t| t.to_string()).collect(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_formats_by_extension_case_insensitively() {
+        assert_eq!(by_file_name("Report.DOCX").unwrap().extension, "docx");
+        assert_eq!(by_file_name("a.b.xlsx").unwrap().kind, Kind::Spreadsheet);
+        assert!(by_file_name("noextension").is_none());
+        assert!(by_file_name("virus.exe").is_none());
+    }
+
+    #[test]
+    fn binary_formats_need_an_office_container() {
+        let docx = by_file_name("x.docx").unwrap();
+        assert!(looks_like(docx, b"PK\x03\x04rest"));
+        assert!(looks_like(docx, b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1rest"));
+        assert!(!looks_like(docx, b"random bytes"));
+        assert!(looks_like(by_file_name("x.csv").unwrap(), b"random bytes"));
+    }
+
+    #[test]
+    fn output_names_swap_the_extension() {
+        assert_eq!(output_name("report.final.docx", "pdf"), "report.final.pdf");
+        assert_eq!(output_name("Special_Chars_ß.docx", "pdf"), "Special_Chars_ß.pdf");
+        assert_eq!(output_name(".docx", "pdf"), ".docx.pdf");
+    }
+}

@@ -1,0 +1,314 @@
+//! The worker pool: one runner per worker slot takes jobs from the queue
+//! and supervises the LibreOffice process that converts them.
+//!
+//! Supervision rules:
+//! - every conversion has a deadline; past it the worker is killed and the
+//!   job fails with DEADLINE_EXCEEDED;
+//! - a worker that dies mid-job is replaced and the job retried once on the
+//!   fresh worker, then failed;
+//! - a cancelled running job has its worker killed;
+//! - a worker that has converted many documents or grown large is replaced
+//!   by a warmed-up successor, which takes over only once it is ready, so no
+//!   job waits for a cold start.
+
+use super::csv;
+use super::failure::Failure;
+use super::formats;
+use super::jobs::{Claim, Ending, Jobs};
+use super::pdf;
+use super::store::JobFiles;
+use super::worker::{Outcome, Progress, Worker, WorkerError, WorkerSpec};
+use crate::proto::v1::{Output, Stage, StageTimings};
+use crate::proto::worker::Convert;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Small documents of each kind, converted by every new worker before it
+/// takes jobs: LibreOffice loads each module on first use (100–350 ms).
+const WARMUP: &[(&str, &[u8])] = &[
+    ("warm.docx", include_bytes!("warmup/warm.docx")),
+    ("warm.xlsx", include_bytes!("warmup/warm.xlsx")),
+    ("warm.pptx", include_bytes!("warmup/warm.pptx")),
+];
+
+#[derive(Clone, Debug)]
+pub struct PoolConfig {
+    pub workers: usize,
+    pub job_timeout: Duration,
+    pub max_jobs_per_worker: u32,
+    pub max_worker_rss: u64,
+}
+
+pub struct Pool {
+    jobs: Arc<Jobs>,
+    spec: WorkerSpec,
+    config: PoolConfig,
+    /// How many slots have had a warm worker; health reports ready when all have.
+    warm: watch::Sender<usize>,
+}
+
+/// A started pool: the runners, and the count of warm slots.
+pub struct Running {
+    pub runners: Vec<JoinHandle<()>>,
+    pub warm: watch::Receiver<usize>,
+}
+
+impl Pool {
+    pub fn start(jobs: Arc<Jobs>, spec: WorkerSpec, config: PoolConfig) -> std::io::Result<Running> {
+        std::fs::create_dir_all(&spec.scratch_dir)?;
+        for (name, bytes) in WARMUP {
+            std::fs::write(spec.scratch_dir.join(name), bytes)?;
+        }
+        let (warm, warm_rx) = watch::channel(0);
+        let pool = Arc::new(Pool { jobs, spec, config, warm });
+        let runners = (0..pool.config.workers).map(|_| tokio::spawn(pool.clone().runner())).collect();
+        Ok(Running { runners, warm: warm_rx })
+    }
+
+    async fn runner(self: Arc<Self>) {
+        let Some(mut worker) = self.start_worker().await else { return };
+        self.warm.send_modify(|n| *n += 1);
+        let mut successor: Option<JoinHandle<Option<Worker>>> = None;
+        loop {
+            tokio::select! {
+                biased;
+                ready = async { successor.as_mut().expect("guarded").await }, if successor.is_some() => {
+                    successor = None;
+                    if let Ok(Some(fresh)) = ready {
+                        tracing::info!(old = ?worker.pid(), new = ?fresh.pid(), "worker replaced");
+                        worker = fresh;
+                    }
+                }
+                claim = self.jobs.next() => {
+                    let Some(claim) = claim else { break };
+                    let Some(next) = self.run(claim, worker).await else { break };
+                    worker = next;
+                    if successor.is_none() && self.worn_out(&worker) {
+                        let pool = self.clone();
+                        successor = Some(tokio::spawn(async move { pool.start_worker().await }));
+                    }
+                }
+            }
+        }
+    }
+
+    fn worn_out(&self, worker: &Worker) -> bool {
+        worker.jobs_done >= self.config.max_jobs_per_worker
+            || worker.rss_bytes().is_some_and(|rss| rss > self.config.max_worker_rss)
+    }
+
+    /// Starts and warms up a worker, retrying with backoff while LibreOffice
+    /// fails to start. `None` once the service is shutting down.
+    async fn start_worker(&self) -> Option<Worker> {
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            if !self.jobs.is_accepting() {
+                return None;
+            }
+            match Worker::start(&self.spec).await {
+                Ok(mut worker) => match warm_up(&mut worker, &self.spec.scratch_dir).await {
+                    Ok(()) => return Some(worker),
+                    Err(e) => tracing::error!("worker warm-up failed: {e}"),
+                },
+                Err(e) => tracing::error!("{e}"),
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(30));
+        }
+    }
+
+    /// Runs one job to its end. Returns the worker to use next (the same
+    /// one, or a replacement when it had to be killed).
+    async fn run(&self, mut claim: Claim, mut worker: Worker) -> Option<Worker> {
+        let request = match prepare(&self.jobs.files, &claim).await {
+            Ok(request) => request,
+            Err(failure) => {
+                self.jobs.finish(&claim.id, Ending::Failed(failure), StageTimings::default()).await;
+                return Some(worker);
+            }
+        };
+        loop {
+            let (attempt, mut timings) = self.attempt(&claim, &mut worker, request.clone()).await;
+            let ending = match attempt {
+                Attempt::Done => Ending::Succeeded(match store_output(&request, &claim, &mut timings).await {
+                    Ok(output) => output,
+                    Err(e) => {
+                        tracing::error!(job = %claim.id, "cannot read the output: {e}");
+                        self.jobs.finish(&claim.id, Ending::Failed(Failure::ExportFailed), timings).await;
+                        return Some(worker);
+                    }
+                }),
+                Attempt::Refused(failure) => Ending::Failed(failure),
+                Attempt::Died(e) if claim.attempts < 2 => {
+                    tracing::warn!(job = %claim.id, "{e}; retrying on a fresh worker");
+                    drop(worker);
+                    worker = self.start_worker().await?;
+                    self.jobs.retry(&mut claim).await;
+                    continue;
+                }
+                Attempt::Died(e) => {
+                    tracing::warn!(job = %claim.id, "{e}; giving up");
+                    Ending::Failed(Failure::Crashed { attempts: claim.attempts })
+                }
+                Attempt::TimedOut => Ending::Failed(Failure::TimedOut(self.config.job_timeout)),
+                Attempt::Cancelled => Ending::Failed(Failure::Cancelled),
+            };
+            let stopped = matches!(ending, Ending::Failed(Failure::TimedOut(_) | Failure::Cancelled | Failure::Crashed { .. }));
+            if stopped {
+                // Kill first, so a hung LibreOffice stops burning CPU while
+                // the job's end is recorded.
+                worker.kill();
+            }
+            self.jobs.finish(&claim.id, ending, timings).await;
+            return if stopped {
+                drop(worker);
+                self.start_worker().await
+            } else {
+                Some(worker)
+            };
+        }
+    }
+
+    /// One conversion on `worker`, bounded by the deadline and by cancellation.
+    async fn attempt(&self, claim: &Claim, worker: &mut Worker, request: Convert) -> (Attempt, StageTimings) {
+        let started = Instant::now();
+        let mut loaded_at = None;
+        let jobs = &self.jobs;
+        let id = claim.id.as_str();
+        let convert = worker.convert(request, |progress| match progress {
+            // Loading is the first 60 % of the bar, exporting the next 30 %.
+            Progress::Loading { percent } => jobs.progress(id, Stage::Loading, percent * 60 / 100, None),
+            Progress::Loaded { .. } => {
+                let load_ms = started.elapsed().as_millis() as u64;
+                loaded_at = Some(Instant::now());
+                let timings = StageTimings { load_ms, ..Default::default() };
+                jobs.progress(id, Stage::Exporting, 60, Some(timings));
+            }
+        });
+        let attempt = tokio::select! {
+            result = tokio::time::timeout(self.config.job_timeout, convert) => match result {
+                Ok(Ok(Outcome::Done)) => Attempt::Done,
+                Ok(Ok(Outcome::Failed(failed))) => {
+                    tracing::info!(job = id, detail = %failed.detail, "LibreOffice refused the document");
+                    Attempt::Refused(Failure::from_worker(failed.reason()))
+                }
+                Ok(Err(e)) => Attempt::Died(e),
+                Err(_) => Attempt::TimedOut,
+            },
+            () = claim.cancel.notified() => Attempt::Cancelled,
+        };
+        let total = started.elapsed();
+        let load = loaded_at.map_or(total, |at| at - started);
+        let timings = StageTimings {
+            queue_wait_ms: 0,
+            load_ms: load.as_millis() as u64,
+            export_ms: (total - load).as_millis() as u64,
+            store_ms: 0,
+        };
+        if matches!(attempt, Attempt::Done) {
+            jobs.progress(id, Stage::Storing, 90, Some(timings));
+        }
+        (attempt, timings)
+    }
+}
+
+enum Attempt {
+    Done,
+    Refused(Failure),
+    Died(WorkerError),
+    TimedOut,
+    Cancelled,
+}
+
+/// Checks the input and builds the worker's request. CSV is turned into a
+/// spreadsheet document first (see `csv`).
+async fn prepare(files: &JobFiles, claim: &Claim) -> Result<Convert, Failure> {
+    let extension = claim.input_extension.clone();
+    let input = files.input(&claim.id, &extension);
+    let output = files.output(&claim.id, &claim.target_format);
+    let sheet_name = formats::stem(&claim.file_name).to_owned();
+    let unreadable = Failure::NotADocument { extension: extension.clone() };
+    let prepared = tokio::task::spawn_blocking(move || -> Result<PathBuf, Failure> {
+        let format = formats::by_file_name(&format!("x.{extension}")).ok_or(Failure::Unreadable)?;
+        let mut head = [0u8; 8];
+        let read = std::fs::File::open(&input)
+            .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+            .map_err(|_| Failure::Unreadable)?;
+        if !formats::looks_like(format, &head[..read]) {
+            return Err(unreadable);
+        }
+        let _ = std::fs::remove_file(&output);
+        if matches!(format.extension, "csv" | "tsv") {
+            let data = std::fs::read(&input).map_err(|_| Failure::Unreadable)?;
+            let fods = input.with_extension("fods");
+            std::fs::write(&fods, csv::to_fods(&data, &sheet_name, format.extension == "tsv"))
+                .map_err(|_| Failure::Unreadable)?;
+            return Ok(fods);
+        }
+        Ok(input)
+    })
+    .await
+    .map_err(|_| Failure::Unreadable)??;
+    Ok(Convert {
+        input_path: path_string(&prepared),
+        output_path: path_string(&files.output(&claim.id, &claim.target_format)),
+        format: claim.target_format.clone(),
+        filter_options: String::new(),
+        password: None,
+    })
+}
+
+fn path_string(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+/// Hashes and measures the output, and makes it durable.
+async fn store_output(request: &Convert, claim: &Claim, timings: &mut StageTimings) -> std::io::Result<Output> {
+    let started = Instant::now();
+    let path = PathBuf::from(&request.output_path);
+    let target = claim.target_format.clone();
+    let file_name = formats::output_name(&claim.file_name, &target);
+    let output = tokio::task::spawn_blocking(move || {
+        let data = std::fs::read(&path)?;
+        std::fs::File::open(&path)?.sync_all()?;
+        let page_count = if target == "pdf" { pdf::page_count(&data).unwrap_or(0) } else { 0 };
+        Ok(Output {
+            file_name,
+            content_type: formats::content_type(&target).into(),
+            size_bytes: data.len() as u64,
+            sha256: hex(&Sha256::digest(&data)),
+            page_count,
+        })
+    })
+    .await?;
+    timings.store_ms = started.elapsed().as_millis() as u64;
+    output
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn warm_up(worker: &mut Worker, warmup_dir: &Path) -> Result<(), String> {
+    let out_dir = worker.scratch_dir();
+    for (name, _) in WARMUP {
+        let request = Convert {
+            input_path: path_string(&warmup_dir.join(name)),
+            output_path: path_string(&out_dir.join(format!("{name}.pdf"))),
+            format: "pdf".into(),
+            filter_options: String::new(),
+            password: None,
+        };
+        match worker.convert(request, |_| {}).await {
+            Ok(Outcome::Done) => {}
+            Ok(Outcome::Failed(failed)) => return Err(format!("{name}: {}", failed.detail)),
+            Err(e) => return Err(format!("{name}: {e}")),
+        }
+    }
+    worker.jobs_done = 0;
+    Ok(())
+}

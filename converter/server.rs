@@ -1,0 +1,163 @@
+//! Assembles the converter: store, job hub, worker pool and gRPC server
+//! (with health and reflection), and runs it until `shutdown` resolves.
+
+use super::config::ConverterConfig;
+use super::jobs::Jobs;
+use super::pool::{Pool, PoolConfig};
+use super::service::ConverterService;
+use super::store::{JobFiles, RedbStore};
+use super::worker::WorkerSpec;
+use crate::proto::v1::converter_server::ConverterServer;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic_health::ServingStatus;
+
+/// Why the converter could not start or run.
+#[derive(Debug)]
+pub struct StartError(pub String);
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// The packages that provide what the workers load (see LIBREOFFICE notes
+/// in the README: the `-nogui` variants lack files Calc needs).
+pub const LIBREOFFICE_PACKAGES: &str =
+    "libreoffice-core libreoffice-writer libreoffice-calc libreoffice-impress libreoffice-draw";
+
+/// Fails with an actionable message when LibreOffice is not installed.
+pub fn check_libreoffice(program_dir: &Path) -> Result<(), StartError> {
+    let found = ["libsofficeapp.so", "libmergedlo.so"].iter().any(|lib| program_dir.join(lib).is_file());
+    if found {
+        return Ok(());
+    }
+    Err(StartError(format!(
+        "LibreOffice was not found in {}. Install it with:\n  sudo apt-get install {LIBREOFFICE_PACKAGES}\n\
+         or point --libreoffice-dir (DOCCONV_LIBREOFFICE_DIR) at its program directory.",
+        program_dir.display()
+    )))
+}
+
+/// Runs the converter on `listener` until `shutdown` resolves, then stops
+/// taking jobs, gives running ones the grace period, and returns.
+pub async fn run(
+    config: ConverterConfig,
+    worker_exe: PathBuf,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    check_libreoffice(&config.libreoffice_dir)?;
+    let data_dir = config.data_dir();
+    let scratch_dir = data_dir.join("workers");
+    // Profiles left by a previous run that was killed; never reused.
+    let _ = std::fs::remove_dir_all(&scratch_dir);
+    std::fs::create_dir_all(data_dir.join("jobs"))
+        .map_err(|e| StartError(format!("cannot create the data directory {}: {e}", data_dir.display())))?;
+    let store = RedbStore::open(&data_dir.join("jobs.redb")).map_err(|e| StartError(e.to_string()))?;
+    let jobs = Arc::new(Jobs::new(Arc::new(store), JobFiles::new(data_dir.join("jobs")), config.queue_capacity));
+    let recovered = jobs.recover().await.map_err(|e| StartError(format!("{e:?}")))?;
+    if recovered > 0 {
+        tracing::info!(recovered, "jobs from the previous run are queued again");
+    }
+
+    let spec = WorkerSpec {
+        exe: worker_exe,
+        program_dir: config.libreoffice_dir.clone(),
+        scratch_dir,
+        start_timeout: Duration::from_secs(60),
+    };
+    let pool_config = PoolConfig {
+        workers: config.workers(),
+        job_timeout: config.job_timeout(),
+        max_jobs_per_worker: config.worker_max_jobs.max(1),
+        max_worker_rss: config.worker_max_memory_mib * 1024 * 1024,
+    };
+    let workers = pool_config.workers;
+    let pool = Pool::start(jobs.clone(), spec, pool_config)
+        .map_err(|e| StartError(format!("cannot prepare the worker directory: {e}")))?;
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_not_serving::<ConverterServer<ConverterService>>().await;
+    health.set_service_status("", ServingStatus::NotServing).await;
+    let mut warm = pool.warm.clone();
+    let reporter = health.clone();
+    tokio::spawn(async move {
+        if warm.wait_for(|&n| n >= workers).await.is_ok() {
+            tracing::info!(workers, "workers are warm; ready");
+            reporter.set_serving::<ConverterServer<ConverterService>>().await;
+            reporter.set_service_status("", ServingStatus::Serving).await;
+        }
+    });
+
+    let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
+    let service = ConverterService::new(jobs.clone(), config.max_upload_bytes(), config.heartbeat(), stopping);
+    tokio::spawn(expire_periodically(jobs.clone(), config.retention()));
+
+    let reflection = |builder: tonic_reflection::server::Builder<'static>| {
+        builder
+            .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection(tonic_reflection::server::Builder::configure())
+        .build_v1()
+        .map_err(|e| StartError(format!("reflection: {e}")))?;
+    let reflection_v1alpha = reflection(tonic_reflection::server::Builder::configure())
+        .build_v1alpha()
+        .map_err(|e| StartError(format!("reflection: {e}")))?;
+
+    let grace = Duration::from_secs(config.shutdown_grace_secs);
+    let drain = {
+        let jobs = jobs.clone();
+        async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new jobs; waiting for running ones");
+            jobs.stop_accepting();
+            health.set_not_serving::<ConverterServer<ConverterService>>().await;
+            health.set_service_status("", ServingStatus::NotServing).await;
+            let _ = stopping_tx.send(true);
+            let runners = futures_join_all(pool.runners);
+            if tokio::time::timeout(grace, runners).await.is_err() {
+                tracing::warn!("running jobs did not finish in time; they run again at the next start");
+            }
+        }
+    };
+
+    let address = listener.local_addr().ok();
+    tracing::info!(?address, workers, "converter listening");
+    tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(ConverterServer::new(service))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), drain)
+        .await
+        .map_err(|e| StartError(format!("gRPC server: {e}")))
+}
+
+async fn futures_join_all(handles: Vec<tokio::task::JoinHandle<()>>) {
+    for handle in handles {
+        let _ = handle.await;
+    }
+}
+
+/// Deletes expired jobs now and then; a tenth of the retention, at most a minute.
+async fn expire_periodically(jobs: Arc<Jobs>, retention: Duration) {
+    let period = (retention / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    loop {
+        match jobs.expire(retention).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(expired = n, "removed jobs past retention"),
+            Err(e) => tracing::error!("expiring jobs: {e:?}"),
+        }
+        tokio::time::sleep(period).await;
+    }
+}

@@ -1,0 +1,364 @@
+//! The `docconv.v1.Converter` gRPC service: validates calls, streams
+//! uploads to disk, and turns job states into responses. All job logic is
+//! in `jobs`; all conversion in `pool`.
+
+use super::error::{Error, Result};
+use super::formats;
+use super::ids;
+use super::jobs::{Jobs, now_timestamp};
+use super::pool::hex;
+use super::store::is_terminal;
+use crate::proto::store::StoredJob;
+use crate::proto::v1::converter_server::Converter;
+use crate::proto::v1::{
+    CancelJobRequest, GetJobRequest, Heartbeat, Job, ListFormatsRequest, ListFormatsResponse,
+    ReadResultRequest, ReadResultResponse, SubmitHeader, SubmitRequest, WatchJobRequest,
+    WatchJobResponse, submit_request, watch_job_response,
+};
+use sha2::{Digest, Sha256};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio_stream::Stream;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+/// Largest `data` chunk a client may send: well under the 4 MiB message
+/// limit every gRPC implementation enforces by default.
+pub const MAX_CHUNK: usize = 1024 * 1024;
+/// Chunk size of `ReadResult`.
+const READ_CHUNK: usize = 256 * 1024;
+/// Longest accepted file name, in bytes (a common file system limit).
+const MAX_FILE_NAME: usize = 255;
+
+pub struct ConverterService {
+    jobs: Arc<Jobs>,
+    max_upload_bytes: u64,
+    heartbeat: Duration,
+    /// Becomes true at shutdown: open watch streams end with UNAVAILABLE so
+    /// clients reconnect elsewhere (or after the restart) instead of hanging.
+    stopping: watch::Receiver<bool>,
+}
+
+impl ConverterService {
+    pub fn new(jobs: Arc<Jobs>, max_upload_bytes: u64, heartbeat: Duration, stopping: watch::Receiver<bool>) -> Self {
+        ConverterService { jobs, max_upload_bytes, heartbeat, stopping }
+    }
+
+    async fn submit(&self, mut stream: Streaming<SubmitRequest>) -> Result<Job> {
+        let header = match stream.message().await.map_err(upload_broken)? {
+            Some(SubmitRequest { payload: Some(submit_request::Payload::Header(header)) }) => header,
+            _ => return Err(Error::InvalidArgument("the first message must be a header".into())),
+        };
+        let checked = self.check_header(&header)?;
+        if !header.request_id.is_empty() {
+            if let Some(job) = self.jobs.by_request_id(&header.request_id).await? {
+                return Ok(job);
+            }
+        }
+        let reservation = self.jobs.reserve()?;
+        let id = ids::new_id();
+        let received = self.receive(&mut stream, &id, &checked.extension, &header).await;
+        let input_size_bytes = match received {
+            Ok(size) => size,
+            Err(e) => {
+                self.jobs.files.remove(&id);
+                return Err(e);
+            }
+        };
+        let record = StoredJob {
+            job: Some(Job {
+                id,
+                file_name: checked.file_name,
+                target_format: checked.target,
+                input_size_bytes,
+                ..Job::default()
+            }),
+            request_id: header.request_id,
+            input_extension: checked.extension,
+            order: 0,
+        };
+        self.jobs.enqueue(reservation, record).await
+    }
+
+    fn check_header(&self, header: &SubmitHeader) -> Result<Checked> {
+        // Keep only the last path component: browsers and scripts sometimes
+        // send a full path, and the name is only ever shown, never opened.
+        let file_name = header.file_name.rsplit(['/', '\\']).next().unwrap_or("").trim();
+        if file_name.is_empty() {
+            return Err(Error::InvalidArgument("header.file_name is required, e.g. \"report.docx\"".into()));
+        }
+        if file_name.len() > MAX_FILE_NAME || file_name.chars().any(char::is_control) {
+            return Err(Error::InvalidArgument(format!(
+                "header.file_name must be at most {MAX_FILE_NAME} bytes without control characters"
+            )));
+        }
+        let format = formats::by_file_name(file_name).ok_or_else(|| {
+            let known: Vec<_> = formats::INPUTS.iter().map(|f| f.extension).collect();
+            Error::InvalidArgument(format!(
+                "header.file_name {file_name:?} has no extension docconv reads; use one of: {}",
+                known.join(", ")
+            ))
+        })?;
+        let target = match header.target_format.trim().trim_start_matches('.').to_ascii_lowercase() {
+            t if t.is_empty() => "pdf".to_owned(),
+            t => t,
+        };
+        if !formats::TARGETS.contains(&target.as_str()) {
+            return Err(Error::InvalidArgument(format!(
+                "header.target_format {target:?} is not supported; use one of: {}",
+                formats::TARGETS.join(", ")
+            )));
+        }
+        if !header.sha256.is_empty()
+            && !(header.sha256.len() == 64 && header.sha256.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(Error::InvalidArgument("header.sha256 must be 64 hex digits".into()));
+        }
+        if let Some(size) = header.size_bytes {
+            if size > self.max_upload_bytes {
+                return Err(self.too_large());
+            }
+        }
+        Ok(Checked { file_name: file_name.to_owned(), extension: format.extension.to_owned(), target })
+    }
+
+    fn too_large(&self) -> Error {
+        Error::ResourceExhausted(format!(
+            "the document is larger than the upload limit of {} MiB",
+            self.max_upload_bytes / (1024 * 1024)
+        ))
+    }
+
+    /// Streams the data chunks into the job's input file, enforcing the
+    /// size limit as bytes arrive. Returns the size once the file is durable.
+    async fn receive(
+        &self,
+        stream: &mut Streaming<SubmitRequest>,
+        id: &str,
+        extension: &str,
+        header: &SubmitHeader,
+    ) -> Result<u64> {
+        let path = self.jobs.files.input(id, extension);
+        tokio::fs::create_dir_all(path.parent().expect("input is inside the job directory")).await?;
+        let mut file = tokio::fs::File::create(&path).await?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        while let Some(message) = stream.message().await.map_err(upload_broken)? {
+            let chunk = match message.payload {
+                Some(submit_request::Payload::Data(chunk)) => chunk,
+                _ => return Err(Error::InvalidArgument("only the first message may be a header".into())),
+            };
+            if chunk.len() > MAX_CHUNK {
+                return Err(Error::InvalidArgument(format!("data chunks must be at most {MAX_CHUNK} bytes")));
+            }
+            size += chunk.len() as u64;
+            if size > self.max_upload_bytes {
+                return Err(self.too_large());
+            }
+            hasher.update(&chunk);
+            file.write_all(&chunk).await?;
+        }
+        if size == 0 {
+            return Err(Error::InvalidArgument("the upload is empty: send the document in data messages".into()));
+        }
+        if let Some(declared) = header.size_bytes.filter(|&d| d != size) {
+            return Err(Error::InvalidArgument(format!(
+                "header.size_bytes says {declared} bytes but {size} arrived"
+            )));
+        }
+        let digest = hex(&hasher.finalize());
+        if !header.sha256.is_empty() && !header.sha256.eq_ignore_ascii_case(&digest) {
+            return Err(Error::InvalidArgument(format!(
+                "header.sha256 does not match the data received (sha256 {digest})"
+            )));
+        }
+        file.sync_all().await?;
+        Ok(size)
+    }
+}
+
+struct Checked {
+    file_name: String,
+    extension: String,
+    target: String,
+}
+
+fn upload_broken(status: Status) -> Error {
+    Error::InvalidArgument(format!("the upload stream failed: {}", status.message()))
+}
+
+fn check_id(id: &str) -> Result<()> {
+    if ids::is_valid(id) {
+        Ok(())
+    } else {
+        Err(Error::NotFound(format!("no job {id:?}: job ids are 32 hex digits")))
+    }
+}
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = std::result::Result<T, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Converter for ConverterService {
+    async fn submit(&self, request: Request<Streaming<SubmitRequest>>) -> std::result::Result<Response<Job>, Status> {
+        Ok(Response::new(self.submit(request.into_inner()).await?))
+    }
+
+    type WatchJobStream = BoxStream<WatchJobResponse>;
+
+    async fn watch_job(
+        &self,
+        request: Request<WatchJobRequest>,
+    ) -> std::result::Result<Response<Self::WatchJobStream>, Status> {
+        let id = request.into_inner().id;
+        check_id(&id)?;
+        let watch = self.jobs.watch(&id).await?;
+        let (tx, rx) = mpsc::channel(16);
+        tokio::spawn(forward_states(watch.snapshot, watch.updates, tx, self.heartbeat, self.stopping.clone()));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn get_job(&self, request: Request<GetJobRequest>) -> std::result::Result<Response<Job>, Status> {
+        let id = request.into_inner().id;
+        check_id(&id)?;
+        Ok(Response::new(self.jobs.get(&id).await?))
+    }
+
+    async fn cancel_job(&self, request: Request<CancelJobRequest>) -> std::result::Result<Response<Job>, Status> {
+        let id = request.into_inner().id;
+        check_id(&id)?;
+        Ok(Response::new(self.jobs.cancel(&id).await?))
+    }
+
+    type ReadResultStream = BoxStream<ReadResultResponse>;
+
+    async fn read_result(
+        &self,
+        request: Request<ReadResultRequest>,
+    ) -> std::result::Result<Response<Self::ReadResultStream>, Status> {
+        let request = request.into_inner();
+        check_id(&request.id)?;
+        let job = self.jobs.get(&request.id).await?;
+        let output = job.output.as_ref().filter(|_| job.state() == crate::proto::v1::JobState::Succeeded);
+        let Some(output) = output else {
+            return Err(Error::FailedPrecondition(format!(
+                "job {} has no result: it is {}",
+                job.id,
+                job.state().as_str_name().trim_start_matches("JOB_STATE_").to_lowercase()
+            ))
+            .into());
+        };
+        if request.offset > output.size_bytes {
+            return Err(Error::OutOfRange(format!(
+                "offset {} is past the end of the result ({} bytes)",
+                request.offset, output.size_bytes
+            ))
+            .into());
+        }
+        let path = self.jobs.files.output(&job.id, &job.target_format);
+        let mut file = tokio::fs::File::open(&path).await.map_err(Error::from)?;
+        file.seek(std::io::SeekFrom::Start(request.offset)).await.map_err(Error::from)?;
+        let remaining = output.size_bytes - request.offset;
+        let length = if request.limit == 0 { remaining } else { request.limit.min(remaining) };
+        let (tx, rx) = mpsc::channel(4);
+        tokio::spawn(send_file(file, request.offset, length, tx));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn list_formats(
+        &self,
+        _request: Request<ListFormatsRequest>,
+    ) -> std::result::Result<Response<ListFormatsResponse>, Status> {
+        Ok(Response::new(ListFormatsResponse {
+            inputs: formats::listing(),
+            max_upload_bytes: self.max_upload_bytes,
+        }))
+    }
+}
+
+/// Sends the snapshot, then every state until the terminal one, with
+/// heartbeats in long silences. Stops when the client goes away; the job
+/// itself is not affected.
+async fn forward_states(
+    snapshot: Job,
+    updates: Option<broadcast::Receiver<Job>>,
+    tx: mpsc::Sender<std::result::Result<WatchJobResponse, Status>>,
+    heartbeat: Duration,
+    mut stopping: watch::Receiver<bool>,
+) {
+    let job_message = |job: Job| Ok(WatchJobResponse { event: Some(watch_job_response::Event::Job(job)) });
+    let mut last_sequence = snapshot.sequence;
+    let ended = is_terminal(snapshot.state());
+    if tx.send(job_message(snapshot)).await.is_err() || ended {
+        return;
+    }
+    let Some(mut updates) = updates else { return };
+    loop {
+        let next = tokio::select! {
+            next = updates.recv() => next,
+            () = tokio::time::sleep(heartbeat) => {
+                let beat = WatchJobResponse {
+                    event: Some(watch_job_response::Event::Heartbeat(Heartbeat { time: Some(now_timestamp()) })),
+                };
+                if tx.send(Ok(beat)).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            () = tx.closed() => return,
+            () = stopped(&mut stopping) => {
+                let _ = tx.send(Err(Status::unavailable("the converter is shutting down; watch again"))).await;
+                return;
+            }
+        };
+        match next {
+            // States older than the snapshot were already covered by it.
+            Ok(job) if job.sequence <= last_sequence => {}
+            Ok(job) => {
+                last_sequence = job.sequence;
+                let ended = is_terminal(job.state());
+                if tx.send(job_message(job)).await.is_err() || ended {
+                    return;
+                }
+            }
+            // Too far behind: the next state received is complete anyway.
+            Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => {
+                let _ = tx.send(Err(Status::unavailable("the job's updates ended early; watch again"))).await;
+                return;
+            }
+        }
+    }
+}
+
+async fn send_file(
+    mut file: tokio::fs::File,
+    mut offset: u64,
+    mut remaining: u64,
+    tx: mpsc::Sender<std::result::Result<ReadResultResponse, Status>>,
+) {
+    while remaining > 0 {
+        let mut buffer = vec![0u8; READ_CHUNK.min(remaining as usize)];
+        let read = match file.read(&mut buffer).await {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) => {
+                let _ = tx.send(Err(Error::from(e).into())).await;
+                return;
+            }
+        };
+        buffer.truncate(read);
+        if tx.send(Ok(ReadResultResponse { offset, data: buffer })).await.is_err() {
+            return;
+        }
+        offset += read as u64;
+        remaining -= read as u64;
+    }
+}
+
+async fn stopped(stopping: &mut watch::Receiver<bool>) {
+    // An error means the sender is gone, which happens only at exit.
+    let _ = stopping.wait_for(|&stop| stop).await;
+}

@@ -1,0 +1,159 @@
+//! The worker process: `docconv worker`. It holds one LibreOfficeKit
+//! instance and converts one document at a time, as the converter asks over
+//! stdin, reporting events on a private pipe (see `protocol`).
+//!
+//! Everything here is blocking and single-threaded, as LOK requires.
+
+use super::lok::{self, Office, callback};
+use super::protocol::{read_frame, write_frame};
+use crate::proto::worker::{
+    self as wire, Convert, Done, Event, Failed, LoadProgress, Loaded, Ready, Reason, event,
+};
+use std::cell::RefCell;
+use std::fs::File;
+use std::io;
+use std::os::fd::FromRawFd;
+use std::path::Path;
+use std::rc::Rc;
+
+/// Load options for every document. `Batch` makes LibreOffice cancel any
+/// dialog instead of waiting forever for a click that never comes;
+/// `Language` pins locale-dependent output (number formats, hyphenation).
+const LOAD_OPTIONS: &str = "Language=en-US,Batch=true";
+
+/// What the LOK callback needs to know about the conversion in progress.
+#[derive(Default)]
+struct Current {
+    /// The password to answer with, if the job has one.
+    password: Option<String>,
+    /// How often LibreOffice asked for a password during this load.
+    password_requests: u32,
+    last_percent: u32,
+}
+
+/// Runs the worker until stdin closes; returns the process exit code.
+pub fn run(program_dir: &Path, profile_dir: &Path) -> i32 {
+    let events = match take_stdout_for_events() {
+        Ok(file) => Rc::new(RefCell::new(file)),
+        Err(e) => {
+            eprintln!("docconv worker: cannot set up the event pipe: {e}");
+            return 2;
+        }
+    };
+    let office = match Office::init(program_dir, profile_dir) {
+        Ok(office) => office,
+        Err(e) => {
+            eprintln!("docconv worker: LibreOfficeKit failed to start: {e}");
+            return 3;
+        }
+    };
+    let current = Rc::new(RefCell::new(Current::default()));
+    if let Err(e) = office.set_listener(listener(current.clone(), events.clone())) {
+        eprintln!("docconv worker: {e}");
+        return 3;
+    }
+    if send(&events, event::Kind::Ready(Ready {})).is_err() {
+        return 0;
+    }
+    let mut stdin = io::stdin().lock();
+    loop {
+        match read_frame::<wire::Request>(&mut stdin) {
+            Ok(Some(wire::Request { kind: Some(wire::request::Kind::Convert(job)) })) => {
+                let outcome = convert(&office, &current, &events, &job);
+                if send(&events, outcome).is_err() {
+                    break;
+                }
+            }
+            Ok(Some(_)) => eprintln!("docconv worker: ignoring an empty request"),
+            Ok(None) => break,
+            Err(e) => {
+                eprintln!("docconv worker: bad request stream: {e}");
+                break;
+            }
+        }
+    }
+    // LibreOffice is known to crash in its exit handlers; the work is done,
+    // so leave without running them.
+    // SAFETY: _exit ends the process immediately; nothing is left to flush.
+    unsafe { libc::_exit(0) }
+}
+
+/// Moves the real stdout to a private descriptor for protocol events and
+/// points fd 1 at stderr, so anything LibreOffice prints cannot corrupt the
+/// event stream.
+fn take_stdout_for_events() -> io::Result<File> {
+    // SAFETY: plain descriptor calls on fds 1 and 2, checked for errors.
+    unsafe {
+        let fd = libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 3);
+        if fd < 0 || libc::dup2(2, 1) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(File::from_raw_fd(fd))
+    }
+}
+
+fn send(events: &RefCell<File>, kind: event::Kind) -> io::Result<()> {
+    write_frame(&mut *events.borrow_mut(), &Event { kind: Some(kind) })
+}
+
+fn listener(current: Rc<RefCell<Current>>, events: Rc<RefCell<File>>) -> lok::Listener {
+    Box::new(move |office, kind, payload| match kind {
+        callback::STATUS_INDICATOR_SET_VALUE => {
+            let Ok(percent) = payload.trim().parse::<u32>() else { return };
+            let percent = percent.min(100);
+            let mut current = current.borrow_mut();
+            if percent > current.last_percent {
+                current.last_percent = percent;
+                let _ = send(&events, event::Kind::LoadProgress(LoadProgress { percent }));
+            }
+        }
+        callback::DOCUMENT_PASSWORD => {
+            let mut current = current.borrow_mut();
+            current.password_requests += 1;
+            // LibreOffice asks again after a wrong answer; answering the same
+            // wrong password forever would hang the load, so refuse the
+            // second time.
+            let answer = match current.password_requests {
+                1 => current.password.clone(),
+                _ => None,
+            };
+            drop(current);
+            office.set_document_password(payload, answer.as_deref());
+        }
+        // Opening read-only is all a conversion needs.
+        callback::DOCUMENT_PASSWORD_TO_MODIFY => office.set_document_password(payload, None),
+        callback::STATUS_INDICATOR_START | callback::STATUS_INDICATOR_FINISH => {}
+        _ => {}
+    })
+}
+
+fn convert(office: &Office, current: &RefCell<Current>, events: &RefCell<File>, job: &Convert) -> event::Kind {
+    *current.borrow_mut() = Current { password: job.password.clone(), ..Current::default() };
+    let urls = lok::file_url(Path::new(&job.input_path))
+        .and_then(|input| Ok((input, lok::file_url(Path::new(&job.output_path))?)));
+    let (input_url, output_url) = match urls {
+        Ok(urls) => urls,
+        Err(detail) => return failed(Reason::Unreadable, detail),
+    };
+    let document = match office.load(&input_url, LOAD_OPTIONS) {
+        Ok(document) => document,
+        Err(detail) => {
+            let current = current.borrow();
+            let reason = match (current.password_requests, &current.password) {
+                (0, _) => Reason::Unreadable,
+                (_, None) => Reason::PasswordRequired,
+                (_, Some(_)) => Reason::WrongPassword,
+            };
+            return failed(reason, detail);
+        }
+    };
+    let _ = send(events, event::Kind::Loaded(Loaded { parts: document.parts() }));
+    match document.save_as(&output_url, &job.format, &job.filter_options) {
+        Ok(()) => event::Kind::Done(Done {}),
+        Err(detail) => failed(Reason::ExportFailed, detail),
+    }
+}
+
+fn failed(reason: Reason, detail: String) -> event::Kind {
+    event::Kind::Failed(Failed { reason: reason as i32, detail })
+}

@@ -1,0 +1,233 @@
+//! The converter's side of one worker process: start it, send it a
+//! conversion, read its events, kill it.
+//!
+//! A worker runs in its own process group, is killed when its handle drops,
+//! and dies with the converter (`PR_SET_PDEATHSIG`), so no LibreOffice ever
+//! outlives the job or the service that started it.
+
+use super::profile;
+use super::protocol::{read_frame_async, write_frame_async};
+use crate::proto::worker::{Convert, Event, Failed, Request, event, request};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+/// How to start workers.
+#[derive(Clone, Debug)]
+pub struct WorkerSpec {
+    /// The docconv binary, started as `docconv worker`.
+    pub exe: PathBuf,
+    /// LibreOffice's `program` directory.
+    pub program_dir: PathBuf,
+    /// Where each worker gets its private profile and temp directory.
+    pub scratch_dir: PathBuf,
+    /// How long LibreOffice may take to start before the worker is given up.
+    pub start_timeout: Duration,
+}
+
+/// Why talking to a worker failed. Any of these means the process is gone
+/// or unusable and must be replaced.
+#[derive(Debug)]
+pub enum WorkerError {
+    Spawn(std::io::Error),
+    /// The process ended (or closed its pipe) unexpectedly.
+    Died(String),
+    /// LibreOffice did not come up in time.
+    StartTimeout,
+}
+
+impl std::fmt::Display for WorkerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WorkerError::Spawn(e) => write!(f, "cannot start the worker process: {e}"),
+            WorkerError::Died(why) => write!(f, "the worker process died: {why}"),
+            WorkerError::StartTimeout => write!(f, "LibreOffice did not start in time"),
+        }
+    }
+}
+
+/// What a worker reports while converting.
+#[derive(Debug)]
+pub enum Progress {
+    Loading { percent: u32 },
+    Loaded { parts: i32 },
+}
+
+/// The worker's answer to a conversion it completed without dying.
+#[derive(Debug)]
+pub enum Outcome {
+    Done,
+    Failed(Failed),
+}
+
+pub struct Worker {
+    child: Child,
+    stdin: ChildStdin,
+    events: ChildStdout,
+    /// Removed when the worker goes; holds its profile and temp files.
+    home: PathBuf,
+    pub jobs_done: u32,
+}
+
+static NEXT_WORKER: AtomicU64 = AtomicU64::new(1);
+
+impl Worker {
+    /// Starts a worker and waits until LibreOffice is loaded in it.
+    pub async fn start(spec: &WorkerSpec) -> Result<Worker, WorkerError> {
+        let home = spec.scratch_dir.join(format!(
+            "worker-{}-{}",
+            std::process::id(),
+            NEXT_WORKER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&home);
+        let (profile_dir, tmp_dir) = (home.join("profile"), home.join("tmp"));
+        profile::create(&profile_dir)
+            .and_then(|()| std::fs::create_dir_all(&tmp_dir))
+            .map_err(WorkerError::Spawn)?;
+
+        let mut command = Command::new(&spec.exe);
+        command
+            .arg("worker")
+            .arg("--program-dir")
+            .arg(&spec.program_dir)
+            .arg("--profile-dir")
+            .arg(&profile_dir)
+            // A minimal environment: nothing of the service's own (addresses,
+            // credentials) reaches a process that parses untrusted documents.
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", &home)
+            .env("TMPDIR", &tmp_dir)
+            .env("LANG", "C.UTF-8")
+            // LibreOffice's headless rendering backend; no display needed.
+            .env("SAL_USE_VCLPLUGIN", "svp")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        // SAFETY: prctl is async-signal-safe; it only asks the kernel to kill
+        // this child when its parent dies.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = command.spawn().map_err(WorkerError::Spawn)?;
+        let pid = child.id().unwrap_or(0);
+        let stdin = child.stdin.take().expect("piped stdin");
+        let events = child.stdout.take().expect("piped stdout");
+        if let Some(stderr) = child.stderr.take() {
+            tokio::spawn(forward_stderr(pid, stderr));
+        }
+        let mut worker = Worker { child, stdin, events, home, jobs_done: 0 };
+        match tokio::time::timeout(spec.start_timeout, worker.next_event()).await {
+            Ok(Ok(Event { kind: Some(event::Kind::Ready(_)) })) => Ok(worker),
+            Ok(Ok(other)) => Err(WorkerError::Died(format!("unexpected first event {other:?}"))),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(WorkerError::StartTimeout),
+        }
+    }
+
+    /// A directory private to this worker, removed with it.
+    pub fn scratch_dir(&self) -> PathBuf {
+        self.home.join("tmp")
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Resident memory of the worker process, from `/proc`.
+    pub fn rss_bytes(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    }
+
+    /// Converts one document. `on_progress` sees each progress event.
+    ///
+    /// Cancel-safe only in the sense that matters here: if this future is
+    /// dropped mid-way, the worker is in an unknown state and must be killed.
+    pub async fn convert(
+        &mut self,
+        job: Convert,
+        mut on_progress: impl FnMut(Progress),
+    ) -> Result<Outcome, WorkerError> {
+        let request = Request { kind: Some(request::Kind::Convert(job)) };
+        write_frame_async(&mut self.stdin, &request)
+            .await
+            .map_err(|e| WorkerError::Died(e.to_string()))?;
+        loop {
+            match self.next_event().await?.kind {
+                Some(event::Kind::LoadProgress(p)) => on_progress(Progress::Loading { percent: p.percent }),
+                Some(event::Kind::Loaded(l)) => on_progress(Progress::Loaded { parts: l.parts }),
+                Some(event::Kind::Done(_)) => {
+                    self.jobs_done += 1;
+                    return Ok(Outcome::Done);
+                }
+                Some(event::Kind::Failed(failed)) => {
+                    self.jobs_done += 1;
+                    return Ok(Outcome::Failed(failed));
+                }
+                Some(event::Kind::Ready(_)) | None => {}
+            }
+        }
+    }
+
+    async fn next_event(&mut self) -> Result<Event, WorkerError> {
+        match read_frame_async::<Event>(&mut self.events).await {
+            Ok(Some(event)) => Ok(event),
+            Ok(None) => Err(WorkerError::Died(self.exit_status().await)),
+            Err(e) => Err(WorkerError::Died(e.to_string())),
+        }
+    }
+
+    async fn exit_status(&mut self) -> String {
+        match tokio::time::timeout(Duration::from_secs(2), self.child.wait()).await {
+            Ok(Ok(status)) => status.to_string(),
+            _ => "its event pipe closed".into(),
+        }
+    }
+
+    /// Kills the worker's whole process group at once.
+    pub fn kill(&mut self) {
+        if let Some(pid) = self.child.id() {
+            // SAFETY: signalling our own child's process group.
+            unsafe { libc::killpg(pid as libc::pid_t, libc::SIGKILL) };
+        }
+        let _ = self.child.start_kill();
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.kill();
+        remove_dir_later(&self.home);
+    }
+}
+
+/// Deleting a profile is a few hundred files; keep it off the async threads.
+fn remove_dir_later(dir: &Path) {
+    let dir = dir.to_path_buf();
+    std::thread::spawn(move || {
+        // LibreOffice may still be writing for a moment after the kill.
+        std::thread::sleep(Duration::from_millis(200));
+        let _ = std::fs::remove_dir_all(dir);
+    });
+}
+
+/// LibreOffice writes warnings to stderr; keep them in our log, not lost.
+async fn forward_stderr(pid: u32, stderr: tokio::process::ChildStderr) {
+    let mut lines = BufReader::new(stderr).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        tracing::debug!(worker = pid, "{line}");
+    }
+}

@@ -1,0 +1,4 @@
+pub mod proto;
+
+#[path = "../converter/mod.rs"]
+pub mod converter;
