@@ -1,0 +1,10 @@
+//! End-to-end tests of the converter against real LibreOffice workers.
+//! One file per concern; `support` has the shared machinery.
+
+mod api;
+mod fixtures;
+mod grpcurl;
+mod restart;
+mod safety;
+mod supervision;
+mod support;

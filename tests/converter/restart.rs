@@ -1,0 +1,105 @@
+//! A killed converter process loses nothing: its workers die with it, and
+//! the next start runs every unfinished job and still serves old results.
+
+use crate::support::*;
+use docconv::proto::v1::JobState;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn start_process(data_dir: &Path) -> (Child, SocketAddr) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let child = Command::new(docconv_exe())
+        .args(["converter", "--listen", &addr.to_string(), "--workers", "1", "--shutdown-grace-secs", "0"])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("DOCCONV_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    (child, addr)
+}
+
+/// Health answers, in order of change, until SERVING.
+async fn health_until_serving(addr: SocketAddr) -> Vec<i32> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut seen: Vec<i32> = Vec::new();
+    loop {
+        if let Some(status) = health(addr).await {
+            if seen.last() != Some(&status) {
+                seen.push(status);
+            }
+            if status == 1 {
+                return seen;
+            }
+        }
+        assert!(Instant::now() < deadline, "never ready: {seen:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_killed_converter_resumes_its_jobs_after_restart() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let (mut first, addr) = start_process(data_dir.path());
+    let seen = health_until_serving(addr).await;
+    assert_eq!(seen.first(), Some(&2), "health must say NOT_SERVING until workers are warm: {seen:?}");
+    let mut client = connect(addr).await;
+
+    let (finished, pdf) = convert(&mut client, "page_1.docx").await;
+    let running = submit(&mut client, header("long.fodt"), &big_text_document(8000)).await.unwrap();
+    let queued = [submit_fixture(&mut client, "page_2.docx").await, submit_fixture(&mut client, "pages_3.docx").await];
+    wait_running(&mut client, &running.id).await;
+    let workers = worker_pids_under(data_dir.path());
+    assert_eq!(workers.len(), 1);
+
+    first.kill().unwrap();
+    first.wait().unwrap();
+    // The worker dies with its parent instead of lingering.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while process_alive(workers[0]) {
+        assert!(Instant::now() < deadline, "the worker outlived the killed converter");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let (mut second, addr) = start_process(data_dir.path());
+    health_until_serving(addr).await;
+    let mut client = connect(addr).await;
+    let resumed = wait_end(&mut client, &running.id).await;
+    assert_eq!(resumed.state(), JobState::Succeeded, "{resumed:?}");
+    assert_eq!(resumed.attempts, 2, "the interrupted run counts as an attempt");
+    for job in &queued {
+        let done = wait_end(&mut client, &job.id).await;
+        assert_eq!(done.state(), JobState::Succeeded, "{done:?}");
+    }
+    let pages_3 = read_result(&mut client, &queued[1].id, 0).await;
+    assert_eq!(pdf_pages(&pages_3), 3);
+    // Results from before the crash are still there, byte for byte.
+    assert_eq!(read_result(&mut client, &finished.id, 0).await, pdf);
+
+    second.kill().unwrap();
+    second.wait().unwrap();
+}
+
+#[tokio::test]
+async fn finished_jobs_expire_after_the_retention_time() {
+    // 0.001 h = 3.6 s.
+    let server = Server::start(|c| c.retention_hours = 0.001);
+    let mut client = server.client().await;
+    let (job, _) = convert(&mut client, "page_1.docx").await;
+    let job_dir = server.data_dir.path().join("jobs").join(&job.id);
+    assert!(job_dir.exists());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let request = docconv::proto::v1::GetJobRequest { id: job.id.clone() };
+        match client.get_job(request).await {
+            Err(status) if status.code() == tonic::Code::NotFound => break,
+            _ => {}
+        }
+        assert!(Instant::now() < deadline, "the job never expired");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(!job_dir.exists(), "the job's files outlived it");
+}

@@ -1,0 +1,133 @@
+//! Bad and hostile input: clear errors, nothing read from outside the job,
+//! no network access, and the service keeps serving.
+
+use crate::support::*;
+use docconv::proto::v1::{JobState, SubmitHeader};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tonic::Code;
+
+#[tokio::test]
+async fn a_linked_local_file_is_never_read_into_the_pdf() {
+    let mut client = shared().client().await;
+    // The fixture links a path that may not exist here; this document links
+    // a file that certainly does.
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret.png");
+    std::fs::write(&secret, red_png()).unwrap();
+    let document = document_linking(&format!("file://{}", secret.display()));
+    let job = submit(&mut client, header("linked.fodt"), &document).await.unwrap();
+    let job = wait_end(&mut client, &job.id).await;
+    assert_eq!(job.state(), JobState::Succeeded);
+    let pdf = read_result(&mut client, &job.id, 0).await;
+    assert!(pdf_text(&pdf, None).contains("Linked image below"));
+    assert_eq!(pdf_images(&pdf), 0, "the linked local file was embedded");
+
+    let (_, pdf) = convert(&mut client, "libreoffice-linked-external.fodt").await;
+    assert_eq!(pdf_images(&pdf), 0, "the fixture's linked file was embedded");
+}
+
+#[tokio::test]
+async fn a_linked_url_is_never_fetched() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let seen = connections.clone();
+    let accept = tokio::spawn(async move {
+        while let Ok((_socket, _)) = listener.accept().await {
+            seen.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let mut client = shared().client().await;
+    let document = document_linking(&format!("http://127.0.0.1:{port}/tracker.png"));
+    let job = submit(&mut client, header("remote.fodt"), &document).await.unwrap();
+    let job = wait_end(&mut client, &job.id).await;
+    assert_eq!(job.state(), JobState::Succeeded);
+    let pdf = read_result(&mut client, &job.id, 0).await;
+    assert_eq!(pdf_images(&pdf), 0);
+    assert_eq!(connections.load(Ordering::SeqCst), 0, "the worker connected to the linked URL");
+    accept.abort();
+}
+
+#[tokio::test]
+async fn macros_in_a_macro_enabled_show_do_not_stop_the_conversion() {
+    let mut client = shared().client().await;
+    let (job, pdf) = convert(&mut client, "slideshow.ppsm").await;
+    assert_eq!(job.state(), JobState::Succeeded);
+    assert_eq!(pdf_pages(&pdf), 1);
+}
+
+#[tokio::test]
+async fn random_bytes_fail_with_a_clear_message() {
+    let mut client = shared().client().await;
+    let noise: Vec<u8> = (0..4000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let job = submit(&mut client, header("noise.docx"), &noise).await.unwrap();
+    let job = wait_end(&mut client, &job.id).await;
+    assert_eq!(job.state(), JobState::Failed);
+    let error = job.error.unwrap();
+    assert_eq!(error.code, Code::InvalidArgument as i32);
+    assert!(error.message.contains("not a valid .docx"), "{}", error.message);
+}
+
+#[tokio::test]
+async fn a_damaged_zip_fails_with_a_clear_message() {
+    let mut client = shared().client().await;
+    let job = submit(&mut client, header("damaged.xlsx"), b"PK\x03\x04 and then garbage").await.unwrap();
+    let job = wait_end(&mut client, &job.id).await;
+    assert_eq!(job.state(), JobState::Failed);
+    let error = job.error.unwrap();
+    assert_eq!(error.code, Code::InvalidArgument as i32);
+    assert!(error.message.contains("not a document LibreOffice can read"), "{}", error.message);
+}
+
+#[tokio::test]
+async fn an_empty_upload_is_refused() {
+    let mut client = shared().client().await;
+    let status = submit(&mut client, header("empty.docx"), b"").await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("empty"));
+}
+
+#[tokio::test]
+async fn a_password_protected_document_fails_fast_and_clearly() {
+    let mut client = shared().client().await;
+    let started = std::time::Instant::now();
+    let job = submit_fixture(&mut client, "protected_page_1.docx").await;
+    let job = wait_end(&mut client, &job.id).await;
+    assert_eq!(job.state(), JobState::Failed);
+    let error = job.error.unwrap();
+    assert_eq!(error.code, Code::FailedPrecondition as i32, "{error:?}");
+    assert!(error.message.contains("password-protected"), "{}", error.message);
+    // Far below the 60 s deadline: LibreOffice was told no, not left waiting.
+    assert!(started.elapsed().as_secs() < 30, "took {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn an_oversized_upload_is_refused_while_streaming() {
+    let mut client = shared().client().await;
+    // The shared converter takes 4 MiB.
+    let big = vec![b'a'; 5 * 1024 * 1024];
+    let status = submit(&mut client, header("big.txt"), &big).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    assert!(status.message().contains("4 MiB"), "{}", status.message());
+
+    // A declared size over the limit is refused before any data is read.
+    let declared = SubmitHeader { size_bytes: Some(5 * 1024 * 1024), ..header("big.txt") };
+    let status = submit(&mut client, declared, b"x").await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted);
+
+    // And the service goes on.
+    convert(&mut client, "page_1.docx").await;
+}
+
+#[tokio::test]
+async fn a_chunk_over_one_mib_is_refused() {
+    use docconv::proto::v1::{SubmitRequest, submit_request::Payload};
+    let mut client = shared().client().await;
+    let messages = vec![
+        SubmitRequest { payload: Some(Payload::Header(header("a.txt"))) },
+        SubmitRequest { payload: Some(Payload::Data(vec![b'a'; 1024 * 1024 + 1])) },
+    ];
+    let status = client.submit(tokio_stream::iter(messages)).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+}

@@ -1,0 +1,161 @@
+//! Worker supervision: cancellation, crashes, deadlines, a full queue.
+
+use crate::support::*;
+use docconv::proto::v1::{CancelJobRequest, GetJobRequest, Job, JobState};
+use std::time::{Duration, Instant};
+use tonic::Code;
+
+fn kill(pid: u32) {
+    // SAFETY: sending a signal to a process we started.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+}
+
+async fn wait_until_gone(pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while process_alive(pid) {
+        assert!(Instant::now() < deadline, "worker {pid} is still alive");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Polls until the running job is on its `attempt`-th try.
+async fn wait_attempt(client: &mut Client, id: &str, attempt: u32) -> Job {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let job = client.get_job(GetJobRequest { id: id.into() }).await.unwrap().into_inner();
+        if job.state() == JobState::Running && job.attempts == attempt {
+            return job;
+        }
+        assert!(!is_ended(&job), "ended early: {job:?}");
+        assert!(Instant::now() < deadline, "attempt {attempt} never started: {job:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn cancelling_a_running_job_stops_its_worker() {
+    let server = Server::start(|_| {});
+    let mut client = server.client().await;
+    let job = submit(&mut client, header("long.fodt"), &big_text_document(20000)).await.unwrap();
+    wait_running(&mut client, &job.id).await;
+    let workers = server.worker_pids();
+    assert_eq!(workers.len(), 1);
+
+    let cancelled = client.cancel_job(CancelJobRequest { id: job.id.clone() }).await.unwrap().into_inner();
+    assert_eq!(cancelled.state(), JobState::Cancelled);
+    assert_eq!(cancelled.error.as_ref().unwrap().code, Code::Cancelled as i32);
+    wait_until_gone(workers[0]).await;
+
+    // Idempotent, and the next job runs on a fresh worker.
+    let again = client.cancel_job(CancelJobRequest { id: job.id.clone() }).await.unwrap().into_inner();
+    assert_eq!(again, cancelled);
+    convert(&mut client, "page_1.docx").await;
+}
+
+#[tokio::test]
+async fn cancelling_a_queued_job_ends_it_at_once() {
+    let server = Server::start(|_| {});
+    let mut client = server.client().await;
+    let busy = submit(&mut client, header("busy.fodt"), &big_text_document(20000)).await.unwrap();
+    let queued = submit_fixture(&mut client, "page_1.docx").await;
+    let behind = submit_fixture(&mut client, "page_2.docx").await;
+    assert_eq!(queued.state(), JobState::Queued);
+    let cancelled = client.cancel_job(CancelJobRequest { id: queued.id.clone() }).await.unwrap().into_inner();
+    assert_eq!(cancelled.state(), JobState::Cancelled);
+    // The job behind it moved up.
+    let behind = client.get_job(GetJobRequest { id: behind.id.clone() }).await.unwrap().into_inner();
+    assert_eq!(behind.queue_position, 1, "{behind:?}");
+    client.cancel_job(CancelJobRequest { id: busy.id }).await.unwrap();
+    assert_eq!(wait_end(&mut client, &behind.id).await.state(), JobState::Succeeded);
+}
+
+#[tokio::test]
+async fn a_killed_worker_is_replaced_and_its_job_retried_once() {
+    let server = Server::start(|_| {});
+    let mut client = server.client().await;
+    let job = submit(&mut client, header("crash.fodt"), &big_text_document(8000)).await.unwrap();
+    wait_running(&mut client, &job.id).await;
+    let first = server.worker_pids();
+    assert_eq!(first.len(), 1);
+    kill(first[0]);
+
+    let done = wait_end(&mut client, &job.id).await;
+    assert_eq!(done.state(), JobState::Succeeded, "{done:?}");
+    assert_eq!(done.attempts, 2);
+    let pdf = read_result(&mut client, &job.id, 0).await;
+    assert!(pdf_pages(&pdf) > 100);
+    assert!(!server.worker_pids().contains(&first[0]));
+}
+
+#[tokio::test]
+async fn a_job_that_kills_two_workers_fails_clearly() {
+    let server = Server::start(|_| {});
+    let mut client = server.client().await;
+    let job = submit(&mut client, header("crash.fodt"), &big_text_document(20000)).await.unwrap();
+    wait_attempt(&mut client, &job.id, 1).await;
+    kill(server.worker_pids()[0]);
+    wait_attempt(&mut client, &job.id, 2).await;
+    kill(server.worker_pids()[0]);
+
+    let done = wait_end(&mut client, &job.id).await;
+    assert_eq!(done.state(), JobState::Failed);
+    let error = done.error.unwrap();
+    assert_eq!(error.code, Code::Internal as i32);
+    assert!(error.message.contains("crashed"), "{}", error.message);
+    // The service goes on with a fresh worker.
+    convert(&mut client, "page_1.docx").await;
+}
+
+#[tokio::test]
+async fn a_conversion_past_its_deadline_is_stopped() {
+    let server = Server::start(|c| c.job_timeout_secs = 1);
+    let mut client = server.client().await;
+    let job = submit(&mut client, header("slow.fodt"), &big_text_document(40000)).await.unwrap();
+    wait_running(&mut client, &job.id).await;
+    let worker = server.worker_pids()[0];
+    let done = wait_end(&mut client, &job.id).await;
+    assert_eq!(done.state(), JobState::Failed);
+    let error = done.error.unwrap();
+    assert_eq!(error.code, Code::DeadlineExceeded as i32);
+    assert_eq!(error.message, "conversion took longer than 1 s and was stopped");
+    wait_until_gone(worker).await;
+    convert(&mut client, "page_1.docx").await;
+}
+
+#[tokio::test]
+async fn a_full_queue_refuses_new_jobs() {
+    let server = Server::start(|c| c.queue_capacity = 1);
+    let mut client = server.client().await;
+    let running = submit(&mut client, header("busy.fodt"), &big_text_document(20000)).await.unwrap();
+    wait_running(&mut client, &running.id).await;
+    let queued = submit_fixture(&mut client, "page_1.docx").await;
+    assert_eq!(queued.queue_position, 1);
+    let data = std::fs::read(fixture("page_2.docx")).unwrap();
+    let status = submit(&mut client, header("page_2.docx"), &data).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    assert!(status.message().contains("queue is full"));
+    client.cancel_job(CancelJobRequest { id: running.id }).await.unwrap();
+    assert_eq!(wait_end(&mut client, &queued.id).await.state(), JobState::Succeeded);
+}
+
+#[tokio::test]
+async fn workers_are_recycled_after_their_job_limit_without_a_cold_start() {
+    let server = Server::start(|c| c.worker_max_jobs = 2);
+    let mut client = server.client().await;
+    let first = server.worker_pids();
+    for _ in 0..2 {
+        convert(&mut client, "page_1.docx").await;
+    }
+    // The successor warms up beside the old worker, then takes over.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let now = server.worker_pids();
+        if now.len() == 1 && !now.contains(&first[0]) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "worker never replaced: {now:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (job, _) = convert(&mut client, "page_2.docx").await;
+    assert_eq!(job.attempts, 1);
+}

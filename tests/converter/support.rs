@@ -1,0 +1,352 @@
+//! Test support: real converters on 127.0.0.1:0 with real LibreOffice
+//! workers, a gRPC client, and PDF checks with poppler's command-line tools.
+
+use docconv::converter::config::ConverterConfig;
+use docconv::converter::server;
+use docconv::proto::v1::converter_client::ConverterClient;
+use docconv::proto::v1::{
+    GetJobRequest, Job, JobState, ReadResultRequest, SubmitHeader, SubmitRequest, WatchJobRequest,
+    submit_request, watch_job_response,
+};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use tonic::transport::Channel;
+
+pub type Client = ConverterClient<Channel>;
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gotenberg").join(name)
+}
+
+/// The docconv binary, which the converter starts as `docconv worker`.
+pub fn docconv_exe() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_docconv"))
+}
+
+pub fn config(data_dir: &Path, edit: impl FnOnce(&mut ConverterConfig)) -> ConverterConfig {
+    let mut config = ConverterConfig::default();
+    config.data_dir = Some(data_dir.to_path_buf());
+    config.workers = Some(1);
+    config.heartbeat_secs = 0.3;
+    config.shutdown_grace_secs = 0;
+    edit(&mut config);
+    config
+}
+
+/// A converter running in this test process on its own runtime thread.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub data_dir: tempfile::TempDir,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Starts a converter with one worker and waits until it is ready.
+    pub fn start(edit: impl FnOnce(&mut ConverterConfig)) -> Server {
+        let data_dir = tempfile::tempdir().unwrap();
+        let config = config(data_dir.path(), edit);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let stop = async move {
+                    let _ = stop.await;
+                };
+                server::run(config, docconv_exe(), listener, stop).await.unwrap();
+            });
+            // Workers, runners and the store go with the runtime.
+            runtime.shutdown_timeout(Duration::from_secs(5));
+        });
+        let server = Server { addr, data_dir, shutdown: Some(shutdown), thread: Some(thread) };
+        wait_ready(addr);
+        server
+    }
+
+    pub async fn client(&self) -> Client {
+        connect(self.addr).await
+    }
+
+    /// The `docconv worker` processes of this server.
+    pub fn worker_pids(&self) -> Vec<u32> {
+        worker_pids_under(self.data_dir.path())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// One converter with two workers shared by the tests that need nothing
+/// special, so LibreOffice starts once for all of them.
+pub fn shared() -> &'static Server {
+    static SHARED: OnceLock<Server> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        Server::start(|c| {
+            c.workers = Some(2);
+            c.max_upload_mib = 4;
+        })
+    })
+}
+
+pub async fn connect(addr: SocketAddr) -> Client {
+    let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
+    ConverterClient::new(channel)
+}
+
+/// Polls grpc.health.v1 until the converter reports SERVING. Blocks, on a
+/// thread of its own so that async tests may call it too.
+pub fn wait_ready(addr: SocketAddr) {
+    std::thread::spawn(move || wait_ready_on_this_thread(addr)).join().unwrap();
+}
+
+fn wait_ready_on_this_thread(addr: SocketAddr) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if health(addr).await == Some(1) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "converter at {addr} never became ready");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+}
+
+/// The overall health status (1 = SERVING, 2 = NOT_SERVING), if reachable.
+pub async fn health(addr: SocketAddr) -> Option<i32> {
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let channel = Channel::from_shared(format!("http://{addr}")).ok()?.connect().await.ok()?;
+    let response = HealthClient::new(channel).check(HealthCheckRequest { service: String::new() }).await.ok()?;
+    Some(response.into_inner().status)
+}
+
+pub fn header(file_name: &str) -> SubmitHeader {
+    SubmitHeader { file_name: file_name.into(), ..SubmitHeader::default() }
+}
+
+/// Submits `data` in 1 MiB chunks after `header`.
+pub async fn submit(client: &mut Client, header: SubmitHeader, data: &[u8]) -> Result<Job, tonic::Status> {
+    let mut messages = vec![SubmitRequest { payload: Some(submit_request::Payload::Header(header)) }];
+    for chunk in data.chunks(1024 * 1024) {
+        messages.push(SubmitRequest { payload: Some(submit_request::Payload::Data(chunk.to_vec())) });
+    }
+    client.submit(tokio_stream::iter(messages)).await.map(|r| r.into_inner())
+}
+
+pub async fn submit_fixture(client: &mut Client, name: &str) -> Job {
+    let data = std::fs::read(fixture(name)).unwrap();
+    submit(client, header(name), &data).await.unwrap()
+}
+
+/// Every state `WatchJob` sends, until the stream ends.
+pub async fn watch_all(client: &mut Client, id: &str) -> Vec<Job> {
+    let mut stream = client.watch_job(WatchJobRequest { id: id.into() }).await.unwrap().into_inner();
+    let mut states = Vec::new();
+    while let Some(message) = stream.message().await.unwrap() {
+        if let Some(watch_job_response::Event::Job(job)) = message.event {
+            states.push(job);
+        }
+    }
+    states
+}
+
+/// Watches the job to its end and returns the final state.
+pub async fn wait_end(client: &mut Client, id: &str) -> Job {
+    let job = watch_all(client, id).await.pop().unwrap();
+    assert!(is_ended(&job), "the watch ended before the job: {job:?}");
+    job
+}
+
+/// Polls until the job runs.
+pub async fn wait_running(client: &mut Client, id: &str) -> Job {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let job = client.get_job(GetJobRequest { id: id.into() }).await.unwrap().into_inner();
+        if job.state() == JobState::Running {
+            return job;
+        }
+        assert!(Instant::now() < deadline, "job never started: {job:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub fn is_ended(job: &Job) -> bool {
+    matches!(job.state(), JobState::Succeeded | JobState::Failed | JobState::Cancelled)
+}
+
+pub async fn read_result(client: &mut Client, id: &str, offset: u64) -> Vec<u8> {
+    let request = ReadResultRequest { id: id.into(), offset, limit: 0 };
+    let mut stream = client.read_result(request).await.unwrap().into_inner();
+    let mut data = Vec::new();
+    while let Some(chunk) = stream.message().await.unwrap() {
+        assert_eq!(chunk.offset, offset + data.len() as u64);
+        data.extend_from_slice(&chunk.data);
+    }
+    data
+}
+
+/// Converts a fixture and returns the final job and the PDF.
+pub async fn convert(client: &mut Client, name: &str) -> (Job, Vec<u8>) {
+    let job = submit_fixture(client, name).await;
+    let job = wait_end(client, &job.id).await;
+    assert_eq!(job.state(), JobState::Succeeded, "{name}: {job:?}");
+    let pdf = read_result(client, &job.id, 0).await;
+    (job, pdf)
+}
+
+fn with_pdf_file<T>(pdf: &[u8], run: impl FnOnce(&Path) -> T) -> T {
+    let file = tempfile::Builder::new().suffix(".pdf").tempfile().unwrap();
+    std::fs::write(file.path(), pdf).unwrap();
+    run(file.path())
+}
+
+fn poppler(tool: &str, args: &[&str], pdf: &Path) -> String {
+    let output = Command::new(tool)
+        .args(args)
+        .arg(pdf)
+        .args(if tool == "pdftotext" { &["-"][..] } else { &[][..] })
+        .output()
+        .unwrap_or_else(|e| panic!("{tool} is missing (poppler-utils): {e}"));
+    assert!(output.status.success(), "{tool} failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn pdf_pages(pdf: &[u8]) -> u32 {
+    let info = with_pdf_file(pdf, |p| poppler("pdfinfo", &[], p));
+    let line = info.lines().find(|l| l.starts_with("Pages:")).expect("pdfinfo prints Pages");
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// The text of one page (1-based), or of all pages with `None`.
+pub fn pdf_text(pdf: &[u8], page: Option<u32>) -> String {
+    let page = page.map(|p| p.to_string());
+    let args: Vec<&str> = match &page {
+        Some(p) => vec!["-f", p, "-l", p],
+        None => vec![],
+    };
+    with_pdf_file(pdf, |p| poppler("pdftotext", &args, p))
+}
+
+/// How many images the PDF contains.
+pub fn pdf_images(pdf: &[u8]) -> usize {
+    let list = with_pdf_file(pdf, |p| poppler("pdfimages", &["-list"], p));
+    // Two header lines, then one line per image.
+    list.lines().skip(2).filter(|l| !l.trim().is_empty()).count()
+}
+
+/// A long text document: `paragraphs` paragraphs, about 40 per page; it
+/// keeps a worker busy for seconds.
+pub fn big_text_document(paragraphs: usize) -> Vec<u8> {
+    let mut xml = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><office:document \
+         xmlns:office=\"urn:oasis:names:tc:opendocument:xmlns:office:1.0\" \
+         xmlns:text=\"urn:oasis:names:tc:opendocument:xmlns:text:1.0\" office:version=\"1.2\" \
+         office:mimetype=\"application/vnd.oasis.opendocument.text\"><office:body><office:text>",
+    );
+    for i in 0..paragraphs {
+        xml.push_str(&format!(
+            "<text:p>Paragraph {i}: the quick brown fox jumps over the lazy dog, again and again.</text:p>"
+        ));
+    }
+    xml.push_str("</office:text></office:body></office:document>");
+    xml.into_bytes()
+}
+
+/// A flat ODF text document showing one image linked (not embedded) from `href`.
+pub fn document_linking(href: &str) -> Vec<u8> {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<office:document \
+         xmlns:office=\"urn:oasis:names:tc:opendocument:xmlns:office:1.0\" \
+         xmlns:text=\"urn:oasis:names:tc:opendocument:xmlns:text:1.0\" \
+         xmlns:draw=\"urn:oasis:names:tc:opendocument:xmlns:drawing:1.0\" \
+         xmlns:xlink=\"http://www.w3.org/1999/xlink\" \
+         xmlns:svg=\"urn:oasis:names:tc:opendocument:xmlns:svg-compatible:1.0\" \
+         office:version=\"1.2\" office:mimetype=\"application/vnd.oasis.opendocument.text\">\
+         <office:body><office:text><text:p>Linked image below.</text:p><text:p>\
+         <draw:frame text:anchor-type=\"as-char\" svg:width=\"3cm\" svg:height=\"3cm\">\
+         <draw:image xlink:href=\"{href}\" xlink:type=\"simple\" xlink:show=\"embed\" xlink:actuate=\"onLoad\"/>\
+         </draw:frame></text:p></office:text></office:body></office:document>"
+    )
+    .into_bytes()
+}
+
+/// A valid 8×8 red PNG.
+pub fn red_png() -> Vec<u8> {
+    // Written by hand to keep image crates out of the build: IHDR, one
+    // zlib-stored IDAT, IEND, with their CRCs.
+    fn chunk(out: &mut Vec<u8>, kind: &[u8], data: &[u8]) {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let start = out.len();
+        out.extend_from_slice(kind);
+        out.extend_from_slice(data);
+        let crc = crc32(&out[start..]);
+        out.extend_from_slice(&crc.to_be_bytes());
+    }
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = 0xFFFF_FFFFu32;
+        for &b in bytes {
+            crc ^= b as u32;
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+    fn adler32(bytes: &[u8]) -> u32 {
+        let (mut a, mut b) = (1u32, 0u32);
+        for &x in bytes {
+            a = (a + x as u32) % 65521;
+            b = (b + a) % 65521;
+        }
+        (b << 16) | a
+    }
+    let raw: Vec<u8> = (0..8).flat_map(|_| std::iter::once(0).chain((0..8).flat_map(|_| [255, 0, 0]))).collect();
+    let mut zlib = vec![0x78, 0x01, 0x01];
+    zlib.extend_from_slice(&(raw.len() as u16).to_le_bytes());
+    zlib.extend_from_slice(&(!(raw.len() as u16)).to_le_bytes());
+    zlib.extend_from_slice(&raw);
+    zlib.extend_from_slice(&adler32(&raw).to_be_bytes());
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    chunk(&mut png, b"IHDR", &[0, 0, 0, 8, 0, 0, 0, 8, 8, 2, 0, 0, 0]);
+    chunk(&mut png, b"IDAT", &zlib);
+    chunk(&mut png, b"IEND", &[]);
+    png
+}
+
+/// `docconv worker` processes whose profile lives under `data_dir`.
+pub fn worker_pids_under(data_dir: &Path) -> Vec<u32> {
+    let marker = data_dir.to_string_lossy().into_owned();
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(" worker ") && cmdline.contains(&marker) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+pub fn process_alive(pid: u32) -> bool {
+    // A zombie has exited; only its entry remains until it is reaped.
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()) != Some("Z")
+    })
+}
