@@ -28,8 +28,9 @@ use tonic::{Request, Response, Status, Streaming};
 /// Largest `data` chunk a client may send: well under the 4 MiB message
 /// limit every gRPC implementation enforces by default.
 pub const MAX_CHUNK: usize = 1024 * 1024;
-/// Chunk size of `ReadResult`.
-const READ_CHUNK: usize = 256 * 1024;
+/// Chunk size of `ReadResult`: a multiple of 3, so grpcurl's base64 chunks
+/// carry no padding but the last and decode as one concatenated text.
+const READ_CHUNK: usize = 3 * 85 * 1024;
 /// Longest accepted file name, in bytes (a common file system limit).
 const MAX_FILE_NAME: usize = 255;
 

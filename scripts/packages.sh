@@ -1,0 +1,18 @@
+# Installs Debian packages that are missing. Sourced by the other scripts.
+#
+# LibreOffice must be the full packages, not the -nogui variants: those lack
+# the .ui files Calc needs, and every spreadsheet then fails to load.
+LIBREOFFICE_PACKAGES="libreoffice-core libreoffice-writer libreoffice-calc libreoffice-impress libreoffice-draw fonts-liberation fonts-dejavu-core"
+
+ensure_packages() {
+    local missing=()
+    for package in "$@"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    echo "Installing ${missing[*]}" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
