@@ -2,3 +2,6 @@ pub mod proto;
 
 #[path = "../converter/mod.rs"]
 pub mod converter;
+
+#[path = "../gateway/mod.rs"]
+pub mod gateway;

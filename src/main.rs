@@ -2,9 +2,12 @@
 
 use clap::{Parser, Subcommand};
 use docconv::converter::{config::ConverterConfig, server};
+use docconv::gateway::{self, config::GatewayConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 #[derive(Parser)]
 #[command(name = "docconv", version, about = "Office documents in, PDFs out, with live progress")]
@@ -15,21 +18,38 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the whole service on this machine with embedded defaults.
+    /// Run the whole service on this machine (converter and gateway) with
+    /// embedded defaults.
     Serve {
         /// gRPC address of the converter
         #[arg(long, env = "DOCCONV_GRPC_LISTEN", default_value = "127.0.0.1:50051")]
         grpc_listen: SocketAddr,
+        /// HTTP address of the web gateway
+        #[arg(long, env = "DOCCONV_HTTP_LISTEN", default_value = "127.0.0.1:8080")]
+        http_listen: SocketAddr,
         #[command(flatten)]
         converter: ConverterConfig,
+        #[command(flatten)]
+        gateway: GatewayConfig,
     },
-    /// Run only the converter (the gRPC job service and its workers).
+    /// Run only the converter: the gRPC job service and its workers.
     Converter {
         /// gRPC address to listen on
         #[arg(long, env = "DOCCONV_GRPC_LISTEN", default_value = "127.0.0.1:50051")]
         listen: SocketAddr,
         #[command(flatten)]
         converter: ConverterConfig,
+    },
+    /// Run only the web gateway, in front of a converter.
+    Gateway {
+        /// HTTP address to listen on
+        #[arg(long, env = "DOCCONV_HTTP_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// The converter's gRPC address
+        #[arg(long, env = "DOCCONV_CONVERTER_URL", default_value = "http://127.0.0.1:50051")]
+        converter_url: String,
+        #[command(flatten)]
+        gateway: GatewayConfig,
     },
     /// Internal: a LibreOffice worker process, started by the converter.
     #[command(hide = true)]
@@ -43,27 +63,33 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let result = match cli.command {
         // The worker is single-threaded and must not start a tokio runtime
         // or logging: LibreOffice owns its process.
         Command::Worker { program_dir, profile_dir } => {
-            ExitCode::from(docconv::converter::worker::child::run(&program_dir, &profile_dir) as u8)
+            return ExitCode::from(docconv::converter::worker::child::run(&program_dir, &profile_dir) as u8);
         }
-        Command::Serve { grpc_listen, converter } => run_converter(grpc_listen, converter),
-        Command::Converter { listen, converter } => run_converter(listen, converter),
-    }
-}
-
-fn run_converter(listen: SocketAddr, config: ConverterConfig) -> ExitCode {
-    init_logging();
-    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    let result = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .map_err(|e| server::StartError(format!("cannot listen on {listen}: {e}")))?;
-        let exe = std::env::current_exe().map_err(|e| server::StartError(format!("cannot find docconv itself: {e}")))?;
-        server::run(config, exe, listener, shutdown_signal()).await
-    });
+        Command::Serve { grpc_listen, http_listen, converter, gateway } => block_on(async move {
+            let shutdown = shutdown_signal();
+            let converter_url = format!("http://{grpc_listen}");
+            let grpc = bind(grpc_listen).await?;
+            let http = bind(http_listen).await?;
+            let exe = current_exe()?;
+            tokio::try_join!(
+                async { server::run(converter, exe, grpc, shutdown.wait()).await.map_err(|e| e.to_string()) },
+                gateway::run(&converter_url, gateway, http, shutdown.wait()),
+            )
+            .map(|_| ())
+        }),
+        Command::Converter { listen, converter } => block_on(async move {
+            let listener = bind(listen).await?;
+            server::run(converter, current_exe()?, listener, shutdown_signal().wait()).await.map_err(|e| e.to_string())
+        }),
+        Command::Gateway { listen, converter_url, gateway } => block_on(async move {
+            let listener = bind(listen).await?;
+            gateway::run(&converter_url, gateway, listener, shutdown_signal().wait()).await
+        }),
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -73,17 +99,49 @@ fn run_converter(listen: SocketAddr, config: ConverterConfig) -> ExitCode {
     }
 }
 
+fn block_on(work: impl Future<Output = Result<(), String>>) -> Result<(), String> {
+    init_logging();
+    tokio::runtime::Runtime::new().map_err(|e| format!("tokio runtime: {e}"))?.block_on(work)
+}
+
+async fn bind(address: SocketAddr) -> Result<TcpListener, String> {
+    TcpListener::bind(address).await.map_err(|e| format!("cannot listen on {address}: {e}"))
+}
+
+/// The converter starts its workers as `docconv worker` from this binary.
+fn current_exe() -> Result<PathBuf, String> {
+    std::env::current_exe().map_err(|e| format!("cannot find the docconv binary itself: {e}"))
+}
+
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("DOCCONV_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
-/// Ctrl-C or SIGTERM (what service managers send).
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+/// Resolves on Ctrl-C or SIGTERM (what service managers send); several
+/// servers can wait on one.
+struct Shutdown(watch::Receiver<bool>);
+
+impl Shutdown {
+    fn wait(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut signalled = self.0.clone();
+        async move {
+            let _ = signalled.wait_for(|&s| s).await;
+        }
     }
+}
+
+fn shutdown_signal() -> Shutdown {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        let _ = tx.send(true);
+    });
+    Shutdown(rx)
 }

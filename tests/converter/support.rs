@@ -1,6 +1,9 @@
 //! Test support: real converters on 127.0.0.1:0 with real LibreOffice
 //! workers, a gRPC client, and PDF checks with poppler's command-line tools.
 
+// Shared by several test binaries; each uses a part.
+#![allow(dead_code)]
+
 use docconv::converter::config::ConverterConfig;
 use docconv::converter::server;
 use docconv::proto::v1::converter_client::ConverterClient;

@@ -1,0 +1,44 @@
+//! Static files, embedded in the binary and served under a path that
+//! changes with their content, so browsers may cache them for a year.
+
+use axum::extract::Path;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+use std::sync::LazyLock;
+
+const FILES: &[(&str, &str, &[u8])] = &[
+    ("app.js", "text/javascript; charset=utf-8", include_bytes!("assets/app.js")),
+    ("style.css", "text/css; charset=utf-8", include_bytes!("assets/style.css")),
+    (
+        "turbo.es2017-esm.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("assets/vendor/turbo/turbo.es2017-esm.js"),
+    ),
+];
+
+/// A digest of every asset: one version for all, so that `app.js` can import
+/// Turbo by a relative path.
+static VERSION: LazyLock<String> = LazyLock::new(|| {
+    let mut hasher = Sha256::new();
+    for (name, _, bytes) in FILES {
+        hasher.update(name.as_bytes());
+        hasher.update(bytes);
+    }
+    hasher.finalize()[..6].iter().map(|b| format!("{b:02x}")).collect()
+});
+
+/// Where pages link assets from, e.g. `/assets/1a2b3c4d5e6f`.
+pub fn base_path() -> String {
+    format!("/assets/{}", *VERSION)
+}
+
+pub async fn serve(Path((version, name)): Path<(String, String)>) -> Response {
+    let Some((_, content_type, bytes)) = FILES.iter().find(|(n, _, _)| *n == name) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    // An old version's URL still gets the current file, but must not be
+    // cached as if it were the old one.
+    let cache = if version == *VERSION { "public, max-age=31536000, immutable" } else { "no-cache" };
+    ([(header::CONTENT_TYPE, *content_type), (header::CACHE_CONTROL, cache)], *bytes).into_response()
+}

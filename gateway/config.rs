@@ -1,0 +1,46 @@
+//! The gateway's settings, from flags or `DOCCONV_*` environment variables.
+
+use std::time::Duration;
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct GatewayConfig {
+    /// The address people reach the gateway at, e.g. https://convert.example.com;
+    /// WebSocket connections from any other origin are refused
+    /// [default: the request's own Host]
+    #[arg(long, env = "DOCCONV_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Most documents in one upload
+    #[arg(long, env = "DOCCONV_MAX_FILES", default_value_t = 10)]
+    pub max_files: usize,
+
+    /// Seconds a page or API call may wait for the converter
+    #[arg(long, env = "DOCCONV_REQUEST_TIMEOUT_SECS", default_value_t = 15)]
+    pub request_timeout_secs: u64,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            config: GatewayConfig,
+        }
+        Defaults::parse_from(["docconv"]).config
+    }
+}
+
+impl GatewayConfig {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs.max(1))
+    }
+
+    /// `scheme://host[:port]` of the public URL, as browsers send in `Origin`.
+    pub fn public_origin(&self) -> Option<String> {
+        let url = self.public_url.as_deref()?.trim_end_matches('/');
+        let (scheme, rest) = url.split_once("://")?;
+        let host = rest.split('/').next()?;
+        Some(format!("{}://{}", scheme.to_ascii_lowercase(), host.to_ascii_lowercase()))
+    }
+}

@@ -1,0 +1,110 @@
+//! The gateway's one error type and its mapping to HTTP, in one place.
+//! Pages get an HTML error page, API clients JSON; neither ever carries
+//! internal details, which go to the log.
+
+use super::view;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tonic::Code;
+
+#[derive(Debug)]
+pub enum AppError {
+    NotFound,
+    /// The request is wrong; the message says how.
+    BadRequest(String),
+    TooLarge(String),
+    /// Refused on principle, e.g. a WebSocket from another site.
+    Forbidden(String),
+    /// The converter is busy (queue full) or restarting; try again later.
+    Busy(String),
+    /// The job is not in a state the request needs (e.g. no result yet).
+    Conflict(String),
+    /// The converter did not answer in time.
+    Timeout,
+    /// The converter could not be reached or failed.
+    Upstream(String),
+}
+
+impl AppError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            AppError::Upstream(_) => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    /// What a person may read.
+    pub fn message(&self) -> String {
+        match self {
+            AppError::NotFound => "There is no such job. It may have expired; results are kept for a limited time.".into(),
+            AppError::BadRequest(m)
+            | AppError::TooLarge(m)
+            | AppError::Forbidden(m)
+            | AppError::Busy(m)
+            | AppError::Conflict(m) => m.clone(),
+            AppError::Timeout => "The conversion service did not answer in time. Please try again.".into(),
+            AppError::Upstream(_) => "The conversion service is unavailable right now. Please try again shortly.".into(),
+        }
+    }
+
+    fn log(&self) {
+        match self {
+            AppError::Upstream(detail) => tracing::error!("converter: {detail}"),
+            AppError::Timeout => tracing::warn!("converter timed out"),
+            // The caller's mistakes are not server errors.
+            _ => {}
+        }
+    }
+
+    pub fn into_json_response(self) -> Response {
+        self.log();
+        let body = serde_json::json!({ "error": self.message() });
+        with_retry_after(&self, (self.status(), axum::Json(body)).into_response())
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        self.log();
+        let html = view::render_error(self.status(), &self.message());
+        with_retry_after(&self, (self.status(), axum::response::Html(html)).into_response())
+    }
+}
+
+fn with_retry_after(error: &AppError, mut response: Response) -> Response {
+    if matches!(error, AppError::Busy(_)) {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    response
+}
+
+impl From<tonic::Status> for AppError {
+    fn from(status: tonic::Status) -> AppError {
+        let message = status.message().to_owned();
+        match status.code() {
+            Code::NotFound => AppError::NotFound,
+            Code::InvalidArgument => AppError::BadRequest(message),
+            Code::ResourceExhausted | Code::Unavailable => AppError::Busy(message),
+            Code::FailedPrecondition | Code::OutOfRange => AppError::Conflict(message),
+            Code::DeadlineExceeded => AppError::Timeout,
+            _ => AppError::Upstream(format!("{:?}: {message}", status.code())),
+        }
+    }
+}
+
+/// Bounds a converter call by the request timeout.
+pub async fn deadline<T>(
+    limit: std::time::Duration,
+    call: impl std::future::Future<Output = Result<T, tonic::Status>>,
+) -> Result<T, AppError> {
+    match tokio::time::timeout(limit, call).await {
+        Ok(result) => result.map_err(AppError::from),
+        Err(_) => Err(AppError::Timeout),
+    }
+}

@@ -1,0 +1,106 @@
+//! The gateway: a thin web front end over the converter's gRPC API.
+//!
+//! Browser uploads become `Submit` calls, `WatchJob` streams become Turbo
+//! Stream messages over a WebSocket, and results stream through to the
+//! browser. Every job fact comes from the converter; the gateway keeps no
+//! job state and never touches LibreOffice.
+
+mod assets;
+pub mod config;
+mod download;
+mod error;
+mod pages;
+mod stream;
+mod upload;
+mod view;
+
+use crate::proto::v1::converter_client::ConverterClient;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header};
+use axum::routing::{get, post};
+use config::GatewayConfig;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tonic::transport::Channel;
+
+pub use download::content_disposition;
+pub use stream::{CLOSE_DONE, CLOSE_RECONNECT};
+
+#[derive(Clone)]
+pub struct AppState {
+    /// One HTTP/2 connection to the converter, shared by all requests.
+    channel: Channel,
+    config: Arc<GatewayConfig>,
+}
+
+impl AppState {
+    /// Connects lazily: the gateway starts (and answers /healthz) before
+    /// the converter is up.
+    pub fn new(converter_url: &str, config: GatewayConfig) -> Result<AppState, String> {
+        let channel = Channel::from_shared(converter_url.to_owned())
+            .map_err(|e| format!("bad converter URL {converter_url:?}: {e}"))?
+            .connect_timeout(Duration::from_secs(5))
+            .connect_lazy();
+        Ok(AppState { channel, config: Arc::new(config) })
+    }
+
+    fn client(&self) -> ConverterClient<Channel> {
+        ConverterClient::new(self.channel.clone())
+    }
+
+    fn timeout(&self) -> Duration {
+        self.config.request_timeout()
+    }
+}
+
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(pages::index))
+        // Sizes are enforced per file while streaming (see `upload`), not
+        // by buffering the body against a fixed cap.
+        .route("/convert", post(upload::convert).layer(DefaultBodyLimit::disable()))
+        .route("/batch", get(pages::batch))
+        .route("/jobs/{id}", get(pages::job))
+        .route("/jobs/{id}/stream", get(stream::stream))
+        .route("/jobs/{id}/download", get(download::download))
+        .route("/assets/{version}/{name}", get(assets::serve))
+        .route("/healthz", get(pages::healthz))
+        .route("/readyz", get(pages::readyz))
+        .fallback(pages::not_found)
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(state)
+}
+
+/// Pages load nothing from elsewhere and run only our own scripts; user
+/// content is escaped anyway, this is the second line.
+async fn security_headers(mut response: axum::response::Response) -> axum::response::Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response
+}
+
+/// Serves the gateway on `listener` until `shutdown` resolves.
+pub async fn run(
+    converter_url: &str,
+    config: GatewayConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    let state = AppState::new(converter_url, config)?;
+    tracing::info!(address = ?listener.local_addr().ok(), "gateway listening");
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| format!("gateway: {e}"))
+}

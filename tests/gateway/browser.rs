@@ -1,0 +1,169 @@
+//! A real browser: headless Chromium, driven over the DevTools protocol,
+//! uploads a document through the form and watches the page update itself.
+
+use crate::support::{big_text_document, pdf_pages};
+use crate::web::serve;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A headless Chromium with its own profile, killed on drop.
+struct Browser {
+    process: Child,
+    _profile: tempfile::TempDir,
+    socket: Socket,
+    session: String,
+    next_id: u64,
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        let profile = tempfile::tempdir().unwrap();
+        let mut process = Command::new(std::env::var("DOCCONV_CHROMIUM").unwrap_or_else(|_| "chromium".into()))
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--remote-debugging-port=0",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("about:blank")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("chromium is not installed; run scripts/test");
+        // Chromium prints where its DevTools endpoint listens.
+        let stderr = BufReader::new(process.stderr.take().unwrap());
+        let mut endpoint = None;
+        for line in stderr.lines() {
+            let line = line.unwrap();
+            if let Some(url) = line.strip_prefix("DevTools listening on ") {
+                endpoint = Some(url.trim().to_owned());
+                break;
+            }
+        }
+        let endpoint = endpoint.expect("chromium did not open DevTools");
+        let (socket, _) = tokio_tungstenite::connect_async(endpoint).await.unwrap();
+        let mut browser = Browser { process, _profile: profile, socket, session: String::new(), next_id: 0 };
+        let target = browser.call("Target.createTarget", json!({ "url": "about:blank" })).await;
+        let attached = browser
+            .call("Target.attachToTarget", json!({ "targetId": target["targetId"], "flatten": true }))
+            .await;
+        browser.session = attached["sessionId"].as_str().unwrap().to_owned();
+        browser
+    }
+
+    /// Sends a DevTools command and waits for its answer.
+    async fn call(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let mut message = json!({ "id": id, "method": method, "params": params });
+        if !self.session.is_empty() {
+            message["sessionId"] = json!(self.session);
+        }
+        self.socket.send(Message::Text(message.to_string().into())).await.unwrap();
+        while let Some(frame) = self.socket.next().await {
+            let Message::Text(text) = frame.unwrap() else { continue };
+            let reply: Value = serde_json::from_str(&text).unwrap();
+            if reply["id"] == json!(id) {
+                assert!(reply.get("error").is_none(), "{method} failed: {reply}");
+                return reply["result"].clone();
+            }
+        }
+        panic!("the browser went away");
+    }
+
+    /// Evaluates JavaScript in the page (awaiting promises) and returns the value.
+    async fn eval(&mut self, script: &str) -> Value {
+        let result = self
+            .call("Runtime.evaluate", json!({ "expression": script, "awaitPromise": true, "returnByValue": true }))
+            .await;
+        assert!(result.get("exceptionDetails").is_none(), "{script}: {result}");
+        result["result"]["value"].clone()
+    }
+
+    /// Polls `script` until it returns true.
+    async fn wait_for(&mut self, script: &str, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.eval(script).await != json!(true) {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_person_uploads_watches_live_progress_and_downloads_the_pdf() {
+    let gateway = serve();
+    let dir = tempfile::tempdir().unwrap();
+    // Long enough that the page shows progress before the result; a name
+    // with a non-ASCII letter, as people's files have.
+    let document = dir.path().join("Quarterly report ß.fodt");
+    std::fs::write(&document, big_text_document(8000)).unwrap();
+
+    let mut browser = Browser::start().await;
+    browser.call("Page.enable", json!({})).await;
+    browser.call("Page.navigate", json!({ "url": format!("http://{gateway}/") })).await;
+    browser.wait_for("document.readyState === 'complete' && !!document.querySelector('form[data-upload]')", "the upload page").await;
+
+    let root = browser.call("DOM.getDocument", json!({})).await;
+    let input = browser
+        .call("DOM.querySelector", json!({ "nodeId": root["root"]["nodeId"], "selector": "input[type=file]" }))
+        .await;
+    browser
+        .call("DOM.setFileInputFiles", json!({ "nodeId": input["nodeId"], "files": [document.to_str().unwrap()] }))
+        .await;
+    browser.eval("document.querySelector('form[data-upload]').requestSubmit()").await;
+    browser.wait_for("location.pathname.startsWith('/jobs/') && !!document.querySelector('[data-job-card]')", "the status page").await;
+
+    // Mark this page: a reload or a Turbo visit would replace the body and
+    // lose the mark; a stream update replaces only the card.
+    browser.eval("document.body.dataset.mark = 'live'").await;
+    let state = browser.eval("document.querySelector('[data-job-card]').className").await;
+    let state = state.as_str().unwrap().to_owned();
+    assert!(state.contains("card--queued") || state.contains("card--running"), "the job ended before the page showed it: {state}");
+
+    browser.wait_for("!!document.querySelector('[data-download]')", "the download link").await;
+    assert_eq!(browser.eval("document.body.dataset.mark").await, json!("live"), "the page was reloaded");
+    let announced = browser.eval("document.querySelector('[role=status]').textContent").await;
+    assert!(announced.as_str().unwrap().starts_with("Ready:"), "{announced}");
+
+    let download = browser
+        .eval(
+            "(async () => {
+                const response = await fetch(document.querySelector('[data-download]').href);
+                const bytes = new Uint8Array(await response.arrayBuffer());
+                let binary = '';
+                for (let i = 0; i < bytes.length; i += 0x8000) {
+                    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+                }
+                return { type: response.headers.get('content-type'),
+                         disposition: response.headers.get('content-disposition'),
+                         body: btoa(binary) };
+            })()",
+        )
+        .await;
+    assert_eq!(download["type"], "application/pdf");
+    assert!(download["disposition"].as_str().unwrap().contains("Quarterly%20report%20%C3%9F.pdf"));
+    let pdf = BASE64.decode(download["body"].as_str().unwrap()).unwrap();
+    assert!(pdf_pages(&pdf) > 100);
+}

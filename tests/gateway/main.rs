@@ -1,0 +1,9 @@
+//! Tests of the web gateway in front of a real converter: routes through
+//! the router, WebSocket frames through a real socket, and a real browser.
+
+mod browser;
+mod routes;
+#[path = "../converter/support.rs"]
+mod support;
+mod web;
+mod websocket;

@@ -1,0 +1,188 @@
+//! Routes through the router with `oneshot`, against a real converter.
+
+use crate::support::{self, fixture, pdf_pages};
+use crate::web::{multipart, state};
+use axum::body::{Body, to_bytes};
+use axum::http::{Request, StatusCode, header};
+use axum::response::Response;
+use docconv::gateway::app;
+use tower::ServiceExt;
+
+async fn get(uri: &str) -> Response {
+    app(state(|_| {})).oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap()
+}
+
+async fn text(response: Response) -> String {
+    String::from_utf8(to_bytes(response.into_body(), usize::MAX).await.unwrap().to_vec()).unwrap()
+}
+
+async fn post_files(files: &[(&str, &str, &[u8])], json: bool, max_files: usize) -> Response {
+    let (content_type, body) = multipart(files);
+    let mut request = Request::post("/convert").header(header::CONTENT_TYPE, content_type);
+    if json {
+        request = request.header(header::ACCEPT, "application/json");
+    }
+    app(state(|c| c.max_files = max_files)).oneshot(request.body(Body::from(body)).unwrap()).await.unwrap()
+}
+
+/// Waits until the converter says the job ended.
+async fn finish(id: &str) {
+    let mut client = crate::web::converter().client().await;
+    support::wait_end(&mut client, id).await;
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    assert_eq!(get("/healthz").await.status(), StatusCode::OK);
+    assert_eq!(get("/readyz").await.status(), StatusCode::OK);
+    let nowhere = docconv::gateway::AppState::new("http://127.0.0.1:1", Default::default()).unwrap();
+    let response = app(nowhere).oneshot(Request::get("/readyz").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn the_upload_page_lists_the_converters_formats_and_limit() {
+    let response = get("/").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let csp = response.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap().to_owned();
+    assert!(csp.contains("default-src 'self'"));
+    let html = text(response).await;
+    for needle in [".docx", ".xlsx", ".pptx", ".csv", "1 MB each", "enctype=\"multipart/form-data\""] {
+        assert!(html.contains(needle), "missing {needle}");
+    }
+}
+
+#[tokio::test]
+async fn assets_are_embedded_and_cached_for_long() {
+    let html = text(get("/").await).await;
+    let start = html.find("/assets/").unwrap() + "/assets/".len();
+    let path = format!("/assets/{}", &html[start..start + html[start..].find('/').unwrap()]);
+    for (name, needle) in [("app.js", "connectStreamSource"), ("turbo.es2017-esm.js", "Turbo 8.0.23"), ("style.css", ".card")] {
+        let response = get(&format!("{path}/{name}")).await;
+        assert_eq!(response.status(), StatusCode::OK, "{name}");
+        assert!(response.headers()[header::CACHE_CONTROL].to_str().unwrap().contains("immutable"));
+        assert!(text(response).await.contains(needle), "{name}");
+    }
+    assert_eq!(get(&format!("{path}/missing.js")).await.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn unknown_jobs_and_pages_are_proper_404s() {
+    for uri in ["/jobs/0123456789abcdef0123456789abcdef", "/jobs/not-an-id", "/jobs/../etc/passwd", "/nowhere"] {
+        let response = get(uri).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{uri}");
+        let html = text(response).await;
+        assert!(html.contains("<!doctype html>") && html.contains("Not Found"), "{uri}: {html}");
+    }
+    let download = get("/jobs/0123456789abcdef0123456789abcdef/download").await;
+    assert_eq!(download.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_form_upload_redirects_to_a_status_page_that_tells_the_truth() {
+    let data = std::fs::read(fixture("pages_3.docx")).unwrap();
+    let response = post_files(&[("file", "pages_3.docx", &data)], false, 10).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let location = response.headers()[header::LOCATION].to_str().unwrap().to_owned();
+    let id = location.strip_prefix("/jobs/").unwrap().to_owned();
+    finish(&id).await;
+    let html = text(get(&location).await).await;
+    assert!(html.contains("Download pages_3.pdf"), "{html}");
+    assert!(html.contains("3 pages"), "{html}");
+    assert!(html.contains("data-ended=\"true\""));
+    assert!(html.contains(&format!("href=\"/jobs/{id}/download\"")));
+}
+
+#[tokio::test]
+async fn several_files_lead_to_a_page_listing_each_job() {
+    let one = std::fs::read(fixture("page_1.docx")).unwrap();
+    let two = std::fs::read(fixture("page_2.docx")).unwrap();
+    let response = post_files(&[("file", "page_1.docx", &one), ("file", "page_2.docx", &two)], false, 10).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let location = response.headers()[header::LOCATION].to_str().unwrap().to_owned();
+    assert!(location.starts_with("/batch?ids="), "{location}");
+    let html = text(get(&location).await).await;
+    assert!(html.contains("page_1.docx") && html.contains("page_2.docx"));
+    assert_eq!(html.matches("data-job-card").count(), 2);
+}
+
+#[tokio::test]
+async fn scripts_get_json_with_the_job_and_its_urls() {
+    let data = std::fs::read(fixture("page_1.docx")).unwrap();
+    let response = post_files(&[("file", "page_1.docx", &data)], true, 10).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let json: serde_json::Value = serde_json::from_str(&text(response).await).unwrap();
+    let job = &json["jobs"][0];
+    let id = job["id"].as_str().unwrap();
+    assert_eq!(job["file_name"], "page_1.docx");
+    assert_eq!(job["status_url"], format!("/jobs/{id}"));
+    assert_eq!(job["download_url"], format!("/jobs/{id}/download"));
+    assert_eq!(job["stream_url"], format!("/jobs/{id}/stream"));
+}
+
+#[tokio::test]
+async fn downloads_carry_the_type_and_the_original_name() {
+    let data = std::fs::read(fixture("Special_Chars_ß.docx")).unwrap();
+    let response = post_files(&[("file", "Special_Chars_ß.docx", &data)], true, 10).await;
+    let json: serde_json::Value = serde_json::from_str(&text(response).await).unwrap();
+    let id = json["jobs"][0]["id"].as_str().unwrap().to_owned();
+    finish(&id).await;
+    let response = get(&format!("/jobs/{id}/download")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[header::CONTENT_TYPE], "application/pdf");
+    let disposition = response.headers()[header::CONTENT_DISPOSITION].to_str().unwrap().to_owned();
+    assert!(disposition.contains("filename*=UTF-8''Special_Chars_%C3%9F.pdf"), "{disposition}");
+    let length: usize = response.headers()[header::CONTENT_LENGTH].to_str().unwrap().parse().unwrap();
+    let pdf = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    assert_eq!(pdf.len(), length);
+    assert_eq!(pdf_pages(&pdf), 1);
+}
+
+#[tokio::test]
+async fn a_hostile_file_name_shows_as_text() {
+    let hostile = "<img src=x onerror=alert(1)>.docx";
+    let data = std::fs::read(fixture("page_1.docx")).unwrap();
+    let response = post_files(&[("file", hostile, &data)], false, 10).await;
+    let location = response.headers()[header::LOCATION].to_str().unwrap().to_owned();
+    let html = text(get(&location).await).await;
+    assert!(!html.contains("<img src=x"), "{html}");
+    assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;.docx"));
+}
+
+#[tokio::test]
+async fn bad_uploads_are_refused_clearly() {
+    // No file chosen.
+    let response = post_files(&[("file", "", b"")], false, 10).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(text(response).await.contains("Choose at least one document"));
+    // Over the converter's 1 MiB limit, counted while streaming.
+    let big = vec![b'a'; 2 * 1024 * 1024];
+    let response = post_files(&[("file", "big.txt", &big)], true, 10).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let json: serde_json::Value = serde_json::from_str(&text(response).await).unwrap();
+    assert!(json["error"].as_str().unwrap().contains("1 MB"), "{json}");
+    // More files than allowed.
+    let one = std::fs::read(fixture("page_1.docx")).unwrap();
+    let files = [("file", "a.docx", &one[..]), ("file", "b.docx", &one[..]), ("file", "c.docx", &one[..])];
+    let response = post_files(&files, false, 2).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(text(response).await.contains("At most 2 documents"));
+    // A format the converter does not read: its message reaches the page.
+    let response = post_files(&[("file", "program.exe", b"MZ")], false, 10).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(text(response).await.contains("no extension docconv reads"));
+}
+
+#[tokio::test]
+async fn a_job_without_a_result_has_nothing_to_download() {
+    let response = post_files(&[("file", "broken.docx", b"not a word document")], true, 10).await;
+    let json: serde_json::Value = serde_json::from_str(&text(response).await).unwrap();
+    let id = json["jobs"][0]["id"].as_str().unwrap().to_owned();
+    finish(&id).await;
+    let response = get(&format!("/jobs/{id}/download")).await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    // The status page shows the converter's reason and a way to try again.
+    let html = text(get(&format!("/jobs/{id}")).await).await;
+    assert!(html.contains("not a valid .docx document"), "{html}");
+    assert!(html.contains("Try again"));
+}
