@@ -99,7 +99,7 @@ pub async fn run(
 
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
     let service = ConverterService::new(jobs.clone(), config.max_upload_bytes(), config.heartbeat(), stopping);
-    tokio::spawn(expire_periodically(jobs.clone(), config.retention()));
+    let expiry = tokio::spawn(expire_periodically(jobs.clone(), config.retention()));
 
     let reflection = |builder: tonic_reflection::server::Builder<'static>| {
         builder
@@ -114,6 +114,7 @@ pub async fn run(
         .map_err(|e| StartError(format!("reflection: {e}")))?;
 
     let grace = Duration::from_secs(config.shutdown_grace_secs);
+    let (drained_tx, drained) = tokio::sync::oneshot::channel::<()>();
     let drain = {
         let jobs = jobs.clone();
         async move {
@@ -123,27 +124,44 @@ pub async fn run(
             health.set_not_serving::<ConverterServer<ConverterService>>().await;
             health.set_service_status("", ServingStatus::NotServing).await;
             let _ = stopping_tx.send(true);
-            let runners = futures_join_all(pool.runners);
-            if tokio::time::timeout(grace, runners).await.is_err() {
+            let aborts: Vec<_> = pool.runners.iter().map(|r| r.abort_handle()).collect();
+            if tokio::time::timeout(grace, join_all(pool.runners)).await.is_err() {
                 tracing::warn!("running jobs did not finish in time; they run again at the next start");
+                // Dropping a runner kills its worker; the job stays recorded
+                // as running and is queued again at the next start.
+                aborts.iter().for_each(|a| a.abort());
             }
+            let _ = drained_tx.send(());
         }
     };
 
     let address = listener.local_addr().ok();
     tracing::info!(?address, workers, "converter listening");
-    tonic::transport::Server::builder()
+    let serve = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(ConverterServer::new(service))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), drain)
-        .await
-        .map_err(|e| StartError(format!("gRPC server: {e}")))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), drain);
+    let result = tokio::select! {
+        result = serve => result.map_err(|e| StartError(format!("gRPC server: {e}"))),
+        // A graceful shutdown waits for every client connection to close,
+        // and idle HTTP/2 connections may never do so; once the jobs are
+        // settled, open calls get a moment to finish, then we stop.
+        () = async {
+            let _ = drained.await;
+            tokio::time::sleep(CONNECTION_GRACE).await;
+        } => Ok(()),
+    };
+    expiry.abort();
+    result
 }
 
-async fn futures_join_all(handles: Vec<tokio::task::JoinHandle<()>>) {
+/// How long calls still open at shutdown get, after the jobs are settled.
+const CONNECTION_GRACE: Duration = Duration::from_secs(2);
+
+async fn join_all(handles: Vec<tokio::task::JoinHandle<()>>) {
     for handle in handles {
         let _ = handle.await;
     }

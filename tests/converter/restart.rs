@@ -4,23 +4,7 @@
 use crate::support::*;
 use docconv::proto::v1::JobState;
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn start_process(data_dir: &Path) -> (Child, SocketAddr) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let child = Command::new(docconv_exe())
-        .args(["converter", "--listen", &addr.to_string(), "--workers", "1", "--shutdown-grace-secs", "0"])
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env("DOCCONV_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    (child, addr)
-}
 
 /// Health answers, in order of change, until SERVING.
 async fn health_until_serving(addr: SocketAddr) -> Vec<i32> {
@@ -43,7 +27,7 @@ async fn health_until_serving(addr: SocketAddr) -> Vec<i32> {
 #[tokio::test]
 async fn a_killed_converter_resumes_its_jobs_after_restart() {
     let data_dir = tempfile::tempdir().unwrap();
-    let (mut first, addr) = start_process(data_dir.path());
+    let (mut first, addr) = start_process(data_dir.path(), free_port());
     let seen = health_until_serving(addr).await;
     assert_eq!(seen.first(), Some(&2), "health must say NOT_SERVING until workers are warm: {seen:?}");
     let mut client = connect(addr).await;
@@ -64,7 +48,7 @@ async fn a_killed_converter_resumes_its_jobs_after_restart() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
-    let (mut second, addr) = start_process(data_dir.path());
+    let (mut second, addr) = start_process(data_dir.path(), free_port());
     health_until_serving(addr).await;
     let mut client = connect(addr).await;
     let resumed = wait_end(&mut client, &running.id).await;

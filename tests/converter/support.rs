@@ -353,3 +353,21 @@ pub fn process_alive(pid: u32) -> bool {
         stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()) != Some("Z")
     })
 }
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A converter in a process of its own, to be killed for real.
+pub fn start_process(data_dir: &Path, port: u16) -> (std::process::Child, SocketAddr) {
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let child = Command::new(docconv_exe())
+        .args(["converter", "--listen", &addr.to_string(), "--workers", "1", "--shutdown-grace-secs", "0"])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("DOCCONV_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    (child, addr)
+}

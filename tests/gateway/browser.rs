@@ -21,6 +21,8 @@ struct Browser {
     socket: Socket,
     session: String,
     next_id: u64,
+    /// DevTools events received so far (messages without an id).
+    events: Vec<Value>,
 }
 
 impl Browser {
@@ -56,7 +58,8 @@ impl Browser {
         }
         let endpoint = endpoint.expect("chromium did not open DevTools");
         let (socket, _) = tokio_tungstenite::connect_async(endpoint).await.unwrap();
-        let mut browser = Browser { process, _profile: profile, socket, session: String::new(), next_id: 0 };
+        let mut browser =
+            Browser { process, _profile: profile, socket, session: String::new(), next_id: 0, events: Vec::new() };
         let target = browser.call("Target.createTarget", json!({ "url": "about:blank" })).await;
         let attached = browser
             .call("Target.attachToTarget", json!({ "targetId": target["targetId"], "flatten": true }))
@@ -81,6 +84,9 @@ impl Browser {
                 assert!(reply.get("error").is_none(), "{method} failed: {reply}");
                 return reply["result"].clone();
             }
+            if reply.get("method").is_some() {
+                self.events.push(reply);
+            }
         }
         panic!("the browser went away");
     }
@@ -92,6 +98,17 @@ impl Browser {
             .await;
         assert!(result.get("exceptionDetails").is_none(), "{script}: {result}");
         result["result"]["value"].clone()
+    }
+
+    /// Opens `url` and waits until it has loaded.
+    async fn open(&mut self, url: &str) {
+        self.call("Page.navigate", json!({ "url": url })).await;
+        self.wait_for("document.readyState === 'complete'", url).await;
+    }
+
+    /// How many WebSockets the page has opened so far.
+    fn websockets_opened(&self) -> usize {
+        self.events.iter().filter(|e| e["method"] == "Network.webSocketCreated").count()
     }
 
     /// Polls `script` until it returns true.
@@ -166,4 +183,81 @@ async fn a_person_uploads_watches_live_progress_and_downloads_the_pdf() {
     assert!(download["disposition"].as_str().unwrap().contains("Quarterly%20report%20%C3%9F.pdf"));
     let pdf = BASE64.decode(download["body"].as_str().unwrap()).unwrap();
     assert!(pdf_pages(&pdf) > 100);
+}
+
+/// Submits `document` straight to the converter and returns the job id.
+async fn submit(name: &str, document: &[u8]) -> String {
+    let mut client = crate::web::converter().client().await;
+    crate::support::submit(&mut client, crate::support::header(name), document).await.unwrap().id
+}
+
+#[tokio::test]
+async fn a_finished_job_opens_no_stream_and_a_running_one_does() {
+    let gateway = serve();
+    let finished = submit("done.docx", &std::fs::read(crate::support::fixture("page_1.docx")).unwrap()).await;
+    let mut client = crate::web::converter().client().await;
+    crate::support::wait_end(&mut client, &finished).await;
+
+    let mut browser = Browser::start().await;
+    browser.call("Network.enable", json!({})).await;
+    browser.open(&format!("http://{gateway}/jobs/{finished}")).await;
+    // Give the page's script every chance to (wrongly) connect.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    browser.eval("1").await;
+    assert_eq!(browser.websockets_opened(), 0, "a finished job's page connected");
+    assert_eq!(browser.eval("!!document.querySelector('[data-download]')").await, json!(true));
+
+    let running = submit("long.fodt", &big_text_document(6000)).await;
+    browser.open(&format!("http://{gateway}/jobs/{running}")).await;
+    browser.wait_for("!!document.querySelector('[data-download]')", "the result").await;
+    assert_eq!(browser.websockets_opened(), 1);
+}
+
+#[tokio::test]
+async fn the_back_button_never_shows_a_stale_spinner() {
+    let gateway = serve();
+    let running = submit("long.fodt", &big_text_document(6000)).await;
+    let mut browser = Browser::start().await;
+    browser.open(&format!("http://{gateway}/jobs/{running}")).await;
+    browser.wait_for("!!document.querySelector('.card--queued, .card--running')", "the live card").await;
+    // Leave through the page's own link (a Turbo visit) while it runs.
+    browser.eval("document.querySelector('.back a').click()").await;
+    browser.wait_for("location.pathname === '/' && !!document.querySelector('form[data-upload]')", "the start page").await;
+    let mut client = crate::web::converter().client().await;
+    crate::support::wait_end(&mut client, &running).await;
+
+    browser.eval("history.back()").await;
+    browser.wait_for(&format!("location.pathname === '/jobs/{running}'"), "the job page again").await;
+    browser.wait_for("!!document.querySelector('[data-download]')", "the finished card").await;
+    assert_eq!(browser.eval("document.querySelectorAll('.spinner, progress').length").await, json!(0));
+}
+
+#[tokio::test]
+async fn the_page_reconnects_when_the_converter_restarts() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let port = crate::support::free_port();
+    let (mut first, converter) = crate::support::start_process(data_dir.path(), port);
+    crate::support::wait_ready(converter);
+    let gateway = crate::web::spawn_gateway(converter);
+    let mut client = crate::support::connect(converter).await;
+    let job = crate::support::submit(&mut client, crate::support::header("long.fodt"), &big_text_document(8000))
+        .await
+        .unwrap();
+
+    let mut browser = Browser::start().await;
+    browser.call("Network.enable", json!({})).await;
+    browser.open(&format!("http://{gateway}/jobs/{}", job.id)).await;
+    browser.wait_for("!!document.querySelector('.card--running')", "the running card").await;
+    browser.eval("document.body.dataset.mark = 'live'").await;
+
+    // The converter dies mid-job; its stream breaks off (close 1013) and
+    // the page keeps trying with backoff until a new converter answers.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let (mut second, _) = crate::support::start_process(data_dir.path(), port);
+    browser.wait_for("!!document.querySelector('[data-download]')", "the result after the restart").await;
+    assert_eq!(browser.eval("document.body.dataset.mark").await, json!("live"), "the page was reloaded");
+    assert!(browser.websockets_opened() >= 2, "the page never reconnected");
+    second.kill().unwrap();
+    second.wait().unwrap();
 }

@@ -23,24 +23,28 @@ pub fn state(edit: impl FnOnce(&mut GatewayConfig)) -> AppState {
     AppState::new(&format!("http://{}", converter().addr), config).unwrap()
 }
 
-/// A gateway on a real socket, for WebSocket and browser tests.
+/// The shared gateway on a real socket, for WebSocket and browser tests.
 pub fn serve() -> SocketAddr {
     static GATEWAY: OnceLock<SocketAddr> = OnceLock::new();
-    *GATEWAY.get_or_init(|| {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let converter_url = format!("http://{}", converter().addr);
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Runtime::new().unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                let forever = std::future::pending::<()>();
-                gateway::run(&converter_url, GatewayConfig::default(), listener, forever).await.unwrap();
-            });
+    *GATEWAY.get_or_init(|| spawn_gateway(converter().addr))
+}
+
+/// A gateway in front of the converter at `converter`, running on a thread
+/// of its own for the rest of the test process.
+pub fn spawn_gateway(converter: SocketAddr) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let converter_url = format!("http://{converter}");
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let forever = std::future::pending::<()>();
+            gateway::run(&converter_url, GatewayConfig::default(), listener, forever).await.unwrap();
         });
-        addr
-    })
+    });
+    addr
 }
 
 /// A multipart/form-data body with one part per (field, file name, bytes).

@@ -92,3 +92,24 @@ async fn unknown_jobs_are_404_before_any_upgrade() {
         other => panic!("expected 404, got {:?}", other.map(|(_, r)| r.status())),
     }
 }
+
+#[tokio::test]
+async fn a_broken_off_converter_stream_closes_with_1013_so_the_page_reconnects() {
+    let server = support::Server::start(|_| {});
+    let gateway = crate::web::spawn_gateway(server.addr);
+    let mut client = server.client().await;
+    let job = submit(&mut client, header("long.fodt"), &big_text_document(20000)[..]).await.unwrap();
+    let url = format!("ws://{gateway}/jobs/{}/stream", job.id);
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    assert!(matches!(socket.next().await, Some(Ok(Message::Text(_)))), "no snapshot frame");
+    // The converter shuts down while the job runs.
+    drop(server);
+    let mut close = None;
+    while let Some(message) = socket.next().await {
+        if let Ok(Message::Close(frame)) = message {
+            close = frame.map(|f| u16::from(f.code));
+            break;
+        }
+    }
+    assert_eq!(close, Some(docconv::gateway::CLOSE_RECONNECT));
+}
