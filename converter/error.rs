@@ -5,13 +5,19 @@
 //! A conversion that fails is not an error here: it is a job state, see
 //! `failure`.
 
+use super::options::Violation;
 use super::store::StoreError;
 use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
 
 #[derive(Debug)]
 pub enum Error {
     /// The caller sent something malformed; the message says what to fix.
     InvalidArgument(String),
+    /// Fields of the request are wrong; each violation names one and why.
+    /// Sent as INVALID_ARGUMENT with google.rpc.BadRequest details, and the
+    /// same words in the message for people reading grpcurl's output.
+    BadRequest(Vec<Violation>),
     NotFound(String),
     /// The queue is full or an upload exceeds its limit.
     ResourceExhausted(String),
@@ -30,6 +36,18 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl From<Error> for Status {
     fn from(error: Error) -> Status {
         let (code, message) = match error {
+            Error::BadRequest(violations) => {
+                let message = violations
+                    .iter()
+                    .map(|v| format!("{}: {}", v.field, v.description))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let mut details = ErrorDetails::new();
+                for v in violations {
+                    details.add_bad_request_violation(v.field, v.description);
+                }
+                return Status::with_error_details(Code::InvalidArgument, message, details);
+            }
             Error::InvalidArgument(m) => (Code::InvalidArgument, m),
             Error::NotFound(m) => (Code::NotFound, m),
             Error::ResourceExhausted(m) => (Code::ResourceExhausted, m),

@@ -24,6 +24,17 @@ impl Kind {
             Kind::Drawing => "drawing",
         }
     }
+
+    /// What LibreOffice can export a document of this kind to. `png` is an
+    /// image of the first page.
+    pub fn targets(self) -> &'static [&'static str] {
+        match self {
+            Kind::Text => &["pdf", "docx", "odt", "rtf", "txt", "html", "png"],
+            Kind::Spreadsheet => &["pdf", "xlsx", "ods", "csv", "html", "png"],
+            Kind::Presentation => &["pdf", "pptx", "odp", "png"],
+            Kind::Drawing => &["pdf", "odg", "png"],
+        }
+    }
 }
 
 /// How the bytes of a format must begin.
@@ -88,9 +99,6 @@ pub const INPUTS: &[Format] = &[
     f("fodg", Drawing, "Flat OpenDocument drawing", Any),
 ];
 
-/// What every input can become today.
-pub const TARGETS: &[&str] = &["pdf"];
-
 /// The format of a file name, by its extension (case-insensitive).
 pub fn by_file_name(name: &str) -> Option<&'static Format> {
     let (_, ext) = name.rsplit_once('.')?;
@@ -111,6 +119,18 @@ pub fn looks_like(format: &Format, head: &[u8]) -> bool {
 pub fn content_type(target: &str) -> &'static str {
     match target {
         "pdf" => "application/pdf",
+        "docx" => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "pptx" => "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "odt" => "application/vnd.oasis.opendocument.text",
+        "ods" => "application/vnd.oasis.opendocument.spreadsheet",
+        "odp" => "application/vnd.oasis.opendocument.presentation",
+        "odg" => "application/vnd.oasis.opendocument.graphics",
+        "rtf" => "application/rtf",
+        "txt" => "text/plain; charset=utf-8",
+        "csv" => "text/csv; charset=utf-8",
+        "html" => "text/html; charset=utf-8",
+        "png" => "image/png",
         _ => "application/octet-stream",
     }
 }
@@ -135,7 +155,7 @@ pub fn listing() -> Vec<InputFormat> {
             extension: f.extension.into(),
             description: f.description.into(),
             kind: f.kind.name().into(),
-            targets: TARGETS.iter().map(|t| t.to_string()).collect(),
+            targets: f.kind.targets().iter().map(|t| t.to_string()).collect(),
         })
         .collect()
 }

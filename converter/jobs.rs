@@ -13,7 +13,7 @@ use super::error::{Error, Result};
 use super::failure::Failure;
 use super::store::{Inserted, JobFiles, JobStore, is_terminal};
 use crate::proto::store::StoredJob;
-use crate::proto::v1::{Job, JobState, Output, Progress, Stage, StageTimings};
+use crate::proto::v1::{ConversionOptions, Job, JobState, Output, Progress, Stage, StageTimings};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -52,6 +52,8 @@ struct Live {
 /// A job handed to a runner.
 pub struct Claim {
     pub id: String,
+    /// As submitted, passwords included.
+    pub options: ConversionOptions,
     pub file_name: String,
     pub input_extension: String,
     pub target_format: String,
@@ -473,6 +475,7 @@ fn start(inner: &mut Inner, id: &str) -> Claim {
     let _ = live.updates.send(job.clone());
     Claim {
         id: id.to_owned(),
+        options: record.options.clone().unwrap_or_default(),
         file_name: job.file_name.clone(),
         input_extension: record.input_extension.clone(),
         target_format: job.target_format.clone(),

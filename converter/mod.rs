@@ -10,6 +10,7 @@ pub mod error;
 pub mod failure;
 pub mod ids;
 pub mod jobs;
+pub mod options;
 pub mod pool;
 pub mod server;
 pub mod service;

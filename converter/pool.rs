@@ -15,6 +15,7 @@ use super::csv;
 use super::failure::Failure;
 use super::formats;
 use super::jobs::{Claim, Ending, Jobs};
+use super::options;
 use super::pdf;
 use super::store::JobFiles;
 use super::worker::{Outcome, Progress, Worker, WorkerError, WorkerSpec};
@@ -253,12 +254,13 @@ async fn prepare(files: &JobFiles, claim: &Claim) -> Result<Convert, Failure> {
     })
     .await
     .map_err(|_| Failure::Unreadable)??;
+    let password = Some(claim.options.input_password.clone()).filter(|p| !p.is_empty());
     Ok(Convert {
         input_path: path_string(&prepared),
         output_path: path_string(&files.output(&claim.id, &claim.target_format)),
         format: claim.target_format.clone(),
-        filter_options: String::new(),
-        password: None,
+        filter_options: options::filter_data(&claim.options, &claim.target_format),
+        password,
     })
 }
 

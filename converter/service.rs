@@ -6,6 +6,7 @@ use super::error::{Error, Result};
 use super::formats;
 use super::ids;
 use super::jobs::{Jobs, now_timestamp};
+use super::options;
 use super::pool::hex;
 use super::store::is_terminal;
 use crate::proto::store::StoredJob;
@@ -69,17 +70,20 @@ impl ConverterService {
                 return Err(e);
             }
         };
+        let options = header.options.unwrap_or_default();
         let record = StoredJob {
             job: Some(Job {
                 id,
                 file_name: checked.file_name,
                 target_format: checked.target,
                 input_size_bytes,
+                options: Some(options::redacted(&options)),
                 ..Job::default()
             }),
             request_id: header.request_id,
             input_extension: checked.extension,
             order: 0,
+            options: Some(options),
         };
         self.jobs.enqueue(reservation, record).await
     }
@@ -107,11 +111,9 @@ impl ConverterService {
             t if t.is_empty() => "pdf".to_owned(),
             t => t,
         };
-        if !formats::TARGETS.contains(&target.as_str()) {
-            return Err(Error::InvalidArgument(format!(
-                "header.target_format {target:?} is not supported; use one of: {}",
-                formats::TARGETS.join(", ")
-            )));
+        let violations = options::check(&header.options.clone().unwrap_or_default(), &target, format.kind);
+        if !violations.is_empty() {
+            return Err(Error::BadRequest(violations));
         }
         if !header.sha256.is_empty()
             && !(header.sha256.len() == 64 && header.sha256.bytes().all(|b| b.is_ascii_hexdigit()))

@@ -209,7 +209,7 @@ mod tests {
     fn job(id: &str, request_id: &str, state: JobState, order: u64) -> StoredJob {
         let mut job = Job { id: id.into(), ..Job::default() };
         job.set_state(state);
-        StoredJob { job: Some(job), request_id: request_id.into(), input_extension: "docx".into(), order }
+        StoredJob { job: Some(job), request_id: request_id.into(), input_extension: "docx".into(), order, options: None }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod api;
 mod fixtures;
 mod grpcurl;
+mod options;
 mod restart;
 mod safety;
 mod supervision;

@@ -291,45 +291,7 @@ pub fn document_linking(href: &str) -> Vec<u8> {
 
 /// A valid 8×8 red PNG.
 pub fn red_png() -> Vec<u8> {
-    // Written by hand to keep image crates out of the build: IHDR, one
-    // zlib-stored IDAT, IEND, with their CRCs.
-    fn chunk(out: &mut Vec<u8>, kind: &[u8], data: &[u8]) {
-        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-        let start = out.len();
-        out.extend_from_slice(kind);
-        out.extend_from_slice(data);
-        let crc = crc32(&out[start..]);
-        out.extend_from_slice(&crc.to_be_bytes());
-    }
-    fn crc32(bytes: &[u8]) -> u32 {
-        let mut crc = 0xFFFF_FFFFu32;
-        for &b in bytes {
-            crc ^= b as u32;
-            for _ in 0..8 {
-                crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
-            }
-        }
-        !crc
-    }
-    fn adler32(bytes: &[u8]) -> u32 {
-        let (mut a, mut b) = (1u32, 0u32);
-        for &x in bytes {
-            a = (a + x as u32) % 65521;
-            b = (b + a) % 65521;
-        }
-        (b << 16) | a
-    }
-    let raw: Vec<u8> = (0..8).flat_map(|_| std::iter::once(0).chain((0..8).flat_map(|_| [255, 0, 0]))).collect();
-    let mut zlib = vec![0x78, 0x01, 0x01];
-    zlib.extend_from_slice(&(raw.len() as u16).to_le_bytes());
-    zlib.extend_from_slice(&(!(raw.len() as u16)).to_le_bytes());
-    zlib.extend_from_slice(&raw);
-    zlib.extend_from_slice(&adler32(&raw).to_be_bytes());
-    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-    chunk(&mut png, b"IHDR", &[0, 0, 0, 8, 0, 0, 0, 8, 8, 2, 0, 0, 0]);
-    chunk(&mut png, b"IDAT", &zlib);
-    chunk(&mut png, b"IEND", &[]);
-    png
+    png(8, 8, |_, _| [255, 0, 0])
 }
 
 /// `docconv worker` processes whose profile lives under `data_dir`.
@@ -370,4 +332,81 @@ pub fn start_process(data_dir: &Path, port: u16) -> (std::process::Child, Socket
         .spawn()
         .unwrap();
     (child, addr)
+}
+
+/// A PNG of `width`×`height` RGB pixels from `pixel(x, y)`, stored without
+/// compression (zlib "stored" blocks), so it needs no image crate.
+pub fn png(width: u32, height: u32, pixel: impl Fn(u32, u32) -> [u8; 3]) -> Vec<u8> {
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = 0xFFFF_FFFFu32;
+        for &b in bytes {
+            crc ^= b as u32;
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+    fn chunk(out: &mut Vec<u8>, kind: &[u8], data: &[u8]) {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let start = out.len();
+        out.extend_from_slice(kind);
+        out.extend_from_slice(data);
+        let crc = crc32(&out[start..]);
+        out.extend_from_slice(&crc.to_be_bytes());
+    }
+    let mut raw = Vec::with_capacity(((width * 3 + 1) * height) as usize);
+    for y in 0..height {
+        raw.push(0);
+        for x in 0..width {
+            raw.extend_from_slice(&pixel(x, y));
+        }
+    }
+    let mut zlib = vec![0x78, 0x01];
+    let blocks: Vec<&[u8]> = raw.chunks(65535).collect();
+    for (i, block) in blocks.iter().enumerate() {
+        zlib.push(u8::from(i + 1 == blocks.len()));
+        zlib.extend_from_slice(&(block.len() as u16).to_le_bytes());
+        zlib.extend_from_slice(&(!(block.len() as u16)).to_le_bytes());
+        zlib.extend_from_slice(block);
+    }
+    let (mut a, mut b) = (1u32, 0u32);
+    for &x in &raw {
+        a = (a + x as u32) % 65521;
+        b = (b + a) % 65521;
+    }
+    zlib.extend_from_slice(&((b << 16) | a).to_be_bytes());
+    let mut header = Vec::new();
+    header.extend_from_slice(&width.to_be_bytes());
+    header.extend_from_slice(&height.to_be_bytes());
+    header.extend_from_slice(&[8, 2, 0, 0, 0]);
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    chunk(&mut out, b"IHDR", &header);
+    chunk(&mut out, b"IDAT", &zlib);
+    chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+/// A flat ODF text document with `body` (ODF text markup) as its content.
+pub fn text_document(body: &str) -> Vec<u8> {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<office:document \
+         xmlns:office=\"urn:oasis:names:tc:opendocument:xmlns:office:1.0\" \
+         xmlns:text=\"urn:oasis:names:tc:opendocument:xmlns:text:1.0\" \
+         xmlns:draw=\"urn:oasis:names:tc:opendocument:xmlns:drawing:1.0\" \
+         xmlns:xlink=\"http://www.w3.org/1999/xlink\" \
+         xmlns:dc=\"http://purl.org/dc/elements/1.1/\" \
+         xmlns:svg=\"urn:oasis:names:tc:opendocument:xmlns:svg-compatible:1.0\" \
+         office:version=\"1.2\" office:mimetype=\"application/vnd.oasis.opendocument.text\">\
+         <office:body><office:text>{body}</office:text></office:body></office:document>"
+    )
+    .into_bytes()
+}
+
+/// Runs a poppler tool with extra arguments on a PDF; `None` if it fails.
+pub fn poppler_with(tool: &str, args: &[&str], pdf: &[u8]) -> Option<String> {
+    let file = tempfile::Builder::new().suffix(".pdf").tempfile().unwrap();
+    std::fs::write(file.path(), pdf).unwrap();
+    let output = Command::new(tool).args(args).arg(file.path()).output().unwrap();
+    output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned())
 }

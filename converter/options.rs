@@ -1,0 +1,263 @@
+//! Conversion options: checked field by field before a job is queued, then
+//! turned into LibreOffice's PDF export filter data.
+//!
+//! LibreOfficeKit takes export settings as a JSON object of typed
+//! properties (`{"PageRange": {"type": "string", "value": "2-3"}}`), the
+//! same names as the PDF export dialog's settings.
+
+use super::formats::Kind;
+use crate::proto::v1::{ConversionOptions, PdfOptions, PdfStandard};
+use serde_json::{Map, Value, json};
+
+/// One field that is wrong, and why, as in google.rpc.BadRequest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub field: String,
+    pub description: String,
+}
+
+fn violation(field: &str, description: impl Into<String>) -> Violation {
+    Violation { field: field.into(), description: description.into() }
+}
+
+const RESOLUTIONS: &[u32] = &[75, 150, 300, 600, 1200];
+const MAX_TEXT: usize = 256;
+
+/// Checks the target format for the input's kind and every option.
+pub fn check(options: &ConversionOptions, target: &str, kind: Kind) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    if !kind.targets().contains(&target) {
+        violations.push(violation(
+            "header.target_format",
+            format!("a {} document can become {}, not {target:?}", kind.name(), kind.targets().join(", ")),
+        ));
+    }
+    check_text(&mut violations, "options.input_password", &options.input_password);
+    if let Some(pdf) = &options.pdf {
+        if target != "pdf" {
+            violations.push(violation("options.pdf", format!("PDF options need target_format \"pdf\", not {target:?}")));
+        }
+        check_pdf(&mut violations, pdf);
+    }
+    violations
+}
+
+fn check_text(violations: &mut Vec<Violation>, field: &str, text: &str) {
+    if text.chars().count() > MAX_TEXT || text.chars().any(char::is_control) {
+        violations.push(violation(field, format!("must be at most {MAX_TEXT} characters, without control characters")));
+    }
+}
+
+fn check_pdf(violations: &mut Vec<Violation>, pdf: &PdfOptions) {
+    if PdfStandard::try_from(pdf.standard).is_err() {
+        violations.push(violation("options.pdf.standard", "unknown standard; use PDF_A_1B, PDF_A_2B or PDF_A_3B"));
+    }
+    if !pdf.page_ranges.is_empty() && !valid_page_ranges(&pdf.page_ranges) {
+        violations.push(violation(
+            "options.pdf.page_ranges",
+            format!("{:?} is not a page range; write e.g. \"2-3\", \"1,4-\" or \"5\" (pages count from 1)", pdf.page_ranges),
+        ));
+    }
+    if pdf.image_quality > 100 {
+        violations.push(violation("options.pdf.image_quality", "must be between 1 and 100 (0 keeps the default)"));
+    }
+    if pdf.max_image_resolution != 0 && !RESOLUTIONS.contains(&pdf.max_image_resolution) {
+        violations.push(violation(
+            "options.pdf.max_image_resolution",
+            "must be one of 75, 150, 300, 600 or 1200 DPI (0 keeps the default, 300)",
+        ));
+    }
+    check_text(violations, "options.pdf.watermark", &pdf.watermark);
+    if let Some(encryption) = &pdf.encryption {
+        check_text(violations, "options.pdf.encryption.open_password", &encryption.open_password);
+        check_text(violations, "options.pdf.encryption.owner_password", &encryption.owner_password);
+        if encryption.open_password.is_empty() && encryption.owner_password.is_empty() {
+            violations.push(violation(
+                "options.pdf.encryption",
+                "needs an open_password, an owner_password (to restrict permissions), or both",
+            ));
+        }
+        if pdf.standard != PdfStandard::Unspecified as i32 {
+            violations.push(violation("options.pdf.encryption", "PDF/A documents cannot be encrypted"));
+        }
+    }
+}
+
+/// "2-3", "1,4-", "5", "-3": comma-separated pages or inclusive ranges,
+/// counting from 1, either end of a range may be left open.
+fn valid_page_ranges(text: &str) -> bool {
+    let page = |s: &str| s.trim().parse::<u32>().ok().filter(|&n| n >= 1);
+    text.split(',').all(|part| match part.split_once('-') {
+        None => page(part).is_some(),
+        Some((from, to)) => match (from.trim().is_empty(), to.trim().is_empty()) {
+            (true, true) => false,
+            (true, false) => page(to).is_some(),
+            (false, true) => page(from).is_some(),
+            (false, false) => matches!((page(from), page(to)), (Some(a), Some(b)) if a <= b),
+        },
+    })
+}
+
+/// The export filter data for LibreOffice, as LOK's JSON; empty when the
+/// defaults do.
+pub fn filter_data(options: &ConversionOptions, target: &str) -> String {
+    let Some(pdf) = options.pdf.as_ref().filter(|_| target == "pdf") else {
+        return String::new();
+    };
+    let mut data = Map::new();
+    let mut set = |name: &str, kind: &str, value: Value| {
+        data.insert(name.into(), json!({ "type": kind, "value": value }));
+    };
+    match pdf.standard() {
+        PdfStandard::Unspecified => {}
+        PdfStandard::PdfA1b => set("SelectPdfVersion", "long", json!(1)),
+        PdfStandard::PdfA2b => set("SelectPdfVersion", "long", json!(2)),
+        PdfStandard::PdfA3b => set("SelectPdfVersion", "long", json!(3)),
+    }
+    if pdf.universal_access {
+        set("PDFUACompliance", "boolean", json!(true));
+        set("UseTaggedPDF", "boolean", json!(true));
+    }
+    if !pdf.page_ranges.is_empty() {
+        set("PageRange", "string", json!(pdf.page_ranges.replace(' ', "")));
+    }
+    if pdf.single_page_sheets {
+        set("SinglePageSheets", "boolean", json!(true));
+    }
+    if pdf.image_quality > 0 {
+        set("Quality", "long", json!(pdf.image_quality));
+    }
+    if pdf.max_image_resolution > 0 {
+        set("ReduceImageResolution", "boolean", json!(true));
+        set("MaxImageResolution", "long", json!(pdf.max_image_resolution));
+    }
+    if let Some(bookmarks) = pdf.export_bookmarks {
+        set("ExportBookmarks", "boolean", json!(bookmarks));
+    }
+    if let Some(notes) = pdf.export_notes {
+        set("ExportNotes", "boolean", json!(notes));
+    }
+    if let Some(forms) = pdf.export_form_fields {
+        set("ExportFormFields", "boolean", json!(forms));
+    }
+    if !pdf.watermark.is_empty() {
+        set("Watermark", "string", json!(pdf.watermark));
+    }
+    if let Some(encryption) = &pdf.encryption {
+        if !encryption.open_password.is_empty() {
+            set("EncryptFile", "boolean", json!(true));
+            set("DocumentOpenPassword", "string", json!(encryption.open_password));
+        }
+        if !encryption.owner_password.is_empty() {
+            set("RestrictPermissions", "boolean", json!(true));
+            set("PermissionPassword", "string", json!(encryption.owner_password));
+            // LibreOffice's levels: printing 0 none / 2 full; changes 0 none / 4 all.
+            set("Printing", "long", json!(if encryption.allow_printing { 2 } else { 0 }));
+            set("Changes", "long", json!(if encryption.allow_editing { 4 } else { 0 }));
+            set("EnableCopyingOfContent", "boolean", json!(encryption.allow_copying));
+        }
+    }
+    if data.is_empty() { String::new() } else { Value::Object(data).to_string() }
+}
+
+/// The options as job states show them: without any password.
+pub fn redacted(options: &ConversionOptions) -> ConversionOptions {
+    let mut shown = options.clone();
+    shown.input_password.clear();
+    if let Some(encryption) = shown.pdf.as_mut().and_then(|p| p.encryption.as_mut()) {
+        encryption.open_password.clear();
+        encryption.owner_password.clear();
+    }
+    shown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::v1::PdfEncryption;
+
+    fn pdf(edit: impl FnOnce(&mut PdfOptions)) -> ConversionOptions {
+        let mut pdf = PdfOptions::default();
+        edit(&mut pdf);
+        ConversionOptions { pdf: Some(pdf), ..Default::default() }
+    }
+
+    fn fields(options: &ConversionOptions, target: &str, kind: Kind) -> Vec<String> {
+        check(options, target, kind).into_iter().map(|v| v.field).collect()
+    }
+
+    #[test]
+    fn page_ranges_follow_the_print_dialog_syntax() {
+        for good in ["1", "2-3", "1,4-", "-3", "1, 3-5 ,7"] {
+            assert!(valid_page_ranges(good), "{good}");
+        }
+        for bad in ["", "0", "3-2", "a", "1-2-3", "-", "1,,2", "1.5"] {
+            assert!(!valid_page_ranges(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let options = pdf(|p| {
+            p.page_ranges = "x".into();
+            p.image_quality = 101;
+            p.max_image_resolution = 100;
+            p.standard = 9;
+            p.watermark = "a\u{7}".into();
+        });
+        assert_eq!(
+            fields(&options, "pdf", Kind::Text),
+            [
+                "options.pdf.standard",
+                "options.pdf.page_ranges",
+                "options.pdf.image_quality",
+                "options.pdf.max_image_resolution",
+                "options.pdf.watermark"
+            ]
+        );
+        assert_eq!(fields(&options, "docx", Kind::Text)[0], "options.pdf");
+        assert_eq!(fields(&ConversionOptions::default(), "pptx", Kind::Spreadsheet), ["header.target_format"]);
+    }
+
+    #[test]
+    fn pdf_a_cannot_be_encrypted_and_encryption_needs_a_password() {
+        let encrypted = |standard: PdfStandard, open: &str| {
+            pdf(|p| {
+                p.standard = standard as i32;
+                p.encryption = Some(PdfEncryption { open_password: open.into(), ..Default::default() });
+            })
+        };
+        assert_eq!(fields(&encrypted(PdfStandard::PdfA2b, "x"), "pdf", Kind::Text), ["options.pdf.encryption"]);
+        assert_eq!(fields(&encrypted(PdfStandard::Unspecified, ""), "pdf", Kind::Text), ["options.pdf.encryption"]);
+        assert!(fields(&encrypted(PdfStandard::Unspecified, "x"), "pdf", Kind::Text).is_empty());
+    }
+
+    #[test]
+    fn filter_data_uses_libreoffice_names_and_types() {
+        let options = pdf(|p| {
+            p.standard = PdfStandard::PdfA2b as i32;
+            p.page_ranges = "2-3".into();
+            p.watermark = "DRAFT".into();
+            p.export_bookmarks = Some(false);
+        });
+        let data: Value = serde_json::from_str(&filter_data(&options, "pdf")).unwrap();
+        assert_eq!(data["SelectPdfVersion"], json!({"type": "long", "value": 2}));
+        assert_eq!(data["PageRange"], json!({"type": "string", "value": "2-3"}));
+        assert_eq!(data["Watermark"]["value"], "DRAFT");
+        assert_eq!(data["ExportBookmarks"], json!({"type": "boolean", "value": false}));
+        assert_eq!(filter_data(&ConversionOptions::default(), "pdf"), "");
+        assert_eq!(filter_data(&options, "docx"), "");
+    }
+
+    #[test]
+    fn job_states_never_show_passwords() {
+        let mut options = pdf(|p| {
+            p.encryption = Some(PdfEncryption { open_password: "o".into(), owner_password: "w".into(), ..Default::default() })
+        });
+        options.input_password = "secret".into();
+        let shown = redacted(&options);
+        assert!(shown.input_password.is_empty());
+        let encryption = shown.pdf.unwrap().encryption.unwrap();
+        assert!(encryption.open_password.is_empty() && encryption.owner_password.is_empty());
+    }
+}

@@ -1,0 +1,269 @@
+//! Conversion options, each verified on the output itself.
+
+use crate::support::*;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use docconv::proto::v1::{
+    ConversionOptions, Job, JobState, PdfEncryption, PdfOptions, PdfStandard, SubmitHeader,
+};
+use tonic::Code;
+use tonic_types::StatusExt;
+
+fn with_options(name: &str, target: &str, options: ConversionOptions) -> SubmitHeader {
+    SubmitHeader { target_format: target.into(), options: Some(options), ..header(name) }
+}
+
+fn pdf_options(edit: impl FnOnce(&mut PdfOptions)) -> ConversionOptions {
+    let mut pdf = PdfOptions::default();
+    edit(&mut pdf);
+    ConversionOptions { pdf: Some(pdf), ..Default::default() }
+}
+
+/// Converts `data` and returns the final job and its result.
+async fn run(header: SubmitHeader, data: &[u8]) -> (Job, Vec<u8>) {
+    let mut client = shared().client().await;
+    let job = submit(&mut client, header, data).await.unwrap();
+    let job = wait_end(&mut client, &job.id).await;
+    assert_eq!(job.state(), JobState::Succeeded, "{job:?}");
+    let result = read_result(&mut client, &job.id, 0).await;
+    (job, result)
+}
+
+async fn run_fixture(name: &str, target: &str, options: ConversionOptions) -> (Job, Vec<u8>) {
+    let data = std::fs::read(fixture(name)).unwrap();
+    run(with_options(name, target, options), &data).await
+}
+
+#[tokio::test]
+async fn page_ranges_pick_the_pages() {
+    let (_, pdf) = run_fixture("pages_12.docx", "pdf", pdf_options(|p| p.page_ranges = "2-3".into())).await;
+    assert_eq!(pdf_pages(&pdf), 2);
+    assert!(pdf_text(&pdf, Some(1)).contains("Page 2"));
+    assert!(pdf_text(&pdf, Some(2)).contains("Page 3"));
+    let (job, pdf) = run_fixture("pages_12.docx", "pdf", pdf_options(|p| p.page_ranges = "1,4-".into())).await;
+    assert_eq!(pdf_pages(&pdf), 10);
+    assert_eq!(job.output.unwrap().page_count, 10);
+    assert!(pdf_text(&pdf, Some(2)).contains("Page 4"));
+}
+
+#[tokio::test]
+async fn pdf_a_levels_are_declared_in_the_metadata() {
+    for (standard, part) in [(PdfStandard::PdfA1b, 1), (PdfStandard::PdfA2b, 2), (PdfStandard::PdfA3b, 3)] {
+        let (_, pdf) = run_fixture("page_1.docx", "pdf", pdf_options(|p| p.standard = standard as i32)).await;
+        let meta = poppler_with("pdfinfo", &["-meta"], &pdf).unwrap();
+        assert!(meta.contains(&format!("<pdfaid:part>{part}</pdfaid:part>")), "{standard:?}: {meta}");
+        // LibreOffice tags PDF/A-1 output, making it level A, which includes
+        // every requirement of level B.
+        let level = if part == 1 { "A" } else { "B" };
+        assert!(meta.contains(&format!("<pdfaid:conformance>{level}</pdfaid:conformance>")), "{standard:?}: {meta}");
+    }
+    let (_, plain) = run_fixture("page_1.docx", "pdf", ConversionOptions::default()).await;
+    assert!(!poppler_with("pdfinfo", &["-meta"], &plain).unwrap_or_default().contains("pdfaid"));
+}
+
+#[tokio::test]
+async fn universal_access_makes_a_tagged_pdf_ua() {
+    let (_, pdf) = run_fixture("page_1.docx", "pdf", pdf_options(|p| p.universal_access = true)).await;
+    let info = poppler_with("pdfinfo", &[], &pdf).unwrap();
+    assert!(info.lines().any(|l| l.starts_with("Tagged:") && l.ends_with("yes")), "{info}");
+    assert!(poppler_with("pdfinfo", &["-meta"], &pdf).unwrap().contains("<pdfuaid:part>1</pdfuaid:part>"));
+    let (_, plain) = run_fixture("page_1.docx", "pdf", ConversionOptions::default()).await;
+    assert!(poppler_with("pdfinfo", &[], &plain).unwrap().lines().any(|l| l.starts_with("Tagged:") && l.ends_with("no")));
+}
+
+#[tokio::test]
+async fn single_page_sheets_put_each_sheet_on_one_page() {
+    let (_, pdf) = run_fixture("singlepagesheets-scrolled.xlsx", "pdf", pdf_options(|p| p.single_page_sheets = true)).await;
+    assert_eq!(pdf_pages(&pdf), 1);
+}
+
+#[tokio::test]
+async fn a_watermark_is_on_every_page() {
+    let (_, pdf) = run_fixture("pages_3.docx", "pdf", pdf_options(|p| p.watermark = "CONFIDENTIAL".into())).await;
+    for page in 1..=3 {
+        assert!(pdf_text(&pdf, Some(page)).contains("CONFIDENTIAL"), "page {page}");
+    }
+}
+
+#[tokio::test]
+async fn encryption_requires_the_password_and_limits_permissions() {
+    let encryption = PdfEncryption {
+        open_password: "open sesame".into(),
+        owner_password: "owner".into(),
+        allow_printing: false,
+        allow_copying: false,
+        allow_editing: false,
+    };
+    let options = pdf_options(|p| p.encryption = Some(encryption));
+    let (job, pdf) = run_fixture("page_1.docx", "pdf", options).await;
+    assert!(poppler_with("pdfinfo", &[], &pdf).is_none(), "opened without the password");
+    let info = poppler_with("pdfinfo", &["-upw", "open sesame"], &pdf).unwrap();
+    assert!(info.contains("Encrypted:") && info.contains("print:no") && info.contains("copy:no"), "{info}");
+    assert!(poppler_with("pdftotext", &["-upw", "open sesame"], &pdf).is_some());
+    // Job states never show the passwords.
+    let shown = job.options.unwrap().pdf.unwrap().encryption.unwrap();
+    assert!(shown.open_password.is_empty() && shown.owner_password.is_empty());
+
+    let printable = PdfEncryption { owner_password: "owner".into(), allow_printing: true, ..Default::default() };
+    let (_, pdf) = run_fixture("page_1.docx", "pdf", pdf_options(|p| p.encryption = Some(printable))).await;
+    let info = poppler_with("pdfinfo", &[], &pdf).expect("no open password: anyone opens it");
+    assert!(info.contains("print:yes") && info.contains("copy:no"), "{info}");
+}
+
+#[tokio::test]
+async fn the_input_password_opens_a_protected_document() {
+    let options = ConversionOptions { input_password: "foo".into(), ..Default::default() };
+    let (job, pdf) = run_fixture("protected_page_1.docx", "pdf", options).await;
+    assert_eq!(pdf_pages(&pdf), 1);
+    assert!(pdf_text(&pdf, None).contains("Page 1"));
+    assert!(job.options.unwrap().input_password.is_empty());
+
+    let mut client = shared().client().await;
+    let data = std::fs::read(fixture("protected_page_1.docx")).unwrap();
+    let wrong = ConversionOptions { input_password: "bar".into(), ..Default::default() };
+    let job = submit(&mut client, with_options("protected_page_1.docx", "pdf", wrong), &data).await.unwrap();
+    let job = wait_end(&mut client, &job.id).await;
+    assert_eq!(job.state(), JobState::Failed);
+    assert_eq!(job.error.unwrap().message, "the password does not open the document");
+}
+
+/// A document showing a 600×600 noisy image 2 cm wide (about 760 DPI).
+fn document_with_a_photo() -> Vec<u8> {
+    let noise = png(600, 600, |x, y| {
+        let v = (x.wrapping_mul(2654435761) ^ y.wrapping_mul(40503)).wrapping_mul(2246822519) >> 8;
+        [v as u8, (v >> 8) as u8, (v >> 16) as u8]
+    });
+    text_document(&format!(
+        "<text:p>A photo:</text:p><text:p><draw:frame text:anchor-type=\"as-char\" svg:width=\"2cm\" svg:height=\"2cm\">\
+         <draw:image><office:binary-data>{}</office:binary-data></draw:image></draw:frame></text:p>",
+        BASE64.encode(noise)
+    ))
+}
+
+/// The x-ppi of the first image in the PDF.
+fn image_ppi(pdf: &[u8]) -> u32 {
+    let list = poppler_with("pdfimages", &["-list"], pdf).unwrap();
+    let row = list.lines().nth(2).expect("an image");
+    row.split_whitespace().nth(12).unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn images_are_downsampled_and_compressed_as_asked() {
+    let document = document_with_a_photo();
+    // LibreOffice's default caps images at 300 DPI.
+    let (_, default) = run(with_options("photo.fodt", "pdf", ConversionOptions::default()), &document).await;
+    assert!((250..=310).contains(&image_ppi(&default)), "default: {} DPI", image_ppi(&default));
+    let resolution = |dpi| pdf_options(move |p| p.max_image_resolution = dpi);
+    let (_, sharp) = run(with_options("photo.fodt", "pdf", resolution(1200)), &document).await;
+    assert!(image_ppi(&sharp) > 600, "1200 DPI allowed, yet {} DPI", image_ppi(&sharp));
+    let (_, reduced) = run(with_options("photo.fodt", "pdf", resolution(75)), &document).await;
+    assert!(image_ppi(&reduced) <= 80, "not downsampled: {} DPI", image_ppi(&reduced));
+
+    let quality = |q| pdf_options(move |p| p.image_quality = q);
+    let (_, low) = run(with_options("photo.fodt", "pdf", quality(10)), &document).await;
+    let (_, high) = run(with_options("photo.fodt", "pdf", quality(100)), &document).await;
+    assert!(low.len() * 2 < high.len(), "quality 10: {} bytes, quality 100: {} bytes", low.len(), high.len());
+}
+
+#[tokio::test]
+async fn bookmarks_and_notes_follow_the_options() {
+    let document = text_document(
+        "<text:h text:outline-level=\"1\">Chapter one</text:h><text:p>Text.\
+         <office:annotation><dc:creator>Ann</dc:creator><text:p>A note.</text:p></office:annotation></text:p>\
+         <text:h text:outline-level=\"1\">Chapter two</text:h><text:p>More.</text:p>",
+    );
+    let contains = |pdf: &[u8], needle: &[u8]| pdf.windows(needle.len()).any(|w| w == needle);
+    let (_, default) = run(with_options("notes.fodt", "pdf", ConversionOptions::default()), &document).await;
+    assert!(contains(&default, b"/Outlines"), "bookmarks are exported by default");
+    assert!(contains(&default, b"/Popup"), "notes are exported by default");
+
+    let options = pdf_options(|p| {
+        p.export_bookmarks = Some(false);
+        p.export_notes = Some(false);
+    });
+    let (_, changed) = run(with_options("notes.fodt", "pdf", options), &document).await;
+    assert!(!contains(&changed, b"/Outlines"), "bookmarks were exported");
+    assert!(!contains(&changed, b"/Popup"), "the note was exported");
+    assert!(pdf_text(&changed, None).contains("Chapter two"));
+}
+
+#[tokio::test]
+async fn office_targets_open_again_in_libreoffice() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("pages_3.docx", "docx", "Page 2"),
+        ("pages_3.docx", "odt", "Page 2"),
+        ("pages_3.docx", "rtf", "Page 2"),
+        ("pages_3.docx", "html", "Page 2"),
+        ("pages_3.docx", "txt", "Page 2"),
+        ("sheet.csv", "xlsx", "Alice"),
+        ("sheet.csv", "ods", "Alice"),
+        ("singlepagesheets-scrolled.xlsx", "csv", ""),
+        ("slideshow.ppsx", "pptx", ""),
+        ("slideshow.ppsx", "odp", ""),
+    ];
+    for &(input, target, text) in cases {
+        let (job, converted) = run_fixture(input, target, ConversionOptions::default()).await;
+        let output = job.output.unwrap();
+        assert!(output.file_name.ends_with(&format!(".{target}")), "{output:?}");
+        assert_eq!(output.size_bytes, converted.len() as u64);
+        // The converted file is a document LibreOffice reads again.
+        let name = format!("again.{target}");
+        let (_, pdf) = run(with_options(&name, "pdf", ConversionOptions::default()), &converted).await;
+        assert!(pdf_pages(&pdf) >= 1, "{input} → {target}");
+        assert!(pdf_text(&pdf, None).contains(text), "{input} → {target} lost {text:?}");
+    }
+}
+
+#[tokio::test]
+async fn png_is_an_image_of_the_first_page() {
+    for input in ["page_1.docx", "singlepagesheets-scrolled.xlsx", "slideshow.ppsx"] {
+        let (job, image) = run_fixture(input, "png", ConversionOptions::default()).await;
+        assert!(image.starts_with(b"\x89PNG\r\n\x1a\n"), "{input}");
+        let width = u32::from_be_bytes(image[16..20].try_into().unwrap());
+        assert!(width > 100, "{input}: {width} px wide");
+        assert_eq!(job.output.unwrap().content_type, "image/png");
+    }
+}
+
+#[tokio::test]
+async fn every_malformed_option_is_refused_with_the_field_named() {
+    let mut client = shared().client().await;
+    let data = std::fs::read(fixture("page_1.docx")).unwrap();
+    let cases: Vec<(SubmitHeader, &str)> = vec![
+        (with_options("a.docx", "pptx", ConversionOptions::default()), "header.target_format"),
+        (with_options("a.xlsx", "docx", ConversionOptions::default()), "header.target_format"),
+        (with_options("a.docx", "docx", pdf_options(|_| {})), "options.pdf"),
+        (with_options("a.docx", "pdf", pdf_options(|p| p.page_ranges = "3-1".into())), "options.pdf.page_ranges"),
+        (with_options("a.docx", "pdf", pdf_options(|p| p.page_ranges = "one".into())), "options.pdf.page_ranges"),
+        (with_options("a.docx", "pdf", pdf_options(|p| p.standard = 7)), "options.pdf.standard"),
+        (with_options("a.docx", "pdf", pdf_options(|p| p.image_quality = 101)), "options.pdf.image_quality"),
+        (with_options("a.docx", "pdf", pdf_options(|p| p.max_image_resolution = 72)), "options.pdf.max_image_resolution"),
+        (with_options("a.docx", "pdf", pdf_options(|p| p.watermark = "x".repeat(300))), "options.pdf.watermark"),
+        (
+            with_options("a.docx", "pdf", pdf_options(|p| p.encryption = Some(PdfEncryption::default()))),
+            "options.pdf.encryption",
+        ),
+        (
+            with_options(
+                "a.docx",
+                "pdf",
+                pdf_options(|p| {
+                    p.standard = PdfStandard::PdfA2b as i32;
+                    p.encryption = Some(PdfEncryption { open_password: "x".into(), ..Default::default() });
+                }),
+            ),
+            "options.pdf.encryption",
+        ),
+        (
+            with_options("a.docx", "pdf", ConversionOptions { input_password: "\n".into(), ..Default::default() }),
+            "options.input_password",
+        ),
+    ];
+    for (header, field) in cases {
+        let status = submit(&mut client, header.clone(), &data).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{header:?}");
+        assert!(status.message().contains(field), "{field}: {}", status.message());
+        let bad_request = status.get_details_bad_request().expect("google.rpc.BadRequest details");
+        assert!(bad_request.field_violations.iter().any(|v| v.field == field), "{field}: {bad_request:?}");
+    }
+}
