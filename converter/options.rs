@@ -38,6 +38,12 @@ pub fn check(options: &ConversionOptions, target: &str, kind: Kind) -> Vec<Viola
             violations.push(violation("options.pdf", format!("PDF options need target_format \"pdf\", not {target:?}")));
         }
         check_pdf(&mut violations, pdf);
+        if pdf.landscape && kind != Kind::Text {
+            violations.push(violation(
+                "options.pdf.landscape",
+                format!("only text documents can be turned to landscape, not a {} document", kind.name()),
+            ));
+        }
     }
     violations
 }

@@ -261,6 +261,7 @@ async fn prepare(files: &JobFiles, claim: &Claim) -> Result<Convert, Failure> {
         format: claim.target_format.clone(),
         filter_options: options::filter_data(&claim.options, &claim.target_format),
         password,
+        landscape: claim.options.pdf.as_ref().is_some_and(|p| p.landscape),
     })
 }
 
@@ -302,8 +303,7 @@ async fn warm_up(worker: &mut Worker, warmup_dir: &Path) -> Result<(), String> {
             input_path: path_string(&warmup_dir.join(name)),
             output_path: path_string(&out_dir.join(format!("{name}.pdf"))),
             format: "pdf".into(),
-            filter_options: String::new(),
-            password: None,
+            ..Convert::default()
         };
         match worker.convert(request, |_| {}).await {
             Ok(Outcome::Done) => {}

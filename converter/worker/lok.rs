@@ -38,7 +38,10 @@ struct RawOffice {
     class: *const OfficeClass,
 }
 
-/// `LibreOfficeKitDocumentClass`, up to `getParts`.
+/// A vtable slot we never call; only its place in the table matters.
+type Unused = Option<unsafe extern "C" fn()>;
+
+/// `LibreOfficeKitDocumentClass`, up to `postUnoCommand`.
 #[repr(C)]
 struct DocumentClass {
     size: usize,
@@ -48,6 +51,19 @@ struct DocumentClass {
     >,
     get_document_type: Option<unsafe extern "C" fn(*mut RawDocument) -> c_int>,
     get_parts: Option<unsafe extern "C" fn(*mut RawDocument) -> c_int>,
+    get_part_page_rectangles: Option<unsafe extern "C" fn(*mut RawDocument) -> *mut c_char>,
+    get_part: Unused,
+    set_part: Unused,
+    get_part_name: Unused,
+    set_part_mode: Unused,
+    paint_tile: Unused,
+    get_tile_mode: Unused,
+    get_document_size: Unused,
+    initialize_for_rendering: Option<unsafe extern "C" fn(*mut RawDocument, *const c_char)>,
+    register_callback: Unused,
+    post_key_event: Unused,
+    post_mouse_event: Unused,
+    post_uno_command: Option<unsafe extern "C" fn(*mut RawDocument, *const c_char, *const c_char, bool)>,
 }
 
 #[repr(C)]
@@ -199,6 +215,48 @@ impl Document<'_> {
             Some(get) => unsafe { get(self.raw.as_ptr()) },
             None => 0,
         }
+    }
+
+    /// The first page's size in twips, for text documents (other kinds
+    /// report no page rectangles).
+    pub fn first_page_size(&self) -> Option<(i64, i64)> {
+        let get = member!(self.class(), DocumentClass, get_part_page_rectangles)?;
+        // SAFETY: a live document; returns null or a malloc'ed C string.
+        let text = unsafe { get(self.raw.as_ptr()) };
+        if text.is_null() {
+            return None;
+        }
+        // SAFETY: non-null and NUL-terminated; freed right after copying.
+        let rectangles = unsafe { CStr::from_ptr(text) }.to_string_lossy().into_owned();
+        unsafe { libc::free(text.cast()) };
+        // "x, y, width, height; x, y, width, height; …"
+        let first: Vec<i64> = rectangles.split(';').next()?.split(',').filter_map(|n| n.trim().parse().ok()).collect();
+        match first[..] {
+            [_, _, width, height] if width > 0 && height > 0 => Some((width, height)),
+            _ => None,
+        }
+    }
+
+    /// Gives the document a view. UNO commands and page queries act on
+    /// the view, so call this before either.
+    pub fn initialize_for_rendering(&self) -> Result<(), String> {
+        let init = member!(self.class(), DocumentClass, initialize_for_rendering)
+            .ok_or("LibreOfficeKit has no initializeForRendering")?;
+        let no_arguments = c_string("")?;
+        // SAFETY: a live document and a valid (empty) argument string.
+        unsafe { init(self.raw.as_ptr(), no_arguments.as_ptr()) };
+        Ok(())
+    }
+
+    /// Runs a UNO command on the document's view, e.g.
+    /// `.uno:AttributePageSize` with its arguments as LOK's typed JSON. LOK
+    /// executes it before returning.
+    pub fn uno_command(&self, command: &str, arguments: &str) -> Result<(), String> {
+        let post = member!(self.class(), DocumentClass, post_uno_command).ok_or("LibreOfficeKit has no postUnoCommand")?;
+        let (command, arguments) = (c_string(command)?, c_string(arguments)?);
+        // SAFETY: a live document and valid C strings.
+        unsafe { post(self.raw.as_ptr(), command.as_ptr(), arguments.as_ptr(), false) };
+        Ok(())
     }
 
     pub fn save_as(&self, url: &str, format: &str, filter_options: &str) -> Result<(), String> {

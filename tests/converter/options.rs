@@ -71,6 +71,26 @@ async fn universal_access_makes_a_tagged_pdf_ua() {
     assert!(poppler_with("pdfinfo", &[], &plain).unwrap().lines().any(|l| l.starts_with("Tagged:") && l.ends_with("no")));
 }
 
+/// (width, height) of the first page in points, from pdfinfo.
+fn page_size(pdf: &[u8]) -> (f64, f64) {
+    let info = poppler_with("pdfinfo", &[], pdf).unwrap();
+    let line = info.lines().find(|l| l.starts_with("Page size:")).unwrap();
+    let numbers: Vec<f64> = line.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+    (numbers[0], numbers[1])
+}
+
+#[tokio::test]
+async fn landscape_turns_text_pages_and_keeps_the_text() {
+    let (_, portrait) = run_fixture("pages_3.docx", "pdf", ConversionOptions::default()).await;
+    let (width, height) = page_size(&portrait);
+    assert!(width < height);
+    let (_, landscape) = run_fixture("pages_3.docx", "pdf", pdf_options(|p| p.landscape = true)).await;
+    assert_eq!(page_size(&landscape), (height, width));
+    for page in 1..=3 {
+        assert!(pdf_text(&landscape, Some(page)).contains(&format!("Page {page}")));
+    }
+}
+
 #[tokio::test]
 async fn single_page_sheets_put_each_sheet_on_one_page() {
     let (_, pdf) = run_fixture("singlepagesheets-scrolled.xlsx", "pdf", pdf_options(|p| p.single_page_sheets = true)).await;
@@ -236,6 +256,7 @@ async fn every_malformed_option_is_refused_with_the_field_named() {
         (with_options("a.docx", "pdf", pdf_options(|p| p.page_ranges = "3-1".into())), "options.pdf.page_ranges"),
         (with_options("a.docx", "pdf", pdf_options(|p| p.page_ranges = "one".into())), "options.pdf.page_ranges"),
         (with_options("a.docx", "pdf", pdf_options(|p| p.standard = 7)), "options.pdf.standard"),
+        (with_options("a.xlsx", "pdf", pdf_options(|p| p.landscape = true)), "options.pdf.landscape"),
         (with_options("a.docx", "pdf", pdf_options(|p| p.image_quality = 101)), "options.pdf.image_quality"),
         (with_options("a.docx", "pdf", pdf_options(|p| p.max_image_resolution = 72)), "options.pdf.max_image_resolution"),
         (with_options("a.docx", "pdf", pdf_options(|p| p.watermark = "x".repeat(300))), "options.pdf.watermark"),
