@@ -116,6 +116,25 @@ pub fn looks_like(format: &Format, head: &[u8]) -> bool {
     }
 }
 
+/// The static name of a known target extension.
+pub fn extension_of(target: &str) -> &'static str {
+    Kind::Text
+        .targets()
+        .iter()
+        .chain(Kind::Spreadsheet.targets())
+        .chain(Kind::Presentation.targets())
+        .chain(Kind::Drawing.targets())
+        .find(|t| **t == target)
+        .copied()
+        .unwrap_or("bin")
+}
+
+/// The extension of a result's file name, which says which file in the
+/// job's directory holds it (`output.<ext>`).
+pub fn result_extension(output_name: &str) -> &str {
+    output_name.rsplit_once('.').map_or("", |(_, ext)| ext)
+}
+
 pub fn content_type(target: &str) -> &'static str {
     match target {
         "pdf" => "application/pdf",
@@ -131,6 +150,7 @@ pub fn content_type(target: &str) -> &'static str {
         "csv" => "text/csv; charset=utf-8",
         "html" => "text/html; charset=utf-8",
         "png" => "image/png",
+        "zip" => "application/zip",
         _ => "application/octet-stream",
     }
 }

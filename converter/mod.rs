@@ -12,5 +12,6 @@ pub mod ids;
 pub mod jobs;
 pub mod options;
 pub mod pool;
+pub mod postprocess;
 pub mod server;
 pub mod service;

@@ -1,12 +1,13 @@
 //! Conversion options: checked field by field before a job is queued, then
-//! turned into LibreOffice's PDF export filter data.
+//! turned into LibreOffice's PDF export filter data (what LibreOffice does
+//! while exporting) or left to `postprocess` (what tools do afterwards).
 //!
 //! LibreOfficeKit takes export settings as a JSON object of typed
 //! properties (`{"PageRange": {"type": "string", "value": "2-3"}}`), the
 //! same names as the PDF export dialog's settings.
 
 use super::formats::Kind;
-use crate::proto::v1::{ConversionOptions, PdfOptions, PdfStandard};
+use crate::proto::v1::{ConversionOptions, PdfOptions, PdfStandard, pdf_split};
 use serde_json::{Map, Value, json};
 
 /// One field that is wrong, and why, as in google.rpc.BadRequest.
@@ -87,6 +88,37 @@ fn check_pdf(violations: &mut Vec<Violation>, pdf: &PdfOptions) {
             violations.push(violation("options.pdf.encryption", "PDF/A documents cannot be encrypted"));
         }
     }
+    if let Some(metadata) = &pdf.metadata {
+        check_text(violations, "options.pdf.metadata.title", &metadata.title);
+        check_text(violations, "options.pdf.metadata.author", &metadata.author);
+        check_text(violations, "options.pdf.metadata.subject", &metadata.subject);
+        if metadata.keywords.len() > 32 {
+            violations.push(violation("options.pdf.metadata.keywords", "at most 32 keywords"));
+        }
+        for keyword in &metadata.keywords {
+            check_text(violations, "options.pdf.metadata.keywords", keyword);
+        }
+    }
+    if let Some(split) = &pdf.split {
+        match &split.by {
+            None => violations.push(violation("options.pdf.split", "give every_pages or ranges")),
+            Some(pdf_split::By::EveryPages(0)) => {
+                violations.push(violation("options.pdf.split.every_pages", "must be at least 1"))
+            }
+            Some(pdf_split::By::EveryPages(_)) => {}
+            Some(pdf_split::By::Ranges(ranges)) => {
+                if ranges.ranges.is_empty() || ranges.ranges.len() > 100 {
+                    violations.push(violation("options.pdf.split.ranges", "give between 1 and 100 ranges"));
+                }
+                if let Some(bad) = ranges.ranges.iter().find(|r| !valid_page_ranges(r)) {
+                    violations.push(violation(
+                        "options.pdf.split.ranges",
+                        format!("{bad:?} is not a page range; write e.g. \"1-2\", \"3,5\" or \"6-\""),
+                    ));
+                }
+            }
+        }
+    }
 }
 
 /// "2-3", "1,4-", "5", "-3": comma-separated pages or inclusive ranges,
@@ -149,20 +181,7 @@ pub fn filter_data(options: &ConversionOptions, target: &str) -> String {
     if !pdf.watermark.is_empty() {
         set("Watermark", "string", json!(pdf.watermark));
     }
-    if let Some(encryption) = &pdf.encryption {
-        if !encryption.open_password.is_empty() {
-            set("EncryptFile", "boolean", json!(true));
-            set("DocumentOpenPassword", "string", json!(encryption.open_password));
-        }
-        if !encryption.owner_password.is_empty() {
-            set("RestrictPermissions", "boolean", json!(true));
-            set("PermissionPassword", "string", json!(encryption.owner_password));
-            // LibreOffice's levels: printing 0 none / 2 full; changes 0 none / 4 all.
-            set("Printing", "long", json!(if encryption.allow_printing { 2 } else { 0 }));
-            set("Changes", "long", json!(if encryption.allow_editing { 4 } else { 0 }));
-            set("EnableCopyingOfContent", "boolean", json!(encryption.allow_copying));
-        }
-    }
+    // Encryption, metadata and splitting happen after export (`postprocess`).
     if data.is_empty() { String::new() } else { Value::Object(data).to_string() }
 }
 

@@ -17,6 +17,7 @@ use super::formats;
 use super::jobs::{Claim, Ending, Jobs};
 use super::options;
 use super::pdf;
+use super::postprocess;
 use super::store::JobFiles;
 use super::worker::{Outcome, Progress, Worker, WorkerError, WorkerSpec};
 use crate::proto::v1::{Output, Stage, StageTimings};
@@ -135,14 +136,10 @@ impl Pool {
         loop {
             let (attempt, mut timings) = self.attempt(&claim, &mut worker, request.clone()).await;
             let ending = match attempt {
-                Attempt::Done => Ending::Succeeded(match store_output(&request, &claim, &mut timings).await {
-                    Ok(output) => output,
-                    Err(e) => {
-                        tracing::error!(job = %claim.id, "cannot read the output: {e}");
-                        self.jobs.finish(&claim.id, Ending::Failed(Failure::ExportFailed), timings).await;
-                        return Some(worker);
-                    }
-                }),
+                Attempt::Done => match store_output(&request, &claim, &mut timings).await {
+                    Ok(output) => Ending::Succeeded(output),
+                    Err(failure) => Ending::Failed(failure),
+                },
                 Attempt::Refused(failure) => Ending::Failed(failure),
                 Attempt::Died(e) if claim.attempts < 2 => {
                     tracing::warn!(job = %claim.id, "{e}; retrying on a fresh worker");
@@ -269,27 +266,42 @@ fn path_string(path: &Path) -> String {
     path.to_string_lossy().into_owned()
 }
 
-/// Hashes and measures the output, and makes it durable.
-async fn store_output(request: &Convert, claim: &Claim, timings: &mut StageTimings) -> std::io::Result<Output> {
+/// Post-processes, hashes and measures the output, and makes it durable.
+async fn store_output(request: &Convert, claim: &Claim, timings: &mut StageTimings) -> Result<Output, Failure> {
     let started = Instant::now();
-    let path = PathBuf::from(&request.output_path);
-    let target = claim.target_format.clone();
-    let file_name = formats::output_name(&claim.file_name, &target);
-    let output = tokio::task::spawn_blocking(move || {
+    let written = PathBuf::from(&request.output_path);
+    let (path, extension) = if claim.target_format == "pdf" {
+        let product = postprocess::finish(&claim.options, &written).await?;
+        (product.path, product.extension)
+    } else {
+        (written.clone(), formats::extension_of(&claim.target_format))
+    };
+    let file_name = formats::output_name(&claim.file_name, extension);
+    let output = tokio::task::spawn_blocking(move || -> std::io::Result<Output> {
         let data = std::fs::read(&path)?;
         std::fs::File::open(&path)?.sync_all()?;
-        let page_count = if target == "pdf" { pdf::page_count(&data).unwrap_or(0) } else { 0 };
+        // Pages of the PDF (before any split), read from its page tree.
+        let page_count = match extension {
+            "pdf" => pdf::page_count(&data).unwrap_or(0),
+            "zip" => pdf::page_count(&std::fs::read(&written)?).unwrap_or(0),
+            _ => 0,
+        };
         Ok(Output {
             file_name,
-            content_type: formats::content_type(&target).into(),
+            content_type: formats::content_type(extension).into(),
             size_bytes: data.len() as u64,
             sha256: hex(&Sha256::digest(&data)),
             page_count,
         })
     })
-    .await?;
+    .await
+    .map_err(|_| Failure::ExportFailed)?
+    .map_err(|e| {
+        tracing::error!(job = %claim.id, "cannot read the output: {e}");
+        Failure::ExportFailed
+    })?;
     timings.store_ms = started.elapsed().as_millis() as u64;
-    output
+    Ok(output)
 }
 
 pub fn hex(bytes: &[u8]) -> String {

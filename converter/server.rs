@@ -4,6 +4,7 @@
 use super::config::ConverterConfig;
 use super::jobs::Jobs;
 use super::pool::{Pool, PoolConfig};
+use super::postprocess;
 use super::service::ConverterService;
 use super::store::{JobFiles, RedbStore};
 use super::worker::WorkerSpec;
@@ -55,6 +56,14 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     check_libreoffice(&config.libreoffice_dir)?;
+    let missing = postprocess::missing_tools();
+    if !missing.is_empty() {
+        return Err(StartError(format!(
+            "{} not found; docconv uses them on PDFs. Install them with:\n  sudo apt-get install {}",
+            missing.join(", "),
+            postprocess::PACKAGES
+        )));
+    }
     let data_dir = config.data_dir();
     let scratch_dir = data_dir.join("workers");
     // Profiles left by a previous run that was killed; never reused.

@@ -7,12 +7,14 @@ use super::formats;
 use super::ids;
 use super::jobs::{Jobs, now_timestamp};
 use super::options;
+use super::postprocess;
 use super::pool::hex;
 use super::store::is_terminal;
 use crate::proto::store::StoredJob;
 use crate::proto::v1::converter_server::Converter;
 use crate::proto::v1::{
-    CancelJobRequest, GetJobRequest, Heartbeat, Job, ListFormatsRequest, ListFormatsResponse,
+    CancelJobRequest, GetJobRequest, GetPreviewRequest, Heartbeat, Job, JobState, ListFormatsRequest,
+    ListFormatsResponse, Preview,
     ReadResultRequest, ReadResultResponse, SubmitHeader, SubmitRequest, WatchJobRequest,
     WatchJobResponse, submit_request, watch_job_response,
 };
@@ -183,6 +185,32 @@ impl ConverterService {
     }
 }
 
+impl ConverterService {
+    /// The preview of a PDF result, rendered once and kept with the job.
+    async fn preview(&self, id: &str) -> Result<Vec<u8>> {
+        let job = self.jobs.get(id).await?;
+        if job.state() != JobState::Succeeded || job.target_format != "pdf" {
+            return Err(Error::FailedPrecondition(format!("job {id} has no PDF to preview")));
+        }
+        let png = self.jobs.files.dir(id).join("preview.png");
+        if let Ok(data) = tokio::fs::read(&png).await {
+            return Ok(data);
+        }
+        let record = self.jobs.stored(id).await?.unwrap_or_default();
+        let password = record
+            .options
+            .and_then(|o| o.pdf)
+            .and_then(|p| p.encryption)
+            .map(|e| e.open_password)
+            .filter(|p| !p.is_empty());
+        let pdf = self.jobs.files.output(id, "pdf");
+        postprocess::render_preview(&pdf, &png, password.as_deref())
+            .await
+            .map_err(|_| Error::Internal(format!("rendering the preview of job {id} failed")))?;
+        Ok(tokio::fs::read(&png).await?)
+    }
+}
+
 struct Checked {
     file_name: String,
     extension: String,
@@ -244,7 +272,7 @@ impl Converter for ConverterService {
         let request = request.into_inner();
         check_id(&request.id)?;
         let job = self.jobs.get(&request.id).await?;
-        let output = job.output.as_ref().filter(|_| job.state() == crate::proto::v1::JobState::Succeeded);
+        let output = job.output.as_ref().filter(|_| job.state() == JobState::Succeeded);
         let Some(output) = output else {
             return Err(Error::FailedPrecondition(format!(
                 "job {} has no result: it is {}",
@@ -260,7 +288,7 @@ impl Converter for ConverterService {
             ))
             .into());
         }
-        let path = self.jobs.files.output(&job.id, &job.target_format);
+        let path = self.jobs.files.output(&job.id, formats::result_extension(&output.file_name));
         let mut file = tokio::fs::File::open(&path).await.map_err(Error::from)?;
         file.seek(std::io::SeekFrom::Start(request.offset)).await.map_err(Error::from)?;
         let remaining = output.size_bytes - request.offset;
@@ -268,6 +296,15 @@ impl Converter for ConverterService {
         let (tx, rx) = mpsc::channel(4);
         tokio::spawn(send_file(file, request.offset, length, tx));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn get_preview(
+        &self,
+        request: Request<GetPreviewRequest>,
+    ) -> std::result::Result<Response<Preview>, Status> {
+        let id = request.into_inner().id;
+        check_id(&id)?;
+        Ok(Response::new(Preview { png: self.preview(&id).await? }))
     }
 
     async fn list_formats(

@@ -3,6 +3,9 @@
 # LibreOffice must be the full packages, not the -nogui variants: those lack
 # the .ui files Calc needs, and every spreadsheet then fails to load.
 LIBREOFFICE_PACKAGES="libreoffice-core libreoffice-writer libreoffice-calc libreoffice-impress libreoffice-draw fonts-liberation fonts-dejavu-core"
+# What the converter runs on finished PDFs: encryption and splitting (qpdf),
+# metadata (exiftool), previews (pdftoppm).
+PDF_TOOL_PACKAGES="qpdf libimage-exiftool-perl poppler-utils"
 
 ensure_packages() {
     local missing=()

@@ -118,7 +118,10 @@ async fn encryption_requires_the_password_and_limits_permissions() {
     let (job, pdf) = run_fixture("page_1.docx", "pdf", options).await;
     assert!(poppler_with("pdfinfo", &[], &pdf).is_none(), "opened without the password");
     let info = poppler_with("pdfinfo", &["-upw", "open sesame"], &pdf).unwrap();
-    assert!(info.contains("Encrypted:") && info.contains("print:no") && info.contains("copy:no"), "{info}");
+    let encrypted = info.lines().find(|l| l.starts_with("Encrypted:")).unwrap_or_default();
+    for expected in ["print:no", "copy:no", "change:no", "AES-256"] {
+        assert!(encrypted.contains(expected), "{expected}: {encrypted}");
+    }
     assert!(poppler_with("pdftotext", &["-upw", "open sesame"], &pdf).is_some());
     // Job states never show the passwords.
     let shown = job.options.unwrap().pdf.unwrap().encryption.unwrap();
@@ -128,6 +131,96 @@ async fn encryption_requires_the_password_and_limits_permissions() {
     let (_, pdf) = run_fixture("page_1.docx", "pdf", pdf_options(|p| p.encryption = Some(printable))).await;
     let info = poppler_with("pdfinfo", &[], &pdf).expect("no open password: anyone opens it");
     assert!(info.contains("print:yes") && info.contains("copy:no"), "{info}");
+}
+
+#[tokio::test]
+async fn metadata_is_written_into_the_pdf() {
+    let metadata = docconv::proto::v1::PdfMetadata {
+        title: "Quarterly report — Q3".into(),
+        author: "Zoë Example".into(),
+        subject: "Numbers".into(),
+        keywords: vec!["finance".into(), "2026".into()],
+    };
+    let options = pdf_options(|p| p.metadata = Some(metadata));
+    let (_, pdf) = run_fixture("page_1.docx", "pdf", options.clone()).await;
+    let info = poppler_with("pdfinfo", &[], &pdf).unwrap();
+    for line in ["Title:           Quarterly report — Q3", "Author:          Zoë Example", "Subject:         Numbers"] {
+        assert!(info.contains(line), "{line}: {info}");
+    }
+    assert!(info.lines().any(|l| l.starts_with("Keywords:") && l.contains("finance") && l.contains("2026")), "{info}");
+    // With PDF/A, the XMP packet says the same.
+    let mut archival = options;
+    archival.pdf.as_mut().unwrap().standard = PdfStandard::PdfA2b as i32;
+    let (_, pdf) = run_fixture("page_1.docx", "pdf", archival).await;
+    let meta = poppler_with("pdfinfo", &["-meta"], &pdf).unwrap();
+    assert!(meta.contains("Quarterly report — Q3") && meta.contains("<pdfaid:part>2</pdfaid:part>"), "{meta}");
+}
+
+/// The PDFs inside a zip, in order, with their names.
+fn unzip(data: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let zip = dir.path().join("result.zip");
+    std::fs::write(&zip, data).unwrap();
+    let listing = std::process::Command::new("python3")
+        .args(["-c", "import sys, zipfile, json; z = zipfile.ZipFile(sys.argv[1]); \
+                print(json.dumps([[n, z.read(n).hex()] for n in z.namelist()]))"])
+        .arg(&zip)
+        .output()
+        .unwrap();
+    let entries: Vec<(String, String)> = serde_json::from_slice(&listing.stdout).unwrap();
+    entries
+        .into_iter()
+        .map(|(name, hex)| (name, (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()))
+        .collect()
+}
+
+#[tokio::test]
+async fn results_split_into_a_zip_of_pdfs() {
+    use docconv::proto::v1::{PageRanges, PdfSplit, pdf_split::By};
+    let every = |n| pdf_options(move |p| p.split = Some(PdfSplit { by: Some(By::EveryPages(n)) }));
+    let (job, zip) = run_fixture("pages_12.docx", "pdf", every(5)).await;
+    let output = job.output.unwrap();
+    assert_eq!(output.content_type, "application/zip");
+    assert_eq!(output.file_name, "pages_12.zip");
+    assert_eq!(output.page_count, 12);
+    let parts = unzip(&zip);
+    let names: Vec<&str> = parts.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["output-1.pdf", "output-2.pdf", "output-3.pdf"]);
+    let pages: Vec<u32> = parts.iter().map(|(_, pdf)| pdf_pages(pdf)).collect();
+    assert_eq!(pages, [5, 5, 2]);
+    assert!(pdf_text(&parts[1].1, Some(1)).contains("Page 6"));
+
+    let ranges = PageRanges { ranges: vec!["2-3".into(), "1,12".into(), "10-".into()] };
+    let options = pdf_options(|p| p.split = Some(PdfSplit { by: Some(By::Ranges(ranges)) }));
+    let (_, zip) = run_fixture("pages_12.docx", "pdf", options).await;
+    let parts = unzip(&zip);
+    let pages: Vec<u32> = parts.iter().map(|(_, pdf)| pdf_pages(pdf)).collect();
+    assert_eq!(pages, [2, 2, 3]);
+    assert!(pdf_text(&parts[1].1, Some(2)).contains("Page 12"));
+}
+
+#[tokio::test]
+async fn pdf_results_have_a_preview_of_the_first_page() {
+    use docconv::proto::v1::GetPreviewRequest;
+    let (job, _) = run_fixture("pages_3.docx", "pdf", ConversionOptions::default()).await;
+    let mut client = shared().client().await;
+    let preview = client.get_preview(GetPreviewRequest { id: job.id.clone() }).await.unwrap().into_inner().png;
+    assert!(preview.starts_with(b"\x89PNG\r\n\x1a\n"));
+    let (width, height) = (
+        u32::from_be_bytes(preview[16..20].try_into().unwrap()),
+        u32::from_be_bytes(preview[20..24].try_into().unwrap()),
+    );
+    assert_eq!(width.max(height), 400, "{width}×{height}");
+    assert!(width < height, "a portrait page gives a portrait preview");
+    // Encrypted results still get one.
+    let encryption = PdfEncryption { open_password: "pw".into(), ..Default::default() };
+    let (encrypted, _) = run_fixture("page_1.docx", "pdf", pdf_options(|p| p.encryption = Some(encryption))).await;
+    let preview = client.get_preview(GetPreviewRequest { id: encrypted.id }).await.unwrap().into_inner().png;
+    assert!(preview.starts_with(b"\x89PNG"));
+    // Other targets have none.
+    let (docx, _) = run_fixture("page_1.docx", "docx", ConversionOptions::default()).await;
+    let status = client.get_preview(GetPreviewRequest { id: docx.id }).await.unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
 }
 
 #[tokio::test]
@@ -260,6 +353,26 @@ async fn every_malformed_option_is_refused_with_the_field_named() {
         (with_options("a.docx", "pdf", pdf_options(|p| p.image_quality = 101)), "options.pdf.image_quality"),
         (with_options("a.docx", "pdf", pdf_options(|p| p.max_image_resolution = 72)), "options.pdf.max_image_resolution"),
         (with_options("a.docx", "pdf", pdf_options(|p| p.watermark = "x".repeat(300))), "options.pdf.watermark"),
+        (
+            with_options(
+                "a.docx",
+                "pdf",
+                pdf_options(|p| {
+                    p.split = Some(docconv::proto::v1::PdfSplit { by: Some(docconv::proto::v1::pdf_split::By::EveryPages(0)) })
+                }),
+            ),
+            "options.pdf.split.every_pages",
+        ),
+        (
+            with_options(
+                "a.docx",
+                "pdf",
+                pdf_options(|p| {
+                    p.metadata = Some(docconv::proto::v1::PdfMetadata { title: "a\u{0}b".into(), ..Default::default() })
+                }),
+            ),
+            "options.pdf.metadata.title",
+        ),
         (
             with_options("a.docx", "pdf", pdf_options(|p| p.encryption = Some(PdfEncryption::default()))),
             "options.pdf.encryption",
