@@ -20,6 +20,8 @@ pub enum Failure {
     Crashed { attempts: u32 },
     /// The job was cancelled by request.
     Cancelled,
+    /// One document of a merge failed (position counts from 1).
+    InDocument { position: usize, name: String, failure: Box<Failure> },
 }
 
 impl Failure {
@@ -60,6 +62,10 @@ impl Failure {
                 format!("LibreOffice crashed on this document ({attempts} attempts); it may be damaged"),
             ),
             Failure::Cancelled => (Code::Cancelled, "cancelled on request".into()),
+            Failure::InDocument { position, name, failure } => {
+                let inner = failure.to_job_error();
+                return JobError { code: inner.code, message: format!("document {position} ({name}): {}", inner.message) };
+            }
         };
         JobError { code: code as i32, message }
     }

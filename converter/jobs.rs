@@ -12,7 +12,7 @@
 use super::error::{Error, Result};
 use super::failure::Failure;
 use super::store::{Inserted, JobFiles, JobStore, is_terminal};
-use crate::proto::store::StoredJob;
+use crate::proto::store::{StoredInput, StoredJob};
 use crate::proto::v1::{ConversionOptions, Job, JobState, Output, Progress, Stage, StageTimings};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -56,6 +56,8 @@ pub struct Claim {
     pub options: ConversionOptions,
     pub file_name: String,
     pub input_extension: String,
+    /// The documents after the first, for a merge.
+    pub more_inputs: Vec<StoredInput>,
     pub target_format: String,
     pub attempts: u32,
     /// Notified when the job is cancelled while running.
@@ -478,6 +480,7 @@ fn start(inner: &mut Inner, id: &str) -> Claim {
         options: record.options.clone().unwrap_or_default(),
         file_name: job.file_name.clone(),
         input_extension: record.input_extension.clone(),
+        more_inputs: record.more_inputs.clone(),
         target_format: job.target_format.clone(),
         attempts: job.attempts,
         cancel: live.cancel.clone(),

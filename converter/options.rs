@@ -49,6 +49,33 @@ pub fn check(options: &ConversionOptions, target: &str, kind: Kind) -> Vec<Viola
     violations
 }
 
+/// What a further document of a merge must satisfy: the merged result is
+/// one PDF, and what cannot survive merging is refused rather than lost.
+pub fn check_merge(options: &ConversionOptions, target: &str, kind: Kind) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    if target != "pdf" {
+        violations.push(violation("header.target_format", "several documents are merged into one PDF: use \"pdf\""));
+    }
+    if let Some(pdf) = &options.pdf {
+        if pdf.standard != PdfStandard::Unspecified as i32 {
+            violations.push(violation("options.pdf.standard", "a merged PDF cannot keep PDF/A conformance"));
+        }
+        if pdf.universal_access {
+            violations.push(violation("options.pdf.universal_access", "a merged PDF cannot keep PDF/UA tagging"));
+        }
+        if !pdf.page_ranges.is_empty() {
+            violations.push(violation("options.pdf.page_ranges", "not with several documents; split the result by ranges instead"));
+        }
+        if pdf.landscape && kind != Kind::Text {
+            violations.push(violation(
+                "options.pdf.landscape",
+                format!("only text documents can be turned to landscape, not a {} document", kind.name()),
+            ));
+        }
+    }
+    violations
+}
+
 fn check_text(violations: &mut Vec<Violation>, field: &str, text: &str) {
     if text.chars().count() > MAX_TEXT || text.chars().any(char::is_control) {
         violations.push(violation(field, format!("must be at most {MAX_TEXT} characters, without control characters")));

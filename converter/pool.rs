@@ -126,17 +126,17 @@ impl Pool {
     /// Runs one job to its end. Returns the worker to use next (the same
     /// one, or a replacement when it had to be killed).
     async fn run(&self, mut claim: Claim, mut worker: Worker) -> Option<Worker> {
-        let request = match prepare(&self.jobs.files, &claim).await {
-            Ok(request) => request,
+        let requests = match prepare_all(&self.jobs.files, &claim).await {
+            Ok(requests) => requests,
             Err(failure) => {
                 self.jobs.finish(&claim.id, Ending::Failed(failure), StageTimings::default()).await;
                 return Some(worker);
             }
         };
         loop {
-            let (attempt, mut timings) = self.attempt(&claim, &mut worker, request.clone()).await;
+            let (attempt, mut timings) = self.convert_all(&claim, &mut worker, &requests).await;
             let ending = match attempt {
-                Attempt::Done => match store_output(&request, &claim, &mut timings).await {
+                Attempt::Done => match store_output(&self.jobs.files, &requests, &claim, &mut timings).await {
                     Ok(output) => Ending::Succeeded(output),
                     Err(failure) => Ending::Failed(failure),
                 },
@@ -171,20 +171,42 @@ impl Pool {
         }
     }
 
+    /// Converts every document of the job in order (one, or several for a
+    /// merge), stopping at the first that does not convert.
+    async fn convert_all(&self, claim: &Claim, worker: &mut Worker, requests: &[Convert]) -> (Attempt, StageTimings) {
+        let mut total = StageTimings::default();
+        for (index, request) in requests.iter().enumerate() {
+            let share = Share { index: index as u32, count: requests.len() as u32 };
+            let (attempt, timings) = self.attempt(claim, worker, request.clone(), share).await;
+            total.load_ms += timings.load_ms;
+            total.export_ms += timings.export_ms;
+            match attempt {
+                Attempt::Done => continue,
+                Attempt::Refused(failure) if requests.len() > 1 => {
+                    let name = document_names(claim).nth(index).unwrap_or_default().to_owned();
+                    let failure = Failure::InDocument { position: index + 1, name, failure: Box::new(failure) };
+                    return (Attempt::Refused(failure), total);
+                }
+                other => return (other, total),
+            }
+        }
+        (Attempt::Done, total)
+    }
+
     /// One conversion on `worker`, bounded by the deadline and by cancellation.
-    async fn attempt(&self, claim: &Claim, worker: &mut Worker, request: Convert) -> (Attempt, StageTimings) {
+    async fn attempt(&self, claim: &Claim, worker: &mut Worker, request: Convert, share: Share) -> (Attempt, StageTimings) {
         let started = Instant::now();
         let mut loaded_at = None;
         let jobs = &self.jobs;
         let id = claim.id.as_str();
         let convert = worker.convert(request, |progress| match progress {
             // Loading is the first 60 % of the bar, exporting the next 30 %.
-            Progress::Loading { percent } => jobs.progress(id, Stage::Loading, percent * 60 / 100, None),
+            Progress::Loading { percent } => jobs.progress(id, Stage::Loading, share.of(percent * 60 / 100), None),
             Progress::Loaded { .. } => {
                 let load_ms = started.elapsed().as_millis() as u64;
                 loaded_at = Some(Instant::now());
                 let timings = StageTimings { load_ms, ..Default::default() };
-                jobs.progress(id, Stage::Exporting, 60, Some(timings));
+                jobs.progress(id, Stage::Exporting, share.of(60), Some(timings));
             }
         });
         let attempt = tokio::select! {
@@ -207,11 +229,34 @@ impl Pool {
             export_ms: (total - load).as_millis() as u64,
             store_ms: 0,
         };
-        if matches!(attempt, Attempt::Done) {
+        if matches!(attempt, Attempt::Done) && share.is_last() {
             jobs.progress(id, Stage::Storing, 90, Some(timings));
         }
         (attempt, timings)
     }
+}
+
+/// Which of a job's documents a conversion is, to spread the progress bar
+/// over all of them.
+#[derive(Clone, Copy)]
+struct Share {
+    index: u32,
+    count: u32,
+}
+
+impl Share {
+    /// The overall percent for `percent` of this document's 0–90 %.
+    fn of(self, percent: u32) -> u32 {
+        (self.index * 90 + percent) / self.count
+    }
+
+    fn is_last(self) -> bool {
+        self.index + 1 == self.count
+    }
+}
+
+fn document_names(claim: &Claim) -> impl Iterator<Item = &str> {
+    std::iter::once(claim.file_name.as_str()).chain(claim.more_inputs.iter().map(|i| i.file_name.as_str()))
 }
 
 enum Attempt {
@@ -222,14 +267,39 @@ enum Attempt {
     Cancelled,
 }
 
-/// Checks the input and builds the worker's request. CSV is turned into a
+/// Checks each input and builds the worker's requests: one for a single
+/// document, one per document (each to its own part) for a merge.
+async fn prepare_all(files: &JobFiles, claim: &Claim) -> Result<Vec<Convert>, Failure> {
+    let id = &claim.id;
+    if claim.more_inputs.is_empty() {
+        let input = files.input(id, &claim.input_extension);
+        let output = files.output(id, &claim.target_format);
+        return Ok(vec![prepare(claim, input, &claim.input_extension, &claim.file_name, output).await?]);
+    }
+    let mut requests = Vec::new();
+    let documents = std::iter::once((files.input(id, &claim.input_extension), &claim.input_extension, &claim.file_name))
+        .chain(claim.more_inputs.iter().enumerate().map(|(i, more)| {
+            (files.more_input(id, i + 1, &more.extension), &more.extension, &more.file_name)
+        }));
+    for (index, (input, extension, name)) in documents.enumerate() {
+        let part = files.dir(id).join(format!("part-{}.pdf", index + 1));
+        let request = prepare(claim, input, extension, name, part).await.map_err(|failure| Failure::InDocument {
+            position: index + 1,
+            name: name.clone(),
+            failure: Box::new(failure),
+        })?;
+        requests.push(request);
+    }
+    Ok(requests)
+}
+
+/// Checks one input and builds its request. CSV is turned into a
 /// spreadsheet document first (see `csv`).
-async fn prepare(files: &JobFiles, claim: &Claim) -> Result<Convert, Failure> {
-    let extension = claim.input_extension.clone();
-    let input = files.input(&claim.id, &extension);
-    let output = files.output(&claim.id, &claim.target_format);
-    let sheet_name = formats::stem(&claim.file_name).to_owned();
-    let unreadable = Failure::NotADocument { extension: extension.clone() };
+async fn prepare(claim: &Claim, input: PathBuf, extension: &str, name: &str, output: PathBuf) -> Result<Convert, Failure> {
+    let sheet_name = formats::stem(name).to_owned();
+    let unreadable = Failure::NotADocument { extension: extension.to_owned() };
+    let extension = extension.to_owned();
+    let written = output.clone();
     let prepared = tokio::task::spawn_blocking(move || -> Result<PathBuf, Failure> {
         let format = formats::by_file_name(&format!("x.{extension}")).ok_or(Failure::Unreadable)?;
         let mut head = [0u8; 8];
@@ -239,7 +309,7 @@ async fn prepare(files: &JobFiles, claim: &Claim) -> Result<Convert, Failure> {
         if !formats::looks_like(format, &head[..read]) {
             return Err(unreadable);
         }
-        let _ = std::fs::remove_file(&output);
+        let _ = std::fs::remove_file(&written);
         if matches!(format.extension, "csv" | "tsv") {
             let data = std::fs::read(&input).map_err(|_| Failure::Unreadable)?;
             let fods = input.with_extension("fods");
@@ -254,7 +324,7 @@ async fn prepare(files: &JobFiles, claim: &Claim) -> Result<Convert, Failure> {
     let password = Some(claim.options.input_password.clone()).filter(|p| !p.is_empty());
     Ok(Convert {
         input_path: path_string(&prepared),
-        output_path: path_string(&files.output(&claim.id, &claim.target_format)),
+        output_path: path_string(&output),
         format: claim.target_format.clone(),
         filter_options: options::filter_data(&claim.options, &claim.target_format),
         password,
@@ -266,10 +336,24 @@ fn path_string(path: &Path) -> String {
     path.to_string_lossy().into_owned()
 }
 
-/// Post-processes, hashes and measures the output, and makes it durable.
-async fn store_output(request: &Convert, claim: &Claim, timings: &mut StageTimings) -> Result<Output, Failure> {
+/// Merges (for several documents), post-processes, hashes and measures
+/// the output, and makes it durable.
+async fn store_output(
+    files: &JobFiles,
+    requests: &[Convert],
+    claim: &Claim,
+    timings: &mut StageTimings,
+) -> Result<Output, Failure> {
     let started = Instant::now();
-    let written = PathBuf::from(&request.output_path);
+    let written = match requests {
+        [single] => PathBuf::from(&single.output_path),
+        parts => {
+            let merged = files.output(&claim.id, "pdf");
+            let parts: Vec<PathBuf> = parts.iter().map(|r| PathBuf::from(&r.output_path)).collect();
+            postprocess::merge(&parts, &merged).await?;
+            merged
+        }
+    };
     let (path, extension) = if claim.target_format == "pdf" {
         let product = postprocess::finish(&claim.options, &written).await?;
         (product.path, product.extension)

@@ -121,6 +121,15 @@ async fn encrypt(encryption: &PdfEncryption, pdf: &Path) -> Result<(), Failure> 
     std::fs::rename(&encrypted, pdf).map_err(|e| tool_failed("qpdf", &e.to_string()))
 }
 
+/// Joins `parts` into one PDF, in order.
+pub async fn merge(parts: &[PathBuf], merged: &Path) -> Result<(), Failure> {
+    let mut args: Vec<String> = vec!["--empty".into(), "--pages".into()];
+    args.extend(parts.iter().map(|p| p.to_string_lossy().into_owned()));
+    args.extend(["--".into(), merged.to_string_lossy().into_owned()]);
+    let argfile = ArgFile::write(merged, &args)?;
+    run_tool("qpdf", &[format!("@{}", argfile.path.display()).as_ref()]).await
+}
+
 /// Splits into parts and packs them into a zip next to `pdf`.
 async fn split_to_zip(split: &PdfSplit, pdf: &Path, password: Option<&str>) -> Result<PathBuf, Failure> {
     let parts_dir = pdf.with_extension("parts");

@@ -10,10 +10,10 @@ use super::options;
 use super::postprocess;
 use super::pool::hex;
 use super::store::is_terminal;
-use crate::proto::store::StoredJob;
+use crate::proto::store::{StoredInput, StoredJob};
 use crate::proto::v1::converter_server::Converter;
 use crate::proto::v1::{
-    CancelJobRequest, GetJobRequest, GetPreviewRequest, Heartbeat, Job, JobState, ListFormatsRequest,
+    CancelJobRequest, ConversionOptions, GetJobRequest, GetPreviewRequest, Heartbeat, Job, JobState, ListFormatsRequest,
     ListFormatsResponse, Preview,
     ReadResultRequest, ReadResultResponse, SubmitHeader, SubmitRequest, WatchJobRequest,
     WatchJobResponse, submit_request, watch_job_response,
@@ -64,15 +64,19 @@ impl ConverterService {
         }
         let reservation = self.jobs.reserve()?;
         let id = ids::new_id();
-        let received = self.receive(&mut stream, &id, &checked.extension, &header).await;
-        let input_size_bytes = match received {
-            Ok(size) => size,
+        let options = header.options.clone().unwrap_or_default();
+        let received = self.receive(&mut stream, &id, &checked, &header, &options).await;
+        let (input_size_bytes, more_inputs) = match received {
+            Ok(received) => received,
             Err(e) => {
                 self.jobs.files.remove(&id);
                 return Err(e);
             }
         };
-        let options = header.options.unwrap_or_default();
+        let merged_file_names = match more_inputs.is_empty() {
+            true => Vec::new(),
+            false => std::iter::once(checked.file_name.clone()).chain(more_inputs.iter().map(|i| i.file_name.clone())).collect(),
+        };
         let record = StoredJob {
             job: Some(Job {
                 id,
@@ -80,35 +84,20 @@ impl ConverterService {
                 target_format: checked.target,
                 input_size_bytes,
                 options: Some(options::redacted(&options)),
+                merged_file_names,
                 ..Job::default()
             }),
             request_id: header.request_id,
             input_extension: checked.extension,
             order: 0,
             options: Some(options),
+            more_inputs,
         };
         self.jobs.enqueue(reservation, record).await
     }
 
     fn check_header(&self, header: &SubmitHeader) -> Result<Checked> {
-        // Keep only the last path component: browsers and scripts sometimes
-        // send a full path, and the name is only ever shown, never opened.
-        let file_name = header.file_name.rsplit(['/', '\\']).next().unwrap_or("").trim();
-        if file_name.is_empty() {
-            return Err(Error::InvalidArgument("header.file_name is required, e.g. \"report.docx\"".into()));
-        }
-        if file_name.len() > MAX_FILE_NAME || file_name.chars().any(char::is_control) {
-            return Err(Error::InvalidArgument(format!(
-                "header.file_name must be at most {MAX_FILE_NAME} bytes without control characters"
-            )));
-        }
-        let format = formats::by_file_name(file_name).ok_or_else(|| {
-            let known: Vec<_> = formats::INPUTS.iter().map(|f| f.extension).collect();
-            Error::InvalidArgument(format!(
-                "header.file_name {file_name:?} has no extension docconv reads; use one of: {}",
-                known.join(", ")
-            ))
-        })?;
+        let (file_name, format) = check_file_name("header.file_name", &header.file_name)?;
         let target = match header.target_format.trim().trim_start_matches('.').to_ascii_lowercase() {
             t if t.is_empty() => "pdf".to_owned(),
             t => t,
@@ -117,17 +106,12 @@ impl ConverterService {
         if !violations.is_empty() {
             return Err(Error::BadRequest(violations));
         }
-        if !header.sha256.is_empty()
-            && !(header.sha256.len() == 64 && header.sha256.bytes().all(|b| b.is_ascii_hexdigit()))
-        {
-            return Err(Error::InvalidArgument("header.sha256 must be 64 hex digits".into()));
-        }
         if let Some(size) = header.size_bytes {
             if size > self.max_upload_bytes {
                 return Err(self.too_large());
             }
         }
-        Ok(Checked { file_name: file_name.to_owned(), extension: format.extension.to_owned(), target })
+        Ok(Checked { file_name, extension: format.extension.to_owned(), target })
     }
 
     fn too_large(&self) -> Error {
@@ -137,51 +121,124 @@ impl ConverterService {
         ))
     }
 
-    /// Streams the data chunks into the job's input file, enforcing the
-    /// size limit as bytes arrive. Returns the size once the file is durable.
+    /// Streams each document's data into its input file, enforcing the size
+    /// limit on the whole upload as bytes arrive. Returns the total size and
+    /// the documents after the first, once every file is durable.
     async fn receive(
         &self,
         stream: &mut Streaming<SubmitRequest>,
         id: &str,
-        extension: &str,
+        first: &Checked,
         header: &SubmitHeader,
-    ) -> Result<u64> {
-        let path = self.jobs.files.input(id, extension);
-        tokio::fs::create_dir_all(path.parent().expect("input is inside the job directory")).await?;
-        let mut file = tokio::fs::File::create(&path).await?;
-        let mut hasher = Sha256::new();
-        let mut size = 0u64;
+        options: &ConversionOptions,
+    ) -> Result<(u64, Vec<StoredInput>)> {
+        tokio::fs::create_dir_all(self.jobs.files.dir(id)).await?;
+        let declared = Declared { field: "header", size_bytes: header.size_bytes, sha256: header.sha256.clone() };
+        let mut current = Upload::create(self.jobs.files.input(id, &first.extension), declared).await?;
+        let mut more_inputs: Vec<StoredInput> = Vec::new();
+        let mut total = 0u64;
         while let Some(message) = stream.message().await.map_err(upload_broken)? {
-            let chunk = match message.payload {
-                Some(submit_request::Payload::Data(chunk)) => chunk,
+            match message.payload {
+                Some(submit_request::Payload::Data(chunk)) => {
+                    if chunk.len() > MAX_CHUNK {
+                        return Err(Error::InvalidArgument(format!("data chunks must be at most {MAX_CHUNK} bytes")));
+                    }
+                    total += chunk.len() as u64;
+                    if total > self.max_upload_bytes {
+                        return Err(self.too_large());
+                    }
+                    current.write(&chunk).await?;
+                }
+                Some(submit_request::Payload::NextDocument(next)) => {
+                    current.finish().await?;
+                    if more_inputs.len() + 1 >= MAX_DOCUMENTS {
+                        return Err(Error::InvalidArgument(format!("a merge takes at most {MAX_DOCUMENTS} documents")));
+                    }
+                    let field = "next_document.file_name";
+                    let (file_name, format) = check_file_name(field, &next.file_name)?;
+                    let violations = options::check_merge(options, &first.target, format.kind);
+                    if !violations.is_empty() {
+                        return Err(Error::BadRequest(violations));
+                    }
+                    let index = more_inputs.len() + 1;
+                    let path = self.jobs.files.more_input(id, index, format.extension);
+                    let declared = Declared { field: "next_document", size_bytes: next.size_bytes, sha256: next.sha256 };
+                    current = Upload::create(path, declared).await?;
+                    more_inputs.push(StoredInput { file_name, extension: format.extension.to_owned() });
+                }
                 _ => return Err(Error::InvalidArgument("only the first message may be a header".into())),
-            };
-            if chunk.len() > MAX_CHUNK {
-                return Err(Error::InvalidArgument(format!("data chunks must be at most {MAX_CHUNK} bytes")));
             }
-            size += chunk.len() as u64;
-            if size > self.max_upload_bytes {
-                return Err(self.too_large());
-            }
-            hasher.update(&chunk);
-            file.write_all(&chunk).await?;
         }
-        if size == 0 {
+        current.finish().await?;
+        Ok((total, more_inputs))
+    }
+}
+
+/// Most documents in one merge.
+const MAX_DOCUMENTS: usize = 20;
+
+/// Checks a document's file name; returns the name to show (the last path
+/// component: browsers and scripts sometimes send a full path, and the name
+/// is only ever shown, never opened) and its format.
+fn check_file_name(field: &str, name: &str) -> Result<(String, &'static formats::Format)> {
+    let file_name = name.rsplit(['/', '\\']).next().unwrap_or("").trim();
+    if file_name.is_empty() {
+        return Err(Error::InvalidArgument(format!("{field} is required, e.g. \"report.docx\"")));
+    }
+    if file_name.len() > MAX_FILE_NAME || file_name.chars().any(char::is_control) {
+        return Err(Error::InvalidArgument(format!(
+            "{field} must be at most {MAX_FILE_NAME} bytes without control characters"
+        )));
+    }
+    let format = formats::by_file_name(file_name).ok_or_else(|| {
+        let known: Vec<_> = formats::INPUTS.iter().map(|f| f.extension).collect();
+        Error::InvalidArgument(format!("{field} {file_name:?} has no extension docconv reads; use one of: {}", known.join(", ")))
+    })?;
+    Ok((file_name.to_owned(), format))
+}
+
+/// What the client said about a document's bytes, to check on arrival.
+struct Declared {
+    field: &'static str,
+    size_bytes: Option<u64>,
+    sha256: String,
+}
+
+/// One document being written to disk.
+struct Upload {
+    file: tokio::fs::File,
+    hasher: Sha256,
+    size: u64,
+    declared: Declared,
+}
+
+impl Upload {
+    async fn create(path: std::path::PathBuf, declared: Declared) -> Result<Upload> {
+        if !declared.sha256.is_empty() && !(declared.sha256.len() == 64 && declared.sha256.bytes().all(|b| b.is_ascii_hexdigit())) {
+            return Err(Error::InvalidArgument(format!("{}.sha256 must be 64 hex digits", declared.field)));
+        }
+        Ok(Upload { file: tokio::fs::File::create(&path).await?, hasher: Sha256::new(), size: 0, declared })
+    }
+
+    async fn write(&mut self, chunk: &[u8]) -> Result<()> {
+        self.size += chunk.len() as u64;
+        self.hasher.update(chunk);
+        Ok(self.file.write_all(chunk).await?)
+    }
+
+    async fn finish(&mut self) -> Result<()> {
+        let field = self.declared.field;
+        if self.size == 0 {
             return Err(Error::InvalidArgument("the upload is empty: send the document in data messages".into()));
         }
-        if let Some(declared) = header.size_bytes.filter(|&d| d != size) {
-            return Err(Error::InvalidArgument(format!(
-                "header.size_bytes says {declared} bytes but {size} arrived"
-            )));
+        if let Some(declared) = self.declared.size_bytes.filter(|&d| d != self.size) {
+            return Err(Error::InvalidArgument(format!("{field}.size_bytes says {declared} bytes but {} arrived", self.size)));
         }
-        let digest = hex(&hasher.finalize());
-        if !header.sha256.is_empty() && !header.sha256.eq_ignore_ascii_case(&digest) {
-            return Err(Error::InvalidArgument(format!(
-                "header.sha256 does not match the data received (sha256 {digest})"
-            )));
+        let digest = hex(&std::mem::take(&mut self.hasher).finalize());
+        if !self.declared.sha256.is_empty() && !self.declared.sha256.eq_ignore_ascii_case(&digest) {
+            return Err(Error::InvalidArgument(format!("{field}.sha256 does not match the data received (sha256 {digest})")));
         }
-        file.sync_all().await?;
-        Ok(size)
+        Ok(self.file.sync_all().await?)
     }
 }
 

@@ -192,6 +192,11 @@ impl JobFiles {
         self.dir(id).join(format!("input.{extension}"))
     }
 
+    /// The `index`-th further document of a merge (from 1).
+    pub fn more_input(&self, id: &str, index: usize, extension: &str) -> PathBuf {
+        self.dir(id).join(format!("input-{index}.{extension}"))
+    }
+
     pub fn output(&self, id: &str, extension: &str) -> PathBuf {
         self.dir(id).join(format!("output.{extension}"))
     }
@@ -209,7 +214,7 @@ mod tests {
     fn job(id: &str, request_id: &str, state: JobState, order: u64) -> StoredJob {
         let mut job = Job { id: id.into(), ..Job::default() };
         job.set_state(state);
-        StoredJob { job: Some(job), request_id: request_id.into(), input_extension: "docx".into(), order, options: None }
+        StoredJob { job: Some(job), request_id: request_id.into(), input_extension: "docx".into(), order, options: None, more_inputs: vec![] }
     }
 
     #[test]

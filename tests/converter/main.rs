@@ -4,6 +4,7 @@
 mod api;
 mod fixtures;
 mod grpcurl;
+mod merge;
 mod options;
 mod restart;
 mod safety;

@@ -410,3 +410,24 @@ pub fn poppler_with(tool: &str, args: &[&str], pdf: &[u8]) -> Option<String> {
     let output = Command::new(tool).args(args).arg(file.path()).output().unwrap();
     output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned())
 }
+
+/// Submits several documents as one merge: the first after `header`, each
+/// further one after its `next_document` message.
+pub async fn submit_merge(
+    client: &mut Client,
+    header: SubmitHeader,
+    documents: &[(&str, Vec<u8>)],
+) -> Result<Job, tonic::Status> {
+    use docconv::proto::v1::DocumentHeader;
+    let mut messages = vec![SubmitRequest { payload: Some(submit_request::Payload::Header(header)) }];
+    for (index, (name, data)) in documents.iter().enumerate() {
+        if index > 0 {
+            let next = DocumentHeader { file_name: name.to_string(), ..DocumentHeader::default() };
+            messages.push(SubmitRequest { payload: Some(submit_request::Payload::NextDocument(next)) });
+        }
+        for chunk in data.chunks(1024 * 1024) {
+            messages.push(SubmitRequest { payload: Some(submit_request::Payload::Data(chunk.to_vec())) });
+        }
+    }
+    client.submit(tokio_stream::iter(messages)).await.map(|r| r.into_inner())
+}
