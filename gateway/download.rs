@@ -30,6 +30,20 @@ pub async fn download(State(state): State<AppState>, Path(id): Path<String>) -> 
     Ok((headers, body).into_response())
 }
 
+/// `GET /jobs/{id}/preview.png`: the first page of a PDF result.
+pub async fn preview(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, AppError> {
+    if !crate::converter::ids::is_valid(&id) {
+        return Err(AppError::NotFound);
+    }
+    let request = crate::proto::v1::GetPreviewRequest { id };
+    let preview = deadline(state.timeout(), state.client().get_preview(request)).await?.into_inner();
+    let headers = [
+        (header::CONTENT_TYPE, HeaderValue::from_static("image/png")),
+        (header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=3600")),
+    ];
+    Ok((headers, preview.png).into_response())
+}
+
 fn header_value(text: &str) -> HeaderValue {
     HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static("application/octet-stream"))
 }

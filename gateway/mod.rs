@@ -9,6 +9,7 @@ mod assets;
 pub mod config;
 mod download;
 mod error;
+mod form;
 mod pages;
 mod stream;
 mod upload;
@@ -66,6 +67,7 @@ pub fn app(state: AppState) -> Router {
         .route("/jobs/{id}", get(pages::job))
         .route("/jobs/{id}/stream", get(stream::stream))
         .route("/jobs/{id}/download", get(download::download))
+        .route("/jobs/{id}/preview.png", get(download::preview))
         .route("/assets/{version}/{name}", get(assets::serve))
         .route("/healthz", get(pages::healthz))
         .route("/readyz", get(pages::readyz))

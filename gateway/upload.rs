@@ -1,18 +1,21 @@
-//! `POST /convert`: each uploaded file streams into its own `Submit` call as
-//! it arrives, so no file is ever held whole in memory, and the size limit
-//! is enforced while the bytes come in.
+//! `POST /convert`: each uploaded file streams into a `Submit` call as it
+//! arrives, so no file is ever held whole in memory, and the size limit is
+//! enforced while the bytes come in. Option fields come first; with `merge`
+//! all files go into one call, one document after the other.
 
 use super::AppState;
 use super::error::{AppError, deadline};
+use super::form::UploadForm;
 use super::view::human_size;
 use crate::converter::service::MAX_CHUNK;
-use crate::proto::v1::{Job, ListFormatsRequest, SubmitHeader, SubmitRequest, submit_request};
+use crate::proto::v1::{DocumentHeader, Job, ListFormatsRequest, SubmitHeader, SubmitRequest, submit_request};
 use axum::extract::multipart::Field;
 use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Serialize;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
 
 /// Bytes gathered before they go to the converter as one message: fewer,
@@ -27,6 +30,7 @@ struct JobLinks {
     status_url: String,
     stream_url: String,
     download_url: String,
+    preview_url: String,
 }
 
 pub async fn convert(State(state): State<AppState>, headers: HeaderMap, multipart: Multipart) -> Response {
@@ -59,26 +63,65 @@ fn links(job: &Job) -> JobLinks {
         status_url: format!("/jobs/{}", job.id),
         stream_url: format!("/jobs/{}/stream", job.id),
         download_url: format!("/jobs/{}/download", job.id),
+        preview_url: format!("/jobs/{}/preview.png", job.id),
     }
 }
 
 async fn submit_all(state: &AppState, mut multipart: Multipart) -> Result<Vec<Job>, AppError> {
     let formats = deadline(state.timeout(), state.client().list_formats(ListFormatsRequest {})).await?;
     let max_bytes = formats.into_inner().max_upload_bytes;
+    let mut form = UploadForm::default();
     let mut jobs = Vec::new();
+    let mut files = 0;
+    // With merge, the one call all files go into.
+    let mut merging: Option<Submission> = None;
     while let Some(field) = multipart.next_field().await.map_err(bad_form)? {
-        // Only file fields carry documents; a file input left empty sends a
-        // part with an empty name.
-        let Some(file_name) = field.file_name().map(str::to_owned).filter(|n| !n.is_empty()) else {
+        let name = field.name().unwrap_or_default().to_owned();
+        // A file input left empty sends a part with an empty file name.
+        let Some(file_name) = field.file_name().map(str::to_owned) else {
+            if files > 0 {
+                return Err(AppError::BadRequest(format!("The field {name} must come before the files.")));
+            }
+            let value = field.text().await.map_err(bad_form)?;
+            form.set(&name, &value)?;
             continue;
         };
-        if jobs.len() == state.config.max_files {
+        if file_name.is_empty() {
+            continue;
+        }
+        files += 1;
+        if files > state.config.max_files {
             return Err(AppError::TooLarge(format!(
                 "At most {} documents can be converted at once.",
                 state.config.max_files
             )));
         }
-        jobs.push(submit_one(state, field, file_name, max_bytes).await?);
+        let content_type = field.content_type().unwrap_or_default().to_owned();
+        match merging.as_mut() {
+            Some(submission) => {
+                submission.next_document(DocumentHeader { file_name: file_name.clone(), content_type, ..Default::default() }).await;
+                submission.stream(state, field, &file_name, max_bytes).await?;
+            }
+            None => {
+                let header = SubmitHeader {
+                    file_name: file_name.clone(),
+                    content_type,
+                    target_format: form.target_format.clone(),
+                    options: Some(form.options.clone()),
+                    ..Default::default()
+                };
+                let mut submission = Submission::open(state, header).await;
+                submission.stream(state, field, &file_name, max_bytes).await?;
+                if form.merge {
+                    merging = Some(submission);
+                } else {
+                    jobs.push(submission.close().await?);
+                }
+            }
+        }
+    }
+    if let Some(submission) = merging {
+        jobs.push(submission.close().await?);
     }
     if jobs.is_empty() {
         return Err(AppError::BadRequest("Choose at least one document to convert.".into()));
@@ -86,56 +129,81 @@ async fn submit_all(state: &AppState, mut multipart: Multipart) -> Result<Vec<Jo
     Ok(jobs)
 }
 
-async fn submit_one(state: &AppState, mut field: Field<'_>, file_name: String, max_bytes: u64) -> Result<Job, AppError> {
-    let content_type = field.content_type().unwrap_or_default().to_owned();
-    let (tx, rx) = mpsc::channel::<SubmitRequest>(4);
-    let header = SubmitHeader { file_name: file_name.clone(), content_type, ..SubmitHeader::default() };
-    tx.send(SubmitRequest { payload: Some(submit_request::Payload::Header(header)) })
-        .await
-        .expect("the receiver is alive until the call starts");
-    let mut client = state.client();
-    let call = tokio::spawn(async move { client.submit(ReceiverStream::new(rx)).await });
+/// One `Submit` call in flight, fed message by message.
+struct Submission {
+    tx: mpsc::Sender<SubmitRequest>,
+    call: JoinHandle<Result<tonic::Response<Job>, tonic::Status>>,
+    /// Bytes sent in this call, for the limit (which covers a whole merge).
+    size: u64,
+    /// The converter ended the call early; its answer says why.
+    ended: bool,
+}
 
-    let mut size = 0u64;
-    let mut pending = Vec::with_capacity(SEND_SIZE);
-    let too_large = || AppError::TooLarge(format!("{file_name} is larger than the limit of {}.", human_size(max_bytes)));
-    'read: loop {
-        // A client that stops sending must not hold the upload open forever.
-        let chunk = match tokio::time::timeout(state.timeout() * 4, field.chunk()).await {
-            Ok(Ok(Some(chunk))) => chunk,
-            Ok(Ok(None)) => break,
-            Ok(Err(e)) => {
-                call.abort();
-                return Err(bad_form(e));
-            }
-            Err(_) => {
-                call.abort();
-                return Err(AppError::BadRequest("The upload stalled and was abandoned.".into()));
-            }
-        };
-        size += chunk.len() as u64;
-        if size > max_bytes {
-            // Dropping the sender without finishing cancels the call.
-            call.abort();
-            return Err(too_large());
-        }
-        pending.extend_from_slice(&chunk);
-        while pending.len() >= SEND_SIZE {
-            let data: Vec<u8> = pending.drain(..SEND_SIZE.min(MAX_CHUNK)).collect();
-            if tx.send(SubmitRequest { payload: Some(submit_request::Payload::Data(data)) }).await.is_err() {
-                // The converter ended the call early; its answer says why.
-                pending.clear();
-                break 'read;
-            }
+impl Submission {
+    async fn open(state: &AppState, header: SubmitHeader) -> Submission {
+        let (tx, rx) = mpsc::channel::<SubmitRequest>(4);
+        let mut client = state.client();
+        let call = tokio::spawn(async move { client.submit(ReceiverStream::new(rx)).await });
+        let mut submission = Submission { tx, call, size: 0, ended: false };
+        submission.send(submit_request::Payload::Header(header)).await;
+        submission
+    }
+
+    async fn send(&mut self, payload: submit_request::Payload) {
+        if !self.ended && self.tx.send(SubmitRequest { payload: Some(payload) }).await.is_err() {
+            self.ended = true;
         }
     }
-    if !pending.is_empty() {
-        let _ = tx.send(SubmitRequest { payload: Some(submit_request::Payload::Data(pending)) }).await;
+
+    async fn next_document(&mut self, header: DocumentHeader) {
+        self.send(submit_request::Payload::NextDocument(header)).await;
     }
-    drop(tx);
-    match call.await {
-        Ok(result) => Ok(result?.into_inner()),
-        Err(e) => Err(AppError::Upstream(format!("submit task: {e}"))),
+
+    /// Sends one file's bytes as they arrive.
+    async fn stream(&mut self, state: &AppState, mut field: Field<'_>, file_name: &str, max_bytes: u64) -> Result<(), AppError> {
+        let mut pending = Vec::with_capacity(SEND_SIZE);
+        loop {
+            // A client that stops sending must not hold the upload open forever.
+            let chunk = match tokio::time::timeout(state.timeout() * 4, field.chunk()).await {
+                Ok(Ok(Some(chunk))) => chunk,
+                Ok(Ok(None)) => break,
+                Ok(Err(e)) => return Err(self.abandon(bad_form(e))),
+                Err(_) => return Err(self.abandon(AppError::BadRequest("The upload stalled and was abandoned.".into()))),
+            };
+            self.size += chunk.len() as u64;
+            if self.size > max_bytes {
+                let limit = human_size(max_bytes);
+                return Err(self.abandon(AppError::TooLarge(format!("{file_name} is larger than the limit of {limit}."))));
+            }
+            pending.extend_from_slice(&chunk);
+            while pending.len() >= SEND_SIZE {
+                let data: Vec<u8> = pending.drain(..SEND_SIZE.min(MAX_CHUNK)).collect();
+                self.send(submit_request::Payload::Data(data)).await;
+            }
+            if self.ended {
+                break;
+            }
+        }
+        if !pending.is_empty() {
+            self.send(submit_request::Payload::Data(pending)).await;
+        }
+        Ok(())
+    }
+
+    /// Cancels the call (dropping the sender unfinished would look like a
+    /// complete upload) and returns `error`.
+    fn abandon(&self, error: AppError) -> AppError {
+        self.call.abort();
+        error
+    }
+
+    /// Ends the upload and returns the converter's answer.
+    async fn close(self) -> Result<Job, AppError> {
+        drop(self.tx);
+        match self.call.await {
+            Ok(result) => Ok(result?.into_inner()),
+            Err(e) => Err(AppError::Upstream(format!("submit task: {e}"))),
+        }
     }
 }
 

@@ -45,6 +45,10 @@ pub struct JobView {
     pub status_url: String,
     pub stream_url: String,
     pub download_url: String,
+    /// Set for succeeded PDF jobs.
+    pub preview_url: Option<String>,
+    /// For a merge, every document's name.
+    pub merged: Vec<String>,
 }
 
 #[derive(Serialize, Clone, Debug)]
@@ -107,6 +111,8 @@ impl JobView {
             status_url: format!("/jobs/{id}"),
             stream_url: format!("/jobs/{id}/stream"),
             download_url: format!("/jobs/{id}/download"),
+            preview_url: (state == "succeeded" && job.target_format == "pdf").then(|| format!("/jobs/{id}/preview.png")),
+            merged: job.merged_file_names.clone(),
         }
     }
 }

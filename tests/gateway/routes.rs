@@ -1,7 +1,7 @@
 //! Routes through the router with `oneshot`, against a real converter.
 
 use crate::support::{self, fixture, pdf_pages};
-use crate::web::{multipart, state};
+use crate::web::{form, multipart, state};
 use axum::body::{Body, to_bytes};
 use axum::http::{Request, StatusCode, header};
 use axum::response::Response;
@@ -185,4 +185,88 @@ async fn a_job_without_a_result_has_nothing_to_download() {
     let html = text(get(&format!("/jobs/{id}")).await).await;
     assert!(html.contains("not a valid .docx document"), "{html}");
     assert!(html.contains("Try again"));
+}
+
+async fn post_form(fields: &[(&str, &str)], files: &[(&str, &str, &[u8])]) -> Response {
+    let (content_type, body) = form(fields, files);
+    let request = Request::post("/convert")
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::ACCEPT, "application/json")
+        .body(Body::from(body))
+        .unwrap();
+    app(state(|_| {})).oneshot(request).await.unwrap()
+}
+
+/// The ids of the jobs a JSON upload answer lists.
+async fn job_ids(response: Response) -> Vec<String> {
+    let json: serde_json::Value = serde_json::from_str(&text(response).await).unwrap();
+    json["jobs"].as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap().to_owned()).collect()
+}
+
+async fn download(id: &str) -> Vec<u8> {
+    finish(id).await;
+    let response = get(&format!("/jobs/{id}/download")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    to_bytes(response.into_body(), usize::MAX).await.unwrap().to_vec()
+}
+
+#[tokio::test]
+async fn form_options_reach_the_conversion() {
+    let data = std::fs::read(fixture("pages_12.docx")).unwrap();
+    let fields = [("target_format", "pdf"), ("page_ranges", "2-3"), ("pdf_standard", "none"), ("landscape", "on")];
+    let ids = job_ids(post_form(&fields, &[("file", "pages_12.docx", &data)]).await).await;
+    let pdf = download(&ids[0]).await;
+    assert_eq!(pdf_pages(&pdf), 2);
+    assert!(support::pdf_text(&pdf, Some(1)).contains("Page 2"));
+    // The status page shows a preview of the first page.
+    let html = text(get(&format!("/jobs/{}", ids[0])).await).await;
+    assert!(html.contains(&format!("src=\"/jobs/{}/preview.png\"", ids[0])), "{html}");
+    let preview = get(&format!("/jobs/{}/preview.png", ids[0])).await;
+    assert_eq!(preview.headers()[header::CONTENT_TYPE], "image/png");
+    assert!(to_bytes(preview.into_body(), usize::MAX).await.unwrap().starts_with(b"\x89PNG"));
+
+    let data = std::fs::read(fixture("page_1.docx")).unwrap();
+    let ids = job_ids(post_form(&[("target_format", "odt")], &[("file", "page_1.docx", &data)]).await).await;
+    finish(&ids[0]).await;
+    let response = get(&format!("/jobs/{}/download", ids[0])).await;
+    assert_eq!(response.headers()[header::CONTENT_TYPE], "application/vnd.oasis.opendocument.text");
+}
+
+#[tokio::test]
+async fn merge_puts_every_file_into_one_pdf() {
+    let one = std::fs::read(fixture("page_1.docx")).unwrap();
+    let csv = std::fs::read(fixture("sheet.csv")).unwrap();
+    let files = [("file", "page_1.docx", &one[..]), ("file", "sheet.csv", &csv[..])];
+    let ids = job_ids(post_form(&[("merge", "on")], &files).await).await;
+    assert_eq!(ids.len(), 1);
+    let pdf = download(&ids[0]).await;
+    assert_eq!(pdf_pages(&pdf), 2);
+    assert!(support::pdf_text(&pdf, Some(2)).contains("Alice"));
+    let html = text(get(&format!("/jobs/{}", ids[0])).await).await;
+    assert!(html.contains("and 1 more, merged"), "{html}");
+}
+
+#[tokio::test]
+async fn bad_options_are_refused_with_the_field_named() {
+    let data = std::fs::read(fixture("page_1.docx")).unwrap();
+    let file = [("file", "page_1.docx", &data[..])];
+    for (fields, needle) in [
+        (vec![("image_quality", "high")], "image_quality"),
+        (vec![("page_ranges", "x")], "options.pdf.page_ranges"),
+        (vec![("target_format", "pptx")], "header.target_format"),
+    ] {
+        let response = post_form(&fields, &file).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{fields:?}");
+        let body = text(response).await;
+        assert!(body.contains(needle), "{needle}: {body}");
+    }
+    // Options after the files would apply to nothing already sent.
+    let (content_type, mut body) = form(&[], &file);
+    let end = body.len() - "--docconv-test-boundary-7MA4YWxkTrZu0gW--\r\n".len();
+    body.truncate(end);
+    body.extend_from_slice(b"--docconv-test-boundary-7MA4YWxkTrZu0gW\r\nContent-Disposition: form-data; name=\"page_ranges\"\r\n\r\n1\r\n--docconv-test-boundary-7MA4YWxkTrZu0gW--\r\n");
+    let request = Request::post("/convert").header(header::CONTENT_TYPE, content_type).body(Body::from(body)).unwrap();
+    let response = app(state(|_| {})).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(text(response).await.contains("must come before the files"));
 }

@@ -49,8 +49,17 @@ pub fn spawn_gateway(converter: SocketAddr) -> SocketAddr {
 
 /// A multipart/form-data body with one part per (field, file name, bytes).
 pub fn multipart(files: &[(&str, &str, &[u8])]) -> (String, Vec<u8>) {
+    form(&[], files)
+}
+
+/// A multipart/form-data body: text fields first, then files.
+pub fn form(fields: &[(&str, &str)], files: &[(&str, &str, &[u8])]) -> (String, Vec<u8>) {
     let boundary = "docconv-test-boundary-7MA4YWxkTrZu0gW";
     let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        body.extend_from_slice(format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
+    }
     for (field, file_name, data) in files {
         body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
         body.extend_from_slice(

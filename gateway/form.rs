@@ -1,0 +1,144 @@
+//! Conversion options from form fields, for the upload page and for
+//! scripts posting multipart forms. Fields come before the files they
+//! apply to; names follow the gRPC options.
+
+use super::error::AppError;
+use crate::proto::v1::{
+    ConversionOptions, PageRanges, PdfEncryption, PdfMetadata, PdfOptions, PdfSplit, PdfStandard, pdf_split,
+};
+
+/// Everything an upload form may carry besides its files.
+#[derive(Default, Debug)]
+pub struct UploadForm {
+    pub target_format: String,
+    pub merge: bool,
+    pub options: ConversionOptions,
+}
+
+impl UploadForm {
+    /// Takes one text field. Empty values mean "not set", as browsers send
+    /// every field of a form.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), AppError> {
+        let value = value.trim_matches(['\r', '\n']);
+        // Unset fields, and the form's explicit "no standard" choice, add no
+        // PDF options (which other targets would refuse).
+        if value.is_empty() || (name == "pdf_standard" && value == "none") {
+            return Ok(());
+        }
+        match name {
+            "target_format" => self.target_format = value.to_owned(),
+            "merge" => self.merge = flag(name, value)?,
+            "input_password" => self.options.input_password = value.to_owned(),
+            _ => set_pdf(self.options.pdf.get_or_insert_with(PdfOptions::default), name, value)?,
+        }
+        Ok(())
+    }
+}
+
+fn metadata(pdf: &mut PdfOptions) -> &mut PdfMetadata {
+    pdf.metadata.get_or_insert_with(Default::default)
+}
+
+fn encryption(pdf: &mut PdfOptions) -> &mut PdfEncryption {
+    pdf.encryption.get_or_insert_with(Default::default)
+}
+
+fn set_pdf(pdf: &mut PdfOptions, name: &str, value: &str) -> Result<(), AppError> {
+    match name {
+        "pdf_standard" => {
+            pdf.standard = match value {
+                "pdf_a_1b" => PdfStandard::PdfA1b,
+                "pdf_a_2b" => PdfStandard::PdfA2b,
+                "pdf_a_3b" => PdfStandard::PdfA3b,
+                _ => return Err(bad(name, "use none, pdf_a_1b, pdf_a_2b or pdf_a_3b")),
+            } as i32
+        }
+        "universal_access" => pdf.universal_access = flag(name, value)?,
+        "page_ranges" => pdf.page_ranges = value.to_owned(),
+        "single_page_sheets" => pdf.single_page_sheets = flag(name, value)?,
+        "landscape" => pdf.landscape = flag(name, value)?,
+        "image_quality" => pdf.image_quality = number(name, value)?,
+        "max_image_resolution" => pdf.max_image_resolution = number(name, value)?,
+        "export_bookmarks" => pdf.export_bookmarks = Some(flag(name, value)?),
+        "export_notes" => pdf.export_notes = Some(flag(name, value)?),
+        "export_form_fields" => pdf.export_form_fields = Some(flag(name, value)?),
+        "watermark" => pdf.watermark = value.to_owned(),
+        "title" => metadata(pdf).title = value.to_owned(),
+        "author" => metadata(pdf).author = value.to_owned(),
+        "subject" => metadata(pdf).subject = value.to_owned(),
+        "keywords" => metadata(pdf).keywords = value.split(',').map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()).collect(),
+        "open_password" => encryption(pdf).open_password = value.to_owned(),
+        "owner_password" => encryption(pdf).owner_password = value.to_owned(),
+        "allow_printing" => encryption(pdf).allow_printing = flag(name, value)?,
+        "allow_copying" => encryption(pdf).allow_copying = flag(name, value)?,
+        "allow_editing" => encryption(pdf).allow_editing = flag(name, value)?,
+        "split_every_pages" => pdf.split = Some(PdfSplit { by: Some(pdf_split::By::EveryPages(number(name, value)?)) }),
+        "split_ranges" => {
+            let ranges = value.split(';').map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()).collect();
+            pdf.split = Some(PdfSplit { by: Some(pdf_split::By::Ranges(PageRanges { ranges })) });
+        }
+        _ => return Err(AppError::BadRequest(format!("Unknown form field {name:?}."))),
+    }
+    Ok(())
+}
+
+/// Checkboxes send "on"; scripts may send true/false.
+fn flag(name: &str, value: &str) -> Result<bool, AppError> {
+    match value {
+        "on" | "true" | "1" | "yes" => Ok(true),
+        "off" | "false" | "0" | "no" => Ok(false),
+        _ => Err(bad(name, "use true or false")),
+    }
+}
+
+fn number(name: &str, value: &str) -> Result<u32, AppError> {
+    value.trim().parse().map_err(|_| bad(name, "use a whole number"))
+}
+
+fn bad(name: &str, how: &str) -> AppError {
+    AppError::BadRequest(format!("The field {name} has a value that is not understood: {how}."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_become_options() {
+        let mut form = UploadForm::default();
+        for (name, value) in [
+            ("target_format", "pdf"),
+            ("page_ranges", "2-3"),
+            ("pdf_standard", "pdf_a_2b"),
+            ("landscape", "on"),
+            ("input_password", "foo"),
+            ("keywords", "a, b,,c"),
+            ("split_ranges", "1-2; 3-"),
+            ("watermark", ""),
+        ] {
+            form.set(name, value).unwrap();
+        }
+        let pdf = form.options.pdf.unwrap();
+        assert_eq!(pdf.page_ranges, "2-3");
+        assert_eq!(pdf.standard, PdfStandard::PdfA2b as i32);
+        assert!(pdf.landscape);
+        assert_eq!(pdf.metadata.unwrap().keywords, ["a", "b", "c"]);
+        assert!(pdf.watermark.is_empty());
+        match pdf.split.unwrap().by.unwrap() {
+            pdf_split::By::Ranges(r) => assert_eq!(r.ranges, ["1-2", "3-"]),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(form.options.input_password, "foo");
+    }
+
+    #[test]
+    fn malformed_values_name_their_field() {
+        let mut form = UploadForm::default();
+        for (name, value) in [("image_quality", "high"), ("landscape", "sideways"), ("pdf_standard", "x"), ("colour", "red")] {
+            match form.set(name, value) {
+                Err(AppError::BadRequest(message)) => assert!(message.contains(name), "{message}"),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+    }
+}
