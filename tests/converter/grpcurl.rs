@@ -70,3 +70,39 @@ fn grpcurl_submits_watches_and_downloads_through_reflection() {
     assert_eq!(pdf_pages(&pdf), 1);
     assert!(pdf_text(&pdf, None).contains("Page 2"));
 }
+
+/// Runs grpcurl expecting a failure; returns what it printed.
+fn run_failing(args: &[&str], input: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(grpcurl())
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("grpcurl is not installed; run scripts/test");
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(!output.status.success(), "grpcurl {args:?} should have failed");
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+#[test]
+fn grpcurl_users_set_options_and_read_which_field_is_wrong() {
+    let addr = shared().addr.to_string();
+    let document = BASE64.encode(std::fs::read(fixture("pages_3.docx")).unwrap());
+    let with_options = |pdf: &str| {
+        format!("{{\"header\": {{\"file_name\": \"pages_3.docx\", \"options\": {{\"pdf\": {pdf}}}}}}} {{\"data\": \"{document}\"}}")
+    };
+    let good = with_options(r#"{"standard": "PDF_STANDARD_PDF_A_2B", "page_ranges": "1-2", "watermark": "DRAFT"}"#);
+    let submitted = json_stream(&run(&["-plaintext", "-d", "@", &addr, "docconv.v1.Converter/Submit"], Some(&good)));
+    let id = submitted[0]["id"].as_str().unwrap().to_owned();
+    let request = format!("{{\"id\": \"{id}\"}}");
+    let watched = json_stream(&run(&["-plaintext", "-d", &request, &addr, "docconv.v1.Converter/WatchJob"], None));
+    assert_eq!(watched.last().unwrap()["job"]["output"]["pageCount"], 2);
+
+    let bad = with_options(r#"{"page_ranges": "3-1", "image_quality": 500}"#);
+    let printed = run_failing(&["-plaintext", "-d", "@", &addr, "docconv.v1.Converter/Submit"], &bad);
+    assert!(printed.contains("InvalidArgument"), "{printed}");
+    assert!(printed.contains("options.pdf.page_ranges") && printed.contains("options.pdf.image_quality"), "{printed}");
+}
