@@ -148,6 +148,9 @@ pub async fn run(
     tracing::info!(?address, workers, "converter listening");
     let serve = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        // A gateway multiplexes every browser's watch over one connection;
+        // the HTTP/2 default of 200 streams would cap it at 200 watchers.
+        .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -166,6 +169,9 @@ pub async fn run(
     expiry.abort();
     result
 }
+
+/// Concurrent calls on one client connection (each watch is one).
+const MAX_STREAMS_PER_CONNECTION: u32 = 100_000;
 
 /// How long calls still open at shutdown get, after the jobs are settled.
 const CONNECTION_GRACE: Duration = Duration::from_secs(2);

@@ -31,6 +31,10 @@ static TEMPLATES: LazyLock<Tera> = LazyLock::new(|| {
 #[derive(Serialize, Clone, Debug)]
 pub struct JobView {
     pub id: String,
+    /// The job's sequence number: newer states have larger ones. (It is
+    /// also the time of the change in microseconds, which the benchmark
+    /// uses to measure delivery delay.)
+    pub sequence: u64,
     pub file_name: String,
     /// queued, running, succeeded, failed or cancelled.
     pub state: &'static str,
@@ -99,6 +103,7 @@ impl JobView {
         let id = if crate::converter::ids::is_valid(&job.id) { job.id.as_str() } else { "invalid" };
         JobView {
             id: job.id.clone(),
+            sequence: job.sequence,
             file_name: job.file_name.clone(),
             state,
             ended: matches!(state, "succeeded" | "failed" | "cancelled"),

@@ -19,3 +19,15 @@ ensure_packages() {
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
+
+# unoserver, a peer in the benchmark: it needs Debian's Python, which has
+# LibreOffice's `uno` module, so it lives in a venv that sees system packages.
+UNOSERVER_VERSION=3.7
+UNOSERVER_VENV=target/bench/venv
+ensure_unoserver_venv() {
+    ensure_packages python3-uno python3-venv
+    if [ ! -x "$UNOSERVER_VENV/bin/unoserver" ]; then
+        /usr/bin/python3 -m venv --system-site-packages "$UNOSERVER_VENV"
+        "$UNOSERVER_VENV/bin/pip" install --quiet "unoserver==$UNOSERVER_VERSION"
+    fi
+}

@@ -5,3 +5,6 @@ pub mod converter;
 
 #[path = "../gateway/mod.rs"]
 pub mod gateway;
+
+#[path = "../bench/mod.rs"]
+pub mod bench;

@@ -51,6 +51,8 @@ enum Command {
         #[command(flatten)]
         gateway: GatewayConfig,
     },
+    /// Measure docconv against its peers and write the report.
+    Bench(docconv::bench::BenchArgs),
     /// Internal: a LibreOffice worker process, started by the converter.
     #[command(hide = true)]
     Worker {
@@ -68,6 +70,10 @@ fn main() -> ExitCode {
         // or logging: LibreOffice owns its process.
         Command::Worker { program_dir, profile_dir } => {
             return ExitCode::from(docconv::converter::worker::child::run(&program_dir, &profile_dir) as u8);
+        }
+        Command::Bench(args) => {
+            init_logging();
+            docconv::bench::run(args)
         }
         Command::Serve { grpc_listen, http_listen, converter, gateway } => block_on(async move {
             let shutdown = shutdown_signal();

@@ -1,0 +1,217 @@
+//! `docconv bench`: docconv side by side with its peers, in one run.
+//!
+//! Peers run on the same machine, on the same documents, interleaved, and
+//! the report gives ratios: absolute times drift on a shared machine, ratios
+//! within one run hold. Targets are reported as met or missed, never
+//! enforced: a slow machine must not fail anything.
+
+mod documents;
+mod peers;
+mod report;
+mod service;
+mod speed;
+mod stats;
+mod streaming;
+mod system;
+mod watchers;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+pub use documents::png;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// quick (about a minute), full (under ten), or smoke (seconds; checks
+    /// the harness itself)
+    #[arg(long, default_value = "quick")]
+    pub mode: String,
+    /// Where to write the report; the chart goes beside it
+    #[arg(long, default_value = "docs/benchmarks.md")]
+    pub out: PathBuf,
+    /// The test documents
+    #[arg(long, default_value = "tests/fixtures/gotenberg")]
+    pub fixtures: PathBuf,
+    /// A Python virtual environment with unoserver installed (and access to
+    /// LibreOffice's `uno` module); without it unoserver is left out
+    #[arg(long)]
+    pub unoserver_venv: Option<PathBuf>,
+    /// Leave out the soffice-per-document peer
+    #[arg(long)]
+    pub no_soffice: bool,
+}
+
+/// Sizes of one run, by mode.
+pub struct Bench {
+    exe: PathBuf,
+    work: PathBuf,
+    unoserver_venv: Option<PathBuf>,
+    rounds: usize,
+    soffice_rounds: usize,
+    concurrency: Vec<usize>,
+    batch_factor: usize,
+    batch_minimum: usize,
+    workers: usize,
+    watchers: Vec<usize>,
+    upload_mib: usize,
+    large_docx_paragraphs: usize,
+    large_xlsx_rows: Option<usize>,
+}
+
+pub fn run(args: BenchArgs) -> Result<(), String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let work = std::env::temp_dir().join(format!("docconv-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+    let soffice = if args.no_soffice { 0 } else { 1 };
+    let bench = match args.mode.as_str() {
+        "smoke" => Bench {
+            exe,
+            work: work.clone(),
+            unoserver_venv: args.unoserver_venv.clone(),
+            rounds: 1,
+            soffice_rounds: 0,
+            concurrency: vec![1, 2],
+            batch_factor: 1,
+            batch_minimum: 2,
+            workers: 2,
+            watchers: vec![20],
+            upload_mib: 4,
+            large_docx_paragraphs: 200,
+            large_xlsx_rows: None,
+        },
+        "quick" => Bench {
+            exe,
+            work: work.clone(),
+            unoserver_venv: args.unoserver_venv.clone(),
+            rounds: 3,
+            soffice_rounds: soffice,
+            concurrency: vec![1, 2, 4, 16],
+            batch_factor: 2,
+            batch_minimum: 8,
+            workers: 2,
+            watchers: vec![1000],
+            upload_mib: 32,
+            large_docx_paragraphs: 4400,
+            large_xlsx_rows: None,
+        },
+        "full" => Bench {
+            exe,
+            work: work.clone(),
+            unoserver_venv: args.unoserver_venv.clone(),
+            rounds: 7,
+            soffice_rounds: 2 * soffice,
+            concurrency: vec![1, 2, 4, 16],
+            batch_factor: 3,
+            batch_minimum: 16,
+            workers: 2,
+            watchers: vec![1000, 10000],
+            upload_mib: 100,
+            large_docx_paragraphs: 4400,
+            large_xlsx_rows: Some(25_000),
+        },
+        other => return Err(format!("unknown mode {other:?}: use quick, full or smoke")),
+    };
+    let started = Instant::now();
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let result = runtime.block_on(run_scenarios(&bench, &args, started));
+    let _ = std::fs::remove_dir_all(&work);
+    result
+}
+
+async fn run_scenarios(bench: &Bench, args: &BenchArgs, started: Instant) -> Result<(), String> {
+    let mut documents = documents::fixtures(&args.fixtures);
+    let large = documents::write_large_docx(&bench.work.join("large.docx"), bench.large_docx_paragraphs).map_err(|e| e.to_string())?;
+    documents.push(large.clone());
+    if let Some(rows) = bench.large_xlsx_rows {
+        documents.push(documents::write_large_xlsx(&bench.work.join("large.xlsx"), rows).map_err(|e| e.to_string())?);
+    }
+    let small = documents[0].clone();
+    let mut report = report::Report::default();
+
+    eprintln!("bench: starting docconv, the engine floor and the peers");
+    let args_workers = ["--workers".to_owned(), bench.workers.to_string()];
+    let args_workers: Vec<&str> = args_workers.iter().map(String::as_str).collect();
+    let service = service::Service::start(&bench.exe, &bench.work, "main", false, &args_workers)?;
+    service.wait_ready().await?;
+    let mut client = peers::connect(service.grpc).await?;
+    let mut floor = peers::Floor::start(&bench.exe, &bench.work).await?;
+    let mut unoserver = match &bench.unoserver_venv {
+        Some(venv) => Some(peers::Unoserver::start(venv, &bench.work, &small)?.0),
+        None => None,
+    };
+
+    eprintln!("bench: 1. sequential latency");
+    speed::latency(bench, &mut client, &mut floor, &mut unoserver, &documents, &mut report).await?;
+    drop(floor);
+    eprintln!("bench: 2. throughput");
+    let fixtures: Vec<_> = documents.iter().filter(|d| !d.name.starts_with("large")).cloned().collect();
+    speed::throughput(bench, &client, service.pid(), &mut unoserver, &fixtures, &mut report).await?;
+    drop(unoserver);
+    drop(service);
+    eprintln!("bench: 3. cold start");
+    speed::cold_start(bench, &small, &mut report).await?;
+    eprintln!("bench: 4. watchers");
+    watchers::watchers(bench, &large, &small, &mut report).await?;
+    eprintln!("bench: 5. streaming");
+    streaming::streaming(bench, &mut report).await?;
+
+    let preamble = preamble(bench, args, started);
+    write_report(&args.out, &report.markdown(&preamble), &report.chart_svg())?;
+    eprintln!("bench: done in {:.0} s; report in {}", started.elapsed().as_secs_f64(), args.out.display());
+    Ok(())
+}
+
+fn write_report(out: &Path, markdown: &str, svg: &str) -> Result<(), String> {
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    }
+    std::fs::write(out, markdown).map_err(|e| e.to_string())?;
+    std::fs::write(out.with_file_name("benchmarks-throughput.svg"), svg).map_err(|e| e.to_string())
+}
+
+fn preamble(bench: &Bench, args: &BenchArgs, started: Instant) -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| m.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|k| k.parse::<u64>().ok()))
+        .map_or(0.0, |kib| kib as f64 / 1048576.0);
+    let version = |program: &str, arg: &str| {
+        std::process::Command::new(program)
+            .arg(arg)
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or("").trim().to_owned())
+            .unwrap_or_else(|| "not found".into())
+    };
+    let unoserver = match &bench.unoserver_venv {
+        Some(venv) => std::process::Command::new(venv.join("bin/pip"))
+            .args(["show", "unoserver"])
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).lines().find(|l| l.starts_with("Version:")).map(|l| l[8..].trim().to_owned()))
+            .unwrap_or_else(|| "unknown".into()),
+        None => "not run".into(),
+    };
+    format!(
+        "# Benchmarks\n\n\
+         docconv against its peers on one machine, in one run, interleaved. Absolute times drift on a shared \
+         machine; the ratios within one run are the figures that matter.\n\n\
+         - Machine: {cpu}, {cores} cores, {memory:.0} GiB\n\
+         - docconv {}; {}; unoserver {unoserver}\n\
+         - Mode: `{}`, {:.0} s in all; produced by `scripts/bench --mode {}`\n\
+         - Peers: **docconv** end to end as a client sees it (Submit, WatchJob to the end, ReadResult to the \
+         last byte); the **engine floor** (LibreOfficeKit load and save in a warm docconv worker, files in \
+         memory, no queue, gRPC or store); **unoserver** (one warm LibreOffice over UNO, documents passed in \
+         memory over XML-RPC, from a persistent Python client); **soffice per document** (the prototype's way, \
+         a fresh process and profile each time).\n",
+        env!("CARGO_PKG_VERSION"),
+        version("soffice", "--version"),
+        args.mode,
+        started.elapsed().as_secs_f64(),
+        args.mode
+    )
+}

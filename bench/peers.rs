@@ -1,0 +1,227 @@
+//! The ways of converting a document that the benchmark compares, each
+//! driven the way its users drive it.
+
+use super::documents::Document;
+use crate::converter::worker::{Outcome, Worker, WorkerSpec};
+use crate::proto::v1::converter_client::ConverterClient;
+use crate::proto::v1::{
+    Job, JobState, ReadResultRequest, SubmitHeader, SubmitRequest, WatchJobRequest, submit_request, watch_job_response,
+};
+use crate::proto::worker::Convert;
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+use tonic::transport::Channel;
+
+pub type Client = ConverterClient<Channel>;
+
+pub async fn connect(addr: SocketAddr) -> Result<Client, String> {
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .map_err(|e| e.to_string())?
+        .connect()
+        .await
+        .map_err(|e| format!("cannot reach docconv at {addr}: {e}"))?;
+    Ok(ConverterClient::new(channel).max_decoding_message_size(8 << 20))
+}
+
+/// docconv as a client sees it: Submit, WatchJob until done, ReadResult to
+/// the last byte. Returns the finished job.
+pub async fn docconv_convert(client: &mut Client, document: &Document) -> Result<Job, String> {
+    let data = std::fs::read(&document.path).map_err(|e| e.to_string())?;
+    let header = SubmitHeader { file_name: document.name.clone(), ..Default::default() };
+    let mut messages = vec![SubmitRequest { payload: Some(submit_request::Payload::Header(header)) }];
+    messages.extend(
+        data.chunks(1 << 20).map(|c| SubmitRequest { payload: Some(submit_request::Payload::Data(c.to_vec())) }),
+    );
+    let job = client.submit(tokio_stream::iter(messages)).await.map_err(|e| e.to_string())?.into_inner();
+    let job = watch_to_end(client, &job.id).await?;
+    if job.state() != JobState::Succeeded {
+        return Err(format!("{}: {:?}", document.name, job.error));
+    }
+    let size = read_result(client, &job.id).await?;
+    if size != job.output.as_ref().map_or(0, |o| o.size_bytes) {
+        return Err(format!("{}: the result was cut short", document.name));
+    }
+    Ok(job)
+}
+
+pub async fn watch_to_end(client: &mut Client, id: &str) -> Result<Job, String> {
+    let mut stream = client.watch_job(WatchJobRequest { id: id.into() }).await.map_err(|e| e.to_string())?.into_inner();
+    let mut last = None;
+    while let Some(message) = stream.message().await.map_err(|e| e.to_string())? {
+        if let Some(watch_job_response::Event::Job(job)) = message.event {
+            last = Some(job);
+        }
+    }
+    last.ok_or_else(|| "the watch ended without a state".into())
+}
+
+/// Reads a result to the end; returns its size.
+pub async fn read_result(client: &mut Client, id: &str) -> Result<u64, String> {
+    let request = ReadResultRequest { id: id.into(), offset: 0, limit: 0 };
+    let mut stream = client.read_result(request).await.map_err(|e| e.to_string())?.into_inner();
+    let mut size = 0;
+    while let Some(chunk) = stream.message().await.map_err(|e| e.to_string())? {
+        size += chunk.data.len() as u64;
+    }
+    Ok(size)
+}
+
+/// The engine floor: LibreOfficeKit's load and save in a warm worker, with
+/// files in memory (`/dev/shm`), without queue, gRPC or store.
+pub struct Floor {
+    worker: Worker,
+    dir: PathBuf,
+}
+
+impl Floor {
+    pub async fn start(exe: &Path, work: &Path) -> Result<Floor, String> {
+        let dir = Path::new("/dev/shm").join(format!("docconv-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let spec = WorkerSpec {
+            exe: exe.to_path_buf(),
+            program_dir: "/usr/lib/libreoffice/program".into(),
+            scratch_dir: work.join("floor"),
+            start_timeout: Duration::from_secs(60),
+        };
+        let worker = Worker::start(&spec).await.map_err(|e| e.to_string())?;
+        Ok(Floor { worker, dir })
+    }
+
+    pub async fn convert(&mut self, document: &Document) -> Result<Duration, String> {
+        let input = self.dir.join(&document.name);
+        if !input.exists() {
+            std::fs::copy(&document.path, &input).map_err(|e| e.to_string())?;
+        }
+        let request = Convert {
+            input_path: input.to_string_lossy().into_owned(),
+            output_path: self.dir.join("out.pdf").to_string_lossy().into_owned(),
+            format: "pdf".into(),
+            ..Convert::default()
+        };
+        let started = Instant::now();
+        match self.worker.convert(request, |_| {}).await {
+            Ok(Outcome::Done) => Ok(started.elapsed()),
+            Ok(Outcome::Failed(failed)) => Err(format!("{}: {}", document.name, failed.detail)),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+impl Drop for Floor {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// unoserver 3.7 (one warm soffice over UNO, documents passed in memory
+/// over XML-RPC), driven by a persistent Python client.
+pub struct Unoserver {
+    server: Child,
+    client: Child,
+    requests: ChildStdin,
+    answers: BufReader<ChildStdout>,
+}
+
+impl Unoserver {
+    pub fn start(venv: &Path, work: &Path, warm_document: &Document) -> Result<(Unoserver, Duration), String> {
+        let started = Instant::now();
+        let (port, uno_port) = (super::system::free_port(), super::system::free_port());
+        let profile = work.join("unoserver-profile");
+        let _ = std::fs::remove_dir_all(&profile);
+        let server = Command::new(venv.join("bin/unoserver"))
+            .args(["--interface", "127.0.0.1", "--port", &port.to_string(), "--uno-port", &uno_port.to_string()])
+            .arg("--user-installation")
+            .arg(&profile)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .map_err(|e| format!("cannot start unoserver: {e}"))?;
+        let script = work.join("unoserver_client.py");
+        std::fs::write(&script, include_str!("unoserver_client.py")).map_err(|e| e.to_string())?;
+        let mut client = Command::new(venv.join("bin/python"))
+            .arg(&script)
+            .arg(port.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start the unoserver client: {e}"))?;
+        let requests = client.stdin.take().unwrap();
+        let answers = BufReader::new(client.stdout.take().unwrap());
+        let mut peer = Unoserver { server, client, requests, answers };
+        // Ready once a conversion goes through.
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while peer.convert(warm_document).is_err() {
+            if Instant::now() > deadline {
+                return Err("unoserver never answered".into());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok((peer, started.elapsed()))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.server.id()
+    }
+
+    fn ask(&mut self, request: serde_json::Value) -> Result<serde_json::Value, String> {
+        writeln!(self.requests, "{request}").map_err(|e| e.to_string())?;
+        let mut line = String::new();
+        self.answers.read_line(&mut line).map_err(|e| e.to_string())?;
+        let answer: serde_json::Value = serde_json::from_str(&line).map_err(|e| format!("{e}: {line:?}"))?;
+        match answer.get("error") {
+            Some(error) => Err(error.to_string()),
+            None => Ok(answer),
+        }
+    }
+
+    pub fn convert(&mut self, document: &Document) -> Result<Duration, String> {
+        let answer = self.ask(serde_json::json!({ "op": "convert", "path": document.path }))?;
+        Ok(Duration::from_secs_f64(answer["ms"].as_f64().unwrap_or(0.0) / 1000.0))
+    }
+
+    /// Converts `documents` with `concurrency` clients; returns the wall time.
+    pub fn batch(&mut self, documents: &[Document], concurrency: usize) -> Result<Duration, String> {
+        let paths: Vec<&PathBuf> = documents.iter().map(|d| &d.path).collect();
+        let answer = self.ask(serde_json::json!({ "op": "batch", "paths": paths, "concurrency": concurrency }))?;
+        Ok(Duration::from_secs_f64(answer["seconds"].as_f64().unwrap_or(0.0)))
+    }
+}
+
+impl Drop for Unoserver {
+    fn drop(&mut self) {
+        let _ = self.client.kill();
+        let _ = self.client.wait();
+        // unoserver starts soffice in its process group.
+        // SAFETY: signalling the process group of a child we started.
+        unsafe { libc::killpg(self.server.id() as libc::pid_t, libc::SIGKILL) };
+        let _ = self.server.wait();
+    }
+}
+
+/// The prototype's way: one `soffice --headless --convert-to pdf` process
+/// per document, with a fresh profile.
+pub fn soffice_convert(document: &Document, work: &Path, run: usize) -> Result<Duration, String> {
+    let profile = work.join(format!("soffice-profile-{run}"));
+    let out = work.join(format!("soffice-out-{run}"));
+    let started = Instant::now();
+    let status = Command::new("soffice")
+        .arg(format!("-env:UserInstallation=file://{}", profile.display()))
+        .args(["--headless", "--convert-to", "pdf", "--outdir"])
+        .arg(&out)
+        .arg(&document.path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run soffice: {e}"))?;
+    let elapsed = started.elapsed();
+    let produced = out.join(Path::new(&document.name).with_extension("pdf"));
+    let ok = status.success() && produced.exists();
+    let _ = std::fs::remove_dir_all(&profile);
+    let _ = std::fs::remove_dir_all(&out);
+    if ok { Ok(elapsed) } else { Err(format!("soffice failed on {}", document.name)) }
+}

@@ -1,0 +1,77 @@
+//! docconv started the way it is deployed: its own process, on free ports.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Service {
+    child: Child,
+    pub grpc: SocketAddr,
+    pub http: Option<SocketAddr>,
+    data_dir: PathBuf,
+    started: Instant,
+}
+
+impl Service {
+    /// `docconv converter`, or `docconv serve` (converter and gateway) when
+    /// `with_gateway`.
+    pub fn start(exe: &Path, work: &Path, name: &str, with_gateway: bool, args: &[&str]) -> Result<Service, String> {
+        let data_dir = work.join(name);
+        let _ = std::fs::remove_dir_all(&data_dir);
+        let grpc: SocketAddr = format!("127.0.0.1:{}", super::system::free_port()).parse().unwrap();
+        let http: Option<SocketAddr> =
+            with_gateway.then(|| format!("127.0.0.1:{}", super::system::free_port()).parse().unwrap());
+        let mut command = Command::new(exe);
+        match http {
+            Some(http) => command.args(["serve", "--grpc-listen", &grpc.to_string(), "--http-listen", &http.to_string()]),
+            None => command.args(["converter", "--listen", &grpc.to_string()]),
+        };
+        let started = Instant::now();
+        let child = command
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(args)
+            .env("DOCCONV_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start docconv: {e}"))?;
+        Ok(Service { child, grpc, http, data_dir, started })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for grpc.health.v1 to say SERVING; returns the time since start.
+    pub async fn wait_ready(&self) -> Result<Duration, String> {
+        use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let channel = tonic::transport::Channel::from_shared(format!("http://{}", self.grpc)).unwrap();
+            if let Ok(channel) = channel.connect().await {
+                let reply = HealthClient::new(channel).check(HealthCheckRequest { service: String::new() }).await;
+                if reply.is_ok_and(|r| r.into_inner().status == 1) {
+                    return Ok(self.started.elapsed());
+                }
+            }
+            if Instant::now() > deadline {
+                return Err("docconv never became ready".into());
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        // Workers die with their parent (PR_SET_PDEATHSIG).
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}

@@ -1,0 +1,263 @@
+//! Scenarios 1–3: sequential latency, throughput by concurrency, cold start.
+
+use super::Bench;
+use super::documents::Document;
+use super::peers::{self, Client, Floor, Unoserver};
+use super::report::{Report, median_p95};
+use super::stats::Samples;
+use super::system;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const DOCCONV: &str = "docconv";
+const FLOOR: &str = "engine floor";
+const UNOSERVER: &str = "unoserver";
+const SOFFICE: &str = "soffice per document";
+
+/// Latency samples per (peer, document).
+type Latencies = BTreeMap<(&'static str, String), Samples>;
+
+/// Scenario 1: each peer converts each document in turn, round after round,
+/// in a rotating order, so drift on a shared machine hits all alike.
+pub async fn latency(
+    bench: &Bench,
+    client: &mut Client,
+    floor: &mut Floor,
+    unoserver: &mut Option<Unoserver>,
+    documents: &[Document],
+    report: &mut Report,
+) -> Result<Latencies, String> {
+    let mut samples: Latencies = BTreeMap::new();
+    let mut stages: BTreeMap<String, [Samples; 4]> = BTreeMap::new();
+    // One unrecorded pass: every peer has seen every kind of document.
+    for document in documents {
+        peers::docconv_convert(client, document).await?;
+        floor.convert(document).await?;
+        if let Some(unoserver) = unoserver.as_mut() {
+            unoserver.convert(document)?;
+        }
+    }
+    for round in 0..bench.rounds {
+        for document in documents {
+            for turn in 0..3 {
+                match (round + turn) % 3 {
+                    0 => {
+                        let started = Instant::now();
+                        let job = peers::docconv_convert(client, document).await?;
+                        let elapsed = started.elapsed();
+                        samples.entry((DOCCONV, document.name.clone())).or_default().push_duration(elapsed);
+                        let t = job.timings.unwrap_or_default();
+                        let entry = stages.entry(document.name.clone()).or_default();
+                        for (slot, value) in entry.iter_mut().zip([t.queue_wait_ms, t.load_ms, t.export_ms, t.store_ms]) {
+                            slot.push(value as f64);
+                        }
+                    }
+                    1 => {
+                        let elapsed = floor.convert(document).await?;
+                        samples.entry((FLOOR, document.name.clone())).or_default().push_duration(elapsed);
+                    }
+                    _ => {
+                        if let Some(unoserver) = unoserver.as_mut() {
+                            let elapsed = unoserver.convert(document)?;
+                            samples.entry((UNOSERVER, document.name.clone())).or_default().push_duration(elapsed);
+                        }
+                    }
+                }
+            }
+            if round < bench.soffice_rounds {
+                let elapsed = peers::soffice_convert(document, &bench.work, round)?;
+                samples.entry((SOFFICE, document.name.clone())).or_default().push_duration(elapsed);
+            }
+        }
+    }
+
+    let peers = [DOCCONV, FLOOR, UNOSERVER, SOFFICE];
+    let mut table = String::from("Median latency per document, and p95 (ms):\n\n| document |");
+    for peer in peers {
+        let _ = write!(table, " {peer} |");
+    }
+    table.push_str(" docconv ÷ floor | unoserver ÷ docconv | soffice ÷ docconv |\n|---|---|---|---|---|---|---|---|\n");
+    let median = |peer: &'static str, name: &str| samples.get(&(peer, name.to_owned())).and_then(|s| s.median());
+    let (mut over_floor, mut vs_unoserver, mut vs_soffice) = (Samples::default(), Samples::default(), Samples::default());
+    for document in documents {
+        let _ = write!(table, "| {} |", document.name);
+        for peer in peers {
+            let cell = samples.get(&(peer, document.name.clone())).map_or("–".into(), median_p95);
+            let _ = write!(table, " {cell} |");
+        }
+        let ratio = |a: Option<f64>, b: Option<f64>, into: &mut Samples| match (a, b) {
+            (Some(a), Some(b)) if b > 0.0 => {
+                into.push(a / b);
+                format!("{:.2}×", a / b)
+            }
+            _ => "–".into(),
+        };
+        let d = median(DOCCONV, &document.name);
+        let cells = [
+            ratio(d, median(FLOOR, &document.name), &mut over_floor),
+            ratio(median(UNOSERVER, &document.name), d, &mut vs_unoserver),
+            ratio(median(SOFFICE, &document.name), d, &mut vs_soffice),
+        ];
+        let _ = writeln!(table, " {} | {} | {} |", cells[0], cells[1], cells[2]);
+    }
+    table.push_str("\nWhere docconv's time goes (medians, ms): queue wait, LibreOffice load, export, hashing and storing the result.\n\n| document | queue | load | export | store |\n|---|---|---|---|---|\n");
+    for (name, [queue, load, export, store]) in &stages {
+        let m = |s: &Samples| s.median().map_or("–".into(), |v| format!("{v:.0}"));
+        let _ = writeln!(table, "| {name} | {} | {} | {} | {} |", m(queue), m(load), m(export), m(store));
+    }
+    let rounds = bench.rounds;
+    let _ = write!(
+        table,
+        "\n{rounds} rounds after one unrecorded pass; soffice {} round(s), as each run starts LibreOffice with a fresh profile. \
+         Ratios are of medians; the targets below use the median of the per-document ratios.\n",
+        bench.soffice_rounds
+    );
+    report.section("1. Sequential latency", table);
+
+    if let Some(r) = over_floor.median() {
+        report.target("latency", "docconv within 1.3× of the engine floor", format!("{r:.2}×"), r <= 1.3);
+    }
+    if let Some(r) = vs_unoserver.median() {
+        report.target("latency", "at least 1.5× faster than unoserver", format!("{r:.2}× faster"), r >= 1.5);
+    }
+    if let Some(r) = vs_soffice.median() {
+        report.target("latency", "at least 20× faster than soffice per document", format!("{r:.1}× faster"), r >= 20.0);
+    }
+    Ok(samples)
+}
+
+/// Scenario 2: documents per second with 1, 2, 4 and 16 clients at once.
+pub async fn throughput(
+    bench: &Bench,
+    client: &Client,
+    service_pid: u32,
+    unoserver: &mut Option<Unoserver>,
+    documents: &[Document],
+    report: &mut Report,
+) -> Result<(), String> {
+    let mut table = String::from(
+        "| clients | docconv docs/s | docconv CPU (cores) | unoserver docs/s | unoserver CPU (cores) | docconv ÷ unoserver |\n|---|---|---|---|---|---|\n",
+    );
+    for (index, &concurrency) in bench.concurrency.iter().enumerate() {
+        let count = (concurrency * bench.batch_factor).max(bench.batch_minimum);
+        let batch: Vec<Document> = documents.iter().cycle().take(count).cloned().collect();
+        let mut docconv = None;
+        let mut theirs = None;
+        // Alternate who goes first, level by level.
+        for turn in 0..2 {
+            if (index + turn) % 2 == 0 {
+                let cpu = system::cpu_time(service_pid);
+                let wall = run_docconv_batch(client, &batch, concurrency).await?;
+                docconv = Some((wall, system::cpu_time(service_pid) - cpu));
+            } else if let Some(peer) = unoserver.as_mut() {
+                let cpu = system::cpu_time(peer.pid());
+                let wall = peer.batch(&batch, concurrency)?;
+                theirs = Some((wall, system::cpu_time(peer.pid()) - cpu));
+            }
+        }
+        let rate = |(wall, _): (Duration, Duration)| count as f64 / wall.as_secs_f64();
+        let cores = |(wall, cpu): (Duration, Duration)| cpu.as_secs_f64() / wall.as_secs_f64();
+        let ours = docconv.map(rate).unwrap_or(0.0);
+        report.throughput.push((DOCCONV.into(), concurrency, ours));
+        let fmt = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.2}"));
+        let theirs_rate = theirs.map(rate);
+        if let Some(rate) = theirs_rate {
+            report.throughput.push((UNOSERVER.into(), concurrency, rate));
+        }
+        let ratio = theirs_rate.map(|t| ours / t);
+        let _ = writeln!(
+            table,
+            "| {concurrency} | {ours:.2} | {} | {} | {} | {} |",
+            fmt(docconv.map(cores)),
+            fmt(theirs_rate),
+            fmt(theirs.map(cores)),
+            ratio.map_or("–".into(), |r| format!("{r:.2}×"))
+        );
+        if concurrency >= 4 {
+            if let Some(r) = ratio {
+                report.target(
+                    "throughput",
+                    &format!("at {concurrency} clients, at least 1.8× unoserver's documents per second"),
+                    format!("{r:.2}×"),
+                    r >= 1.8,
+                );
+            }
+        }
+    }
+    let _ = write!(
+        table,
+        "\nEach level converts a batch of the fixture documents (at least {} documents, {}× the clients); \
+         docconv runs {} workers. CPU is user+system time of each service's whole process tree over the wall time.\n\n\
+         ![Throughput by concurrency](benchmarks-throughput.svg)\n",
+        bench.batch_minimum, bench.batch_factor, bench.workers
+    );
+    report.section("2. Throughput", table);
+    Ok(())
+}
+
+async fn run_docconv_batch(client: &Client, batch: &[Document], concurrency: usize) -> Result<Duration, String> {
+    let queue = Arc::new(Mutex::new(batch.to_vec()));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (queue, mut client) = (queue.clone(), client.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let next = queue.lock().unwrap().pop();
+                let Some(document) = next else { return Ok::<(), String>(()) };
+                peers::docconv_convert(&mut client, &document).await?;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.map_err(|e| e.to_string())??;
+    }
+    Ok(started.elapsed())
+}
+
+/// Scenario 3: from starting a service to its first finished conversion,
+/// and that conversion against the steady state.
+pub async fn cold_start(bench: &Bench, document: &Document, report: &mut Report) -> Result<(), String> {
+    let args = ["--workers", &bench.workers.to_string()];
+    let service = super::service::Service::start(&bench.exe, &bench.work, "cold", false, &args)?;
+    let ready = service.wait_ready().await?;
+    let mut client = peers::connect(service.grpc).await?;
+    let started = Instant::now();
+    peers::docconv_convert(&mut client, document).await?;
+    let first = started.elapsed();
+    let total = service.started().elapsed();
+    let mut steady = Samples::default();
+    for _ in 0..bench.rounds.max(3) {
+        let started = Instant::now();
+        peers::docconv_convert(&mut client, document).await?;
+        steady.push_duration(started.elapsed());
+    }
+    drop(service);
+    let steady_ms = steady.median().unwrap_or(f64::NAN);
+    let first_ms = first.as_secs_f64() * 1000.0;
+    let ratio = first_ms / steady_ms;
+
+    let unoserver_line = match &bench.unoserver_venv {
+        Some(venv) => {
+            let (peer, until_first) = Unoserver::start(venv, &bench.work, document)?;
+            drop(peer);
+            format!("| unoserver | – | – | {:.0} ms |\n", until_first.as_secs_f64() * 1000.0)
+        }
+        None => String::new(),
+    };
+    let body = format!(
+        "| service | ready (health SERVING) | first conversion | start to first result |\n|---|---|---|---|\n\
+         | docconv ({} workers) | {:.0} ms | {first_ms:.0} ms (steady state {steady_ms:.0} ms, {ratio:.2}×) | {:.0} ms |\n{unoserver_line}\n\
+         The document is {}. docconv reports ready only once its workers have converted a Writer, Calc and Impress \
+         document; unoserver's figure is from its start to its first conversion finished.\n",
+        bench.workers,
+        ready.as_secs_f64() * 1000.0,
+        total.as_secs_f64() * 1000.0,
+        document.name
+    );
+    report.section("3. Cold start", body);
+    report.target("cold start", "first conversion within 1.5× of the steady state", format!("{ratio:.2}×"), ratio <= 1.5);
+    Ok(())
+}

@@ -1,0 +1,163 @@
+//! Scenario 4: many watchers of one job, over gRPC and over WebSockets
+//! through the gateway: memory per watcher, and the delay from a state
+//! change to its arrival.
+//!
+//! A job's sequence number is at least the time of the change in
+//! microseconds, so arrival time minus sequence is the delivery delay
+//! (same machine, same clock).
+
+use super::Bench;
+use super::documents::Document;
+use super::peers::{self, Client};
+use super::report::Report;
+use super::service::Service;
+use super::stats::Samples;
+use super::system;
+use crate::proto::v1::{CancelJobRequest, JobState, SubmitHeader, SubmitRequest, WatchJobRequest, submit_request, watch_job_response};
+use tokio_stream::StreamExt;
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc;
+
+fn now_micros() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_micros() as u64
+}
+
+/// A busy job holding the only worker, and a small job queued behind it
+/// for the watchers to watch.
+async fn busy_and_waiting(client: &mut Client, busy: &Document, small: &Document) -> Result<(String, String), String> {
+    let submit = |document: &Document| {
+        let data = std::fs::read(&document.path).unwrap_or_default();
+        let header = SubmitHeader { file_name: document.name.clone(), ..Default::default() };
+        let mut messages = vec![SubmitRequest { payload: Some(submit_request::Payload::Header(header)) }];
+        messages.extend(data.chunks(1 << 20).map(|c| SubmitRequest { payload: Some(submit_request::Payload::Data(c.to_vec())) }));
+        messages
+    };
+    let busy_job = client.submit(tokio_stream::iter(submit(busy))).await.map_err(|e| e.to_string())?.into_inner();
+    let waiting = client.submit(tokio_stream::iter(submit(small))).await.map_err(|e| e.to_string())?.into_inner();
+    Ok((busy_job.id, waiting.id))
+}
+
+pub async fn watchers(bench: &Bench, busy: &Document, small: &Document, report: &mut Report) -> Result<(), String> {
+    system::raise_file_limit();
+    let service = Service::start(&bench.exe, &bench.work, "watchers", true, &["--workers", "1"])?;
+    service.wait_ready().await?;
+    let gateway = service.http.expect("serve has a gateway");
+    let mut client = peers::connect(service.grpc).await?;
+    let mut table = String::from(
+        "| watchers | over | memory per watcher | delay median | delay p99 | states delivered |\n|---|---|---|---|---|---|\n",
+    );
+    for &count in &bench.watchers {
+        for over in ["gRPC", "WebSocket"] {
+            let (busy_id, waiting) = busy_and_waiting(&mut client, busy, small).await?;
+            let before = system::rss_kib(service.pid());
+            let (ready_tx, mut ready_rx) = mpsc::channel::<()>(count);
+            let (delays_tx, mut delays_rx) = mpsc::unbounded_channel::<Vec<u64>>();
+            for index in 0..count {
+                let (ready, delays) = (ready_tx.clone(), delays_tx.clone());
+                let waiting = waiting.clone();
+                // A connection per thousand gRPC watchers, as clients spread out.
+                let grpc = if over == "gRPC" && index % 1000 == 0 { Some(peers::connect(service.grpc).await?) } else { None };
+                match over {
+                    "gRPC" => {
+                        let mut client = grpc.unwrap_or_else(|| client.clone());
+                        tokio::spawn(async move {
+                            let _ = delays.send(watch_grpc(&mut client, &waiting, ready).await.unwrap_or_default());
+                        });
+                    }
+                    _ => {
+                        tokio::spawn(async move {
+                            let _ = delays.send(watch_websocket(gateway, &waiting, ready).await.unwrap_or_default());
+                        });
+                    }
+                }
+            }
+            drop(ready_tx);
+            drop(delays_tx);
+            let mut connected = 0;
+            while connected < count && ready_rx.recv().await.is_some() {
+                connected += 1;
+            }
+            // Let the allocator settle before reading memory.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let per_watcher_kib = (system::rss_kib(service.pid()).saturating_sub(before)) as f64 / count as f64;
+            // Free the worker: the watched job starts, runs and ends.
+            client.cancel_job(CancelJobRequest { id: busy_id }).await.map_err(|e| e.to_string())?;
+            let mut delays = Samples::default();
+            let mut delivered = 0;
+            while let Some(batch) = delays_rx.recv().await {
+                delivered += batch.len();
+                for micros in batch {
+                    delays.push(micros as f64 / 1000.0);
+                }
+            }
+            let _ = writeln!(
+                table,
+                "| {count} | {over} | {per_watcher_kib:.1} KiB | {:.1} ms | {:.1} ms | {delivered} |",
+                delays.median().unwrap_or(f64::NAN),
+                delays.percentile(0.99).unwrap_or(f64::NAN)
+            );
+            report.target(
+                "watchers",
+                &format!("{count} {over} watchers: under 20 KiB each"),
+                format!("{per_watcher_kib:.1} KiB"),
+                per_watcher_kib < 20.0,
+            );
+            if connected < count {
+                return Err(format!("only {connected} of {count} {over} watchers connected"));
+            }
+        }
+    }
+    let _ = write!(
+        table,
+        "\nMemory per watcher is the growth of the `docconv serve` process (converter and gateway in one) with all \
+         watchers connected, divided by their number; a WebSocket watcher costs a socket, a gateway task and a \
+         converter watch. Delay is from a state change (its sequence number, in microseconds) to the message \
+         arriving at the watching client, over every state after the snapshot.\n"
+    );
+    report.section("4. Watchers", table);
+    Ok(())
+}
+
+async fn watch_grpc(client: &mut Client, id: &str, ready: mpsc::Sender<()>) -> Result<Vec<u64>, String> {
+    let mut stream = client.watch_job(WatchJobRequest { id: id.into() }).await.map_err(|e| e.to_string())?.into_inner();
+    let mut delays = Vec::new();
+    let mut first = true;
+    while let Some(message) = stream.message().await.map_err(|e| e.to_string())? {
+        let Some(watch_job_response::Event::Job(job)) = message.event else { continue };
+        if first {
+            first = false;
+            let _ = ready.send(()).await;
+        } else {
+            delays.push(now_micros().saturating_sub(job.sequence));
+        }
+        if matches!(job.state(), JobState::Succeeded | JobState::Failed | JobState::Cancelled) {
+            break;
+        }
+    }
+    Ok(delays)
+}
+
+async fn watch_websocket(gateway: std::net::SocketAddr, id: &str, ready: mpsc::Sender<()>) -> Result<Vec<u64>, String> {
+    let url = format!("ws://{gateway}/jobs/{id}/stream");
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.map_err(|e| e.to_string())?;
+    let mut delays = Vec::new();
+    let mut first = true;
+    while let Some(message) = socket.next().await {
+        let tokio_tungstenite::tungstenite::Message::Text(text) = message.map_err(|e| e.to_string())? else { continue };
+        let arrived = now_micros();
+        if first {
+            first = false;
+            let _ = ready.send(()).await;
+            continue;
+        }
+        let sequence = text
+            .split("data-sequence=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .and_then(|n| n.parse::<u64>().ok())
+            .ok_or("a frame without a sequence")?;
+        delays.push(arrived.saturating_sub(sequence));
+    }
+    Ok(delays)
+}

@@ -1,0 +1,30 @@
+//! The benchmark harness, run at its smallest: every scenario against every
+//! peer available, so the harness keeps working. Figures are not checked:
+//! speed is measured by `scripts/bench`, never asserted in tests.
+
+use std::process::Command;
+
+#[test]
+fn the_benchmark_runs_every_scenario_and_writes_its_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("benchmarks.md");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_docconv"));
+    command.args(["bench", "--mode", "smoke", "--no-soffice", "--fixtures"]);
+    command.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/gotenberg"));
+    command.arg("--out").arg(&out);
+    let venv = std::env::var_os("DOCCONV_UNOSERVER_VENV");
+    if let Some(venv) = &venv {
+        command.arg("--unoserver-venv").arg(venv);
+    }
+    let status = command.status().unwrap();
+    assert!(status.success());
+    let report = std::fs::read_to_string(&out).unwrap();
+    for heading in ["1. Sequential latency", "2. Throughput", "3. Cold start", "4. Watchers", "5. Streaming", "## Targets"] {
+        assert!(report.contains(heading), "missing {heading}");
+    }
+    if venv.is_some() {
+        assert!(report.contains("unoserver ÷ docconv") && !report.contains("unoserver not run"), "{report}");
+    }
+    let chart = std::fs::read_to_string(dir.path().join("benchmarks-throughput.svg")).unwrap();
+    assert!(chart.starts_with("<svg") && chart.contains("polyline"));
+}
