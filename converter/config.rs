@@ -55,14 +55,7 @@ pub struct ConverterConfig {
 
 impl Default for ConverterConfig {
     fn default() -> Self {
-        use clap::Parser;
-        #[derive(clap::Parser)]
-        struct Defaults {
-            #[command(flatten)]
-            config: ConverterConfig,
-        }
-        // The defaults live in the attributes above, once.
-        Defaults::parse_from(["docconv"]).config
+        crate::defaults()
     }
 }
 

@@ -11,7 +11,7 @@
 
 use super::error::{Error, Result};
 use super::failure::Failure;
-use super::store::{Inserted, JobFiles, JobStore, is_terminal};
+use super::store::{Inserted, JobFiles, JobStore, StoreError, is_terminal};
 use crate::proto::store::{StoredInput, StoredJob};
 use crate::proto::v1::{ConversionOptions, Job, JobState, Output, Progress, Stage, StageTimings};
 use std::collections::{HashMap, VecDeque};
@@ -19,9 +19,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Notify, broadcast};
 
-/// Room for every state of a job, so a watcher that is a little slow still
+/// Room for the states of a job, so a watcher that is a little slow still
 /// sees each one; a watcher further behind skips to newer full states.
-const UPDATES_BUFFER: usize = 256;
+/// States are shared (`Arc`), so the buffer costs a pointer per slot.
+const UPDATES_BUFFER: usize = 64;
 
 pub struct Jobs {
     store: Arc<dyn JobStore>,
@@ -43,7 +44,7 @@ struct Inner {
 
 struct Live {
     record: StoredJob,
-    updates: broadcast::Sender<Job>,
+    updates: broadcast::Sender<Arc<Job>>,
     cancel: Arc<Notify>,
     /// Set once a final state is being written; nothing else may change it.
     ending: bool,
@@ -62,6 +63,21 @@ pub struct Claim {
     pub attempts: u32,
     /// Notified when the job is cancelled while running.
     pub cancel: Arc<Notify>,
+    /// The write of the running state, if still under way.
+    recording: Option<tokio::task::JoinHandle<std::result::Result<(), StoreError>>>,
+}
+
+impl Claim {
+    /// Waits until the running state is written.
+    async fn recorded(&mut self) {
+        if let Some(recording) = self.recording.take() {
+            match recording.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(job = %self.id, "could not record the start: {e}"),
+                Err(e) => tracing::error!(job = %self.id, "could not record the start: {e}"),
+            }
+        }
+    }
 }
 
 /// How a running job ended.
@@ -85,7 +101,7 @@ impl Drop for Reservation<'_> {
 /// (none for a job that has ended).
 pub struct Watch {
     pub snapshot: Job,
-    pub updates: Option<broadcast::Receiver<Job>>,
+    pub updates: Option<broadcast::Receiver<Arc<Job>>>,
 }
 
 impl Jobs {
@@ -216,10 +232,14 @@ impl Jobs {
                     (claim, inner.live[&id].record.clone())
                 })
             };
-            if let Some((claim, record)) = claimed {
-                if let Err(e) = self.persist(record).await {
-                    tracing::error!(job = %claim.id, "could not record the start: {e:?}");
-                }
+            if let Some((mut claim, record)) = claimed {
+                // Recording the start runs beside the conversion instead of
+                // before it: a crash before it lands leaves the job queued,
+                // which a restart treats the same as running. Every later
+                // write waits for it (`Claim::recorded`), so it never lands
+                // over a newer state.
+                let store = self.store.clone();
+                claim.recording = Some(tokio::task::spawn_blocking(move || store.update(&record)));
                 return Some(claim);
             }
             notified.await;
@@ -228,6 +248,7 @@ impl Jobs {
 
     /// Records another attempt of a running job (after its worker died).
     pub async fn retry(&self, claim: &mut Claim) {
+        claim.recorded().await;
         let record = self.update(&claim.id, |job| {
             job.attempts += 1;
             job.progress = Some(Progress { stage: Stage::Loading as i32, percent: 0 });
@@ -251,7 +272,9 @@ impl Jobs {
     }
 
     /// Ends a running job: writes the final state, then tells the watchers.
-    pub async fn finish(&self, id: &str, ending: Ending, timings: StageTimings) {
+    pub async fn finish(&self, claim: &mut Claim, ending: Ending, timings: StageTimings) {
+        claim.recorded().await;
+        let id = claim.id.as_str();
         let record = {
             let mut inner = self.lock();
             let Some(live) = inner.live.get_mut(id) else { return };
@@ -302,7 +325,7 @@ impl Jobs {
         let result = self.persist(record).await;
         let mut inner = self.lock();
         if let Some(live) = inner.live.remove(&id) {
-            let _ = live.updates.send(job);
+            let _ = live.updates.send(Arc::new(job));
         }
         result
     }
@@ -312,7 +335,7 @@ impl Jobs {
     pub async fn cancel(&self, id: &str) -> Result<Job> {
         enum Then {
             EndNow(StoredJob),
-            Wait(broadcast::Receiver<Job>),
+            Wait(broadcast::Receiver<Arc<Job>>),
         }
         let then = {
             let mut inner = self.lock();
@@ -344,7 +367,7 @@ impl Jobs {
             Some(Then::Wait(mut updates)) => {
                 loop {
                     match updates.recv().await {
-                        Ok(job) if is_terminal(job.state()) => return Ok(job),
+                        Ok(job) if is_terminal(job.state()) => return Ok(Job::clone(&job)),
                         Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
                         Err(broadcast::error::RecvError::Closed) => return self.get(id).await,
                     }
@@ -436,7 +459,7 @@ impl Jobs {
         let job = live.record.job.get_or_insert_default();
         change(job);
         next_sequence(job);
-        let _ = live.updates.send(job.clone());
+        let _ = live.updates.send(Arc::new(job.clone()));
         Some(live.record.clone())
     }
 
@@ -474,7 +497,7 @@ fn start(inner: &mut Inner, id: &str) -> Claim {
         .unwrap_or_default();
     job.timings = Some(StageTimings { queue_wait_ms: waited.as_millis() as u64, ..Default::default() });
     next_sequence(job);
-    let _ = live.updates.send(job.clone());
+    let _ = live.updates.send(Arc::new(job.clone()));
     Claim {
         id: id.to_owned(),
         options: record.options.clone().unwrap_or_default(),
@@ -484,6 +507,7 @@ fn start(inner: &mut Inner, id: &str) -> Claim {
         target_format: job.target_format.clone(),
         attempts: job.attempts,
         cancel: live.cancel.clone(),
+        recording: None,
     }
 }
 
@@ -497,7 +521,7 @@ fn reposition(inner: &mut Inner) {
         if job.queue_position != position {
             job.queue_position = position;
             next_sequence(job);
-            let _ = live.updates.send(job.clone());
+            let _ = live.updates.send(Arc::new(job.clone()));
         }
     }
 }

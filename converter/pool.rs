@@ -129,7 +129,7 @@ impl Pool {
         let requests = match prepare_all(&self.jobs.files, &claim).await {
             Ok(requests) => requests,
             Err(failure) => {
-                self.jobs.finish(&claim.id, Ending::Failed(failure), StageTimings::default()).await;
+                self.jobs.finish(&mut claim, Ending::Failed(failure), StageTimings::default()).await;
                 return Some(worker);
             }
         };
@@ -161,7 +161,7 @@ impl Pool {
                 // the job's end is recorded.
                 worker.kill();
             }
-            self.jobs.finish(&claim.id, ending, timings).await;
+            self.jobs.finish(&mut claim, ending, timings).await;
             return if stopped {
                 drop(worker);
                 self.start_worker().await

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
 /// Why the converter could not start or run.
@@ -155,7 +155,10 @@ pub async fn run(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(ConverterServer::new(service))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), drain);
+        // Small messages (job states, the end of a result) must leave at
+        // once: with Nagle's algorithm they wait for the client's delayed
+        // ACK, 40 ms a message.
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), drain);
     let result = tokio::select! {
         result = serve => result.map_err(|e| StartError(format!("gRPC server: {e}"))),
         // A graceful shutdown waits for every client connection to close,

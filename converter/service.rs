@@ -303,9 +303,7 @@ impl Converter for ConverterService {
         let id = request.into_inner().id;
         check_id(&id)?;
         let watch = self.jobs.watch(&id).await?;
-        let (tx, rx) = mpsc::channel(16);
-        tokio::spawn(forward_states(watch.snapshot, watch.updates, tx, self.heartbeat, self.stopping.clone()));
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Ok(Response::new(Box::pin(watch_stream(watch, self.heartbeat, self.stopping.clone()))))
     }
 
     async fn get_job(&self, request: Request<GetJobRequest>) -> std::result::Result<Response<Job>, Status> {
@@ -375,56 +373,83 @@ impl Converter for ConverterService {
     }
 }
 
-/// Sends the snapshot, then every state until the terminal one, with
-/// heartbeats in long silences. Stops when the client goes away; the job
-/// itself is not affected.
-async fn forward_states(
-    snapshot: Job,
-    updates: Option<broadcast::Receiver<Job>>,
-    tx: mpsc::Sender<std::result::Result<WatchJobResponse, Status>>,
+/// Where a watch stream is.
+struct Watching {
+    /// The snapshot, until it is sent.
+    snapshot: Option<Job>,
+    /// Changes after the snapshot; none for a job that has ended.
+    updates: Option<broadcast::Receiver<Arc<Job>>>,
+    last_sequence: u64,
     heartbeat: Duration,
-    mut stopping: watch::Receiver<bool>,
-) {
-    let job_message = |job: Job| Ok(WatchJobResponse { event: Some(watch_job_response::Event::Job(job)) });
-    let mut last_sequence = snapshot.sequence;
-    let ended = is_terminal(snapshot.state());
-    if tx.send(job_message(snapshot)).await.is_err() || ended {
-        return;
-    }
-    let Some(mut updates) = updates else { return };
+    stopping: watch::Receiver<bool>,
+    done: bool,
+}
+
+/// The snapshot, then every state until the terminal one, with heartbeats
+/// in long silences. The stream is polled by the connection itself: a
+/// watcher costs no task and no buffer of its own, and when the client goes
+/// away the stream is dropped; the job itself is not affected.
+fn watch_stream(
+    watch: super::jobs::Watch,
+    heartbeat: Duration,
+    stopping: watch::Receiver<bool>,
+) -> impl Stream<Item = std::result::Result<WatchJobResponse, Status>> + Send {
+    let state = Watching {
+        last_sequence: watch.snapshot.sequence,
+        snapshot: Some(watch.snapshot),
+        updates: watch.updates,
+        heartbeat,
+        stopping,
+        done: false,
+    };
+    futures_util::stream::unfold(state, |mut state| async move {
+        if state.done {
+            return None;
+        }
+        if let Some(job) = state.snapshot.take() {
+            state.done = is_terminal(job.state()) || state.updates.is_none();
+            return Some((Ok(job_message(job)), state));
+        }
+        let mut updates = state.updates.take()?;
+        let item = next_update(&mut state, &mut updates).await;
+        state.updates = Some(updates);
+        Some((item, state))
+    })
+}
+
+fn job_message(job: Job) -> WatchJobResponse {
+    WatchJobResponse { event: Some(watch_job_response::Event::Job(job)) }
+}
+
+async fn next_update(
+    state: &mut Watching,
+    updates: &mut broadcast::Receiver<Arc<Job>>,
+) -> std::result::Result<WatchJobResponse, Status> {
     loop {
         let next = tokio::select! {
             next = updates.recv() => next,
-            () = tokio::time::sleep(heartbeat) => {
-                let beat = WatchJobResponse {
-                    event: Some(watch_job_response::Event::Heartbeat(Heartbeat { time: Some(now_timestamp()) })),
-                };
-                if tx.send(Ok(beat)).await.is_err() {
-                    return;
-                }
-                continue;
+            () = tokio::time::sleep(state.heartbeat) => {
+                let beat = Heartbeat { time: Some(now_timestamp()) };
+                return Ok(WatchJobResponse { event: Some(watch_job_response::Event::Heartbeat(beat)) });
             }
-            () = tx.closed() => return,
-            () = stopped(&mut stopping) => {
-                let _ = tx.send(Err(Status::unavailable("the converter is shutting down; watch again"))).await;
-                return;
+            () = stopped(&mut state.stopping) => {
+                state.done = true;
+                return Err(Status::unavailable("the converter is shutting down; watch again"));
             }
         };
         match next {
             // States older than the snapshot were already covered by it.
-            Ok(job) if job.sequence <= last_sequence => {}
+            Ok(job) if job.sequence <= state.last_sequence => {}
             Ok(job) => {
-                last_sequence = job.sequence;
-                let ended = is_terminal(job.state());
-                if tx.send(job_message(job)).await.is_err() || ended {
-                    return;
-                }
+                state.last_sequence = job.sequence;
+                state.done = is_terminal(job.state());
+                return Ok(job_message(Job::clone(&job)));
             }
             // Too far behind: the next state received is complete anyway.
             Err(broadcast::error::RecvError::Lagged(_)) => {}
             Err(broadcast::error::RecvError::Closed) => {
-                let _ = tx.send(Err(Status::unavailable("the job's updates ended early; watch again"))).await;
-                return;
+                state.done = true;
+                return Err(Status::unavailable("the job's updates ended early; watch again"));
             }
         }
     }

@@ -21,13 +21,7 @@ pub struct GatewayConfig {
 
 impl Default for GatewayConfig {
     fn default() -> Self {
-        use clap::Parser;
-        #[derive(clap::Parser)]
-        struct Defaults {
-            #[command(flatten)]
-            config: GatewayConfig,
-        }
-        Defaults::parse_from(["docconv"]).config
+        crate::defaults()
     }
 }
 

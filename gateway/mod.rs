@@ -17,6 +17,7 @@ mod view;
 
 use crate::proto::v1::converter_client::ConverterClient;
 use axum::Router;
+use axum::serve::ListenerExt;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
 use axum::routing::{get, post};
@@ -101,6 +102,10 @@ pub async fn run(
 ) -> Result<(), String> {
     let state = AppState::new(converter_url, config)?;
     tracing::info!(address = ?listener.local_addr().ok(), "gateway listening");
+    // Stream frames are small and must leave at once, not wait for an ACK.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await

@@ -37,6 +37,9 @@ pub async fn stream(
     // socket that closes at once.
     let request = WatchJobRequest { id };
     let watch = deadline(state.timeout(), state.client().watch_job(request)).await?.into_inner();
+    // Frames go out one by one and nothing large comes in: small buffers
+    // keep a watching browser cheap (tungstenite's defaults are 128 KiB).
+    let upgrade = upgrade.read_buffer_size(4096).write_buffer_size(0).max_message_size(64 * 1024);
     Ok(upgrade.on_upgrade(move |socket| forward(socket, watch)))
 }
 

@@ -256,37 +256,20 @@ pub fn pdf_images(pdf: &[u8]) -> usize {
 /// A long text document: `paragraphs` paragraphs, about 40 per page; it
 /// keeps a worker busy for seconds.
 pub fn big_text_document(paragraphs: usize) -> Vec<u8> {
-    let mut xml = String::from(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><office:document \
-         xmlns:office=\"urn:oasis:names:tc:opendocument:xmlns:office:1.0\" \
-         xmlns:text=\"urn:oasis:names:tc:opendocument:xmlns:text:1.0\" office:version=\"1.2\" \
-         office:mimetype=\"application/vnd.oasis.opendocument.text\"><office:body><office:text>",
-    );
-    for i in 0..paragraphs {
-        xml.push_str(&format!(
-            "<text:p>Paragraph {i}: the quick brown fox jumps over the lazy dog, again and again.</text:p>"
-        ));
-    }
-    xml.push_str("</office:text></office:body></office:document>");
-    xml.into_bytes()
+    let body: String = (0..paragraphs)
+        .map(|i| format!("<text:p>Paragraph {i}: the quick brown fox jumps over the lazy dog, again and again.</text:p>"))
+        .collect();
+    text_document(&body)
 }
 
 /// A flat ODF text document showing one image linked (not embedded) from `href`.
 pub fn document_linking(href: &str) -> Vec<u8> {
-    format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<office:document \
-         xmlns:office=\"urn:oasis:names:tc:opendocument:xmlns:office:1.0\" \
-         xmlns:text=\"urn:oasis:names:tc:opendocument:xmlns:text:1.0\" \
-         xmlns:draw=\"urn:oasis:names:tc:opendocument:xmlns:drawing:1.0\" \
-         xmlns:xlink=\"http://www.w3.org/1999/xlink\" \
-         xmlns:svg=\"urn:oasis:names:tc:opendocument:xmlns:svg-compatible:1.0\" \
-         office:version=\"1.2\" office:mimetype=\"application/vnd.oasis.opendocument.text\">\
-         <office:body><office:text><text:p>Linked image below.</text:p><text:p>\
+    text_document(&format!(
+        "<text:p>Linked image below.</text:p><text:p>\
          <draw:frame text:anchor-type=\"as-char\" svg:width=\"3cm\" svg:height=\"3cm\">\
          <draw:image xlink:href=\"{href}\" xlink:type=\"simple\" xlink:show=\"embed\" xlink:actuate=\"onLoad\"/>\
-         </draw:frame></text:p></office:text></office:body></office:document>"
-    )
-    .into_bytes()
+         </draw:frame></text:p>"
+    ))
 }
 
 /// A valid 8×8 red PNG.
