@@ -39,6 +39,9 @@ pub struct BenchArgs {
     /// Leave out the soffice-per-document peer
     #[arg(long)]
     pub no_soffice: bool,
+    /// Run only these scenarios (1 to 5), e.g. --only 4
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<u32>,
 }
 
 /// Sizes of one run, by mode.
@@ -98,7 +101,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
             exe,
             work: work.clone(),
             unoserver_venv: args.unoserver_venv.clone(),
-            rounds: 7,
+            rounds: 5,
             soffice_rounds: 2 * soffice,
             concurrency: vec![1, 2, 4, 16],
             batch_factor: 3,
@@ -128,6 +131,36 @@ async fn run_scenarios(bench: &Bench, args: &BenchArgs, started: Instant) -> Res
     let small = documents[0].clone();
     let mut report = report::Report::default();
 
+    let wanted = |n: u32| args.only.is_empty() || args.only.contains(&n);
+    if wanted(1) || wanted(2) {
+        speed_scenarios(bench, &documents, &small, &mut report, started).await?;
+    }
+    if wanted(3) {
+        eprintln!("bench: 3. cold start ({:.0} s so far)", started.elapsed().as_secs_f64());
+        speed::cold_start(bench, &small, &mut report).await?;
+    }
+    if wanted(4) {
+        eprintln!("bench: 4. watchers ({:.0} s so far)", started.elapsed().as_secs_f64());
+        watchers::watchers(bench, &large, &small, &mut report).await?;
+    }
+    if wanted(5) {
+        eprintln!("bench: 5. streaming ({:.0} s so far)", started.elapsed().as_secs_f64());
+        streaming::streaming(bench, &mut report).await?;
+    }
+    let preamble = preamble(bench, args, started);
+    write_report(&args.out, &report.markdown(&preamble), &report.chart_svg())?;
+    eprintln!("bench: done in {:.0} s; report in {}", started.elapsed().as_secs_f64(), args.out.display());
+    Ok(())
+}
+
+/// Scenarios 1 and 2 share one docconv and the peers.
+async fn speed_scenarios(
+    bench: &Bench,
+    documents: &[documents::Document],
+    small: &documents::Document,
+    report: &mut report::Report,
+    started: Instant,
+) -> Result<(), String> {
     eprintln!("bench: starting docconv, the engine floor and the peers");
     let args_workers = ["--workers".to_owned(), bench.workers.to_string()];
     let args_workers: Vec<&str> = args_workers.iter().map(String::as_str).collect();
@@ -136,28 +169,15 @@ async fn run_scenarios(bench: &Bench, args: &BenchArgs, started: Instant) -> Res
     let mut client = peers::connect(service.grpc).await?;
     let mut floor = peers::Floor::start(&bench.exe, &bench.work).await?;
     let mut unoserver = match &bench.unoserver_venv {
-        Some(venv) => Some(peers::Unoserver::start(venv, &bench.work, &small)?.0),
+        Some(venv) => Some(peers::Unoserver::start(venv, &bench.work, small)?.0),
         None => None,
     };
-
-    eprintln!("bench: 1. sequential latency");
-    speed::latency(bench, &mut client, &mut floor, &mut unoserver, &documents, &mut report).await?;
+    eprintln!("bench: 1. sequential latency ({:.0} s so far)", started.elapsed().as_secs_f64());
+    speed::latency(bench, &mut client, &mut floor, &mut unoserver, documents, report).await?;
     drop(floor);
-    eprintln!("bench: 2. throughput");
+    eprintln!("bench: 2. throughput ({:.0} s so far)", started.elapsed().as_secs_f64());
     let fixtures: Vec<_> = documents.iter().filter(|d| !d.name.starts_with("large")).cloned().collect();
-    speed::throughput(bench, &client, service.pid(), &mut unoserver, &fixtures, &mut report).await?;
-    drop(unoserver);
-    drop(service);
-    eprintln!("bench: 3. cold start");
-    speed::cold_start(bench, &small, &mut report).await?;
-    eprintln!("bench: 4. watchers");
-    watchers::watchers(bench, &large, &small, &mut report).await?;
-    eprintln!("bench: 5. streaming");
-    streaming::streaming(bench, &mut report).await?;
-
-    let preamble = preamble(bench, args, started);
-    write_report(&args.out, &report.markdown(&preamble), &report.chart_svg())?;
-    eprintln!("bench: done in {:.0} s; report in {}", started.elapsed().as_secs_f64(), args.out.display());
+    speed::throughput(bench, &client, service.pid(), &mut unoserver, &fixtures, report).await?;
     Ok(())
 }
 

@@ -67,6 +67,44 @@ impl Service {
     }
 }
 
+/// `docconv gateway` in a process of its own, in front of `converter`, so
+/// its memory can be read apart from the converter's.
+pub struct Gateway {
+    child: Child,
+    pub http: SocketAddr,
+}
+
+impl Gateway {
+    pub async fn start(exe: &Path, converter: SocketAddr) -> Result<Gateway, String> {
+        let http: SocketAddr = format!("127.0.0.1:{}", super::system::free_port()).parse().unwrap();
+        let child = Command::new(exe)
+            .args(["gateway", "--listen", &http.to_string(), "--converter-url", &format!("http://{converter}")])
+            .env("DOCCONV_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start the gateway: {e}"))?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(http).await.is_err() {
+            if Instant::now() > deadline {
+                return Err("the gateway never listened".into());
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Ok(Gateway { child, http })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Service {
     fn drop(&mut self) {
         // Workers die with their parent (PR_SET_PDEATHSIG).

@@ -23,7 +23,17 @@ def proxy():
 def convert(server, path):
     with open(path, "rb") as document:
         data = document.read()
-    result = server.convert(None, xmlrpc.client.Binary(data), None, "pdf")
+    # unoserver answers one request at a time and keeps a short listen
+    # backlog: with many clients some connections are refused or reset, and
+    # a real client tries again.
+    for attempt in range(50):
+        try:
+            result = server.convert(None, xmlrpc.client.Binary(data), None, "pdf")
+            break
+        except (ConnectionResetError, ConnectionRefusedError, BrokenPipeError):
+            time.sleep(0.02 * (attempt + 1))
+    else:
+        raise RuntimeError(f"unoserver refused {path} fifty times")
     if not result:
         raise RuntimeError(f"unoserver returned nothing for {path}")
     return result

@@ -197,3 +197,15 @@ async fn expire_periodically(jobs: Arc<Jobs>, retention: Duration) {
         tokio::time::sleep(period).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_libreoffice_is_named_with_the_packages_to_install() {
+        let error = check_libreoffice(Path::new("/nonexistent/libreoffice/program")).unwrap_err();
+        assert!(error.0.contains("LibreOffice was not found in /nonexistent/libreoffice/program"), "{error}");
+        assert!(error.0.contains("apt-get install libreoffice-core libreoffice-writer libreoffice-calc"), "{error}");
+    }
+}

@@ -36,6 +36,7 @@ pub struct AppState {
     /// One HTTP/2 connection to the converter, shared by all requests.
     channel: Channel,
     config: Arc<GatewayConfig>,
+    frames: Arc<stream::FrameCache>,
 }
 
 impl AppState {
@@ -46,7 +47,7 @@ impl AppState {
             .map_err(|e| format!("bad converter URL {converter_url:?}: {e}"))?
             .connect_timeout(Duration::from_secs(5))
             .connect_lazy();
-        Ok(AppState { channel, config: Arc::new(config) })
+        Ok(AppState { channel, config: Arc::new(config), frames: Default::default() })
     }
 
     fn client(&self) -> ConverterClient<Channel> {

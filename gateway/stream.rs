@@ -12,7 +12,8 @@ use super::view;
 use crate::converter::ids;
 use crate::converter::store::is_terminal;
 use crate::proto::v1::{WatchJobRequest, WatchJobResponse, watch_job_response};
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
@@ -40,7 +41,36 @@ pub async fn stream(
     // Frames go out one by one and nothing large comes in: small buffers
     // keep a watching browser cheap (tungstenite's defaults are 128 KiB).
     let upgrade = upgrade.read_buffer_size(4096).write_buffer_size(0).max_message_size(64 * 1024);
-    Ok(upgrade.on_upgrade(move |socket| forward(socket, watch)))
+    let frames = state.frames.clone();
+    Ok(upgrade.on_upgrade(move |socket| forward(socket, watch, frames)))
+}
+
+/// The last rendered frame of each watched job, shared by all its
+/// watchers: a state change reaching a thousand browsers is rendered once.
+#[derive(Default)]
+pub struct FrameCache {
+    frames: std::sync::Mutex<std::collections::HashMap<String, (u64, Utf8Bytes)>>,
+}
+
+/// Jobs watched at once above which the cache starts afresh; a bound, not
+/// a tuning knob (a miss only costs a render).
+const CACHED_JOBS: usize = 4096;
+
+impl FrameCache {
+    fn frame(&self, job: &crate::proto::v1::Job) -> Utf8Bytes {
+        let mut frames = self.frames.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((sequence, frame)) = frames.get(&job.id) {
+            if *sequence == job.sequence {
+                return frame.clone();
+            }
+        }
+        let frame = Utf8Bytes::from(view::render_stream_frame(job));
+        if frames.len() >= CACHED_JOBS {
+            frames.clear();
+        }
+        frames.insert(job.id.clone(), (job.sequence, frame.clone()));
+        frame
+    }
 }
 
 /// Browsers always send `Origin` on WebSocket requests; a page on another
@@ -60,13 +90,13 @@ fn origin_allowed(public_origin: Option<&str>, headers: &HeaderMap) -> bool {
     }
 }
 
-async fn forward(mut socket: WebSocket, mut watch: Streaming<WatchJobResponse>) {
+async fn forward(mut socket: WebSocket, mut watch: Streaming<WatchJobResponse>, frames: Arc<FrameCache>) {
     loop {
         tokio::select! {
             message = watch.message() => match message {
                 Ok(Some(WatchJobResponse { event: Some(watch_job_response::Event::Job(job)) })) => {
                     let ended = is_terminal(job.state());
-                    let frame = Message::Text(view::render_stream_frame(&job).into());
+                    let frame = Message::Text(frames.frame(&job));
                     if socket.send(frame).await.is_err() {
                         return;
                     }
