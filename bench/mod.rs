@@ -227,7 +227,8 @@ fn preamble(bench: &Bench, args: &BenchArgs, started: Instant) -> String {
          last byte); the **engine floor** (LibreOfficeKit load and save in a warm docconv worker, files in \
          memory, no queue, gRPC or store); **unoserver** (one warm LibreOffice over UNO, documents passed in \
          memory over XML-RPC, from a persistent Python client); **soffice per document** (the prototype's way, \
-         a fresh process and profile each time).\n",
+         a fresh process and profile each time).\n\n\
+         What the figures say, and what is being done about the misses: [performance.md](performance.md).\n",
         env!("CARGO_PKG_VERSION"),
         version("soffice", "--version"),
         args.mode,

@@ -72,8 +72,12 @@ impl Report {
             let _ = writeln!(svg, "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{level}</text>", x(i), height - bottom + 18.0);
         }
         let colors = ["#2456d6", "#d64524", "#1f7a4d", "#8a4fd6"];
-        let mut peers: Vec<&str> = self.throughput.iter().map(|t| t.0.as_str()).collect();
-        peers.dedup();
+        let mut peers: Vec<&str> = Vec::new();
+        for (peer, _, _) in &self.throughput {
+            if !peers.contains(&peer.as_str()) {
+                peers.push(peer);
+            }
+        }
         for (n, peer) in peers.iter().enumerate() {
             let color = colors[n % colors.len()];
             let points: Vec<String> = self
@@ -112,5 +116,21 @@ pub fn median_p95(samples: &Samples) -> String {
     match (samples.median(), samples.percentile(0.95)) {
         (Some(m), Some(p)) => format!("{m:.1} ms (p95 {p:.1})"),
         _ => "–".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chart_has_one_line_per_peer() {
+        let mut report = Report::default();
+        for (peer, level, rate) in [("docconv", 1, 9.0), ("unoserver", 1, 8.0), ("docconv", 4, 18.0), ("unoserver", 4, 8.5)] {
+            report.throughput.push((peer.into(), level, rate));
+        }
+        let svg = report.chart_svg();
+        assert_eq!(svg.matches("<polyline").count(), 2);
+        assert_eq!(svg.matches(">docconv</text>").count(), 1);
     }
 }
