@@ -116,8 +116,7 @@ async fn encrypt(encryption: &PdfEncryption, pdf: &Path) -> Result<(), Failure> 
         "--".into(),
         encrypted.to_string_lossy().into_owned(),
     ];
-    let argfile = ArgFile::write(pdf, &args)?;
-    run_tool("qpdf", &[format!("@{}", argfile.path.display()).as_ref()]).await?;
+    qpdf(pdf, &args).await?;
     std::fs::rename(&encrypted, pdf).map_err(|e| tool_failed("qpdf", &e.to_string()))
 }
 
@@ -126,8 +125,7 @@ pub async fn merge(parts: &[PathBuf], merged: &Path) -> Result<(), Failure> {
     let mut args: Vec<String> = vec!["--empty".into(), "--pages".into()];
     args.extend(parts.iter().map(|p| p.to_string_lossy().into_owned()));
     args.extend(["--".into(), merged.to_string_lossy().into_owned()]);
-    let argfile = ArgFile::write(merged, &args)?;
-    run_tool("qpdf", &[format!("@{}", argfile.path.display()).as_ref()]).await
+    qpdf(merged, &args).await
 }
 
 /// Splits into parts and packs them into a zip next to `pdf`.
@@ -145,16 +143,14 @@ async fn split_to_zip(split: &PdfSplit, pdf: &Path, password: Option<&str>) -> R
             args.push(format!("--split-pages={pages}"));
             args.push(pdf.to_string_lossy().into_owned());
             args.push(parts_dir.join("part-%d.pdf").to_string_lossy().into_owned());
-            let argfile = ArgFile::write(pdf, &args)?;
-            run_tool("qpdf", &[format!("@{}", argfile.path.display()).as_ref()]).await?;
+            qpdf(pdf, &args).await?;
         }
         Some(pdf_split::By::Ranges(ranges)) => {
             for (index, range) in ranges.ranges.iter().enumerate() {
                 let mut args = common.clone();
                 args.extend([pdf.to_string_lossy().into_owned(), "--pages".into(), ".".into(), qpdf_range(range)]);
                 args.extend(["--".into(), parts_dir.join(format!("part-{:02}.pdf", index + 1)).to_string_lossy().into_owned()]);
-                let argfile = ArgFile::write(pdf, &args)?;
-                run_tool("qpdf", &[format!("@{}", argfile.path.display()).as_ref()]).await?;
+                qpdf(pdf, &args).await?;
             }
         }
         None => return Err(tool_failed("split", "no split given")),
@@ -202,6 +198,13 @@ fn zip_parts(dir: &Path, zip_path: &Path, stem: &str) -> std::io::Result<()> {
         zip.write_all(&std::fs::read(part)?)?;
     }
     zip.finish()?.sync_all()
+}
+
+/// Runs qpdf with `args` passed through an argument file next to `beside`
+/// (they may hold passwords).
+async fn qpdf(beside: &Path, args: &[String]) -> Result<(), Failure> {
+    let argfile = ArgFile::write(beside, args)?;
+    run_tool("qpdf", &[format!("@{}", argfile.path.display()).as_ref()]).await
 }
 
 /// A private file of arguments, one per line, removed on drop.
@@ -273,8 +276,7 @@ pub async fn render_preview(pdf: &Path, png: &Path, password: Option<&str>) -> R
                 pdf.to_string_lossy().into_owned(),
                 decrypted.to_string_lossy().into_owned(),
             ];
-            let argfile = ArgFile::write(png, &args)?;
-            run_tool("qpdf", &[format!("@{}", argfile.path.display()).as_ref()]).await?;
+            qpdf(png, &args).await?;
             decrypted.clone()
         }
     };
