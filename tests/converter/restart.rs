@@ -33,7 +33,7 @@ async fn a_killed_converter_resumes_its_jobs_after_restart() {
     let mut client = connect(addr).await;
 
     let (finished, pdf) = convert(&mut client, "page_1.docx").await;
-    let running = submit(&mut client, header("long.fodt"), &big_text_document(8000)).await.unwrap();
+    let running = submit(&mut client, header("long.fodt"), &big_text_document(16000)).await.unwrap();
     let queued = [submit_fixture(&mut client, "page_2.docx").await, submit_fixture(&mut client, "pages_3.docx").await];
     wait_running(&mut client, &running.id).await;
     let workers = worker_pids_under(data_dir.path());

@@ -73,7 +73,7 @@ async fn cancelling_a_queued_job_ends_it_at_once() {
 async fn a_killed_worker_is_replaced_and_its_job_retried_once() {
     let server = Server::start(|_| {});
     let mut client = server.client().await;
-    let job = submit(&mut client, header("crash.fodt"), &big_text_document(8000)).await.unwrap();
+    let job = submit(&mut client, header("crash.fodt"), &big_text_document(16000)).await.unwrap();
     wait_running(&mut client, &job.id).await;
     let first = server.worker_pids();
     assert_eq!(first.len(), 1);

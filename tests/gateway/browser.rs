@@ -240,7 +240,7 @@ async fn the_page_reconnects_when_the_converter_restarts() {
     crate::support::wait_ready(converter);
     let gateway = crate::web::spawn_gateway(converter);
     let mut client = crate::support::connect(converter).await;
-    let job = crate::support::submit(&mut client, crate::support::header("long.fodt"), &big_text_document(8000))
+    let job = crate::support::submit(&mut client, crate::support::header("long.fodt"), &big_text_document(16000))
         .await
         .unwrap();
 
