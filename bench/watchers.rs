@@ -23,9 +23,10 @@ fn now_micros() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_micros() as u64
 }
 
-/// A busy job holding the only worker, and a small job queued behind it
-/// for the watchers to watch.
-async fn busy_and_waiting(client: &mut Client, busy: &Document, small: &Document) -> Result<(String, String), String> {
+/// Busy jobs holding the only worker for seconds (long enough to connect
+/// ten thousand watchers), and a small job queued behind them for the
+/// watchers to watch.
+async fn busy_and_waiting(client: &mut Client, busy: &Document, small: &Document) -> Result<(Vec<String>, String), String> {
     let submit = |document: &Document| {
         let data = std::fs::read(&document.path).unwrap_or_default();
         let header = SubmitHeader { file_name: document.name.clone(), ..Default::default() };
@@ -33,9 +34,12 @@ async fn busy_and_waiting(client: &mut Client, busy: &Document, small: &Document
         messages.extend(data.chunks(1 << 20).map(|c| SubmitRequest { payload: Some(submit_request::Payload::Data(c.to_vec())) }));
         messages
     };
-    let busy_job = client.submit(tokio_stream::iter(submit(busy))).await.map_err(|e| e.to_string())?.into_inner();
+    let mut busy_jobs = Vec::new();
+    for _ in 0..3 {
+        busy_jobs.push(client.submit(tokio_stream::iter(submit(busy))).await.map_err(|e| e.to_string())?.into_inner().id);
+    }
     let waiting = client.submit(tokio_stream::iter(submit(small))).await.map_err(|e| e.to_string())?.into_inner();
-    Ok((busy_job.id, waiting.id))
+    Ok((busy_jobs, waiting.id))
 }
 
 pub async fn watchers(bench: &Bench, busy: &Document, small: &Document, report: &mut Report) -> Result<(), String> {
@@ -50,7 +54,7 @@ pub async fn watchers(bench: &Bench, busy: &Document, small: &Document, report: 
     );
     for &count in &bench.watchers {
         for over in ["gRPC", "WebSocket"] {
-            let (busy_id, waiting) = busy_and_waiting(&mut client, busy, small).await?;
+            let (busy_ids, waiting) = busy_and_waiting(&mut client, busy, small).await?;
             let before = (system::rss_kib(service.pid()), system::rss_kib(gateway_process.pid()));
             let (ready_tx, mut ready_rx) = mpsc::channel::<()>(count);
             let (delays_tx, mut delays_rx) = mpsc::unbounded_channel::<Vec<u64>>();
@@ -89,7 +93,9 @@ pub async fn watchers(bench: &Bench, busy: &Document, small: &Document, report: 
             let converter_kib = per_watcher(service.pid(), before.0);
             let gateway_kib = per_watcher(gateway_process.pid(), before.1);
             // Free the worker: the watched job starts, runs and ends.
-            client.cancel_job(CancelJobRequest { id: busy_id }).await.map_err(|e| e.to_string())?;
+            for id in busy_ids {
+                client.cancel_job(CancelJobRequest { id }).await.map_err(|e| e.to_string())?;
+            }
             let mut delays = Samples::default();
             let mut delivered = 0;
             while let Some(batch) = delays_rx.recv().await {

@@ -14,6 +14,7 @@ mod pages;
 mod stream;
 mod upload;
 mod view;
+mod watches;
 
 use crate::proto::v1::converter_client::ConverterClient;
 use axum::Router;
@@ -36,7 +37,8 @@ pub struct AppState {
     /// One HTTP/2 connection to the converter, shared by all requests.
     channel: Channel,
     config: Arc<GatewayConfig>,
-    frames: Arc<stream::FrameCache>,
+    /// The shared upstream watches, one per watched job.
+    watches: Arc<watches::Watches>,
 }
 
 impl AppState {
@@ -47,7 +49,7 @@ impl AppState {
             .map_err(|e| format!("bad converter URL {converter_url:?}: {e}"))?
             .connect_timeout(Duration::from_secs(5))
             .connect_lazy();
-        Ok(AppState { channel, config: Arc::new(config), frames: Default::default() })
+        Ok(AppState { channel, config: Arc::new(config), watches: Default::default() })
     }
 
     fn client(&self) -> ConverterClient<Channel> {

@@ -1,23 +1,20 @@
 //! `GET /jobs/{id}/stream`: a WebSocket carrying the job's states as Turbo
 //! Stream messages, each re-rendering the job card from the same partial as
-//! the page.
+//! the page. The states come from the job's shared watch (`watches`).
 //!
 //! Close codes tell the page what to do: 1000 after the final state (done,
 //! do not reconnect); 1013 when the converter's stream broke off (reconnect;
 //! the new stream starts with the current state, so nothing is lost).
 
 use super::AppState;
-use super::error::{AppError, deadline};
-use super::view;
+use super::error::AppError;
+use super::watches::{Subscription, Update};
 use crate::converter::ids;
-use crate::converter::store::is_terminal;
-use crate::proto::v1::{WatchJobRequest, WatchJobResponse, watch_job_response};
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use std::sync::Arc;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
-use tonic::Streaming;
+use tokio::sync::broadcast;
 
 pub const CLOSE_DONE: u16 = 1000;
 pub const CLOSE_RECONNECT: u16 = 1013;
@@ -34,43 +31,13 @@ pub async fn stream(
     if !ids::is_valid(&id) {
         return Err(AppError::NotFound);
     }
-    // Open the watch before upgrading: an unknown job is a plain 404, not a
-    // socket that closes at once.
-    let request = WatchJobRequest { id };
-    let watch = deadline(state.timeout(), state.client().watch_job(request)).await?.into_inner();
+    // Join or open the watch before upgrading: an unknown job is a plain
+    // 404, not a socket that closes at once.
+    let subscription = state.watches.subscribe(&mut state.client(), &id, state.timeout()).await?;
     // Frames go out one by one and nothing large comes in: small buffers
     // keep a watching browser cheap (tungstenite's defaults are 128 KiB).
     let upgrade = upgrade.read_buffer_size(4096).write_buffer_size(0).max_message_size(64 * 1024);
-    let frames = state.frames.clone();
-    Ok(upgrade.on_upgrade(move |socket| forward(socket, watch, frames)))
-}
-
-/// The last rendered frame of each watched job, shared by all its
-/// watchers: a state change reaching a thousand browsers is rendered once.
-#[derive(Default)]
-pub struct FrameCache {
-    frames: std::sync::Mutex<std::collections::HashMap<String, (u64, Utf8Bytes)>>,
-}
-
-/// Jobs watched at once above which the cache starts afresh; a bound, not
-/// a tuning knob (a miss only costs a render).
-const CACHED_JOBS: usize = 4096;
-
-impl FrameCache {
-    fn frame(&self, job: &crate::proto::v1::Job) -> Utf8Bytes {
-        let mut frames = self.frames.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((sequence, frame)) = frames.get(&job.id) {
-            if *sequence == job.sequence {
-                return frame.clone();
-            }
-        }
-        let frame = Utf8Bytes::from(view::render_stream_frame(job));
-        if frames.len() >= CACHED_JOBS {
-            frames.clear();
-        }
-        frames.insert(job.id.clone(), (job.sequence, frame.clone()));
-        frame
-    }
+    Ok(upgrade.on_upgrade(move |socket| forward(socket, subscription)))
 }
 
 /// Browsers always send `Origin` on WebSocket requests; a page on another
@@ -90,39 +57,48 @@ fn origin_allowed(public_origin: Option<&str>, headers: &HeaderMap) -> bool {
     }
 }
 
-async fn forward(mut socket: WebSocket, mut watch: Streaming<WatchJobResponse>, frames: Arc<FrameCache>) {
+async fn forward(mut socket: WebSocket, subscription: Subscription) {
+    let Subscription { first, mut rest } = subscription;
+    let mut last_sequence = 0;
+    let mut next = Some(first);
     loop {
-        tokio::select! {
-            message = watch.message() => match message {
-                Ok(Some(WatchJobResponse { event: Some(watch_job_response::Event::Job(job)) })) => {
-                    let ended = is_terminal(job.state());
-                    let frame = Message::Text(frames.frame(&job));
-                    if socket.send(frame).await.is_err() {
-                        return;
-                    }
-                    if ended {
-                        close(socket, CLOSE_DONE, "the job has ended").await;
-                        return;
-                    }
-                }
-                // The converter's heartbeat: keep proxies between us and the
-                // browser from closing a quiet socket.
-                Ok(Some(_)) => {
-                    if socket.send(Message::Ping(Default::default())).await.is_err() {
-                        return;
-                    }
-                }
-                Ok(None) | Err(_) => {
-                    close(socket, CLOSE_RECONNECT, "updates were interrupted; reconnect").await;
+        let update = match next.take() {
+            Some(update) => update,
+            None => tokio::select! {
+                update = rest.recv() => match update {
+                    Ok(update) => update,
+                    // Too far behind: the next frame is a complete state.
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => Update::Broken,
+                },
+                incoming = socket.recv() => match incoming {
+                    // The browser went away; the shared watch notices when
+                    // nobody is left.
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                    // Pongs, and anything a page might send, need no answer.
+                    Some(Ok(_)) => continue,
+                },
+            },
+        };
+        match update {
+            // Already sent (a joiner's first frame may repeat the last one).
+            Update::Frame { sequence, .. } if sequence <= last_sequence => {}
+            Update::Frame { sequence, html, ended } => {
+                last_sequence = sequence;
+                if socket.send(Message::Text(html)).await.is_err() {
                     return;
                 }
-            },
-            incoming = socket.recv() => match incoming {
-                // The browser went away: returning drops the gRPC stream.
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
-                // Pongs, and anything a page might send, need no answer.
-                Some(Ok(_)) => {}
-            },
+                if ended {
+                    return close(socket, CLOSE_DONE, "the job has ended").await;
+                }
+            }
+            // Keep proxies between us and the browser from closing a quiet socket.
+            Update::Beat => {
+                if socket.send(Message::Ping(Default::default())).await.is_err() {
+                    return;
+                }
+            }
+            Update::Broken => return close(socket, CLOSE_RECONNECT, "updates were interrupted; reconnect").await,
         }
     }
 }

@@ -113,3 +113,16 @@ async fn a_broken_off_converter_stream_closes_with_1013_so_the_page_reconnects()
     }
     assert_eq!(close, Some(docconv::gateway::CLOSE_RECONNECT));
 }
+
+#[tokio::test]
+async fn browsers_watching_one_job_share_its_frames() {
+    let mut client = converter().client().await;
+    let job = submit(&mut client, header("shared.fodt"), &big_text_document(3000)[..]).await.unwrap();
+    let (first, second) = tokio::join!(read_stream(&job.id), read_stream(&job.id));
+    let (first, second) = (first.0, second.0);
+    assert!(first.last().unwrap().contains("Download shared.pdf"));
+    assert_eq!(first.last(), second.last());
+    // Whatever both saw after joining, they saw alike and in order.
+    let common: Vec<&String> = first.iter().filter(|f| second.contains(f)).collect();
+    assert!(common.len() >= 2, "{first:?} / {second:?}");
+}
