@@ -30,13 +30,7 @@ pub async fn connect(addr: SocketAddr) -> Result<Client, String> {
 /// docconv as a client sees it: Submit, WatchJob until done, ReadResult to
 /// the last byte. Returns the finished job.
 pub async fn docconv_convert(client: &mut Client, document: &Document) -> Result<Job, String> {
-    let data = std::fs::read(&document.path).map_err(|e| e.to_string())?;
-    let header = SubmitHeader { file_name: document.name.clone(), ..Default::default() };
-    let mut messages = vec![SubmitRequest { payload: Some(submit_request::Payload::Header(header)) }];
-    messages.extend(
-        data.chunks(1 << 20).map(|c| SubmitRequest { payload: Some(submit_request::Payload::Data(c.to_vec())) }),
-    );
-    let job = client.submit(tokio_stream::iter(messages)).await.map_err(|e| e.to_string())?.into_inner();
+    let job = submit(client, document).await?;
     let job = watch_to_end(client, &job.id).await?;
     if job.state() != JobState::Succeeded {
         return Err(format!("{}: {:?}", document.name, job.error));
@@ -46,6 +40,17 @@ pub async fn docconv_convert(client: &mut Client, document: &Document) -> Result
         return Err(format!("{}: the result was cut short", document.name));
     }
     Ok(job)
+}
+
+/// Submits a document in 1 MiB chunks; returns the queued job.
+pub async fn submit(client: &mut Client, document: &Document) -> Result<Job, String> {
+    let data = std::fs::read(&document.path).map_err(|e| e.to_string())?;
+    let header = SubmitHeader { file_name: document.name.clone(), ..Default::default() };
+    let mut messages = vec![SubmitRequest { payload: Some(submit_request::Payload::Header(header)) }];
+    messages.extend(
+        data.chunks(1 << 20).map(|c| SubmitRequest { payload: Some(submit_request::Payload::Data(c.to_vec())) }),
+    );
+    Ok(client.submit(tokio_stream::iter(messages)).await.map_err(|e| e.to_string())?.into_inner())
 }
 
 pub async fn watch_to_end(client: &mut Client, id: &str) -> Result<Job, String> {

@@ -13,7 +13,7 @@ use super::report::Report;
 use super::service::{Gateway, Service};
 use super::stats::Samples;
 use super::system;
-use crate::proto::v1::{CancelJobRequest, JobState, SubmitHeader, SubmitRequest, WatchJobRequest, submit_request, watch_job_response};
+use crate::proto::v1::{CancelJobRequest, JobState, WatchJobRequest, watch_job_response};
 use tokio_stream::StreamExt;
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -27,19 +27,11 @@ fn now_micros() -> u64 {
 /// ten thousand watchers), and a small job queued behind them for the
 /// watchers to watch.
 async fn busy_and_waiting(client: &mut Client, busy: &Document, small: &Document) -> Result<(Vec<String>, String), String> {
-    let submit = |document: &Document| {
-        let data = std::fs::read(&document.path).unwrap_or_default();
-        let header = SubmitHeader { file_name: document.name.clone(), ..Default::default() };
-        let mut messages = vec![SubmitRequest { payload: Some(submit_request::Payload::Header(header)) }];
-        messages.extend(data.chunks(1 << 20).map(|c| SubmitRequest { payload: Some(submit_request::Payload::Data(c.to_vec())) }));
-        messages
-    };
     let mut busy_jobs = Vec::new();
     for _ in 0..3 {
-        busy_jobs.push(client.submit(tokio_stream::iter(submit(busy))).await.map_err(|e| e.to_string())?.into_inner().id);
+        busy_jobs.push(peers::submit(client, busy).await?.id);
     }
-    let waiting = client.submit(tokio_stream::iter(submit(small))).await.map_err(|e| e.to_string())?.into_inner();
-    Ok((busy_jobs, waiting.id))
+    Ok((busy_jobs, peers::submit(client, small).await?.id))
 }
 
 pub async fn watchers(bench: &Bench, busy: &Document, small: &Document, report: &mut Report) -> Result<(), String> {

@@ -116,19 +116,6 @@ pub fn looks_like(format: &Format, head: &[u8]) -> bool {
     }
 }
 
-/// The static name of a known target extension.
-pub fn extension_of(target: &str) -> &'static str {
-    Kind::Text
-        .targets()
-        .iter()
-        .chain(Kind::Spreadsheet.targets())
-        .chain(Kind::Presentation.targets())
-        .chain(Kind::Drawing.targets())
-        .find(|t| **t == target)
-        .copied()
-        .unwrap_or("bin")
-}
-
 /// The extension of a result's file name, which says which file in the
 /// job's directory holds it (`output.<ext>`).
 pub fn result_extension(output_name: &str) -> &str {

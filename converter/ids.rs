@@ -6,6 +6,11 @@
 pub fn new_id() -> String {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).expect("the OS random source failed");
+    hex(&bytes)
+}
+
+/// Lowercase hex digits of `bytes` (ids, SHA-256 digests).
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

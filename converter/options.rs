@@ -39,12 +39,7 @@ pub fn check(options: &ConversionOptions, target: &str, kind: Kind) -> Vec<Viola
             violations.push(violation("options.pdf", format!("PDF options need target_format \"pdf\", not {target:?}")));
         }
         check_pdf(&mut violations, pdf);
-        if pdf.landscape && kind != Kind::Text {
-            violations.push(violation(
-                "options.pdf.landscape",
-                format!("only text documents can be turned to landscape, not a {} document", kind.name()),
-            ));
-        }
+        check_landscape(&mut violations, pdf, kind);
     }
     violations
 }
@@ -66,14 +61,19 @@ pub fn check_merge(options: &ConversionOptions, target: &str, kind: Kind) -> Vec
         if !pdf.page_ranges.is_empty() {
             violations.push(violation("options.pdf.page_ranges", "not with several documents; split the result by ranges instead"));
         }
-        if pdf.landscape && kind != Kind::Text {
-            violations.push(violation(
-                "options.pdf.landscape",
-                format!("only text documents can be turned to landscape, not a {} document", kind.name()),
-            ));
-        }
+        check_landscape(&mut violations, pdf, kind);
     }
     violations
+}
+
+/// Landscape turns text pages; other kinds keep their own page setup.
+fn check_landscape(violations: &mut Vec<Violation>, pdf: &PdfOptions, kind: Kind) {
+    if pdf.landscape && kind != Kind::Text {
+        violations.push(violation(
+            "options.pdf.landscape",
+            format!("only text documents can be turned to landscape, not a {} document", kind.name()),
+        ));
+    }
 }
 
 fn check_text(violations: &mut Vec<Violation>, field: &str, text: &str) {

@@ -358,23 +358,24 @@ async fn store_output(
         let product = postprocess::finish(&claim.options, &written).await?;
         (product.path, product.extension)
     } else {
-        (written.clone(), formats::extension_of(&claim.target_format))
+        (written.clone(), claim.target_format.as_str())
     };
     let file_name = formats::output_name(&claim.file_name, extension);
+    let extension = extension.to_owned();
     let output = tokio::task::spawn_blocking(move || -> std::io::Result<Output> {
         let data = std::fs::read(&path)?;
         std::fs::File::open(&path)?.sync_all()?;
         // Pages of the PDF (before any split), read from its page tree.
-        let page_count = match extension {
+        let page_count = match extension.as_str() {
             "pdf" => pdf::page_count(&data).unwrap_or(0),
             "zip" => pdf::page_count(&std::fs::read(&written)?).unwrap_or(0),
             _ => 0,
         };
         Ok(Output {
             file_name,
-            content_type: formats::content_type(extension).into(),
+            content_type: formats::content_type(&extension).into(),
             size_bytes: data.len() as u64,
-            sha256: hex(&Sha256::digest(&data)),
+            sha256: super::ids::hex(&Sha256::digest(&data)),
             page_count,
         })
     })
@@ -386,10 +387,6 @@ async fn store_output(
     })?;
     timings.store_ms = started.elapsed().as_millis() as u64;
     Ok(output)
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 async fn warm_up(worker: &mut Worker, warmup_dir: &Path) -> Result<(), String> {

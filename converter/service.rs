@@ -8,7 +8,7 @@ use super::ids;
 use super::jobs::{Jobs, now_timestamp};
 use super::options;
 use super::postprocess;
-use super::pool::hex;
+use super::ids::hex;
 use super::store::is_terminal;
 use crate::proto::store::{StoredInput, StoredJob};
 use crate::proto::v1::converter_server::Converter;
