@@ -300,6 +300,34 @@ async fn bookmarks_and_notes_follow_the_options() {
     assert!(pdf_text(&changed, None).contains("Chapter two"));
 }
 
+/// The names of the PDF's interactive form fields, as qpdf reads them.
+fn form_field_names(pdf: &[u8]) -> Vec<String> {
+    let file = tempfile::Builder::new().suffix(".pdf").tempfile().unwrap();
+    std::fs::write(file.path(), pdf).unwrap();
+    let output = std::process::Command::new("qpdf").arg("--json").arg(file.path()).output().unwrap();
+    assert!(output.status.success(), "qpdf --json failed");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let fields = json["acroform"]["fields"].as_array().cloned().unwrap_or_default();
+    fields.iter().filter_map(|f| f["fullname"].as_str().map(str::to_owned)).collect()
+}
+
+#[tokio::test]
+async fn form_fields_follow_the_option() {
+    // LibreOffice imports an HTML form as real form controls.
+    let page = b"<!DOCTYPE html><html><body><p>Sign up</p><form action=\"x\">\
+        <input type=\"text\" name=\"fullname\" value=\"Ada\">\
+        <input type=\"checkbox\" name=\"agree\" checked></form></body></html>";
+    let (_, default) = run(with_options("form.html", "pdf", ConversionOptions::default()), page).await;
+    let mut names = form_field_names(&default);
+    names.sort();
+    assert_eq!(names, ["agree", "fullname"], "form fields are exported by default");
+
+    let options = pdf_options(|p| p.export_form_fields = Some(false));
+    let (_, flat) = run(with_options("form.html", "pdf", options), page).await;
+    assert!(form_field_names(&flat).is_empty(), "form fields were exported");
+    assert!(pdf_text(&flat, None).contains("Sign up"));
+}
+
 #[tokio::test]
 async fn office_targets_open_again_in_libreoffice() {
     let cases: &[(&str, &str, &str)] = &[
