@@ -66,12 +66,14 @@ pub fn check_merge(options: &ConversionOptions, target: &str, kind: Kind) -> Vec
     violations
 }
 
-/// Landscape turns text pages; other kinds keep their own page setup.
+/// Landscape turns the pages of text documents and spreadsheets. Slides
+/// and drawings are laid out for their page: turning it would not move a
+/// single shape, so they keep their own format.
 fn check_landscape(violations: &mut Vec<Violation>, pdf: &PdfOptions, kind: Kind) {
-    if pdf.landscape && kind != Kind::Text {
+    if pdf.landscape && !matches!(kind, Kind::Text | Kind::Spreadsheet) {
         violations.push(violation(
             "options.pdf.landscape",
-            format!("only text documents can be turned to landscape, not a {} document", kind.name()),
+            format!("only text documents and spreadsheets can be turned to landscape, not a {} document", kind.name()),
         ));
     }
 }

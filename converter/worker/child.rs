@@ -4,6 +4,7 @@
 //!
 //! Everything here is blocking and single-threaded, as LOK requires.
 
+use super::landscape;
 use super::lok::{self, Office, callback};
 use super::protocol::{read_frame, write_frame};
 use crate::proto::worker::{
@@ -15,7 +16,6 @@ use std::io;
 use std::os::fd::FromRawFd;
 use std::path::Path;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
 
 /// Load options for every document. `Batch` makes LibreOffice cancel any
 /// dialog instead of waiting forever for a click that never comes;
@@ -149,45 +149,22 @@ fn convert(office: &Office, current: &RefCell<Current>, events: &RefCell<File>, 
         }
     };
     let _ = send(events, event::Kind::Loaded(Loaded { parts: document.parts() }));
-    if job.landscape {
-        if let Err(detail) = turn_to_landscape(&document) {
-            return failed(Reason::ExportFailed, detail);
-        }
-    }
+    let document = match job.landscape {
+        true => match landscape::turn(office, document, &scratch_path(job), LOAD_OPTIONS) {
+            Ok(document) => document,
+            Err(detail) => return failed(Reason::ExportFailed, detail),
+        },
+        false => document,
+    };
     match document.save_as(&output_url, &job.format, &job.filter_options) {
         Ok(()) => event::Kind::Done(Done {}),
         Err(detail) => failed(Reason::ExportFailed, detail),
     }
 }
 
-/// Swaps the page size of a portrait text document's first page style.
-/// LibreOffice keeps the margins and reflows the text onto the wider pages.
-fn turn_to_landscape(document: &lok::Document<'_>) -> Result<(), String> {
-    document.initialize_for_rendering()?;
-    let Some((width, height)) = document.first_page_size() else {
-        return Err("this document has no page size to turn".into());
-    };
-    if width >= height {
-        return Ok(());
-    }
-    // Twips to 1/100 mm, the unit of page size items.
-    let to_hmm = |twips: i64| twips * 2540 / 1440;
-    let arguments = format!(
-        r#"{{"AttributePageSize.Width":{{"type":"long","value":{}}},"AttributePageSize.Height":{{"type":"long","value":{}}}}}"#,
-        to_hmm(height),
-        to_hmm(width)
-    );
-    document.uno_command(".uno:AttributePageSize", &arguments)?;
-    // LibreOffice applies commands on its own thread; wait until the page
-    // has turned (the converter's deadline bounds this too).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while document.first_page_size() != Some((height, width)) {
-        if Instant::now() > deadline {
-            return Err("LibreOffice did not turn the pages to landscape".into());
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    Ok(())
+/// A file beside the output for intermediate copies of the document.
+fn scratch_path(job: &Convert) -> std::path::PathBuf {
+    Path::new(&job.output_path).with_extension("landscape.fods")
 }
 
 fn failed(reason: Reason, detail: String) -> event::Kind {

@@ -196,6 +196,15 @@ impl Office {
     }
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DocumentKind {
+    Text,
+    Spreadsheet,
+    Presentation,
+    Drawing,
+    Other,
+}
+
 /// A loaded document; borrowing the office keeps it from outliving LOK.
 pub struct Document<'a> {
     raw: NonNull<RawDocument>,
@@ -206,6 +215,23 @@ impl Document<'_> {
     fn class(&self) -> &DocumentClass {
         // SAFETY: valid for the document's life.
         unsafe { &*self.raw.as_ref().class }
+    }
+
+    /// What kind of document LibreOffice loaded this as.
+    pub fn kind(&self) -> DocumentKind {
+        let kind = match member!(self.class(), DocumentClass, get_document_type) {
+            // SAFETY: a live document.
+            Some(get) => unsafe { get(self.raw.as_ptr()) },
+            None => -1,
+        };
+        // `LibreOfficeKitDocumentType`.
+        match kind {
+            0 => DocumentKind::Text,
+            1 => DocumentKind::Spreadsheet,
+            2 => DocumentKind::Presentation,
+            3 => DocumentKind::Drawing,
+            _ => DocumentKind::Other,
+        }
     }
 
     /// Pages (text), sheets (spreadsheets) or slides (presentations).

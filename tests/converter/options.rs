@@ -92,6 +92,21 @@ async fn landscape_turns_text_pages_and_keeps_the_text() {
 }
 
 #[tokio::test]
+async fn landscape_turns_spreadsheet_pages_and_keeps_the_cells() {
+    for input in ["singlepagesheets-scrolled.xlsx", "sheet.csv"] {
+        let (_, portrait) = run_fixture(input, "pdf", ConversionOptions::default()).await;
+        let (width, height) = page_size(&portrait);
+        assert!(width < height, "{input}: {width}×{height}");
+        let (_, landscape) = run_fixture(input, "pdf", pdf_options(|p| p.landscape = true)).await;
+        assert_eq!(page_size(&landscape), (height, width), "{input}");
+        // The same cells, fewer pages: wider pages hold more columns.
+        let words = |text: String| text.split_whitespace().map(str::to_owned).collect::<std::collections::BTreeSet<_>>();
+        assert_eq!(words(pdf_text(&landscape, None)), words(pdf_text(&portrait, None)), "{input}");
+        assert!(pdf_pages(&landscape) <= pdf_pages(&portrait), "{input}");
+    }
+}
+
+#[tokio::test]
 async fn single_page_sheets_put_each_sheet_on_one_page() {
     let (_, pdf) = run_fixture("singlepagesheets-scrolled.xlsx", "pdf", pdf_options(|p| p.single_page_sheets = true)).await;
     assert_eq!(pdf_pages(&pdf), 1);
@@ -377,7 +392,7 @@ async fn every_malformed_option_is_refused_with_the_field_named() {
         (with_options("a.docx", "pdf", pdf_options(|p| p.page_ranges = "3-1".into())), "options.pdf.page_ranges"),
         (with_options("a.docx", "pdf", pdf_options(|p| p.page_ranges = "one".into())), "options.pdf.page_ranges"),
         (with_options("a.docx", "pdf", pdf_options(|p| p.standard = 7)), "options.pdf.standard"),
-        (with_options("a.xlsx", "pdf", pdf_options(|p| p.landscape = true)), "options.pdf.landscape"),
+        (with_options("a.pptx", "pdf", pdf_options(|p| p.landscape = true)), "options.pdf.landscape"),
         (with_options("a.docx", "pdf", pdf_options(|p| p.image_quality = 101)), "options.pdf.image_quality"),
         (with_options("a.docx", "pdf", pdf_options(|p| p.max_image_resolution = 72)), "options.pdf.max_image_resolution"),
         (with_options("a.docx", "pdf", pdf_options(|p| p.watermark = "x".repeat(300))), "options.pdf.watermark"),

@@ -272,6 +272,28 @@ pub fn document_linking(href: &str) -> Vec<u8> {
     ))
 }
 
+/// A flat ODF spreadsheet with one image linked (not embedded) from `href`
+/// beside its only filled cell.
+pub fn spreadsheet_linking(href: &str) -> Vec<u8> {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<office:document \
+         xmlns:office=\"urn:oasis:names:tc:opendocument:xmlns:office:1.0\" \
+         xmlns:text=\"urn:oasis:names:tc:opendocument:xmlns:text:1.0\" \
+         xmlns:table=\"urn:oasis:names:tc:opendocument:xmlns:table:1.0\" \
+         xmlns:draw=\"urn:oasis:names:tc:opendocument:xmlns:drawing:1.0\" \
+         xmlns:xlink=\"http://www.w3.org/1999/xlink\" \
+         xmlns:svg=\"urn:oasis:names:tc:opendocument:xmlns:svg-compatible:1.0\" \
+         office:version=\"1.2\" office:mimetype=\"application/vnd.oasis.opendocument.spreadsheet\">\
+         <office:body><office:spreadsheet><table:table table:name=\"S\"><table:shapes>\
+         <draw:frame svg:width=\"3cm\" svg:height=\"3cm\" svg:x=\"3cm\" svg:y=\"1cm\">\
+         <draw:image xlink:href=\"{href}\" xlink:type=\"simple\" xlink:show=\"embed\" xlink:actuate=\"onLoad\"/>\
+         </draw:frame></table:shapes><table:table-row><table:table-cell office:value-type=\"string\">\
+         <text:p>Linked image beside.</text:p></table:table-cell></table:table-row></table:table>\
+         </office:spreadsheet></office:body></office:document>"
+    )
+    .into_bytes()
+}
+
 /// A valid 8×8 red PNG.
 pub fn red_png() -> Vec<u8> {
     png(8, 8, |_, _| [255, 0, 0])
