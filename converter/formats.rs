@@ -5,7 +5,7 @@
 //! unknown bytes as plain text: a damaged `.docx` would become a PDF of
 //! garbage. So binary formats must at least look like their container.
 
-use crate::proto::v1::InputFormat;
+use crate::proto::v1::{InputFormat, OutputFormat};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -25,15 +25,46 @@ impl Kind {
         }
     }
 
-    /// What LibreOffice can export a document of this kind to. `png` is an
-    /// image of the first page.
-    pub fn targets(self) -> &'static [&'static str] {
+    pub const ALL: [Kind; 4] = [Kind::Text, Kind::Spreadsheet, Kind::Presentation, Kind::Drawing];
+
+    /// What a document of this kind may become: the export formats
+    /// LibreOfficeKit names by extension. Which of them this LibreOffice
+    /// really produces is learned at start (see `probe`); only those are
+    /// offered. `png` is an image of the first page.
+    pub fn candidates(self) -> &'static [&'static str] {
         match self {
-            Kind::Text => &["pdf", "docx", "odt", "rtf", "txt", "html", "png"],
-            Kind::Spreadsheet => &["pdf", "xlsx", "ods", "csv", "html", "png"],
-            Kind::Presentation => &["pdf", "pptx", "odp", "png"],
-            Kind::Drawing => &["pdf", "odg", "png"],
+            Kind::Text => &["pdf", "docx", "doc", "odt", "fodt", "rtf", "txt", "html", "epub", "png"],
+            Kind::Spreadsheet => &["pdf", "xlsx", "xls", "ods", "fods", "csv", "html", "png"],
+            Kind::Presentation => &["pdf", "pptx", "ppt", "odp", "fodp", "png"],
+            Kind::Drawing => &["pdf", "odg", "fodg", "png"],
         }
+    }
+}
+
+/// The targets each kind of document can become with this LibreOffice, as
+/// the probe found them, in the order of `Kind::candidates`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Targets {
+    by_kind: Vec<(Kind, Vec<&'static str>)>,
+}
+
+impl Targets {
+    /// Records that `kind` can become `target`.
+    pub fn add(&mut self, kind: Kind, target: &'static str) {
+        match self.by_kind.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, targets)) => targets.push(target),
+            None => self.by_kind.push((kind, vec![target])),
+        }
+    }
+
+    pub fn extend(&mut self, other: Targets) {
+        for (kind, targets) in other.by_kind {
+            targets.into_iter().for_each(|t| self.add(kind, t));
+        }
+    }
+
+    pub fn of(&self, kind: Kind) -> &[&'static str] {
+        self.by_kind.iter().find(|(k, _)| *k == kind).map_or(&[], |(_, targets)| targets)
     }
 }
 
@@ -122,24 +153,35 @@ pub fn result_extension(output_name: &str) -> &str {
     output_name.rsplit_once('.').map_or("", |(_, ext)| ext)
 }
 
+/// Every result format: extension, description, content type. `zip` holds
+/// the PDFs of a split.
+const OUTPUTS: &[(&str, &str, &str)] = &[
+    ("pdf", "PDF", "application/pdf"),
+    ("docx", "Word document", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+    ("doc", "Word 97-2003 document", "application/msword"),
+    ("odt", "OpenDocument text", "application/vnd.oasis.opendocument.text"),
+    ("fodt", "Flat OpenDocument text", "application/vnd.oasis.opendocument.text-flat-xml"),
+    ("rtf", "Rich Text Format", "application/rtf"),
+    ("txt", "Plain text", "text/plain; charset=utf-8"),
+    ("epub", "EPUB e-book", "application/epub+zip"),
+    ("xlsx", "Excel workbook", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    ("xls", "Excel 97-2003 workbook", "application/vnd.ms-excel"),
+    ("ods", "OpenDocument spreadsheet", "application/vnd.oasis.opendocument.spreadsheet"),
+    ("fods", "Flat OpenDocument spreadsheet", "application/vnd.oasis.opendocument.spreadsheet-flat-xml"),
+    ("csv", "Comma-separated values (first sheet)", "text/csv; charset=utf-8"),
+    ("pptx", "PowerPoint presentation", "application/vnd.openxmlformats-officedocument.presentationml.presentation"),
+    ("ppt", "PowerPoint 97-2003 presentation", "application/vnd.ms-powerpoint"),
+    ("odp", "OpenDocument presentation", "application/vnd.oasis.opendocument.presentation"),
+    ("fodp", "Flat OpenDocument presentation", "application/vnd.oasis.opendocument.presentation-flat-xml"),
+    ("odg", "OpenDocument drawing", "application/vnd.oasis.opendocument.graphics"),
+    ("fodg", "Flat OpenDocument drawing", "application/vnd.oasis.opendocument.graphics-flat-xml"),
+    ("html", "HTML page", "text/html; charset=utf-8"),
+    ("png", "Image of the first page (PNG)", "image/png"),
+    ("zip", "Zip archive", "application/zip"),
+];
+
 pub fn content_type(target: &str) -> &'static str {
-    match target {
-        "pdf" => "application/pdf",
-        "docx" => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        "pptx" => "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-        "odt" => "application/vnd.oasis.opendocument.text",
-        "ods" => "application/vnd.oasis.opendocument.spreadsheet",
-        "odp" => "application/vnd.oasis.opendocument.presentation",
-        "odg" => "application/vnd.oasis.opendocument.graphics",
-        "rtf" => "application/rtf",
-        "txt" => "text/plain; charset=utf-8",
-        "csv" => "text/csv; charset=utf-8",
-        "html" => "text/html; charset=utf-8",
-        "png" => "image/png",
-        "zip" => "application/zip",
-        _ => "application/octet-stream",
-    }
+    OUTPUTS.iter().find(|(ext, _, _)| *ext == target).map_or("application/octet-stream", |(_, _, ct)| ct)
 }
 
 /// `report.final.docx` → `report.final`.
@@ -155,16 +197,28 @@ pub fn output_name(input_name: &str, target: &str) -> String {
     format!("{}.{target}", stem(input_name))
 }
 
-pub fn listing() -> Vec<InputFormat> {
-    INPUTS
+/// The inputs with what each can become, and the outputs any of them can
+/// become, in the order of `OUTPUTS`.
+pub fn listing(targets: &Targets) -> (Vec<InputFormat>, Vec<OutputFormat>) {
+    let outputs = OUTPUTS
+        .iter()
+        .filter(|(ext, _, _)| Kind::ALL.iter().any(|&kind| targets.of(kind).contains(ext)))
+        .map(|&(extension, description, content_type)| OutputFormat {
+            extension: extension.into(),
+            description: description.into(),
+            content_type: content_type.into(),
+        })
+        .collect();
+    let inputs = INPUTS
         .iter()
         .map(|f| InputFormat {
             extension: f.extension.into(),
             description: f.description.into(),
             kind: f.kind.name().into(),
-            targets: f.kind.targets().iter().map(|t| t.to_string()).collect(),
+            targets: targets.of(f.kind).iter().map(|t| t.to_string()).collect(),
         })
-        .collect()
+        .collect();
+    (inputs, outputs)
 }
 
 #[cfg(test)]
@@ -186,6 +240,30 @@ mod tests {
         assert!(looks_like(docx, b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1rest"));
         assert!(!looks_like(docx, b"random bytes"));
         assert!(looks_like(by_file_name("x.csv").unwrap(), b"random bytes"));
+    }
+
+    #[test]
+    fn the_listing_offers_what_the_probe_found() {
+        let mut targets = Targets::default();
+        targets.add(Kind::Text, "pdf");
+        targets.add(Kind::Text, "docx");
+        targets.add(Kind::Drawing, "pdf");
+        let (inputs, outputs) = listing(&targets);
+        let of = |ext: &str| inputs.iter().find(|f| f.extension == ext).unwrap().targets.clone();
+        assert_eq!(of("doc"), ["pdf", "docx"]);
+        assert_eq!(of("odg"), ["pdf"]);
+        assert!(of("xlsx").is_empty());
+        let outputs: Vec<_> = outputs.iter().map(|o| o.extension.as_str()).collect();
+        assert_eq!(outputs, ["pdf", "docx"]);
+    }
+
+    #[test]
+    fn every_candidate_has_a_content_type() {
+        for kind in Kind::ALL {
+            for target in kind.candidates() {
+                assert_ne!(content_type(target), "application/octet-stream", "{target}");
+            }
+        }
     }
 
     #[test]

@@ -13,5 +13,6 @@ pub mod jobs;
 pub mod options;
 pub mod pool;
 pub mod postprocess;
+pub mod probe;
 pub mod server;
 pub mod service;

@@ -6,7 +6,7 @@
 //! properties (`{"PageRange": {"type": "string", "value": "2-3"}}`), the
 //! same names as the PDF export dialog's settings.
 
-use super::formats::Kind;
+use super::formats::{Kind, Targets};
 use crate::proto::v1::{ConversionOptions, PdfOptions, PdfStandard, pdf_split};
 use serde_json::{Map, Value, json};
 
@@ -25,12 +25,12 @@ const RESOLUTIONS: &[u32] = &[75, 150, 300, 600, 1200];
 const MAX_TEXT: usize = 256;
 
 /// Checks the target format for the input's kind and every option.
-pub fn check(options: &ConversionOptions, target: &str, kind: Kind) -> Vec<Violation> {
+pub fn check(options: &ConversionOptions, target: &str, kind: Kind, targets: &Targets) -> Vec<Violation> {
     let mut violations = Vec::new();
-    if !kind.targets().contains(&target) {
+    if !targets.of(kind).contains(&target) {
         violations.push(violation(
             "header.target_format",
-            format!("a {} document can become {}, not {target:?}", kind.name(), kind.targets().join(", ")),
+            format!("a {} document can become {}, not {target:?}", kind.name(), targets.of(kind).join(", ")),
         ));
     }
     check_text(&mut violations, "options.input_password", &options.input_password);
@@ -237,7 +237,11 @@ mod tests {
     }
 
     fn fields(options: &ConversionOptions, target: &str, kind: Kind) -> Vec<String> {
-        check(options, target, kind).into_iter().map(|v| v.field).collect()
+        let mut targets = Targets::default();
+        for kind in Kind::ALL {
+            kind.candidates().iter().for_each(|t| targets.add(kind, t));
+        }
+        check(options, target, kind, &targets).into_iter().map(|v| v.field).collect()
     }
 
     #[test]
@@ -271,6 +275,17 @@ mod tests {
         );
         assert_eq!(fields(&options, "docx", Kind::Text)[0], "options.pdf");
         assert_eq!(fields(&ConversionOptions::default(), "pptx", Kind::Spreadsheet), ["header.target_format"]);
+    }
+
+    #[test]
+    fn targets_the_probe_did_not_find_are_refused() {
+        let mut targets = Targets::default();
+        targets.add(Kind::Drawing, "pdf");
+        targets.add(Kind::Drawing, "odg");
+        let violations = check(&ConversionOptions::default(), "fodg", Kind::Drawing, &targets);
+        assert_eq!(violations.len(), 1);
+        assert_eq!(violations[0].field, "header.target_format");
+        assert_eq!(violations[0].description, "a drawing document can become pdf, odg, not \"fodg\"");
     }
 
     #[test]

@@ -18,6 +18,8 @@ use super::jobs::{Claim, Ending, Jobs};
 use super::options;
 use super::pdf;
 use super::postprocess;
+use super::probe;
+use super::formats::{Kind, Targets};
 use super::store::JobFiles;
 use super::worker::{Outcome, Progress, Worker, WorkerError, WorkerSpec};
 use crate::proto::v1::{Output, Stage, StageTimings};
@@ -28,14 +30,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-
-/// Small documents of each kind, converted by every new worker before it
-/// takes jobs: LibreOffice loads each module on first use (100–350 ms).
-const WARMUP: &[(&str, &[u8])] = &[
-    ("warm.docx", include_bytes!("warmup/warm.docx")),
-    ("warm.xlsx", include_bytes!("warmup/warm.xlsx")),
-    ("warm.pptx", include_bytes!("warmup/warm.pptx")),
-];
 
 #[derive(Clone, Debug)]
 pub struct PoolConfig {
@@ -51,28 +45,36 @@ pub struct Pool {
     config: PoolConfig,
     /// How many slots have had a warm worker; health reports ready when all have.
     warm: watch::Sender<usize>,
+    /// What documents can become, once the first workers have probed it.
+    targets: watch::Sender<Option<Arc<Targets>>>,
+    /// The probe so far: the targets found, and how many runners have
+    /// done their share.
+    probed: std::sync::Mutex<(Targets, usize)>,
 }
 
-/// A started pool: the runners, and the count of warm slots.
+/// A started pool: the runners, the count of warm slots, and the targets
+/// the probe found (`None` until it has run).
 pub struct Running {
     pub runners: Vec<JoinHandle<()>>,
     pub warm: watch::Receiver<usize>,
+    pub targets: watch::Receiver<Option<Arc<Targets>>>,
 }
 
 impl Pool {
     pub fn start(jobs: Arc<Jobs>, spec: WorkerSpec, config: PoolConfig) -> std::io::Result<Running> {
         std::fs::create_dir_all(&spec.scratch_dir)?;
-        for (name, bytes) in WARMUP {
-            std::fs::write(spec.scratch_dir.join(name), bytes)?;
-        }
+        probe::write_samples(&spec.scratch_dir)?;
         let (warm, warm_rx) = watch::channel(0);
-        let pool = Arc::new(Pool { jobs, spec, config, warm });
-        let runners = (0..pool.config.workers).map(|_| tokio::spawn(pool.clone().runner())).collect();
-        Ok(Running { runners, warm: warm_rx })
+        let (targets, targets_rx) = watch::channel(None);
+        let probed = std::sync::Mutex::new((Targets::default(), 0));
+        let pool = Arc::new(Pool { jobs, spec, config, warm, targets, probed });
+        let runners = (0..pool.config.workers).map(|slot| tokio::spawn(pool.clone().runner(slot))).collect();
+        Ok(Running { runners, warm: warm_rx, targets: targets_rx })
     }
 
-    async fn runner(self: Arc<Self>) {
+    async fn runner(self: Arc<Self>, slot: usize) {
         let Some(mut worker) = self.start_worker().await else { return };
+        self.probe_share(slot, &mut worker).await;
         self.warm.send_modify(|n| *n += 1);
         let mut successor: Option<JoinHandle<Option<Worker>>> = None;
         loop {
@@ -98,6 +100,22 @@ impl Pool {
         }
     }
 
+    /// Probes this slot's share of the document kinds (the kinds are dealt
+    /// out over the slots, so the probe takes a fraction of the time), and
+    /// publishes the targets once every slot has done its share.
+    async fn probe_share(&self, slot: usize, worker: &mut Worker) {
+        let slots = self.config.workers;
+        let kinds: Vec<Kind> = Kind::ALL.into_iter().enumerate().filter(|(i, _)| i % slots == slot).map(|(_, k)| k).collect();
+        let found = probe::find_targets(worker, &self.spec.scratch_dir, &kinds, || self.start_worker()).await;
+        let mut probed = self.probed.lock().unwrap();
+        probed.0.extend(found);
+        probed.1 += 1;
+        if probed.1 == slots {
+            tracing::info!(targets = ?probed.0, "what LibreOffice can export");
+            self.targets.send_replace(Some(Arc::new(probed.0.clone())));
+        }
+    }
+
     fn worn_out(&self, worker: &Worker) -> bool {
         worker.jobs_done >= self.config.max_jobs_per_worker
             || worker.rss_bytes().is_some_and(|rss| rss > self.config.max_worker_rss)
@@ -112,7 +130,7 @@ impl Pool {
                 return None;
             }
             match Worker::start(&self.spec).await {
-                Ok(mut worker) => match warm_up(&mut worker, &self.spec.scratch_dir).await {
+                Ok(mut worker) => match probe::warm_up(&mut worker, &self.spec.scratch_dir).await {
                     Ok(()) => return Some(worker),
                     Err(e) => tracing::error!("worker warm-up failed: {e}"),
                 },
@@ -387,23 +405,4 @@ async fn store_output(
     })?;
     timings.store_ms = started.elapsed().as_millis() as u64;
     Ok(output)
-}
-
-async fn warm_up(worker: &mut Worker, warmup_dir: &Path) -> Result<(), String> {
-    let out_dir = worker.scratch_dir();
-    for (name, _) in WARMUP {
-        let request = Convert {
-            input_path: path_string(&warmup_dir.join(name)),
-            output_path: path_string(&out_dir.join(format!("{name}.pdf"))),
-            format: "pdf".into(),
-            ..Convert::default()
-        };
-        match worker.convert(request, |_| {}).await {
-            Ok(Outcome::Done) => {}
-            Ok(Outcome::Failed(failed)) => return Err(format!("{name}: {}", failed.detail)),
-            Err(e) => return Err(format!("{name}: {e}")),
-        }
-    }
-    worker.jobs_done = 0;
-    Ok(())
 }

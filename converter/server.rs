@@ -107,7 +107,8 @@ pub async fn run(
     });
 
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
-    let service = ConverterService::new(jobs.clone(), config.max_upload_bytes(), config.heartbeat(), stopping);
+    let service =
+        ConverterService::new(jobs.clone(), pool.targets.clone(), config.max_upload_bytes(), config.heartbeat(), stopping);
     let expiry = tokio::spawn(expire_periodically(jobs.clone(), config.retention()));
 
     let reflection = |builder: tonic_reflection::server::Builder<'static>| {

@@ -3,7 +3,7 @@
 //! in `jobs`; all conversion in `pool`.
 
 use super::error::{Error, Result};
-use super::formats;
+use super::formats::{self, Targets};
 use super::ids;
 use super::jobs::{Jobs, now_timestamp};
 use super::options;
@@ -34,11 +34,15 @@ pub const MAX_CHUNK: usize = 1024 * 1024;
 /// Chunk size of `ReadResult`: a multiple of 3, so grpcurl's base64 chunks
 /// carry no padding but the last and decode as one concatenated text.
 const READ_CHUNK: usize = 3 * 85 * 1024;
+/// How long a call waits for a starting converter to learn its targets.
+const STARTING: Duration = Duration::from_secs(30);
 /// Longest accepted file name, in bytes (a common file system limit).
 const MAX_FILE_NAME: usize = 255;
 
 pub struct ConverterService {
     jobs: Arc<Jobs>,
+    /// What each kind of document can become, once the pool has probed it.
+    targets: watch::Receiver<Option<Arc<Targets>>>,
     max_upload_bytes: u64,
     heartbeat: Duration,
     /// Becomes true at shutdown: open watch streams end with UNAVAILABLE so
@@ -47,8 +51,25 @@ pub struct ConverterService {
 }
 
 impl ConverterService {
-    pub fn new(jobs: Arc<Jobs>, max_upload_bytes: u64, heartbeat: Duration, stopping: watch::Receiver<bool>) -> Self {
-        ConverterService { jobs, max_upload_bytes, heartbeat, stopping }
+    pub fn new(
+        jobs: Arc<Jobs>,
+        targets: watch::Receiver<Option<Arc<Targets>>>,
+        max_upload_bytes: u64,
+        heartbeat: Duration,
+        stopping: watch::Receiver<bool>,
+    ) -> Self {
+        ConverterService { jobs, targets, max_upload_bytes, heartbeat, stopping }
+    }
+
+    /// The probed targets. Calls that arrive while the first worker is
+    /// still starting wait for them, within reason.
+    async fn targets(&self) -> Result<Arc<Targets>> {
+        let mut targets = self.targets.clone();
+        let probed = tokio::time::timeout(STARTING, targets.wait_for(Option::is_some)).await;
+        match probed {
+            Ok(Ok(found)) => Ok(found.clone().expect("waited for Some")),
+            _ => Err(Error::Unavailable("the converter is still starting; try again shortly".into())),
+        }
     }
 
     async fn submit(&self, mut stream: Streaming<SubmitRequest>) -> Result<Job> {
@@ -56,7 +77,7 @@ impl ConverterService {
             Some(SubmitRequest { payload: Some(submit_request::Payload::Header(header)) }) => header,
             _ => return Err(Error::InvalidArgument("the first message must be a header".into())),
         };
-        let checked = self.check_header(&header)?;
+        let checked = self.check_header(&header, &*self.targets().await?)?;
         if !header.request_id.is_empty() {
             if let Some(job) = self.jobs.by_request_id(&header.request_id).await? {
                 return Ok(job);
@@ -96,13 +117,13 @@ impl ConverterService {
         self.jobs.enqueue(reservation, record).await
     }
 
-    fn check_header(&self, header: &SubmitHeader) -> Result<Checked> {
+    fn check_header(&self, header: &SubmitHeader, targets: &Targets) -> Result<Checked> {
         let (file_name, format) = check_file_name("header.file_name", &header.file_name)?;
         let target = match header.target_format.trim().trim_start_matches('.').to_ascii_lowercase() {
             t if t.is_empty() => "pdf".to_owned(),
             t => t,
         };
-        let violations = options::check(&header.options.clone().unwrap_or_default(), &target, format.kind);
+        let violations = options::check(&header.options.clone().unwrap_or_default(), &target, format.kind, targets);
         if !violations.is_empty() {
             return Err(Error::BadRequest(violations));
         }
@@ -366,10 +387,8 @@ impl Converter for ConverterService {
         &self,
         _request: Request<ListFormatsRequest>,
     ) -> std::result::Result<Response<ListFormatsResponse>, Status> {
-        Ok(Response::new(ListFormatsResponse {
-            inputs: formats::listing(),
-            max_upload_bytes: self.max_upload_bytes,
-        }))
+        let (inputs, outputs) = formats::listing(&*self.targets().await?);
+        Ok(Response::new(ListFormatsResponse { inputs, outputs, max_upload_bytes: self.max_upload_bytes }))
     }
 }
 

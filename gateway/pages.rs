@@ -14,7 +14,7 @@ use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus,
 
 pub async fn index(State(state): State<AppState>) -> Result<Html<String>, AppError> {
     let formats = deadline(state.timeout(), state.client().list_formats(ListFormatsRequest {})).await?.into_inner();
-    Ok(Html(view::render_index(&formats.inputs, formats.max_upload_bytes, state.config.max_files)))
+    Ok(Html(view::render_index(&formats, state.config.max_files)))
 }
 
 pub async fn job(State(state): State<AppState>, Path(id): Path<String>) -> Result<Html<String>, AppError> {

@@ -7,7 +7,7 @@
 //! messages from users or the converter can never become markup.
 
 use super::assets;
-use crate::proto::v1::{InputFormat, Job, JobState, Stage};
+use crate::proto::v1::{Job, JobState, ListFormatsResponse, Stage};
 use axum::http::StatusCode;
 use serde::Serialize;
 use std::sync::LazyLock;
@@ -126,6 +126,8 @@ impl JobView {
 struct FormatView<'a> {
     extension: &'a str,
     description: &'a str,
+    /// What it can become, e.g. "pdf, docx, odt"; empty for outputs.
+    targets: String,
 }
 
 fn base_context() -> Context {
@@ -141,13 +143,24 @@ fn render(template: &str, context: &Context) -> String {
     })
 }
 
-pub fn render_index(formats: &[InputFormat], max_upload_bytes: u64, max_files: usize) -> String {
+pub fn render_index(formats: &ListFormatsResponse, max_files: usize) -> String {
     let mut context = base_context();
-    let mut extensions: Vec<&str> = formats.iter().map(|f| f.extension.as_str()).collect();
+    let mut extensions: Vec<&str> = formats.inputs.iter().map(|f| f.extension.as_str()).collect();
     extensions.sort_unstable();
-    let formats: Vec<FormatView> =
-        formats.iter().map(|f| FormatView { extension: &f.extension, description: &f.description }).collect();
-    context.insert("formats", &formats);
+    let inputs: Vec<FormatView> = formats
+        .inputs
+        .iter()
+        .map(|f| FormatView { extension: &f.extension, description: &f.description, targets: f.targets.join(", ") })
+        .collect();
+    let outputs: Vec<FormatView> = formats
+        .outputs
+        .iter()
+        .filter(|o| o.extension != "zip")
+        .map(|o| FormatView { extension: &o.extension, description: &o.description, targets: String::new() })
+        .collect();
+    let max_upload_bytes = formats.max_upload_bytes;
+    context.insert("formats", &inputs);
+    context.insert("outputs", &outputs);
     context.insert("accept", &extensions.iter().map(|e| format!(".{e}")).collect::<Vec<_>>().join(","));
     context.insert("extensions", &extensions);
     context.insert("max_upload", &human_size(max_upload_bytes));
