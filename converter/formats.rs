@@ -176,7 +176,7 @@ const OUTPUTS: &[(&str, &str, &str)] = &[
     ("odg", "OpenDocument drawing", "application/vnd.oasis.opendocument.graphics"),
     ("fodg", "Flat OpenDocument drawing", "application/vnd.oasis.opendocument.graphics-flat-xml"),
     ("html", "HTML page", "text/html; charset=utf-8"),
-    ("png", "Image of the first page (PNG)", "image/png"),
+    ("png", "Image of the first page", "image/png"),
     ("zip", "Zip archive", "application/zip"),
 ];
 

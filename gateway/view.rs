@@ -155,7 +155,6 @@ pub fn render_index(formats: &ListFormatsResponse, max_files: usize) -> String {
     let outputs: Vec<FormatView> = formats
         .outputs
         .iter()
-        .filter(|o| o.extension != "zip")
         .map(|o| FormatView { extension: &o.extension, description: &o.description, targets: String::new() })
         .collect();
     let max_upload_bytes = formats.max_upload_bytes;

@@ -50,6 +50,11 @@ async fn the_upload_page_lists_the_converters_formats_and_limit() {
     for needle in [".docx", ".xlsx", ".pptx", ".csv", "1 MB each", "enctype=\"multipart/form-data\""] {
         assert!(html.contains(needle), "missing {needle}");
     }
+    // The "convert to" menu is the converter's list of outputs.
+    for needle in ["<option value=\"pdf\" selected>PDF</option>", "<option value=\"docx\">", "<option value=\"odg\">", "→ pdf, xlsx"] {
+        assert!(html.contains(needle), "missing {needle}");
+    }
+    assert!(!html.contains("<option value=\"zip\">"), "a zip is a split's result, not a target");
 }
 
 #[tokio::test]
