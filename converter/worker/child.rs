@@ -150,7 +150,7 @@ fn convert(office: &Office, current: &RefCell<Current>, events: &RefCell<File>, 
     };
     let _ = send(events, event::Kind::Loaded(Loaded { parts: document.parts() }));
     let document = match job.landscape {
-        true => match landscape::turn(office, document, &scratch_path(job), LOAD_OPTIONS) {
+        true => match landscape::turn(office, document, Path::new(&job.output_path), LOAD_OPTIONS) {
             Ok(document) => document,
             Err(detail) => return failed(Reason::ExportFailed, detail),
         },
@@ -160,11 +160,6 @@ fn convert(office: &Office, current: &RefCell<Current>, events: &RefCell<File>, 
         Ok(()) => event::Kind::Done(Done {}),
         Err(detail) => failed(Reason::ExportFailed, detail),
     }
-}
-
-/// A file beside the output for intermediate copies of the document.
-fn scratch_path(job: &Convert) -> std::path::PathBuf {
-    Path::new(&job.output_path).with_extension("landscape.fods")
 }
 
 fn failed(reason: Reason, detail: String) -> event::Kind {

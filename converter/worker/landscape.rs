@@ -1,87 +1,48 @@
 //! Turning a document's pages to landscape before it is exported.
 //!
-//! Text documents take LibreOffice's own page-size command. Calc has no such
-//! command under LibreOfficeKit (its views ignore `.uno:AttributePageSize`),
-//! so a spreadsheet goes through its own flat ODF form instead: LibreOffice
-//! writes it, we turn every page layout in that XML, and LibreOffice loads
-//! the result back. The XML is LibreOffice's output, never the user's file.
+//! LibreOfficeKit offers no way to change every page style of a loaded
+//! document: the page-size command acts on the style under the cursor
+//! (only the first page's, in a text document with a title page), and Calc
+//! ignores it altogether. So the document goes through its own flat ODF
+//! form: LibreOffice writes it, every page layout in that XML is turned,
+//! and LibreOffice loads the result back. The XML is LibreOffice's output,
+//! never the user's file, which keeps the rewriting simple.
 
 use super::lok::{self, Document, DocumentKind, Office};
 use std::path::Path;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
-/// Returns the document with landscape pages: the same one for text, a
-/// reloaded one for spreadsheets. `scratch` is a file path the worker may
-/// use for the intermediate flat ODF file.
+/// Returns the document reloaded with landscape pages. The flat ODF copy
+/// is written beside `output` (the job's result file) for the time it takes
+/// to load it.
 pub fn turn<'a>(
     office: &'a Office,
     document: Document<'a>,
-    scratch: &Path,
+    output: &Path,
     load_options: &str,
 ) -> Result<Document<'a>, String> {
-    match document.kind() {
-        DocumentKind::Text => turn_text(&document).map(|()| document),
-        DocumentKind::Spreadsheet => turn_sheets(office, document, scratch, load_options),
-        kind => Err(format!("a {kind:?} document cannot be turned to landscape")),
-    }
-}
-
-/// Swaps the page size of a portrait text document's first page style.
-/// LibreOffice keeps the margins and reflows the text onto the wider pages.
-fn turn_text(document: &Document<'_>) -> Result<(), String> {
-    document.initialize_for_rendering()?;
-    let Some((width, height)) = document.first_page_size() else {
-        return Err("this document has no page size to turn".into());
+    let flat_format = match document.kind() {
+        DocumentKind::Text => "fodt",
+        DocumentKind::Spreadsheet => "fods",
+        kind => return Err(format!("a {kind:?} document cannot be turned to landscape")),
     };
-    if width >= height {
-        return Ok(());
-    }
-    let arguments = format!(
-        r#"{{"AttributePageSize.Width":{{"type":"long","value":{}}},"AttributePageSize.Height":{{"type":"long","value":{}}}}}"#,
-        twips_to_hmm(height),
-        twips_to_hmm(width)
-    );
-    document.uno_command(".uno:AttributePageSize", &arguments)?;
-    // LibreOffice applies commands on its own thread; wait until the page
-    // has turned (the converter's deadline bounds this too).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while document.first_page_size() != Some((height, width)) {
-        if Instant::now() > deadline {
-            return Err("LibreOffice did not turn the pages to landscape".into());
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    Ok(())
-}
-
-/// 1/100 mm, the unit of page size items.
-fn twips_to_hmm(twips: i64) -> i64 {
-    twips * 2540 / 1440
-}
-
-fn turn_sheets<'a>(
-    office: &'a Office,
-    document: Document<'a>,
-    scratch: &Path,
-    load_options: &str,
-) -> Result<Document<'a>, String> {
-    let paper = default_paper(office, load_options)?;
-    let url = lok::file_url(scratch)?;
-    document.save_as(&url, "fods", "")?;
+    let scratch = output.with_extension(format!("landscape.{flat_format}"));
+    let url = lok::file_url(&scratch)?;
+    document.save_as(&url, flat_format, "")?;
     drop(document);
-    let turned = std::fs::read_to_string(scratch)
-        .map(|xml| to_landscape(&xml, paper))
-        .and_then(|xml| std::fs::write(scratch, xml));
-    let reloaded = turned.map_err(|e| format!("cannot turn the pages: {e}")).and_then(|()| office.load(&url, load_options));
+    let turned = std::fs::read_to_string(&scratch)
+        .map_err(|e| format!("cannot read LibreOffice's flat ODF: {e}"))
+        .and_then(|xml| to_landscape(&xml, || default_paper(office, load_options)))
+        .and_then(|xml| std::fs::write(&scratch, xml).map_err(|e| format!("cannot write the turned pages: {e}")));
+    let reloaded = turned.and_then(|()| office.load(&url, load_options));
     // The copy is only needed while loading; the job keeps its own input.
-    let _ = std::fs::remove_file(scratch);
+    let _ = std::fs::remove_file(&scratch);
     reloaded
 }
 
 /// The paper LibreOffice gives page styles that name no size (it depends on
 /// the system's paper setting): the page of a new text document, in twips.
-/// Asked once per worker.
+/// Found once per worker.
 fn default_paper(office: &Office, load_options: &str) -> Result<(i64, i64), String> {
     static PAPER: OnceLock<(i64, i64)> = OnceLock::new();
     if let Some(&paper) = PAPER.get() {
@@ -95,8 +56,9 @@ fn default_paper(office: &Office, load_options: &str) -> Result<(i64, i64), Stri
 
 /// Rewrites every page layout of a flat ODF document to landscape: the
 /// orientation flag, and width and height swapped where the page is taller
-/// than wide. Layouts that name no size get `paper` (twips), turned.
-fn to_landscape(xml: &str, paper: (i64, i64)) -> String {
+/// than wide. Layouts that name no size (Calc leaves the default paper
+/// implicit) get `paper()` (twips), turned; it is asked only for them.
+fn to_landscape(xml: &str, mut paper: impl FnMut() -> Result<(i64, i64), String>) -> Result<String, String> {
     const TAG: &str = "<style:page-layout-properties";
     let mut out = String::with_capacity(xml.len() + 256);
     let mut rest = xml;
@@ -106,24 +68,29 @@ fn to_landscape(xml: &str, paper: (i64, i64)) -> String {
         // ends the tag.
         let Some(end) = after.find('>') else { break };
         out.push_str(&rest[..start]);
-        out.push_str(&turned_tag(&after[..end], paper));
+        out.push_str(&turned_tag(&after[..end], &mut paper)?);
         rest = &after[end..];
     }
     out.push_str(rest);
-    out
+    Ok(out)
 }
 
 /// The page layout properties tag for `attributes` (the text between the
 /// tag name and its `>`, including any closing `/`).
-fn turned_tag(attributes: &str, paper: (i64, i64)) -> String {
+fn turned_tag(attributes: &str, paper: &mut dyn FnMut() -> Result<(i64, i64), String>) -> Result<String, String> {
     let (body, self_closing) = match attributes.trim_end().strip_suffix('/') {
         Some(body) => (body, true),
         None => (attributes, false),
     };
     let mut pairs = parse_attributes(body);
     let inches = |twips: i64| format!("{:.4}in", twips as f64 / 1440.0);
-    let mut width = take(&mut pairs, "fo:page-width").unwrap_or_else(|| inches(paper.0));
-    let mut height = take(&mut pairs, "fo:page-height").unwrap_or_else(|| inches(paper.1));
+    let (mut width, mut height) = match (take(&mut pairs, "fo:page-width"), take(&mut pairs, "fo:page-height")) {
+        (Some(width), Some(height)) => (width, height),
+        (width, height) => {
+            let (paper_width, paper_height) = paper()?;
+            (width.unwrap_or_else(|| inches(paper_width)), height.unwrap_or_else(|| inches(paper_height)))
+        }
+    };
     take(&mut pairs, "style:print-orientation");
     if let (Some(w), Some(h)) = (points(&width), points(&height)) {
         if w < h {
@@ -140,7 +107,7 @@ fn turned_tag(attributes: &str, paper: (i64, i64)) -> String {
     if self_closing {
         tag.push('/');
     }
-    tag
+    Ok(tag)
 }
 
 /// `name="value"` pairs, values kept escaped as they were.
@@ -186,7 +153,7 @@ mod tests {
     #[test]
     fn layouts_without_a_size_get_the_default_paper_turned() {
         let xml = r#"<style:page-layout style:name="pm1"><style:page-layout-properties style:print-orientation="portrait" fo:margin-top="0.7874in" style:writing-mode="lr-tb"/></style:page-layout>"#;
-        let turned = to_landscape(xml, A4);
+        let turned = to_landscape(xml, || Ok(A4)).unwrap();
         assert_eq!(
             turned,
             r#"<style:page-layout style:name="pm1"><style:page-layout-properties fo:margin-top="0.7874in" style:writing-mode="lr-tb" fo:page-width="11.6931in" fo:page-height="8.2681in" style:print-orientation="landscape"/></style:page-layout>"#
@@ -200,7 +167,7 @@ mod tests {
             r#"<style:columns/></style:page-layout-properties>"#,
             r#"<style:page-layout-properties fo:page-width="11in" fo:page-height="8.5in"/></a>"#
         );
-        let turned = to_landscape(xml, A4);
+        let turned = to_landscape(xml, || Err("not needed".into())).unwrap();
         assert_eq!(
             turned,
             concat!(
@@ -214,7 +181,7 @@ mod tests {
     #[test]
     fn documents_without_page_layouts_are_unchanged() {
         let xml = "<office:document><table:table/></office:document>";
-        assert_eq!(to_landscape(xml, A4), xml);
+        assert_eq!(to_landscape(xml, || Ok(A4)).unwrap(), xml);
     }
 
     #[test]

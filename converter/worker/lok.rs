@@ -41,7 +41,7 @@ struct RawOffice {
 /// A vtable slot we never call; only its place in the table matters.
 type Unused = Option<unsafe extern "C" fn()>;
 
-/// `LibreOfficeKitDocumentClass`, up to `postUnoCommand`.
+/// `LibreOfficeKitDocumentClass`, up to `initializeForRendering`.
 #[repr(C)]
 struct DocumentClass {
     size: usize,
@@ -60,10 +60,6 @@ struct DocumentClass {
     get_tile_mode: Unused,
     get_document_size: Unused,
     initialize_for_rendering: Option<unsafe extern "C" fn(*mut RawDocument, *const c_char)>,
-    register_callback: Unused,
-    post_key_event: Unused,
-    post_mouse_event: Unused,
-    post_uno_command: Option<unsafe extern "C" fn(*mut RawDocument, *const c_char, *const c_char, bool)>,
 }
 
 #[repr(C)]
@@ -271,17 +267,6 @@ impl Document<'_> {
         let no_arguments = c_string("")?;
         // SAFETY: a live document and a valid (empty) argument string.
         unsafe { init(self.raw.as_ptr(), no_arguments.as_ptr()) };
-        Ok(())
-    }
-
-    /// Runs a UNO command on the document's view, e.g.
-    /// `.uno:AttributePageSize` with its arguments as LOK's typed JSON. LOK
-    /// executes it before returning.
-    pub fn uno_command(&self, command: &str, arguments: &str) -> Result<(), String> {
-        let post = member!(self.class(), DocumentClass, post_uno_command).ok_or("LibreOfficeKit has no postUnoCommand")?;
-        let (command, arguments) = (c_string(command)?, c_string(arguments)?);
-        // SAFETY: a live document and valid C strings.
-        unsafe { post(self.raw.as_ptr(), command.as_ptr(), arguments.as_ptr(), false) };
         Ok(())
     }
 

@@ -92,6 +92,44 @@ async fn landscape_turns_text_pages_and_keeps_the_text() {
 }
 
 #[tokio::test]
+async fn landscape_turns_every_page_style() {
+    // A title page style and a body page style, both portrait.
+    let layout = |name: &str, margin: &str| {
+        format!(
+            "<style:page-layout style:name=\"{name}\"><style:page-layout-properties fo:page-width=\"21cm\" \
+             fo:page-height=\"29.7cm\" style:print-orientation=\"portrait\" fo:margin=\"{margin}\"/></style:page-layout>"
+        )
+    };
+    let document = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<office:document \
+         xmlns:office=\"urn:oasis:names:tc:opendocument:xmlns:office:1.0\" \
+         xmlns:style=\"urn:oasis:names:tc:opendocument:xmlns:style:1.0\" \
+         xmlns:text=\"urn:oasis:names:tc:opendocument:xmlns:text:1.0\" \
+         xmlns:fo=\"urn:oasis:names:tc:opendocument:xmlns:xsl-fo-compatible:1.0\" \
+         office:version=\"1.2\" office:mimetype=\"application/vnd.oasis.opendocument.text\">\
+         <office:automatic-styles>{}{}\
+         <style:style style:name=\"Body\" style:family=\"paragraph\" style:master-page-name=\"Body\"/>\
+         </office:automatic-styles><office:master-styles>\
+         <style:master-page style:name=\"Standard\" style:page-layout-name=\"title\"/>\
+         <style:master-page style:name=\"Body\" style:page-layout-name=\"body\"/>\
+         </office:master-styles><office:body><office:text>\
+         <text:p>Title page</text:p><text:p text:style-name=\"Body\">Body page</text:p>\
+         </office:text></office:body></office:document>",
+        layout("title", "2cm"),
+        layout("body", "3cm")
+    );
+    let (_, pdf) = run(with_options("styles.fodt", "pdf", pdf_options(|p| p.landscape = true)), document.as_bytes()).await;
+    assert_eq!(pdf_pages(&pdf), 2);
+    for page in 1..=2 {
+        let info = poppler_with("pdfinfo", &["-f", &page.to_string(), "-l", &page.to_string()], &pdf).unwrap();
+        let line = info.lines().find(|l| l.contains("size:")).unwrap();
+        let numbers: Vec<f64> = line.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+        assert!(numbers[1] > numbers[2], "page {page} is not landscape: {line}");
+    }
+    assert!(pdf_text(&pdf, Some(2)).contains("Body page"));
+}
+
+#[tokio::test]
 async fn landscape_turns_spreadsheet_pages_and_keeps_the_cells() {
     for input in ["singlepagesheets-scrolled.xlsx", "sheet.csv"] {
         let (_, portrait) = run_fixture(input, "pdf", ConversionOptions::default()).await;

@@ -28,24 +28,28 @@ async fn a_linked_local_file_is_never_read_into_the_pdf() {
 }
 
 #[tokio::test]
-async fn a_spreadsheet_turned_to_landscape_still_reads_no_linked_file() {
-    // Landscape sends a spreadsheet through a second load, of LibreOffice's
+async fn documents_turned_to_landscape_still_read_no_linked_file() {
+    // Landscape sends a document through a second load, of LibreOffice's
     // own copy; the link it keeps must stay blocked there too.
     let mut client = shared().client().await;
     let dir = tempfile::tempdir().unwrap();
     let secret = dir.path().join("secret.png");
     std::fs::write(&secret, red_png()).unwrap();
-    let document = spreadsheet_linking(&format!("file://{}", secret.display()));
-    let mut pdf = docconv::proto::v1::PdfOptions::default();
-    pdf.landscape = true;
-    let options = docconv::proto::v1::ConversionOptions { pdf: Some(pdf), ..Default::default() };
-    let header = SubmitHeader { options: Some(options), ..header("linked.fods") };
-    let job = submit(&mut client, header, &document).await.unwrap();
-    let job = wait_end(&mut client, &job.id).await;
-    assert_eq!(job.state(), JobState::Succeeded, "{job:?}");
-    let pdf = read_result(&mut client, &job.id, 0).await;
-    assert!(pdf_text(&pdf, None).contains("Linked image beside"));
-    assert_eq!(pdf_images(&pdf), 0, "the linked local file was embedded");
+    let href = format!("file://{}", secret.display());
+    for (name, document, text) in [
+        ("linked.fodt", document_linking(&href), "Linked image below"),
+        ("linked.fods", spreadsheet_linking(&href), "Linked image beside"),
+    ] {
+        let pdf = docconv::proto::v1::PdfOptions { landscape: true, ..Default::default() };
+        let options = docconv::proto::v1::ConversionOptions { pdf: Some(pdf), ..Default::default() };
+        let header = SubmitHeader { options: Some(options), ..header(name) };
+        let job = submit(&mut client, header, &document).await.unwrap();
+        let job = wait_end(&mut client, &job.id).await;
+        assert_eq!(job.state(), JobState::Succeeded, "{job:?}");
+        let pdf = read_result(&mut client, &job.id, 0).await;
+        assert!(pdf_text(&pdf, None).contains(text), "{name}");
+        assert_eq!(pdf_images(&pdf), 0, "{name}: the linked local file was embedded");
+    }
 }
 
 #[tokio::test]
