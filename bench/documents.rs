@@ -1,6 +1,8 @@
 //! The documents every peer converts: the Gotenberg fixtures of each kind,
 //! plus large ones generated here.
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -85,7 +87,7 @@ pub fn write_large_xlsx(path: &Path, rows: usize) -> std::io::Result<Document> {
 /// of `pixels`×`pixels`, for the streaming scenario.
 pub fn write_image_document(path: &Path, pixels: u32, size: usize) -> std::io::Result<()> {
     let image = noise_png(pixels);
-    let encoded = base64(&image);
+    let encoded = BASE64.encode(&image);
     let head = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<office:document \
          xmlns:office=\"urn:oasis:names:tc:opendocument:xmlns:office:1.0\" \
@@ -191,31 +193,8 @@ pub fn png(width: u32, height: u32, mut pixel: impl FnMut(u32, u32) -> [u8; 3]) 
         let start = png.len();
         png.extend_from_slice(kind);
         png.extend_from_slice(data);
-        let crc = crc32(&png[start..]);
+        let crc = crc32fast::hash(&png[start..]);
         png.extend_from_slice(&crc.to_be_bytes());
     }
     png
-}
-
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = 0xFFFF_FFFFu32;
-    for &b in bytes {
-        crc ^= b as u32;
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
-        }
-    }
-    !crc
-}
-
-fn base64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let n = (chunk[0] as u32) << 16 | (*chunk.get(1).unwrap_or(&0) as u32) << 8 | *chunk.get(2).unwrap_or(&0) as u32;
-        for i in 0..4 {
-            out.push(if i <= chunk.len() { ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char } else { '=' });
-        }
-    }
-    out
 }

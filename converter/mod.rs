@@ -3,6 +3,7 @@
 pub mod worker;
 pub mod csv;
 pub mod formats;
+pub mod html;
 pub mod pdf;
 pub mod store;
 pub mod config;

@@ -20,6 +20,7 @@ use super::pdf;
 use super::postprocess;
 use super::probe;
 use super::formats::{Kind, Targets};
+use super::html;
 use super::store::JobFiles;
 use super::worker::{Outcome, Progress, Worker, WorkerError, WorkerSpec};
 use crate::proto::v1::{Output, Stage, StageTimings};
@@ -381,6 +382,9 @@ async fn store_output(
     let file_name = formats::output_name(&claim.file_name, extension);
     let extension = extension.to_owned();
     let output = tokio::task::spawn_blocking(move || -> std::io::Result<Output> {
+        if extension == "html" {
+            html::inline_images(&path)?;
+        }
         let data = std::fs::read(&path)?;
         std::fs::File::open(&path)?.sync_all()?;
         // Pages of the PDF (before any split), read from its page tree.

@@ -442,6 +442,32 @@ async fn every_listed_target_converts_and_documents_open_again() {
 }
 
 #[tokio::test]
+async fn html_results_carry_their_images_inside() {
+    let image = BASE64.encode(red_png());
+    let sheet = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<office:document \
+         xmlns:office=\"urn:oasis:names:tc:opendocument:xmlns:office:1.0\" \
+         xmlns:text=\"urn:oasis:names:tc:opendocument:xmlns:text:1.0\" \
+         xmlns:table=\"urn:oasis:names:tc:opendocument:xmlns:table:1.0\" \
+         xmlns:draw=\"urn:oasis:names:tc:opendocument:xmlns:drawing:1.0\" \
+         xmlns:svg=\"urn:oasis:names:tc:opendocument:xmlns:svg-compatible:1.0\" \
+         office:version=\"1.2\" office:mimetype=\"application/vnd.oasis.opendocument.spreadsheet\">\
+         <office:body><office:spreadsheet><table:table table:name=\"S\"><table:shapes>\
+         <draw:frame svg:width=\"3cm\" svg:height=\"3cm\" svg:x=\"3cm\" svg:y=\"1cm\">\
+         <draw:image><office:binary-data>{image}</office:binary-data></draw:image></draw:frame></table:shapes>\
+         <table:table-row><table:table-cell office:value-type=\"string\"><text:p>Cell</text:p></table:table-cell>\
+         </table:table-row></table:table></office:spreadsheet></office:body></office:document>"
+    );
+    let text = std::fs::read(fixture("libreoffice-embedded-image.fodt")).unwrap();
+    for (name, document) in [("image.fodt", text), ("image.fods", sheet.into_bytes())] {
+        let (_, html) = run(with_options(name, "html", ConversionOptions::default()), &document).await;
+        let html = String::from_utf8(html).unwrap();
+        assert!(html.contains("src=\"data:image/png;base64,"), "{name}: no inline image");
+        assert!(!html.contains("_html_"), "{name}: still links a side file");
+    }
+}
+
+#[tokio::test]
 async fn png_is_an_image_of_the_first_page() {
     for input in ["page_1.docx", "singlepagesheets-scrolled.xlsx", "slideshow.ppsx"] {
         let (job, image) = run_fixture(input, "png", ConversionOptions::default()).await;
