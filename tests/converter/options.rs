@@ -100,25 +100,19 @@ async fn landscape_turns_every_page_style() {
              fo:page-height=\"29.7cm\" style:print-orientation=\"portrait\" fo:margin=\"{margin}\"/></style:page-layout>"
         )
     };
-    let document = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<office:document \
-         xmlns:office=\"urn:oasis:names:tc:opendocument:xmlns:office:1.0\" \
-         xmlns:style=\"urn:oasis:names:tc:opendocument:xmlns:style:1.0\" \
-         xmlns:text=\"urn:oasis:names:tc:opendocument:xmlns:text:1.0\" \
-         xmlns:fo=\"urn:oasis:names:tc:opendocument:xmlns:xsl-fo-compatible:1.0\" \
-         office:version=\"1.2\" office:mimetype=\"application/vnd.oasis.opendocument.text\">\
-         <office:automatic-styles>{}{}\
+    let styles = format!(
+        "<office:automatic-styles>{}{}\
          <style:style style:name=\"Body\" style:family=\"paragraph\" style:master-page-name=\"Body\"/>\
          </office:automatic-styles><office:master-styles>\
          <style:master-page style:name=\"Standard\" style:page-layout-name=\"title\"/>\
          <style:master-page style:name=\"Body\" style:page-layout-name=\"body\"/>\
-         </office:master-styles><office:body><office:text>\
-         <text:p>Title page</text:p><text:p text:style-name=\"Body\">Body page</text:p>\
-         </office:text></office:body></office:document>",
+         </office:master-styles>",
         layout("title", "2cm"),
         layout("body", "3cm")
     );
-    let (_, pdf) = run(with_options("styles.fodt", "pdf", pdf_options(|p| p.landscape = true)), document.as_bytes()).await;
+    let body = "<text:p>Title page</text:p><text:p text:style-name=\"Body\">Body page</text:p>";
+    let document = flat_odf("text", &styles, body);
+    let (_, pdf) = run(with_options("styles.fodt", "pdf", pdf_options(|p| p.landscape = true)), &document).await;
     assert_eq!(pdf_pages(&pdf), 2);
     for page in 1..=2 {
         let info = poppler_with("pdfinfo", &["-f", &page.to_string(), "-l", &page.to_string()], &pdf).unwrap();
@@ -383,17 +377,8 @@ async fn form_fields_follow_the_option() {
 
 /// A flat ODF drawing: one rectangle with text in it.
 fn drawing() -> Vec<u8> {
-    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<office:document \
-     xmlns:office=\"urn:oasis:names:tc:opendocument:xmlns:office:1.0\" \
-     xmlns:draw=\"urn:oasis:names:tc:opendocument:xmlns:drawing:1.0\" \
-     xmlns:text=\"urn:oasis:names:tc:opendocument:xmlns:text:1.0\" \
-     xmlns:svg=\"urn:oasis:names:tc:opendocument:xmlns:svg-compatible:1.0\" \
-     office:version=\"1.2\" office:mimetype=\"application/vnd.oasis.opendocument.graphics\">\
-     <office:body><office:drawing><draw:page draw:name=\"p1\">\
-     <draw:rect svg:x=\"2cm\" svg:y=\"2cm\" svg:width=\"8cm\" svg:height=\"3cm\"><text:p>Boxed words</text:p></draw:rect>\
-     </draw:page></office:drawing></office:body></office:document>"
-        .as_bytes()
-        .to_vec()
+    let rectangle = "<draw:rect svg:x=\"2cm\" svg:y=\"2cm\" svg:width=\"8cm\" svg:height=\"3cm\"><text:p>Boxed words</text:p></draw:rect>";
+    flat_odf("drawing", "", &format!("<draw:page draw:name=\"p1\">{rectangle}</draw:page>"))
 }
 
 #[tokio::test]
@@ -444,22 +429,9 @@ async fn every_listed_target_converts_and_documents_open_again() {
 #[tokio::test]
 async fn html_results_carry_their_images_inside() {
     let image = BASE64.encode(red_png());
-    let sheet = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<office:document \
-         xmlns:office=\"urn:oasis:names:tc:opendocument:xmlns:office:1.0\" \
-         xmlns:text=\"urn:oasis:names:tc:opendocument:xmlns:text:1.0\" \
-         xmlns:table=\"urn:oasis:names:tc:opendocument:xmlns:table:1.0\" \
-         xmlns:draw=\"urn:oasis:names:tc:opendocument:xmlns:drawing:1.0\" \
-         xmlns:svg=\"urn:oasis:names:tc:opendocument:xmlns:svg-compatible:1.0\" \
-         office:version=\"1.2\" office:mimetype=\"application/vnd.oasis.opendocument.spreadsheet\">\
-         <office:body><office:spreadsheet><table:table table:name=\"S\"><table:shapes>\
-         <draw:frame svg:width=\"3cm\" svg:height=\"3cm\" svg:x=\"3cm\" svg:y=\"1cm\">\
-         <draw:image><office:binary-data>{image}</office:binary-data></draw:image></draw:frame></table:shapes>\
-         <table:table-row><table:table-cell office:value-type=\"string\"><text:p>Cell</text:p></table:table-cell>\
-         </table:table-row></table:table></office:spreadsheet></office:body></office:document>"
-    );
+    let sheet = spreadsheet_with_image(&format!("<draw:image><office:binary-data>{image}</office:binary-data></draw:image>"));
     let text = std::fs::read(fixture("libreoffice-embedded-image.fodt")).unwrap();
-    for (name, document) in [("image.fodt", text), ("image.fods", sheet.into_bytes())] {
+    for (name, document) in [("image.fodt", text), ("image.fods", sheet)] {
         let (_, html) = run(with_options(name, "html", ConversionOptions::default()), &document).await;
         let html = String::from_utf8(html).unwrap();
         assert!(html.contains("src=\"data:image/png;base64,"), "{name}: no inline image");

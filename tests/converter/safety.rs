@@ -7,22 +7,36 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tonic::Code;
 
-#[tokio::test]
-async fn a_linked_local_file_is_never_read_into_the_pdf() {
-    let mut client = shared().client().await;
-    // The fixture links a path that may not exist here; this document links
-    // a file that certainly does.
+/// A real local file for documents to link, and its `file://` URL.
+fn local_image() -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let secret = dir.path().join("secret.png");
     std::fs::write(&secret, red_png()).unwrap();
-    let document = document_linking(&format!("file://{}", secret.display()));
-    let job = submit(&mut client, header("linked.fodt"), &document).await.unwrap();
-    let job = wait_end(&mut client, &job.id).await;
-    assert_eq!(job.state(), JobState::Succeeded);
-    let pdf = read_result(&mut client, &job.id, 0).await;
-    assert!(pdf_text(&pdf, None).contains("Linked image below"));
-    assert_eq!(pdf_images(&pdf), 0, "the linked local file was embedded");
+    let href = format!("file://{}", secret.display());
+    (dir, href)
+}
 
+/// Converts `document` to PDF and checks that its text is there and no
+/// image is.
+async fn assert_converted_without_images(header: SubmitHeader, document: &[u8], text: &str) {
+    let mut client = shared().client().await;
+    let name = header.file_name.clone();
+    let job = submit(&mut client, header, document).await.unwrap();
+    let job = wait_end(&mut client, &job.id).await;
+    assert_eq!(job.state(), JobState::Succeeded, "{job:?}");
+    let pdf = read_result(&mut client, &job.id, 0).await;
+    assert!(pdf_text(&pdf, None).contains(text), "{name}");
+    assert_eq!(pdf_images(&pdf), 0, "{name}: the linked local file was embedded");
+}
+
+#[tokio::test]
+async fn a_linked_local_file_is_never_read_into_the_pdf() {
+    // The fixture links a path that may not exist here; this document links
+    // a file that certainly does.
+    let (_dir, href) = local_image();
+    assert_converted_without_images(header("linked.fodt"), &document_linking(&href), "Linked image below").await;
+
+    let mut client = shared().client().await;
     let (_, pdf) = convert(&mut client, "libreoffice-linked-external.fodt").await;
     assert_eq!(pdf_images(&pdf), 0, "the fixture's linked file was embedded");
 }
@@ -31,24 +45,14 @@ async fn a_linked_local_file_is_never_read_into_the_pdf() {
 async fn documents_turned_to_landscape_still_read_no_linked_file() {
     // Landscape sends a document through a second load, of LibreOffice's
     // own copy; the link it keeps must stay blocked there too.
-    let mut client = shared().client().await;
-    let dir = tempfile::tempdir().unwrap();
-    let secret = dir.path().join("secret.png");
-    std::fs::write(&secret, red_png()).unwrap();
-    let href = format!("file://{}", secret.display());
+    let (_dir, href) = local_image();
     for (name, document, text) in [
         ("linked.fodt", document_linking(&href), "Linked image below"),
-        ("linked.fods", spreadsheet_linking(&href), "Linked image beside"),
+        ("linked.fods", spreadsheet_linking(&href), "Beside the image"),
     ] {
         let pdf = docconv::proto::v1::PdfOptions { landscape: true, ..Default::default() };
         let options = docconv::proto::v1::ConversionOptions { pdf: Some(pdf), ..Default::default() };
-        let header = SubmitHeader { options: Some(options), ..header(name) };
-        let job = submit(&mut client, header, &document).await.unwrap();
-        let job = wait_end(&mut client, &job.id).await;
-        assert_eq!(job.state(), JobState::Succeeded, "{job:?}");
-        let pdf = read_result(&mut client, &job.id, 0).await;
-        assert!(pdf_text(&pdf, None).contains(text), "{name}");
-        assert_eq!(pdf_images(&pdf), 0, "{name}: the linked local file was embedded");
+        assert_converted_without_images(SubmitHeader { options: Some(options), ..header(name) }, &document, text).await;
     }
 }
 

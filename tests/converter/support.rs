@@ -275,23 +275,24 @@ pub fn document_linking(href: &str) -> Vec<u8> {
 /// A flat ODF spreadsheet with one image linked (not embedded) from `href`
 /// beside its only filled cell.
 pub fn spreadsheet_linking(href: &str) -> Vec<u8> {
-    format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<office:document \
-         xmlns:office=\"urn:oasis:names:tc:opendocument:xmlns:office:1.0\" \
-         xmlns:text=\"urn:oasis:names:tc:opendocument:xmlns:text:1.0\" \
-         xmlns:table=\"urn:oasis:names:tc:opendocument:xmlns:table:1.0\" \
-         xmlns:draw=\"urn:oasis:names:tc:opendocument:xmlns:drawing:1.0\" \
-         xmlns:xlink=\"http://www.w3.org/1999/xlink\" \
-         xmlns:svg=\"urn:oasis:names:tc:opendocument:xmlns:svg-compatible:1.0\" \
-         office:version=\"1.2\" office:mimetype=\"application/vnd.oasis.opendocument.spreadsheet\">\
-         <office:body><office:spreadsheet><table:table table:name=\"S\"><table:shapes>\
-         <draw:frame svg:width=\"3cm\" svg:height=\"3cm\" svg:x=\"3cm\" svg:y=\"1cm\">\
-         <draw:image xlink:href=\"{href}\" xlink:type=\"simple\" xlink:show=\"embed\" xlink:actuate=\"onLoad\"/>\
-         </draw:frame></table:shapes><table:table-row><table:table-cell office:value-type=\"string\">\
-         <text:p>Linked image beside.</text:p></table:table-cell></table:table-row></table:table>\
-         </office:spreadsheet></office:body></office:document>"
+    spreadsheet_with_image(&format!(
+        "<draw:image xlink:href=\"{href}\" xlink:type=\"simple\" xlink:show=\"embed\" xlink:actuate=\"onLoad\"/>"
+    ))
+}
+
+/// A flat ODF spreadsheet with `image` (a `draw:image` element) in a frame
+/// beside its only filled cell.
+pub fn spreadsheet_with_image(image: &str) -> Vec<u8> {
+    flat_odf(
+        "spreadsheet",
+        "",
+        &format!(
+            "<table:table table:name=\"S\"><table:shapes>\
+             <draw:frame svg:width=\"3cm\" svg:height=\"3cm\" svg:x=\"3cm\" svg:y=\"1cm\">{image}</draw:frame>\
+             </table:shapes><table:table-row><table:table-cell office:value-type=\"string\">\
+             <text:p>Beside the image.</text:p></table:table-cell></table:table-row></table:table>"
+        ),
     )
-    .into_bytes()
 }
 
 /// A valid 8×8 red PNG.
@@ -346,16 +347,27 @@ pub fn png(width: u32, height: u32, pixel: impl Fn(u32, u32) -> [u8; 3]) -> Vec<
 
 /// A flat ODF text document with `body` (ODF text markup) as its content.
 pub fn text_document(body: &str) -> Vec<u8> {
+    flat_odf("text", "", body)
+}
+
+/// A flat ODF document of `kind` ("text", "spreadsheet" or "drawing"):
+/// `styles` (automatic and master styles) before the body, `body` inside
+/// `<office:{kind}>`. Every namespace the tests use is declared.
+pub fn flat_odf(kind: &str, styles: &str, body: &str) -> Vec<u8> {
+    let media_kind = if kind == "drawing" { "graphics" } else { kind };
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<office:document \
          xmlns:office=\"urn:oasis:names:tc:opendocument:xmlns:office:1.0\" \
+         xmlns:style=\"urn:oasis:names:tc:opendocument:xmlns:style:1.0\" \
          xmlns:text=\"urn:oasis:names:tc:opendocument:xmlns:text:1.0\" \
+         xmlns:table=\"urn:oasis:names:tc:opendocument:xmlns:table:1.0\" \
          xmlns:draw=\"urn:oasis:names:tc:opendocument:xmlns:drawing:1.0\" \
+         xmlns:fo=\"urn:oasis:names:tc:opendocument:xmlns:xsl-fo-compatible:1.0\" \
          xmlns:xlink=\"http://www.w3.org/1999/xlink\" \
          xmlns:dc=\"http://purl.org/dc/elements/1.1/\" \
          xmlns:svg=\"urn:oasis:names:tc:opendocument:xmlns:svg-compatible:1.0\" \
-         office:version=\"1.2\" office:mimetype=\"application/vnd.oasis.opendocument.text\">\
-         <office:body><office:text>{body}</office:text></office:body></office:document>"
+         office:version=\"1.2\" office:mimetype=\"application/vnd.oasis.opendocument.{media_kind}\">\
+         {styles}<office:body><office:{kind}>{body}</office:{kind}></office:body></office:document>"
     )
     .into_bytes()
 }
