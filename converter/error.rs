@@ -25,7 +25,7 @@ pub enum Error {
     /// job that has not succeeded).
     FailedPrecondition(String),
     OutOfRange(String),
-    /// The service is shutting down.
+    /// The service is shutting down, or still starting.
     Unavailable(String),
     /// Our fault. The detail is logged, never sent: it may name paths.
     Internal(String),

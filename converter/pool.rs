@@ -13,14 +13,13 @@
 
 use super::csv;
 use super::failure::Failure;
-use super::formats;
+use super::formats::{self, Kind, Targets};
+use super::html;
 use super::jobs::{Claim, Ending, Jobs};
 use super::options;
 use super::pdf;
 use super::postprocess;
 use super::probe;
-use super::formats::{Kind, Targets};
-use super::html;
 use super::store::JobFiles;
 use super::worker::{Outcome, Progress, Worker, WorkerError, WorkerSpec};
 use crate::proto::v1::{Output, Stage, StageTimings};
