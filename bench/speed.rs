@@ -251,7 +251,8 @@ pub async fn cold_start(bench: &Bench, document: &Document, report: &mut Report)
         "| service | ready (health SERVING) | first conversion | start to first result |\n|---|---|---|---|\n\
          | docconv ({} workers) | {:.0} ms | {first_ms:.0} ms (steady state {steady_ms:.0} ms, {ratio:.2}×) | {:.0} ms |\n{unoserver_line}\n\
          The document is {}. docconv reports ready only once its workers have converted a Writer, Calc and Impress \
-         document; unoserver's figure is from its start to its first conversion finished.\n",
+         document and have exported samples to every candidate format (which is how it learns what this LibreOffice \
+         can produce); unoserver's figure is from its start to its first conversion finished.\n",
         bench.workers,
         ready.as_secs_f64() * 1000.0,
         total.as_secs_f64() * 1000.0,
