@@ -32,9 +32,7 @@ async fn a_bad_document_in_a_merge_is_named_in_the_failure() {
     let mut docs = documents(&["page_1.docx"]);
     docs.push(("broken.docx", b"not a word document".to_vec()));
     let job = submit_merge(&mut client, header("page_1.docx"), &docs).await.unwrap();
-    let job = wait_end(&mut client, &job.id).await;
-    assert_eq!(job.state(), JobState::Failed);
-    let message = job.error.unwrap().message;
+    let message = wait_failed(&mut client, &job.id).await.message;
     assert!(message.starts_with("document 2 (broken.docx): the file is not a valid .docx document"), "{message}");
 }
 

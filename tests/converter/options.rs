@@ -282,9 +282,7 @@ async fn the_input_password_opens_a_protected_document() {
     let data = std::fs::read(fixture("protected_page_1.docx")).unwrap();
     let wrong = ConversionOptions { input_password: "bar".into(), ..Default::default() };
     let job = submit(&mut client, with_options("protected_page_1.docx", "pdf", wrong), &data).await.unwrap();
-    let job = wait_end(&mut client, &job.id).await;
-    assert_eq!(job.state(), JobState::Failed);
-    assert_eq!(job.error.unwrap().message, "the password does not open the document");
+    assert_eq!(wait_failed(&mut client, &job.id).await.message, "the password does not open the document");
 }
 
 /// A document showing a 600×600 noisy image 2 cm wide (about 760 DPI).

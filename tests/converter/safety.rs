@@ -91,9 +91,7 @@ async fn random_bytes_fail_with_a_clear_message() {
     let mut client = shared().client().await;
     let noise: Vec<u8> = (0..4000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
     let job = submit(&mut client, header("noise.docx"), &noise).await.unwrap();
-    let job = wait_end(&mut client, &job.id).await;
-    assert_eq!(job.state(), JobState::Failed);
-    let error = job.error.unwrap();
+    let error = wait_failed(&mut client, &job.id).await;
     assert_eq!(error.code, Code::InvalidArgument as i32);
     assert!(error.message.contains("not a valid .docx"), "{}", error.message);
 }
@@ -102,9 +100,7 @@ async fn random_bytes_fail_with_a_clear_message() {
 async fn a_damaged_zip_fails_with_a_clear_message() {
     let mut client = shared().client().await;
     let job = submit(&mut client, header("damaged.xlsx"), b"PK\x03\x04 and then garbage").await.unwrap();
-    let job = wait_end(&mut client, &job.id).await;
-    assert_eq!(job.state(), JobState::Failed);
-    let error = job.error.unwrap();
+    let error = wait_failed(&mut client, &job.id).await;
     assert_eq!(error.code, Code::InvalidArgument as i32);
     assert!(error.message.contains("not a document LibreOffice can read"), "{}", error.message);
 }
@@ -122,9 +118,7 @@ async fn a_password_protected_document_fails_fast_and_clearly() {
     let mut client = shared().client().await;
     let started = std::time::Instant::now();
     let job = submit_fixture(&mut client, "protected_page_1.docx").await;
-    let job = wait_end(&mut client, &job.id).await;
-    assert_eq!(job.state(), JobState::Failed);
-    let error = job.error.unwrap();
+    let error = wait_failed(&mut client, &job.id).await;
     assert_eq!(error.code, Code::FailedPrecondition as i32, "{error:?}");
     assert!(error.message.contains("password-protected"), "{}", error.message);
     // Far below the 60 s deadline: LibreOffice was told no, not left waiting.

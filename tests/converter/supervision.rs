@@ -97,9 +97,7 @@ async fn a_job_that_kills_two_workers_fails_clearly() {
     wait_attempt(&mut client, &job.id, 2).await;
     kill(server.worker_pids()[0]);
 
-    let done = wait_end(&mut client, &job.id).await;
-    assert_eq!(done.state(), JobState::Failed);
-    let error = done.error.unwrap();
+    let error = wait_failed(&mut client, &job.id).await;
     assert_eq!(error.code, Code::Internal as i32);
     assert!(error.message.contains("crashed"), "{}", error.message);
     // The service goes on with a fresh worker.
@@ -113,9 +111,7 @@ async fn a_conversion_past_its_deadline_is_stopped() {
     let job = submit(&mut client, header("slow.fodt"), &big_text_document(40000)).await.unwrap();
     wait_running(&mut client, &job.id).await;
     let worker = server.worker_pids()[0];
-    let done = wait_end(&mut client, &job.id).await;
-    assert_eq!(done.state(), JobState::Failed);
-    let error = done.error.unwrap();
+    let error = wait_failed(&mut client, &job.id).await;
     assert_eq!(error.code, Code::DeadlineExceeded as i32);
     assert_eq!(error.message, "conversion took longer than 1 s and was stopped");
     wait_until_gone(worker).await;

@@ -8,7 +8,7 @@ use docconv::converter::config::ConverterConfig;
 use docconv::converter::server;
 use docconv::proto::v1::converter_client::ConverterClient;
 use docconv::proto::v1::{
-    GetJobRequest, Job, JobState, ReadResultRequest, SubmitHeader, SubmitRequest, WatchJobRequest,
+    GetJobRequest, Job, JobError, JobState, ReadResultRequest, SubmitHeader, SubmitRequest, WatchJobRequest,
     submit_request, watch_job_response,
 };
 use std::net::SocketAddr;
@@ -187,6 +187,13 @@ pub async fn wait_running(client: &mut Client, id: &str) -> Job {
         assert!(Instant::now() < deadline, "job never started: {job:?}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Waits for a job that must fail, and returns its error.
+pub async fn wait_failed(client: &mut Client, id: &str) -> JobError {
+    let job = wait_end(client, id).await;
+    assert_eq!(job.state(), JobState::Failed, "{job:?}");
+    job.error.expect("a failed job carries its error")
 }
 
 pub fn is_ended(job: &Job) -> bool {
