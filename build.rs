@@ -6,11 +6,8 @@
 
 use std::{env, path::PathBuf};
 
-const PROTOS: &[&str] = &[
-    "docconv/v1/converter.proto",
-    "docconv/worker/v1/worker.proto",
-    "docconv/store/v1/store.proto",
-];
+const PROTOS: &[&str] =
+    &["docconv/v1/converter.proto", "docconv/worker/v1/worker.proto", "docconv/store/v1/store.proto"];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
@@ -18,16 +15,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Reflection describes the public API only, not the private protocols.
     let public = protox::compile([PROTOS[0]], ["proto"])?;
-    std::fs::write(
-        out_dir.join("docconv_descriptor.bin"),
-        prost::Message::encode_to_vec(&public),
-    )?;
+    std::fs::write(out_dir.join("docconv_descriptor.bin"), prost::Message::encode_to_vec(&public))?;
 
     let fds = protox::compile(PROTOS, ["proto"])?;
 
-    tonic_prost_build::configure()
-        .build_client(true)
-        .build_server(true)
-        .compile_fds(fds)?;
+    tonic_prost_build::configure().build_client(true).build_server(true).compile_fds(fds)?;
     Ok(())
 }

@@ -54,7 +54,9 @@ pub fn write_large_xlsx(path: &Path, rows: usize) -> std::io::Result<Document> {
         sheet.push_str(&format!("<row r=\"{row}\">"));
         for (column, letter) in "ABCDEFGH".chars().enumerate() {
             if column % 2 == 0 {
-                sheet.push_str(&format!("<c r=\"{letter}{row}\" t=\"inlineStr\"><is><t>item {row}-{column}</t></is></c>"));
+                sheet.push_str(&format!(
+                    "<c r=\"{letter}{row}\" t=\"inlineStr\"><is><t>item {row}-{column}</t></is></c>"
+                ));
             } else {
                 sheet.push_str(&format!("<c r=\"{letter}{row}\"><v>{}</v></c>", row * 7 + column));
             }
@@ -88,17 +90,16 @@ pub fn write_large_xlsx(path: &Path, rows: usize) -> std::io::Result<Document> {
 pub fn write_image_document(path: &Path, pixels: u32, size: usize) -> std::io::Result<()> {
     let image = noise_png(pixels);
     let encoded = BASE64.encode(&image);
-    let head = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<office:document \
+    let head = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<office:document \
          xmlns:office=\"urn:oasis:names:tc:opendocument:xmlns:office:1.0\" \
          xmlns:text=\"urn:oasis:names:tc:opendocument:xmlns:text:1.0\" \
          xmlns:draw=\"urn:oasis:names:tc:opendocument:xmlns:drawing:1.0\" \
          xmlns:svg=\"urn:oasis:names:tc:opendocument:xmlns:svg-compatible:1.0\" \
          office:version=\"1.2\" office:mimetype=\"application/vnd.oasis.opendocument.text\">\
          <office:body><office:text><text:p><draw:frame text:anchor-type=\"as-char\" svg:width=\"10cm\" svg:height=\"10cm\">\
-         <draw:image><office:binary-data>"
-    );
-    let tail = "</office:binary-data></draw:image></draw:frame></text:p></office:text></office:body></office:document>\n";
+         <draw:image><office:binary-data>".to_string();
+    let tail =
+        "</office:binary-data></draw:image></draw:frame></text:p></office:text></office:body></office:document>\n";
     let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
     file.write_all(head.as_bytes())?;
     file.write_all(encoded.as_bytes())?;

@@ -123,7 +123,8 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
 
 async fn run_scenarios(bench: &Bench, args: &BenchArgs, started: Instant) -> Result<(), String> {
     let mut documents = documents::fixtures(&args.fixtures);
-    let large = documents::write_large_docx(&bench.work.join("large.docx"), bench.large_docx_paragraphs).map_err(|e| e.to_string())?;
+    let large = documents::write_large_docx(&bench.work.join("large.docx"), bench.large_docx_paragraphs)
+        .map_err(|e| e.to_string())?;
     documents.push(large.clone());
     if let Some(rows) = bench.large_xlsx_rows {
         documents.push(documents::write_large_xlsx(&bench.work.join("large.xlsx"), rows).map_err(|e| e.to_string())?);
@@ -192,7 +193,9 @@ fn write_report(out: &Path, markdown: &str, svg: &str) -> Result<(), String> {
 fn preamble(bench: &Bench, args: &BenchArgs, started: Instant) -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .and_then(|c| {
+            c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
         .unwrap_or_default();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let memory = std::fs::read_to_string("/proc/meminfo")
@@ -212,7 +215,12 @@ fn preamble(bench: &Bench, args: &BenchArgs, started: Instant) -> String {
             .args(["show", "unoserver"])
             .output()
             .ok()
-            .and_then(|o| String::from_utf8_lossy(&o.stdout).lines().find(|l| l.starts_with("Version:")).map(|l| l[8..].trim().to_owned()))
+            .and_then(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .find(|l| l.starts_with("Version:"))
+                    .map(|l| l[8..].trim().to_owned())
+            })
             .unwrap_or_else(|| "unknown".into()),
         None => "not run".into(),
     };

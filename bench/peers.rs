@@ -10,8 +10,8 @@ use crate::proto::v1::{
 use crate::proto::worker::Convert;
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
@@ -91,6 +91,7 @@ impl Floor {
             program_dir: "/usr/lib/libreoffice/program".into(),
             scratch_dir: work.join("floor"),
             start_timeout: Duration::from_secs(60),
+            profile_blocks_links: true,
         };
         let worker = Worker::start(&spec).await.map_err(|e| e.to_string())?;
         Ok(Floor { worker, dir })

@@ -69,7 +69,12 @@ impl Report {
             );
         }
         for (i, level) in levels.iter().enumerate() {
-            let _ = writeln!(svg, "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{level}</text>", x(i), height - bottom + 18.0);
+            let _ = writeln!(
+                svg,
+                "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{level}</text>",
+                x(i),
+                height - bottom + 18.0
+            );
         }
         let colors = ["#2456d6", "#d64524", "#1f7a4d", "#8a4fd6"];
         let mut peers: Vec<&str> = Vec::new();
@@ -86,7 +91,11 @@ impl Report {
                 .filter(|t| t.0 == *peer)
                 .filter_map(|t| levels.iter().position(|l| *l == t.1).map(|i| format!("{:.1},{:.1}", x(i), y(t.2))))
                 .collect();
-            let _ = writeln!(svg, "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2.5\" points=\"{}\"/>", points.join(" "));
+            let _ = writeln!(
+                svg,
+                "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2.5\" points=\"{}\"/>",
+                points.join(" ")
+            );
             for point in &points {
                 let (px, py) = point.split_once(',').unwrap();
                 let _ = writeln!(svg, "<circle cx=\"{px}\" cy=\"{py}\" r=\"3.5\" fill=\"{color}\"/>");
@@ -126,7 +135,9 @@ mod tests {
     #[test]
     fn the_chart_has_one_line_per_peer() {
         let mut report = Report::default();
-        for (peer, level, rate) in [("docconv", 1, 9.0), ("unoserver", 1, 8.0), ("docconv", 4, 18.0), ("unoserver", 4, 8.5)] {
+        for (peer, level, rate) in
+            [("docconv", 1, 9.0), ("unoserver", 1, 8.0), ("docconv", 4, 18.0), ("unoserver", 4, 8.5)]
+        {
             report.throughput.push((peer.into(), level, rate));
         }
         let svg = report.chart_svg();

@@ -24,7 +24,9 @@ impl Service {
             with_gateway.then(|| format!("127.0.0.1:{}", super::system::free_port()).parse().unwrap());
         let mut command = Command::new(exe);
         match http {
-            Some(http) => command.args(["serve", "--grpc-listen", &grpc.to_string(), "--http-listen", &http.to_string()]),
+            Some(http) => {
+                command.args(["serve", "--grpc-listen", &grpc.to_string(), "--http-listen", &http.to_string()])
+            }
             None => command.args(["converter", "--listen", &grpc.to_string()]),
         };
         let started = Instant::now();

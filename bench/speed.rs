@@ -50,7 +50,8 @@ pub async fn latency(
                         samples.entry((DOCCONV, document.name.clone())).or_default().push_duration(elapsed);
                         let t = job.timings.unwrap_or_default();
                         let entry = stages.entry(document.name.clone()).or_default();
-                        for (slot, value) in entry.iter_mut().zip([t.queue_wait_ms, t.load_ms, t.export_ms, t.store_ms]) {
+                        for (slot, value) in entry.iter_mut().zip([t.queue_wait_ms, t.load_ms, t.export_ms, t.store_ms])
+                        {
                             slot.push(value as f64);
                         }
                     }
@@ -80,7 +81,8 @@ pub async fn latency(
     }
     table.push_str(" docconv ÷ floor | unoserver ÷ docconv | soffice ÷ docconv |\n|---|---|---|---|---|---|---|---|\n");
     let median = |peer: &'static str, name: &str| samples.get(&(peer, name.to_owned())).and_then(|s| s.median());
-    let (mut over_floor, mut vs_unoserver, mut vs_soffice) = (Samples::default(), Samples::default(), Samples::default());
+    let (mut over_floor, mut vs_unoserver, mut vs_soffice) =
+        (Samples::default(), Samples::default(), Samples::default());
     for document in documents {
         let _ = write!(table, "| {} |", document.name);
         for peer in peers {
@@ -175,15 +177,15 @@ pub async fn throughput(
             fmt(theirs.map(cores)),
             ratio.map_or("–".into(), |r| format!("{r:.2}×"))
         );
-        if concurrency >= 4 {
-            if let Some(r) = ratio {
-                report.target(
-                    "throughput",
-                    &format!("at {concurrency} clients, at least 1.8× unoserver's documents per second"),
-                    format!("{r:.2}×"),
-                    r >= 1.8,
-                );
-            }
+        if concurrency >= 4
+            && let Some(r) = ratio
+        {
+            report.target(
+                "throughput",
+                &format!("at {concurrency} clients, at least 1.8× unoserver's documents per second"),
+                format!("{r:.2}×"),
+                r >= 1.8,
+            );
         }
     }
     let _ = write!(
@@ -206,7 +208,9 @@ async fn run_docconv_batch(client: &Client, batch: &[Document], concurrency: usi
         tasks.push(tokio::spawn(async move {
             loop {
                 let next = queue.lock().unwrap().pop();
-                let Some(document) = next else { return Ok::<(), String>(()) };
+                let Some(document) = next else {
+                    return Ok::<(), String>(());
+                };
                 peers::docconv_convert(&mut client, &document).await?;
             }
         }));
@@ -259,6 +263,11 @@ pub async fn cold_start(bench: &Bench, document: &Document, report: &mut Report)
         document.name
     );
     report.section("3. Cold start", body);
-    report.target("cold start", "first conversion within 1.5× of the steady state", format!("{ratio:.2}×"), ratio <= 1.5);
+    report.target(
+        "cold start",
+        "first conversion within 1.5× of the steady state",
+        format!("{ratio:.2}×"),
+        ratio <= 1.5,
+    );
     Ok(())
 }

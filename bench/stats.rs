@@ -32,7 +32,7 @@ impl Samples {
         let mut sorted = self.0.clone();
         sorted.sort_by(|a, b| a.total_cmp(b));
         let middle = sorted.len() / 2;
-        Some(if sorted.len() % 2 == 0 { (sorted[middle - 1] + sorted[middle]) / 2.0 } else { sorted[middle] })
+        Some(if sorted.len().is_multiple_of(2) { (sorted[middle - 1] + sorted[middle]) / 2.0 } else { sorted[middle] })
     }
 }
 

@@ -23,7 +23,8 @@ pub async fn streaming(bench: &Bench, report: &mut Report) -> Result<(), String>
     let pixels = (((size as f64) * 0.9 / 4.0).sqrt()) as u32;
     super::documents::write_image_document(&document, pixels, size).map_err(|e| e.to_string())?;
     let limit = (bench.upload_mib + 16).to_string();
-    let service = Service::start(&bench.exe, &bench.work, "streaming", true, &["--workers", "1", "--max-upload-mib", &limit])?;
+    let service =
+        Service::start(&bench.exe, &bench.work, "streaming", true, &["--workers", "1", "--max-upload-mib", &limit])?;
     service.wait_ready().await?;
     let pid = service.pid();
     let mut client = peers::connect(service.grpc).await?;
@@ -53,7 +54,12 @@ pub async fn streaming(bench: &Bench, report: &mut Report) -> Result<(), String>
 
     let mut table = String::from("| path | direction | bytes | peak memory growth |\n|---|---|---|---|\n");
     for (path, direction, bytes, growth_kib) in &rows {
-        let _ = writeln!(table, "| {path} | {direction} | {:.1} MiB | {:.1} MiB |", *bytes as f64 / 1048576.0, *growth_kib as f64 / 1024.0);
+        let _ = writeln!(
+            table,
+            "| {path} | {direction} | {:.1} MiB | {:.1} MiB |",
+            *bytes as f64 / 1048576.0,
+            *growth_kib as f64 / 1024.0
+        );
         report.target(
             "streaming",
             &format!("{path} {direction}: memory growth under 16 MiB"),
@@ -87,15 +93,25 @@ async fn submit_file(client: &mut peers::Client, path: &Path) -> Result<String, 
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("upload.fodt").to_owned();
     // Keep images as they are, so the PDF is as large as the upload allows.
     let pdf = PdfOptions { max_image_resolution: 1200, ..Default::default() };
-    let header = SubmitHeader { file_name: name, options: Some(ConversionOptions { pdf: Some(pdf), ..Default::default() }), ..Default::default() };
+    let header = SubmitHeader {
+        file_name: name,
+        options: Some(ConversionOptions { pdf: Some(pdf), ..Default::default() }),
+        ..Default::default()
+    };
     let (tx, rx) = tokio::sync::mpsc::channel(2);
     let path = path.to_path_buf();
     std::thread::spawn(move || {
         let _ = tx.blocking_send(SubmitRequest { payload: Some(submit_request::Payload::Header(header)) });
-        let Ok(mut file) = std::fs::File::open(path) else { return };
+        let Ok(mut file) = std::fs::File::open(path) else {
+            return;
+        };
         let mut buffer = vec![0u8; 1 << 20];
         while let Ok(n) = file.read(&mut buffer) {
-            if n == 0 || tx.blocking_send(SubmitRequest { payload: Some(submit_request::Payload::Data(buffer[..n].to_vec())) }).is_err() {
+            if n == 0
+                || tx
+                    .blocking_send(SubmitRequest { payload: Some(submit_request::Payload::Data(buffer[..n].to_vec())) })
+                    .is_err()
+            {
                 return;
             }
         }

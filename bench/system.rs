@@ -18,7 +18,9 @@ pub fn rss_kib(pid: u32) -> u64 {
 pub fn tree(pid: u32) -> Vec<u32> {
     let mut parents: Vec<(u32, u32)> = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(child) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let Some(child) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
         if let Some(parent) = stat_field(child, 4) {
             parents.push((child, parent as u32));
         }
@@ -37,7 +39,8 @@ pub fn tree(pid: u32) -> Vec<u32> {
 pub fn cpu_time(pid: u32) -> Duration {
     // SAFETY: sysconf has no preconditions.
     let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    let ticks: u64 = tree(pid).into_iter().map(|p| stat_field(p, 14).unwrap_or(0) + stat_field(p, 15).unwrap_or(0)).sum();
+    let ticks: u64 =
+        tree(pid).into_iter().map(|p| stat_field(p, 14).unwrap_or(0) + stat_field(p, 15).unwrap_or(0)).sum();
     Duration::from_secs_f64(ticks as f64 / ticks_per_second)
 }
 

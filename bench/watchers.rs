@@ -14,10 +14,10 @@ use super::service::{Gateway, Service};
 use super::stats::Samples;
 use super::system;
 use crate::proto::v1::{CancelJobRequest, JobState, WatchJobRequest, watch_job_response};
-use tokio_stream::StreamExt;
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
+use tokio_stream::StreamExt;
 
 fn now_micros() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_micros() as u64
@@ -26,7 +26,11 @@ fn now_micros() -> u64 {
 /// Busy jobs holding the only worker for seconds (long enough to connect
 /// ten thousand watchers), and a small job queued behind them for the
 /// watchers to watch.
-async fn busy_and_waiting(client: &mut Client, busy: &Document, small: &Document) -> Result<(Vec<String>, String), String> {
+async fn busy_and_waiting(
+    client: &mut Client,
+    busy: &Document,
+    small: &Document,
+) -> Result<(Vec<String>, String), String> {
     let mut busy_jobs = Vec::new();
     for _ in 0..3 {
         busy_jobs.push(peers::submit(client, busy).await?.id);
@@ -136,7 +140,9 @@ async fn watch_grpc(client: &mut Client, id: &str, ready: mpsc::Sender<()>) -> R
     let mut delays = Vec::new();
     let mut first = true;
     while let Some(message) = stream.message().await.map_err(|e| e.to_string())? {
-        let Some(watch_job_response::Event::Job(job)) = message.event else { continue };
+        let Some(watch_job_response::Event::Job(job)) = message.event else {
+            continue;
+        };
         if first {
             first = false;
             let _ = ready.send(()).await;
@@ -156,7 +162,9 @@ async fn watch_websocket(gateway: std::net::SocketAddr, id: &str, ready: mpsc::S
     let mut delays = Vec::new();
     let mut first = true;
     while let Some(message) = socket.next().await {
-        let tokio_tungstenite::tungstenite::Message::Text(text) = message.map_err(|e| e.to_string())? else { continue };
+        let tokio_tungstenite::tungstenite::Message::Text(text) = message.map_err(|e| e.to_string())? else {
+            continue;
+        };
         let arrived = now_micros();
         if first {
             first = false;

@@ -27,6 +27,11 @@ pub struct ConverterConfig {
     #[arg(long, env = "DOCCONV_WORKER_MAX_MEMORY_MIB", default_value_t = 1024)]
     pub worker_max_memory_mib: u64,
 
+    /// Resident memory (MiB) a worker may reach while converting; past it
+    /// the worker is killed and the job fails (decompression bombs)
+    #[arg(long, env = "DOCCONV_WORKER_MEMORY_LIMIT_MIB", default_value_t = 2048)]
+    pub worker_memory_limit_mib: u64,
+
     /// Jobs that may wait in the queue; more are refused with RESOURCE_EXHAUSTED
     #[arg(long, env = "DOCCONV_QUEUE_CAPACITY", default_value_t = 1000)]
     pub queue_capacity: usize,
@@ -51,6 +56,11 @@ pub struct ConverterConfig {
     /// again at the next start
     #[arg(long, env = "DOCCONV_SHUTDOWN_GRACE_SECS", default_value_t = 20)]
     pub shutdown_grace_secs: u64,
+
+    /// Leave LibreOffice's own link blocking off, relying on the sandbox
+    /// alone. Only for tests that prove the sandbox holds by itself.
+    #[arg(long, hide = true)]
+    pub insecure_profile_allows_links: bool,
 }
 
 impl Default for ConverterConfig {
@@ -72,9 +82,7 @@ impl ConverterConfig {
     }
 
     pub fn workers(&self) -> usize {
-        self.workers
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
-            .max(1)
+        self.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())).max(1)
     }
 
     pub fn job_timeout(&self) -> Duration {

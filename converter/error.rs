@@ -37,11 +37,8 @@ impl From<Error> for Status {
     fn from(error: Error) -> Status {
         let (code, message) = match error {
             Error::BadRequest(violations) => {
-                let message = violations
-                    .iter()
-                    .map(|v| format!("{}: {}", v.field, v.description))
-                    .collect::<Vec<_>>()
-                    .join("; ");
+                let message =
+                    violations.iter().map(|v| format!("{}: {}", v.field, v.description)).collect::<Vec<_>>().join("; ");
                 let mut details = ErrorDetails::new();
                 for v in violations {
                     details.add_bad_request_violation(v.field, v.description);

@@ -9,7 +9,9 @@ use tonic::Code;
 #[derive(Debug, Clone)]
 pub enum Failure {
     /// The file does not look like its format at all.
-    NotADocument { extension: String },
+    NotADocument {
+        extension: String,
+    },
     /// LibreOffice could not load it.
     Unreadable,
     PasswordRequired,
@@ -17,11 +19,21 @@ pub enum Failure {
     ExportFailed,
     TimedOut(Duration),
     /// The worker died on this document on every attempt.
-    Crashed { attempts: u32 },
+    Crashed {
+        attempts: u32,
+    },
     /// The job was cancelled by request.
     Cancelled,
+    /// The worker passed its memory limit (in bytes) on this document.
+    OutOfMemory {
+        limit: u64,
+    },
     /// One document of a merge failed (position counts from 1).
-    InDocument { position: usize, name: String, failure: Box<Failure> },
+    InDocument {
+        position: usize,
+        name: String,
+        failure: Box<Failure>,
+    },
 }
 
 impl Failure {
@@ -49,22 +61,31 @@ impl Failure {
                 "the document is password-protected; remove the password and submit it again".into(),
             ),
             Failure::WrongPassword => (Code::InvalidArgument, "the password does not open the document".into()),
-            Failure::ExportFailed => (
-                Code::Internal,
-                "LibreOffice read the document but could not write the result".into(),
-            ),
-            Failure::TimedOut(limit) => (
-                Code::DeadlineExceeded,
-                format!("conversion took longer than {} s and was stopped", limit.as_secs()),
-            ),
+            Failure::ExportFailed => {
+                (Code::Internal, "LibreOffice read the document but could not write the result".into())
+            }
+            Failure::TimedOut(limit) => {
+                (Code::DeadlineExceeded, format!("conversion took longer than {} s and was stopped", limit.as_secs()))
+            }
             Failure::Crashed { attempts } => (
                 Code::Internal,
                 format!("LibreOffice crashed on this document ({attempts} attempts); it may be damaged"),
             ),
             Failure::Cancelled => (Code::Cancelled, "cancelled on request".into()),
+            Failure::OutOfMemory { limit } => (
+                Code::ResourceExhausted,
+                format!(
+                    "converting this document needed more than the {} MiB of memory a conversion may use, and was stopped; \
+                     it may be a decompression bomb",
+                    limit >> 20
+                ),
+            ),
             Failure::InDocument { position, name, failure } => {
                 let inner = failure.to_job_error();
-                return JobError { code: inner.code, message: format!("document {position} ({name}): {}", inner.message) };
+                return JobError {
+                    code: inner.code,
+                    message: format!("document {position} ({name}): {}", inner.message),
+                };
             }
         };
         JobError { code: code as i32, message }

@@ -64,7 +64,10 @@ mod tests {
     fn quoted_references_become_data_urls() {
         let html = r#"<p>output_html_1.png</p><img src="output_html_1.png" alt="x"><img src="other.png">"#;
         let inlined = with_data_url(html, "output_html_1.png", b"PNG");
-        assert_eq!(inlined, r#"<p>output_html_1.png</p><img src="data:image/png;base64,UE5H" alt="x"><img src="other.png">"#);
+        assert_eq!(
+            inlined,
+            r#"<p>output_html_1.png</p><img src="data:image/png;base64,UE5H" alt="x"><img src="other.png">"#
+        );
     }
 
     #[test]

@@ -166,10 +166,7 @@ impl Jobs {
             return Err(Error::Unavailable("the service is shutting down; retry on another instance".into()));
         }
         if inner.queue.len() + inner.reserved >= self.capacity {
-            return Err(Error::ResourceExhausted(format!(
-                "the queue is full ({} jobs); retry later",
-                self.capacity
-            )));
+            return Err(Error::ResourceExhausted(format!("the queue is full ({} jobs); retry later", self.capacity)));
         }
         inner.reserved += 1;
         Ok(Reservation { jobs: self })
@@ -254,10 +251,10 @@ impl Jobs {
             job.progress = Some(Progress { stage: Stage::Loading as i32, percent: 0 });
         });
         claim.attempts += 1;
-        if let Some(record) = record {
-            if let Err(e) = self.persist(record).await {
-                tracing::error!(job = %claim.id, "could not record the retry: {e:?}");
-            }
+        if let Some(record) = record
+            && let Err(e) = self.persist(record).await
+        {
+            tracing::error!(job = %claim.id, "could not record the retry: {e:?}");
         }
     }
 
@@ -277,7 +274,9 @@ impl Jobs {
         let id = claim.id.as_str();
         let record = {
             let mut inner = self.lock();
-            let Some(live) = inner.live.get_mut(id) else { return };
+            let Some(live) = inner.live.get_mut(id) else {
+                return;
+            };
             if live.ending {
                 return;
             }
@@ -333,6 +332,7 @@ impl Jobs {
     /// Cancels a job that has not ended; returns its final state. A queued
     /// job ends at once; a running one once its worker is stopped.
     pub async fn cancel(&self, id: &str) -> Result<Job> {
+        #[allow(clippy::large_enum_variant)] // one value, on the stack, briefly
         enum Then {
             EndNow(StoredJob),
             Wait(broadcast::Receiver<Arc<Job>>),
@@ -364,15 +364,13 @@ impl Jobs {
                 self.end_record(record, job, Ending::Failed(Failure::Cancelled)).await?;
                 self.get(id).await
             }
-            Some(Then::Wait(mut updates)) => {
-                loop {
-                    match updates.recv().await {
-                        Ok(job) if is_terminal(job.state()) => return Ok(Job::clone(&job)),
-                        Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                        Err(broadcast::error::RecvError::Closed) => return self.get(id).await,
-                    }
+            Some(Then::Wait(mut updates)) => loop {
+                match updates.recv().await {
+                    Ok(job) if is_terminal(job.state()) => return Ok(Job::clone(&job)),
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return self.get(id).await,
                 }
-            }
+            },
         }
     }
 
@@ -440,7 +438,7 @@ impl Jobs {
         let cutoff = cutoff.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
         let store = self.store.clone();
         let files = self.files.clone();
-        Ok(tokio::task::spawn_blocking(move || -> Result<usize> {
+        tokio::task::spawn_blocking(move || -> Result<usize> {
             let expired = store.ended_before(cutoff)?;
             for id in &expired {
                 store.delete(id)?;
@@ -448,7 +446,7 @@ impl Jobs {
             }
             Ok(expired.len())
         })
-        .await??)
+        .await?
     }
 
     /// Applies `change` to a live job and publishes the result; returns the
@@ -471,12 +469,7 @@ impl Jobs {
 
 impl Live {
     fn new(record: StoredJob) -> Live {
-        Live {
-            record,
-            updates: broadcast::channel(UPDATES_BUFFER).0,
-            cancel: Arc::new(Notify::new()),
-            ending: false,
-        }
+        Live { record, updates: broadcast::channel(UPDATES_BUFFER).0, cancel: Arc::new(Notify::new()), ending: false }
     }
 }
 
@@ -515,7 +508,9 @@ fn start(inner: &mut Inner, id: &str) -> Claim {
 fn reposition(inner: &mut Inner) {
     let Inner { live, queue, .. } = inner;
     for (index, id) in queue.iter().enumerate() {
-        let Some(live) = live.get_mut(id) else { continue };
+        let Some(live) = live.get_mut(id) else {
+            continue;
+        };
         let job = live.record.job.get_or_insert_default();
         let position = index as u32 + 1;
         if job.queue_position != position {

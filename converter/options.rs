@@ -36,7 +36,8 @@ pub fn check(options: &ConversionOptions, target: &str, kind: Kind, targets: &Ta
     check_text(&mut violations, "options.input_password", &options.input_password);
     if let Some(pdf) = &options.pdf {
         if target != "pdf" {
-            violations.push(violation("options.pdf", format!("PDF options need target_format \"pdf\", not {target:?}")));
+            violations
+                .push(violation("options.pdf", format!("PDF options need target_format \"pdf\", not {target:?}")));
         }
         check_pdf(&mut violations, pdf);
         check_landscape(&mut violations, pdf, kind);
@@ -59,7 +60,10 @@ pub fn check_merge(options: &ConversionOptions, target: &str, kind: Kind) -> Vec
             violations.push(violation("options.pdf.universal_access", "a merged PDF cannot keep PDF/UA tagging"));
         }
         if !pdf.page_ranges.is_empty() {
-            violations.push(violation("options.pdf.page_ranges", "not with several documents; split the result by ranges instead"));
+            violations.push(violation(
+                "options.pdf.page_ranges",
+                "not with several documents; split the result by ranges instead",
+            ));
         }
         check_landscape(&mut violations, pdf, kind);
     }
@@ -91,7 +95,10 @@ fn check_pdf(violations: &mut Vec<Violation>, pdf: &PdfOptions) {
     if !pdf.page_ranges.is_empty() && !valid_page_ranges(&pdf.page_ranges) {
         violations.push(violation(
             "options.pdf.page_ranges",
-            format!("{:?} is not a page range; write e.g. \"2-3\", \"1,4-\" or \"5\" (pages count from 1)", pdf.page_ranges),
+            format!(
+                "{:?} is not a page range; write e.g. \"2-3\", \"1,4-\" or \"5\" (pages count from 1)",
+                pdf.page_ranges
+            ),
         ));
     }
     if pdf.image_quality > 100 {
@@ -321,7 +328,8 @@ mod tests {
     #[test]
     fn job_states_never_show_passwords() {
         let mut options = pdf(|p| {
-            p.encryption = Some(PdfEncryption { open_password: "o".into(), owner_password: "w".into(), ..Default::default() })
+            p.encryption =
+                Some(PdfEncryption { open_password: "o".into(), owner_password: "w".into(), ..Default::default() })
         });
         options.input_password = "secret".into();
         let shown = redacted(&options);

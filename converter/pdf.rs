@@ -38,11 +38,8 @@ fn is_page_tree(object: &[u8]) -> bool {
 
 fn count_of(object: &[u8]) -> Option<u32> {
     let i = find(object, b"/Count")?;
-    let digits: Vec<u8> = trim_start(&object[i + b"/Count".len()..])
-        .iter()
-        .take_while(|b| b.is_ascii_digit())
-        .copied()
-        .collect();
+    let digits: Vec<u8> =
+        trim_start(&object[i + b"/Count".len()..]).iter().take_while(|b| b.is_ascii_digit()).copied().collect();
     std::str::from_utf8(&digits).ok()?.parse().ok()
 }
 

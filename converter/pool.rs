@@ -7,6 +7,8 @@
 //! - a worker that dies mid-job is replaced and the job retried once on the
 //!   fresh worker, then failed;
 //! - a cancelled running job has its worker killed;
+//! - a worker whose memory passes the limit while converting is killed and
+//!   its job fails (no retry: the document would do it again);
 //! - a worker that has converted many documents or grown large is replaced
 //!   by a warmed-up successor, which takes over only once it is ready, so no
 //!   job waits for a cold start.
@@ -23,7 +25,7 @@ use super::probe;
 use super::store::JobFiles;
 use super::worker::{Outcome, Progress, Worker, WorkerError, WorkerSpec};
 use crate::proto::v1::{Output, Stage, StageTimings};
-use crate::proto::worker::Convert;
+use crate::proto::worker::{Convert, Sandbox};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -37,6 +39,8 @@ pub struct PoolConfig {
     pub job_timeout: Duration,
     pub max_jobs_per_worker: u32,
     pub max_worker_rss: u64,
+    /// Resident memory a worker may reach while converting.
+    pub worker_memory_limit: u64,
 }
 
 pub struct Pool {
@@ -50,6 +54,8 @@ pub struct Pool {
     /// The probe so far: the targets found, and how many runners have
     /// done their share.
     probed: std::sync::Mutex<(Targets, usize)>,
+    /// How the workers are confined, as the first one reported it.
+    sandbox: watch::Sender<Option<Sandbox>>,
 }
 
 /// A started pool: the runners, the count of warm slots, and the targets
@@ -58,6 +64,8 @@ pub struct Running {
     pub runners: Vec<JoinHandle<()>>,
     pub warm: watch::Receiver<usize>,
     pub targets: watch::Receiver<Option<Arc<Targets>>>,
+    /// How workers are confined (`None` until the first has started).
+    pub sandbox: watch::Receiver<Option<Sandbox>>,
 }
 
 impl Pool {
@@ -67,13 +75,16 @@ impl Pool {
         let (warm, warm_rx) = watch::channel(0);
         let (targets, targets_rx) = watch::channel(None);
         let probed = std::sync::Mutex::new((Targets::default(), 0));
-        let pool = Arc::new(Pool { jobs, spec, config, warm, targets, probed });
+        let (sandbox, sandbox_rx) = watch::channel(None);
+        let pool = Arc::new(Pool { jobs, spec, config, warm, targets, probed, sandbox });
         let runners = (0..pool.config.workers).map(|slot| tokio::spawn(pool.clone().runner(slot))).collect();
-        Ok(Running { runners, warm: warm_rx, targets: targets_rx })
+        Ok(Running { runners, warm: warm_rx, targets: targets_rx, sandbox: sandbox_rx })
     }
 
     async fn runner(self: Arc<Self>, slot: usize) {
-        let Some(mut worker) = self.start_worker().await else { return };
+        let Some(mut worker) = self.start_worker().await else {
+            return;
+        };
         self.probe_share(slot, &mut worker).await;
         self.warm.send_modify(|n| *n += 1);
         let mut successor: Option<JoinHandle<Option<Worker>>> = None;
@@ -105,7 +116,8 @@ impl Pool {
     /// publishes the targets once every slot has done its share.
     async fn probe_share(&self, slot: usize, worker: &mut Worker) {
         let slots = self.config.workers;
-        let kinds: Vec<Kind> = Kind::ALL.into_iter().enumerate().filter(|(i, _)| i % slots == slot).map(|(_, k)| k).collect();
+        let kinds: Vec<Kind> =
+            Kind::ALL.into_iter().enumerate().filter(|(i, _)| i % slots == slot).map(|(_, k)| k).collect();
         let found = probe::find_targets(worker, &self.spec.scratch_dir, &kinds, || self.start_worker()).await;
         let mut probed = self.probed.lock().unwrap();
         probed.0.extend(found);
@@ -131,13 +143,43 @@ impl Pool {
             }
             match Worker::start(&self.spec).await {
                 Ok(mut worker) => match probe::warm_up(&mut worker, &self.spec.scratch_dir).await {
-                    Ok(()) => return Some(worker),
+                    Ok(()) => {
+                        self.report_sandbox(&worker.sandbox);
+                        return Some(worker);
+                    }
                     Err(e) => tracing::error!("worker warm-up failed: {e}"),
                 },
                 Err(e) => tracing::error!("{e}"),
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(30));
+        }
+    }
+
+    /// Publishes (and logs, once) how the workers are confined. Every
+    /// worker runs the same code on the same kernel, so the first report
+    /// stands for all; a later one that differs is logged too.
+    fn report_sandbox(&self, sandbox: &Sandbox) {
+        let changed = self.sandbox.send_if_modified(|known| {
+            let differs = known.as_ref() != Some(sandbox);
+            if differs {
+                *known = Some(sandbox.clone());
+            }
+            differs
+        });
+        if !changed {
+            return;
+        }
+        let none = "none";
+        let layer = |s: &str| {
+            if s.is_empty() { none.to_owned() } else { s.to_owned() }
+        };
+        let (network, filesystem, syscalls) =
+            (layer(&sandbox.network), layer(&sandbox.filesystem), layer(&sandbox.syscalls));
+        if sandbox.problems.is_empty() {
+            tracing::info!(network, filesystem, syscalls, "workers are sandboxed");
+        } else {
+            tracing::warn!(network, filesystem, syscalls, problems = ?sandbox.problems, "workers are only partly sandboxed");
         }
     }
 
@@ -171,9 +213,15 @@ impl Pool {
                     Ending::Failed(Failure::Crashed { attempts: claim.attempts })
                 }
                 Attempt::TimedOut => Ending::Failed(Failure::TimedOut(self.config.job_timeout)),
+                Attempt::OutOfMemory => Ending::Failed(Failure::OutOfMemory { limit: self.config.worker_memory_limit }),
                 Attempt::Cancelled => Ending::Failed(Failure::Cancelled),
             };
-            let stopped = matches!(ending, Ending::Failed(Failure::TimedOut(_) | Failure::Cancelled | Failure::Crashed { .. }));
+            let stopped = matches!(
+                ending,
+                Ending::Failed(
+                    Failure::TimedOut(_) | Failure::Cancelled | Failure::Crashed { .. } | Failure::OutOfMemory { .. }
+                )
+            );
             if stopped {
                 // Kill first, so a hung LibreOffice stops burning CPU while
                 // the job's end is recorded.
@@ -212,11 +260,18 @@ impl Pool {
     }
 
     /// One conversion on `worker`, bounded by the deadline and by cancellation.
-    async fn attempt(&self, claim: &Claim, worker: &mut Worker, request: Convert, share: Share) -> (Attempt, StageTimings) {
+    async fn attempt(
+        &self,
+        claim: &Claim,
+        worker: &mut Worker,
+        request: Convert,
+        share: Share,
+    ) -> (Attempt, StageTimings) {
         let started = Instant::now();
         let mut loaded_at = None;
         let jobs = &self.jobs;
         let id = claim.id.as_str();
+        let pid = worker.pid();
         let convert = worker.convert(request, |progress| match progress {
             // Loading is the first 60 % of the bar, exporting the next 30 %.
             Progress::Loading { percent } => jobs.progress(id, Stage::Loading, share.of(percent * 60 / 100), None),
@@ -238,6 +293,10 @@ impl Pool {
                 Err(_) => Attempt::TimedOut,
             },
             () = claim.cancel.notified() => Attempt::Cancelled,
+            () = memory_passes(pid, self.config.worker_memory_limit) => {
+                tracing::warn!(job = id, limit_mib = self.config.worker_memory_limit >> 20, "the worker passed its memory limit; killing it");
+                Attempt::OutOfMemory
+            }
         };
         let total = started.elapsed();
         let load = loaded_at.map_or(total, |at| at - started);
@@ -283,6 +342,28 @@ enum Attempt {
     Died(WorkerError),
     TimedOut,
     Cancelled,
+    OutOfMemory,
+}
+
+/// How often a converting worker's memory is read. A decompression bomb
+/// grows by a few hundred MiB a second at most, so the limit is overshot by
+/// little; reading `/proc` this often costs nothing measurable.
+const MEMORY_CHECK: Duration = Duration::from_millis(50);
+
+/// Resolves once the worker `pid` holds more than `limit` bytes resident.
+/// Never resolves for an unknown pid (the worker is gone; its pipe says so).
+async fn memory_passes(pid: Option<u32>, limit: u64) {
+    let Some(pid) = pid else {
+        return std::future::pending().await;
+    };
+    let mut ticks = tokio::time::interval(MEMORY_CHECK);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if super::worker::rss_of(pid).is_some_and(|rss| rss > limit) {
+            return;
+        }
+    }
 }
 
 /// Checks each input and builds the worker's requests: one for a single
@@ -295,10 +376,14 @@ async fn prepare_all(files: &JobFiles, claim: &Claim) -> Result<Vec<Convert>, Fa
         return Ok(vec![prepare(claim, input, &claim.input_extension, &claim.file_name, output).await?]);
     }
     let mut requests = Vec::new();
-    let documents = std::iter::once((files.input(id, &claim.input_extension), &claim.input_extension, &claim.file_name))
-        .chain(claim.more_inputs.iter().enumerate().map(|(i, more)| {
-            (files.more_input(id, i + 1, &more.extension), &more.extension, &more.file_name)
-        }));
+    let documents =
+        std::iter::once((files.input(id, &claim.input_extension), &claim.input_extension, &claim.file_name)).chain(
+            claim
+                .more_inputs
+                .iter()
+                .enumerate()
+                .map(|(i, more)| (files.more_input(id, i + 1, &more.extension), &more.extension, &more.file_name)),
+        );
     for (index, (input, extension, name)) in documents.enumerate() {
         let part = files.dir(id).join(format!("part-{}.pdf", index + 1));
         let request = prepare(claim, input, extension, name, part).await.map_err(|failure| Failure::InDocument {
@@ -313,7 +398,13 @@ async fn prepare_all(files: &JobFiles, claim: &Claim) -> Result<Vec<Convert>, Fa
 
 /// Checks one input and builds its request. CSV is turned into a
 /// spreadsheet document first (see `csv`).
-async fn prepare(claim: &Claim, input: PathBuf, extension: &str, name: &str, output: PathBuf) -> Result<Convert, Failure> {
+async fn prepare(
+    claim: &Claim,
+    input: PathBuf,
+    extension: &str,
+    name: &str,
+    output: PathBuf,
+) -> Result<Convert, Failure> {
     let sheet_name = formats::stem(name).to_owned();
     let unreadable = Failure::NotADocument { extension: extension.to_owned() };
     let extension = extension.to_owned();

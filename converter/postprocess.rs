@@ -25,11 +25,7 @@ const TOOL_DEADLINE: Duration = Duration::from_secs(60);
 /// The tools that are not installed.
 pub fn missing_tools() -> Vec<&'static str> {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    TOOLS
-        .iter()
-        .copied()
-        .filter(|tool| !std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
-        .collect()
+    TOOLS.iter().copied().filter(|tool| !std::env::split_paths(&path).any(|dir| dir.join(tool).is_file())).collect()
 }
 
 /// The final result of a PDF job: the file and how to name and type it.
@@ -61,7 +57,10 @@ fn password_of(options: &ConversionOptions) -> Option<&str> {
 }
 
 fn is_empty(metadata: &PdfMetadata) -> bool {
-    metadata.title.is_empty() && metadata.author.is_empty() && metadata.subject.is_empty() && metadata.keywords.is_empty()
+    metadata.title.is_empty()
+        && metadata.author.is_empty()
+        && metadata.subject.is_empty()
+        && metadata.keywords.is_empty()
 }
 
 /// Writes the fields both into the document information dictionary and the
@@ -149,7 +148,10 @@ async fn split_to_zip(split: &PdfSplit, pdf: &Path, password: Option<&str>) -> R
             for (index, range) in ranges.ranges.iter().enumerate() {
                 let mut args = common.clone();
                 args.extend([pdf.to_string_lossy().into_owned(), "--pages".into(), ".".into(), qpdf_range(range)]);
-                args.extend(["--".into(), parts_dir.join(format!("part-{:02}.pdf", index + 1)).to_string_lossy().into_owned()]);
+                args.extend([
+                    "--".into(),
+                    parts_dir.join(format!("part-{:02}.pdf", index + 1)).to_string_lossy().into_owned(),
+                ]);
                 qpdf(pdf, &args).await?;
             }
         }

@@ -25,8 +25,18 @@ pub struct Sample {
 
 pub const SAMPLES: &[Sample] = &[
     Sample { file_name: "warm.docx", kind: Kind::Text, bytes: include_bytes!("warmup/warm.docx"), warms_up: true },
-    Sample { file_name: "warm.xlsx", kind: Kind::Spreadsheet, bytes: include_bytes!("warmup/warm.xlsx"), warms_up: true },
-    Sample { file_name: "warm.pptx", kind: Kind::Presentation, bytes: include_bytes!("warmup/warm.pptx"), warms_up: true },
+    Sample {
+        file_name: "warm.xlsx",
+        kind: Kind::Spreadsheet,
+        bytes: include_bytes!("warmup/warm.xlsx"),
+        warms_up: true,
+    },
+    Sample {
+        file_name: "warm.pptx",
+        kind: Kind::Presentation,
+        bytes: include_bytes!("warmup/warm.pptx"),
+        warms_up: true,
+    },
     // Drawings are rare; the probe needs one, a new worker does not.
     Sample { file_name: "warm.fodg", kind: Kind::Drawing, bytes: include_bytes!("warmup/warm.fodg"), warms_up: false },
 ];
@@ -42,7 +52,9 @@ pub async fn warm_up(worker: &mut Worker, samples_dir: &Path) -> Result<(), Stri
     for sample in SAMPLES.iter().filter(|s| s.warms_up) {
         match export(worker, samples_dir, sample, "pdf").await {
             Ok(Outcome::Done) => {}
-            Ok(Outcome::Failed(failed)) => return Err(format!("{}: {}", sample.file_name, failed.detail)),
+            Ok(Outcome::Failed(failed)) => {
+                return Err(format!("{}: {}", sample.file_name, failed.detail));
+            }
             Err(e) => return Err(format!("{}: {e}", sample.file_name)),
         }
     }
@@ -61,7 +73,9 @@ where
 {
     let mut targets = Targets::default();
     for &kind in kinds {
-        let Some(sample) = SAMPLES.iter().find(|s| s.kind == kind) else { continue };
+        let Some(sample) = SAMPLES.iter().find(|s| s.kind == kind) else {
+            continue;
+        };
         for &target in kind.candidates() {
             match export(worker, samples_dir, sample, target).await {
                 Ok(Outcome::Done) => targets.add(kind, target),
@@ -82,7 +96,12 @@ where
     targets
 }
 
-async fn export(worker: &mut Worker, samples_dir: &Path, sample: &Sample, target: &str) -> Result<Outcome, super::worker::WorkerError> {
+async fn export(
+    worker: &mut Worker,
+    samples_dir: &Path,
+    sample: &Sample,
+    target: &str,
+) -> Result<Outcome, super::worker::WorkerError> {
     let output = worker.scratch_dir().join(format!("{}.{target}", sample.file_name));
     let request = Convert {
         input_path: samples_dir.join(sample.file_name).to_string_lossy().into_owned(),

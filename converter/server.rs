@@ -82,12 +82,14 @@ pub async fn run(
         program_dir: config.libreoffice_dir.clone(),
         scratch_dir,
         start_timeout: Duration::from_secs(60),
+        profile_blocks_links: !config.insecure_profile_allows_links,
     };
     let pool_config = PoolConfig {
         workers: config.workers(),
         job_timeout: config.job_timeout(),
         max_jobs_per_worker: config.worker_max_jobs.max(1),
         max_worker_rss: config.worker_max_memory_mib * 1024 * 1024,
+        worker_memory_limit: config.worker_memory_limit_mib * 1024 * 1024,
     };
     let workers = pool_config.workers;
     let pool = Pool::start(jobs.clone(), spec, pool_config)
@@ -107,8 +109,15 @@ pub async fn run(
     });
 
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
-    let service =
-        ConverterService::new(jobs.clone(), pool.targets.clone(), config.max_upload_bytes(), config.heartbeat(), stopping);
+    let service = ConverterService::new(
+        jobs.clone(),
+        pool.targets.clone(),
+        config.max_upload_bytes(),
+        config.heartbeat(),
+        stopping,
+        workers as u32,
+        pool.sandbox.clone(),
+    );
     let expiry = tokio::spawn(expire_periodically(jobs.clone(), config.retention()));
 
     let reflection = |builder: tonic_reflection::server::Builder<'static>| {

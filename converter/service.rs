@@ -5,18 +5,17 @@
 use super::error::{Error, Result};
 use super::formats::{self, Targets};
 use super::ids;
+use super::ids::hex;
 use super::jobs::{Jobs, now_timestamp};
 use super::options;
 use super::postprocess;
-use super::ids::hex;
 use super::store::is_terminal;
 use crate::proto::store::{StoredInput, StoredJob};
 use crate::proto::v1::converter_server::Converter;
 use crate::proto::v1::{
-    CancelJobRequest, ConversionOptions, GetJobRequest, GetPreviewRequest, Heartbeat, Job, JobState, ListFormatsRequest,
-    ListFormatsResponse, Preview,
-    ReadResultRequest, ReadResultResponse, SubmitHeader, SubmitRequest, WatchJobRequest,
-    WatchJobResponse, submit_request, watch_job_response,
+    CancelJobRequest, ConversionOptions, GetJobRequest, GetPreviewRequest, GetServerInfoRequest, Heartbeat, Job,
+    JobState, ListFormatsRequest, ListFormatsResponse, Preview, ReadResultRequest, ReadResultResponse, ServerInfo,
+    SubmitHeader, SubmitRequest, WatchJobRequest, WatchJobResponse, WorkerSandbox, submit_request, watch_job_response,
 };
 use sha2::{Digest, Sha256};
 use std::pin::Pin;
@@ -48,6 +47,9 @@ pub struct ConverterService {
     /// Becomes true at shutdown: open watch streams end with UNAVAILABLE so
     /// clients reconnect elsewhere (or after the restart) instead of hanging.
     stopping: watch::Receiver<bool>,
+    workers: u32,
+    /// How workers are confined, once the first has started.
+    sandbox: watch::Receiver<Option<crate::proto::worker::Sandbox>>,
 }
 
 impl ConverterService {
@@ -57,8 +59,10 @@ impl ConverterService {
         max_upload_bytes: u64,
         heartbeat: Duration,
         stopping: watch::Receiver<bool>,
+        workers: u32,
+        sandbox: watch::Receiver<Option<crate::proto::worker::Sandbox>>,
     ) -> Self {
-        ConverterService { jobs, targets, max_upload_bytes, heartbeat, stopping }
+        ConverterService { jobs, targets, max_upload_bytes, heartbeat, stopping, workers, sandbox }
     }
 
     /// The probed targets. Calls that arrive while the first worker is
@@ -75,13 +79,15 @@ impl ConverterService {
     async fn submit(&self, mut stream: Streaming<SubmitRequest>) -> Result<Job> {
         let header = match stream.message().await.map_err(upload_broken)? {
             Some(SubmitRequest { payload: Some(submit_request::Payload::Header(header)) }) => header,
-            _ => return Err(Error::InvalidArgument("the first message must be a header".into())),
+            _ => {
+                return Err(Error::InvalidArgument("the first message must be a header".into()));
+            }
         };
         let checked = self.check_header(&header, &*self.targets().await?)?;
-        if !header.request_id.is_empty() {
-            if let Some(job) = self.jobs.by_request_id(&header.request_id).await? {
-                return Ok(job);
-            }
+        if !header.request_id.is_empty()
+            && let Some(job) = self.jobs.by_request_id(&header.request_id).await?
+        {
+            return Ok(job);
         }
         let reservation = self.jobs.reserve()?;
         let id = ids::new_id();
@@ -96,7 +102,9 @@ impl ConverterService {
         };
         let merged_file_names = match more_inputs.is_empty() {
             true => Vec::new(),
-            false => std::iter::once(checked.file_name.clone()).chain(more_inputs.iter().map(|i| i.file_name.clone())).collect(),
+            false => std::iter::once(checked.file_name.clone())
+                .chain(more_inputs.iter().map(|i| i.file_name.clone()))
+                .collect(),
         };
         let record = StoredJob {
             job: Some(Job {
@@ -127,10 +135,10 @@ impl ConverterService {
         if !violations.is_empty() {
             return Err(Error::BadRequest(violations));
         }
-        if let Some(size) = header.size_bytes {
-            if size > self.max_upload_bytes {
-                return Err(self.too_large());
-            }
+        if let Some(size) = header.size_bytes
+            && size > self.max_upload_bytes
+        {
+            return Err(self.too_large());
         }
         Ok(Checked { file_name, extension: format.extension.to_owned(), target })
     }
@@ -183,11 +191,14 @@ impl ConverterService {
                     }
                     let index = more_inputs.len() + 1;
                     let path = self.jobs.files.more_input(id, index, format.extension);
-                    let declared = Declared { field: "next_document", size_bytes: next.size_bytes, sha256: next.sha256 };
+                    let declared =
+                        Declared { field: "next_document", size_bytes: next.size_bytes, sha256: next.sha256 };
                     current = Upload::create(path, declared).await?;
                     more_inputs.push(StoredInput { file_name, extension: format.extension.to_owned() });
                 }
-                _ => return Err(Error::InvalidArgument("only the first message may be a header".into())),
+                _ => {
+                    return Err(Error::InvalidArgument("only the first message may be a header".into()));
+                }
             }
         }
         current.finish().await?;
@@ -213,7 +224,10 @@ fn check_file_name(field: &str, name: &str) -> Result<(String, &'static formats:
     }
     let format = formats::by_file_name(file_name).ok_or_else(|| {
         let known: Vec<_> = formats::INPUTS.iter().map(|f| f.extension).collect();
-        Error::InvalidArgument(format!("{field} {file_name:?} has no extension docconv reads; use one of: {}", known.join(", ")))
+        Error::InvalidArgument(format!(
+            "{field} {file_name:?} has no extension docconv reads; use one of: {}",
+            known.join(", ")
+        ))
     })?;
     Ok((file_name.to_owned(), format))
 }
@@ -235,7 +249,8 @@ struct Upload {
 
 impl Upload {
     async fn create(path: std::path::PathBuf, declared: Declared) -> Result<Upload> {
-        if !declared.sha256.is_empty() && !(declared.sha256.len() == 64 && declared.sha256.bytes().all(|b| b.is_ascii_hexdigit())) {
+        let hex_digest = declared.sha256.len() == 64 && declared.sha256.bytes().all(|b| b.is_ascii_hexdigit());
+        if !declared.sha256.is_empty() && !hex_digest {
             return Err(Error::InvalidArgument(format!("{}.sha256 must be 64 hex digits", declared.field)));
         }
         Ok(Upload { file: tokio::fs::File::create(&path).await?, hasher: Sha256::new(), size: 0, declared })
@@ -253,11 +268,16 @@ impl Upload {
             return Err(Error::InvalidArgument("the upload is empty: send the document in data messages".into()));
         }
         if let Some(declared) = self.declared.size_bytes.filter(|&d| d != self.size) {
-            return Err(Error::InvalidArgument(format!("{field}.size_bytes says {declared} bytes but {} arrived", self.size)));
+            return Err(Error::InvalidArgument(format!(
+                "{field}.size_bytes says {declared} bytes but {} arrived",
+                self.size
+            )));
         }
         let digest = hex(&std::mem::take(&mut self.hasher).finalize());
         if !self.declared.sha256.is_empty() && !self.declared.sha256.eq_ignore_ascii_case(&digest) {
-            return Err(Error::InvalidArgument(format!("{field}.sha256 does not match the data received (sha256 {digest})")));
+            return Err(Error::InvalidArgument(format!(
+                "{field}.sha256 does not match the data received (sha256 {digest})"
+            )));
         }
         Ok(self.file.sync_all().await?)
     }
@@ -300,11 +320,7 @@ fn upload_broken(status: Status) -> Error {
 }
 
 fn check_id(id: &str) -> Result<()> {
-    if ids::is_valid(id) {
-        Ok(())
-    } else {
-        Err(Error::NotFound(format!("no job {id:?}: job ids are 32 hex digits")))
-    }
+    if ids::is_valid(id) { Ok(()) } else { Err(Error::NotFound(format!("no job {id:?}: job ids are 32 hex digits"))) }
 }
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = std::result::Result<T, Status>> + Send>>;
@@ -374,10 +390,7 @@ impl Converter for ConverterService {
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
-    async fn get_preview(
-        &self,
-        request: Request<GetPreviewRequest>,
-    ) -> std::result::Result<Response<Preview>, Status> {
+    async fn get_preview(&self, request: Request<GetPreviewRequest>) -> std::result::Result<Response<Preview>, Status> {
         let id = request.into_inner().id;
         check_id(&id)?;
         Ok(Response::new(Preview { png: self.preview(&id).await? }))
@@ -389,6 +402,28 @@ impl Converter for ConverterService {
     ) -> std::result::Result<Response<ListFormatsResponse>, Status> {
         let (inputs, outputs) = formats::listing(&*self.targets().await?);
         Ok(Response::new(ListFormatsResponse { inputs, outputs, max_upload_bytes: self.max_upload_bytes }))
+    }
+
+    async fn get_server_info(
+        &self,
+        _request: Request<GetServerInfoRequest>,
+    ) -> std::result::Result<Response<ServerInfo>, Status> {
+        let mut sandbox = self.sandbox.clone();
+        let started = tokio::time::timeout(STARTING, sandbox.wait_for(Option::is_some)).await;
+        let Ok(Ok(found)) = started else {
+            return Err(Error::Unavailable("the converter is still starting; try again shortly".into()).into());
+        };
+        let found = found.clone().expect("waited for Some");
+        Ok(Response::new(ServerInfo {
+            version: env!("CARGO_PKG_VERSION").into(),
+            workers: self.workers,
+            sandbox: Some(WorkerSandbox {
+                network: found.network,
+                filesystem: found.filesystem,
+                syscalls: found.syscalls,
+                problems: found.problems,
+            }),
+        }))
     }
 }
 

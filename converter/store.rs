@@ -31,7 +31,9 @@ impl<E: Into<redb::Error>> From<E> for StoreError {
     }
 }
 
-/// What `insert` did.
+/// What `insert` did. Short-lived and never stored, so the size of the
+/// record it may carry does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Inserted {
     New,
     /// A job with the same request id already existed; nothing was written.
@@ -95,10 +97,10 @@ impl JobStore for RedbStore {
             let mut jobs = txn.open_table(JOBS)?;
             if !job.request_id.is_empty() {
                 let existing = requests.get(job.request_id.as_str())?.map(|id| id.value().to_owned());
-                if let Some(existing) = existing {
-                    if let Some(record) = jobs.get(existing.as_str())? {
-                        return Ok(Inserted::Existing(decode(record.value())?));
-                    }
+                if let Some(existing) = existing
+                    && let Some(record) = jobs.get(existing.as_str())?
+                {
+                    return Ok(Inserted::Existing(decode(record.value())?));
                 }
                 requests.insert(job.request_id.as_str(), id_of(job))?;
             }
@@ -134,11 +136,8 @@ impl JobStore for RedbStore {
     }
 
     fn unfinished(&self) -> Result<Vec<StoredJob>, StoreError> {
-        let mut jobs: Vec<_> = self
-            .all()?
-            .into_iter()
-            .filter(|j| j.job.as_ref().is_some_and(|j| !is_terminal(j.state())))
-            .collect();
+        let mut jobs: Vec<_> =
+            self.all()?.into_iter().filter(|j| j.job.as_ref().is_some_and(|j| !is_terminal(j.state()))).collect();
         jobs.sort_by_key(|j| j.order);
         Ok(jobs)
     }
@@ -214,7 +213,14 @@ mod tests {
     fn job(id: &str, request_id: &str, state: JobState, order: u64) -> StoredJob {
         let mut job = Job { id: id.into(), ..Job::default() };
         job.set_state(state);
-        StoredJob { job: Some(job), request_id: request_id.into(), input_extension: "docx".into(), order, options: None, more_inputs: vec![] }
+        StoredJob {
+            job: Some(job),
+            request_id: request_id.into(),
+            input_extension: "docx".into(),
+            order,
+            options: None,
+            more_inputs: vec![],
+        }
     }
 
     #[test]

@@ -15,7 +15,9 @@ pub async fn download(State(state): State<AppState>, Path(id): Path<String>) -> 
     let job = get_job(&state, &id).await?;
     let output = match (job.state(), job.output.as_ref()) {
         (JobState::Succeeded, Some(output)) => output.clone(),
-        _ => return Err(AppError::Conflict("This job has no result to download (yet).".into())),
+        _ => {
+            return Err(AppError::Conflict("This job has no result to download (yet).".into()));
+        }
     };
     let request = ReadResultRequest { id: id.clone(), offset: 0, limit: 0 };
     let stream = deadline(state.timeout(), state.client().read_result(request)).await?.into_inner();

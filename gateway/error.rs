@@ -42,14 +42,18 @@ impl AppError {
     /// What a person may read.
     pub fn message(&self) -> String {
         match self {
-            AppError::NotFound => "There is no such job. It may have expired; results are kept for a limited time.".into(),
+            AppError::NotFound => {
+                "There is no such job. It may have expired; results are kept for a limited time.".into()
+            }
             AppError::BadRequest(m)
             | AppError::TooLarge(m)
             | AppError::Forbidden(m)
             | AppError::Busy(m)
             | AppError::Conflict(m) => m.clone(),
             AppError::Timeout => "The conversion service did not answer in time. Please try again.".into(),
-            AppError::Upstream(_) => "The conversion service is unavailable right now. Please try again shortly.".into(),
+            AppError::Upstream(_) => {
+                "The conversion service is unavailable right now. Please try again shortly.".into()
+            }
         }
     }
 

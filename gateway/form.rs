@@ -66,7 +66,9 @@ fn set_pdf(pdf: &mut PdfOptions, name: &str, value: &str) -> Result<(), AppError
         "title" => metadata(pdf).title = value.to_owned(),
         "author" => metadata(pdf).author = value.to_owned(),
         "subject" => metadata(pdf).subject = value.to_owned(),
-        "keywords" => metadata(pdf).keywords = value.split(',').map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()).collect(),
+        "keywords" => {
+            metadata(pdf).keywords = value.split(',').map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()).collect()
+        }
         "open_password" => encryption(pdf).open_password = value.to_owned(),
         "owner_password" => encryption(pdf).owner_password = value.to_owned(),
         "allow_printing" => encryption(pdf).allow_printing = flag(name, value)?,
@@ -77,7 +79,9 @@ fn set_pdf(pdf: &mut PdfOptions, name: &str, value: &str) -> Result<(), AppError
             let ranges = value.split(';').map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()).collect();
             pdf.split = Some(PdfSplit { by: Some(pdf_split::By::Ranges(PageRanges { ranges })) });
         }
-        _ => return Err(AppError::BadRequest(format!("Unknown form field {name:?}."))),
+        _ => {
+            return Err(AppError::BadRequest(format!("Unknown form field {name:?}.")));
+        }
     }
     Ok(())
 }
@@ -134,7 +138,9 @@ mod tests {
     #[test]
     fn malformed_values_name_their_field() {
         let mut form = UploadForm::default();
-        for (name, value) in [("image_quality", "high"), ("landscape", "sideways"), ("pdf_standard", "x"), ("colour", "red")] {
+        for (name, value) in
+            [("image_quality", "high"), ("landscape", "sideways"), ("pdf_standard", "x"), ("colour", "red")]
+        {
             match form.set(name, value) {
                 Err(AppError::BadRequest(message)) => assert!(message.contains(name), "{message}"),
                 other => panic!("{name}: {other:?}"),

@@ -18,10 +18,10 @@ mod watches;
 
 use crate::proto::v1::converter_client::ConverterClient;
 use axum::Router;
-use axum::serve::ListenerExt;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use config::GatewayConfig;
 use std::future::Future;
 use std::sync::Arc;
@@ -109,8 +109,5 @@ pub async fn run(
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| format!("gateway: {e}"))
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await.map_err(|e| format!("gateway: {e}"))
 }

@@ -98,7 +98,9 @@ async fn forward(mut socket: WebSocket, subscription: Subscription) {
                     return;
                 }
             }
-            Update::Broken => return close(socket, CLOSE_RECONNECT, "updates were interrupted; reconnect").await,
+            Update::Broken => {
+                return close(socket, CLOSE_RECONNECT, "updates were interrupted; reconnect").await;
+            }
         }
     }
 }

@@ -99,7 +99,9 @@ async fn submit_all(state: &AppState, mut multipart: Multipart) -> Result<Vec<Jo
         let content_type = field.content_type().unwrap_or_default().to_owned();
         match merging.as_mut() {
             Some(submission) => {
-                submission.next_document(DocumentHeader { file_name: file_name.clone(), content_type, ..Default::default() }).await;
+                submission
+                    .next_document(DocumentHeader { file_name: file_name.clone(), content_type, ..Default::default() })
+                    .await;
                 submission.stream(state, field, &file_name, max_bytes).await?;
             }
             None => {
@@ -160,7 +162,13 @@ impl Submission {
     }
 
     /// Sends one file's bytes as they arrive.
-    async fn stream(&mut self, state: &AppState, mut field: Field<'_>, file_name: &str, max_bytes: u64) -> Result<(), AppError> {
+    async fn stream(
+        &mut self,
+        state: &AppState,
+        mut field: Field<'_>,
+        file_name: &str,
+        max_bytes: u64,
+    ) -> Result<(), AppError> {
         let mut pending = Vec::with_capacity(SEND_SIZE);
         loop {
             // A client that stops sending must not hold the upload open forever.
@@ -168,12 +176,16 @@ impl Submission {
                 Ok(Ok(Some(chunk))) => chunk,
                 Ok(Ok(None)) => break,
                 Ok(Err(e)) => return Err(self.abandon(bad_form(e))),
-                Err(_) => return Err(self.abandon(AppError::BadRequest("The upload stalled and was abandoned.".into()))),
+                Err(_) => {
+                    return Err(self.abandon(AppError::BadRequest("The upload stalled and was abandoned.".into())));
+                }
             };
             self.size += chunk.len() as u64;
             if self.size > max_bytes {
                 let limit = human_size(max_bytes);
-                return Err(self.abandon(AppError::TooLarge(format!("{file_name} is larger than the limit of {limit}."))));
+                return Err(
+                    self.abandon(AppError::TooLarge(format!("{file_name} is larger than the limit of {limit}.")))
+                );
             }
             pending.extend_from_slice(&chunk);
             while pending.len() >= SEND_SIZE {

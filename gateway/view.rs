@@ -84,7 +84,9 @@ impl JobView {
         });
         let error = job.error.as_ref().filter(|_| matches!(state, "failed" | "cancelled")).map(|e| e.message.clone());
         let status_text = match state {
-            "queued" if job.queue_position > 0 => format!("Waiting, number {} in line.", job.queue_position),
+            "queued" if job.queue_position > 0 => {
+                format!("Waiting, number {} in line.", job.queue_position)
+            }
             "queued" => "Waiting to start.".into(),
             "running" => format!("{stage}: {} percent.", progress.percent),
             "succeeded" => {
@@ -116,7 +118,8 @@ impl JobView {
             status_url: format!("/jobs/{id}"),
             stream_url: format!("/jobs/{id}/stream"),
             download_url: format!("/jobs/{id}/download"),
-            preview_url: (state == "succeeded" && job.target_format == "pdf").then(|| format!("/jobs/{id}/preview.png")),
+            preview_url: (state == "succeeded" && job.target_format == "pdf")
+                .then(|| format!("/jobs/{id}/preview.png")),
             merged: job.merged_file_names.clone(),
         }
     }

@@ -90,7 +90,9 @@ impl Watches {
         let mut upstream = deadline(timeout, client.watch_job(request)).await?.into_inner();
         let snapshot = match deadline(timeout, upstream.message()).await? {
             Some(WatchJobResponse { event: Some(watch_job_response::Event::Job(job)) }) => job,
-            _ => return Err(AppError::Upstream(format!("the watch of {id} began without a state"))),
+            _ => {
+                return Err(AppError::Upstream(format!("the watch of {id} began without a state")));
+            }
         };
         let first = frame(&snapshot);
         let ended = is_terminal(snapshot.state());

@@ -60,6 +60,9 @@ enum Command {
         program_dir: PathBuf,
         #[arg(long)]
         profile_dir: PathBuf,
+        /// The worker's private directory, the only place it may write.
+        #[arg(long)]
+        home: PathBuf,
     },
 }
 
@@ -68,8 +71,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         // The worker is single-threaded and must not start a tokio runtime
         // or logging: LibreOffice owns its process.
-        Command::Worker { program_dir, profile_dir } => {
-            return ExitCode::from(docconv::converter::worker::child::run(&program_dir, &profile_dir) as u8);
+        Command::Worker { program_dir, profile_dir, home } => {
+            return ExitCode::from(docconv::converter::worker::child::run(&program_dir, &profile_dir, &home) as u8);
         }
         Command::Bench(args) => {
             init_logging();
@@ -141,8 +144,8 @@ impl Shutdown {
 fn shutdown_signal() -> Shutdown {
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}

@@ -19,7 +19,9 @@ fn the_benchmark_runs_every_scenario_and_writes_its_report() {
     let status = command.status().unwrap();
     assert!(status.success());
     let report = std::fs::read_to_string(&out).unwrap();
-    for heading in ["1. Sequential latency", "2. Throughput", "3. Cold start", "4. Watchers", "5. Streaming", "## Targets"] {
+    for heading in
+        ["1. Sequential latency", "2. Throughput", "3. Cold start", "4. Watchers", "5. Streaming", "## Targets"]
+    {
         assert!(report.contains(heading), "missing {heading}");
     }
     if venv.is_some() {

@@ -7,9 +7,8 @@
 use super::landscape;
 use super::lok::{self, Office, callback};
 use super::protocol::{read_frame, write_frame};
-use crate::proto::worker::{
-    self as wire, Convert, Done, Event, Failed, LoadProgress, Loaded, Ready, Reason, event,
-};
+use super::sandbox;
+use crate::proto::worker::{self as wire, Convert, Done, Event, Failed, LoadProgress, Loaded, Ready, Reason, event};
 use std::cell::RefCell;
 use std::fs::File;
 use std::io;
@@ -33,7 +32,9 @@ struct Current {
 }
 
 /// Runs the worker until stdin closes; returns the process exit code.
-pub fn run(program_dir: &Path, profile_dir: &Path) -> i32 {
+/// `home` is the worker's private directory (profile, temporary files and
+/// the job being converted): once confined, the only place it can write.
+pub fn run(program_dir: &Path, profile_dir: &Path, home: &Path) -> i32 {
     let events = match take_stdout_for_events() {
         Ok(file) => Rc::new(RefCell::new(file)),
         Err(e) => {
@@ -41,6 +42,9 @@ pub fn run(program_dir: &Path, profile_dir: &Path) -> i32 {
             return 2;
         }
     };
+    // Confined before LibreOffice is loaded, so nothing it does is outside.
+    let install = program_dir.parent().unwrap_or(program_dir);
+    let confinement = sandbox::enter(install, home);
     let office = match Office::init(program_dir, profile_dir) {
         Ok(office) => office,
         Err(e) => {
@@ -53,7 +57,7 @@ pub fn run(program_dir: &Path, profile_dir: &Path) -> i32 {
         eprintln!("docconv worker: {e}");
         return 3;
     }
-    if send(&events, event::Kind::Ready(Ready {})).is_err() {
+    if send(&events, event::Kind::Ready(Ready { sandbox: Some(confinement) })).is_err() {
         return 0;
     }
     let mut stdin = io::stdin().lock();
@@ -100,7 +104,9 @@ fn send(events: &RefCell<File>, kind: event::Kind) -> io::Result<()> {
 fn listener(current: Rc<RefCell<Current>>, events: Rc<RefCell<File>>) -> lok::Listener {
     Box::new(move |office, kind, payload| match kind {
         callback::STATUS_INDICATOR_SET_VALUE => {
-            let Ok(percent) = payload.trim().parse::<u32>() else { return };
+            let Ok(percent) = payload.trim().parse::<u32>() else {
+                return;
+            };
             let percent = percent.min(100);
             let mut current = current.borrow_mut();
             if percent > current.last_percent {

@@ -4,10 +4,16 @@
 //! A worker runs in its own process group, is killed when its handle drops,
 //! and dies with the converter (`PR_SET_PDEATHSIG`), so no LibreOffice ever
 //! outlives the job or the service that started it.
+//!
+//! A worker never sees the job directories: its sandbox lets it read and
+//! write only its own directory. Each document is linked into that
+//! directory's `job/` folder, converted there, and what the worker wrote is
+//! moved to where the converter asked for it; the folder is emptied before
+//! the next document, so nothing of one job is visible to the next.
 
 use super::profile;
 use super::protocol::{read_frame_async, write_frame_async};
-use crate::proto::worker::{Convert, Event, Failed, Request, event, request};
+use crate::proto::worker::{Convert, Event, Failed, Request, Sandbox, event, request};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,6 +32,9 @@ pub struct WorkerSpec {
     pub scratch_dir: PathBuf,
     /// How long LibreOffice may take to start before the worker is given up.
     pub start_timeout: Duration,
+    /// Whether the profile tells LibreOffice to refuse links (always, but
+    /// for tests that show the sandbox holds on its own).
+    pub profile_blocks_links: bool,
 }
 
 /// Why talking to a worker failed. Any of these means the process is gone
@@ -70,6 +79,8 @@ pub struct Worker {
     /// Removed when the worker goes; holds its profile and temp files.
     home: PathBuf,
     pub jobs_done: u32,
+    /// How the worker confined itself.
+    pub sandbox: Sandbox,
 }
 
 static NEXT_WORKER: AtomicU64 = AtomicU64::new(1);
@@ -84,10 +95,14 @@ impl Worker {
         ));
         let _ = std::fs::remove_dir_all(&home);
         let (profile_dir, tmp_dir) = (home.join("profile"), home.join("tmp"));
-        profile::create(&profile_dir)
+        profile::create(&profile_dir, spec.profile_blocks_links)
             .and_then(|()| std::fs::create_dir_all(&tmp_dir))
+            .and_then(|()| std::fs::create_dir_all(home.join(JOB_DIR)))
             .map_err(WorkerError::Spawn)?;
 
+        let home = home.canonicalize().map_err(WorkerError::Spawn)?;
+        let extensions_cache = super::lok::file_url(&home.join("shared-extensions"))
+            .map_err(|e| WorkerError::Spawn(std::io::Error::other(e)))?;
         let mut command = Command::new(&spec.exe);
         command
             .arg("worker")
@@ -95,6 +110,8 @@ impl Worker {
             .arg(&spec.program_dir)
             .arg("--profile-dir")
             .arg(&profile_dir)
+            .arg("--home")
+            .arg(&home)
             // A minimal environment: nothing of the service's own (addresses,
             // credentials) reaches a process that parses untrusted documents.
             .env_clear()
@@ -104,6 +121,11 @@ impl Worker {
             .env("LANG", "C.UTF-8")
             // LibreOffice's headless rendering backend; no display needed.
             .env("SAL_USE_VCLPLUGIN", "svp")
+            // LibreOffice keeps a cache of shared extensions in its own
+            // installation and, running as root, tries to write it there;
+            // the sandbox forbids that, so the cache goes to the worker's
+            // directory (a bootstrap variable read from the environment).
+            .env("UNO_SHARED_PACKAGES_CACHE", &extensions_cache)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -126,9 +148,12 @@ impl Worker {
         if let Some(stderr) = child.stderr.take() {
             tokio::spawn(forward_stderr(pid, stderr));
         }
-        let mut worker = Worker { child, stdin, events, home, jobs_done: 0 };
+        let mut worker = Worker { child, stdin, events, home, jobs_done: 0, sandbox: Sandbox::default() };
         match tokio::time::timeout(spec.start_timeout, worker.next_event()).await {
-            Ok(Ok(Event { kind: Some(event::Kind::Ready(_)) })) => Ok(worker),
+            Ok(Ok(Event { kind: Some(event::Kind::Ready(ready)) })) => {
+                worker.sandbox = ready.sandbox.unwrap_or_default();
+                Ok(worker)
+            }
             Ok(Ok(other)) => Err(WorkerError::Died(format!("unexpected first event {other:?}"))),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(WorkerError::StartTimeout),
@@ -146,10 +171,7 @@ impl Worker {
 
     /// Resident memory of the worker process, from `/proc`.
     pub fn rss_bytes(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kib * 1024)
+        rss_of(self.pid()?)
     }
 
     /// Converts one document. `on_progress` sees each progress event.
@@ -158,13 +180,38 @@ impl Worker {
     /// dropped mid-way, the worker is in an unknown state and must be killed.
     pub async fn convert(
         &mut self,
-        job: Convert,
+        mut job: Convert,
         mut on_progress: impl FnMut(Progress),
     ) -> Result<Outcome, WorkerError> {
+        let window = self.home.join(JOB_DIR);
+        let wanted = PathBuf::from(&job.output_path);
+        let staged = tokio::task::spawn_blocking({
+            let (window, input) = (window.clone(), PathBuf::from(&job.input_path));
+            move || stage(&window, &input)
+        })
+        .await
+        .map_err(|e| WorkerError::Died(e.to_string()))?
+        .map_err(WorkerError::Spawn)?;
+        job.input_path = staged.to_string_lossy().into_owned();
+        let output_name = wanted.file_name().map_or("output".into(), |n| n.to_os_string());
+        job.output_path = window.join(output_name).to_string_lossy().into_owned();
+        let outcome = self.convert_staged(job, &mut on_progress).await?;
+        if let Outcome::Done = outcome {
+            tokio::task::spawn_blocking(move || unstage(&window, &staged, &wanted))
+                .await
+                .map_err(|e| WorkerError::Died(e.to_string()))?
+                .map_err(WorkerError::Spawn)?;
+        }
+        Ok(outcome)
+    }
+
+    async fn convert_staged(
+        &mut self,
+        job: Convert,
+        on_progress: &mut impl FnMut(Progress),
+    ) -> Result<Outcome, WorkerError> {
         let request = Request { kind: Some(request::Kind::Convert(job)) };
-        write_frame_async(&mut self.stdin, &request)
-            .await
-            .map_err(|e| WorkerError::Died(e.to_string()))?;
+        write_frame_async(&mut self.stdin, &request).await.map_err(|e| WorkerError::Died(e.to_string()))?;
         loop {
             match self.next_event().await?.kind {
                 Some(event::Kind::LoadProgress(p)) => on_progress(Progress::Loading { percent: p.percent }),
@@ -212,6 +259,57 @@ impl Drop for Worker {
         self.kill();
         remove_dir_later(&self.home);
     }
+}
+
+/// Resident memory of process `pid`, from `/proc`.
+pub fn rss_of(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// The folder of a worker's directory where it sees the job it converts.
+const JOB_DIR: &str = "job";
+
+/// Empties the worker's job folder and links `input` into it (a copy where
+/// a link is impossible, e.g. across file systems). Returns the path the
+/// worker loads.
+fn stage(window: &Path, input: &Path) -> std::io::Result<PathBuf> {
+    let _ = std::fs::remove_dir_all(window);
+    std::fs::create_dir_all(window)?;
+    let extension = input.extension().map(|e| e.to_os_string()).unwrap_or_default();
+    let staged = window.join("input").with_extension(extension);
+    if std::fs::hard_link(input, &staged).is_err() {
+        std::fs::copy(input, &staged)?;
+    }
+    Ok(staged)
+}
+
+/// Moves everything the worker wrote (the output, and the files an HTML
+/// export writes beside its page) next to `wanted`, the path the converter
+/// asked for.
+fn unstage(window: &Path, staged_input: &Path, wanted: &Path) -> std::io::Result<()> {
+    let destination = wanted.parent().unwrap_or(Path::new("."));
+    let output_name = wanted.file_name().unwrap_or_default();
+    for entry in std::fs::read_dir(window)? {
+        let from = entry?.path();
+        let name = from.file_name().unwrap_or_default().to_string_lossy();
+        // The input stays; a lock file (which the profile turns off) must
+        // never reach a job.
+        if from == staged_input || name.starts_with(".~lock.") {
+            continue;
+        }
+        let to = destination.join(from.file_name().unwrap_or(output_name));
+        if std::fs::rename(&from, &to).is_err() {
+            std::fs::copy(&from, &to)?;
+            std::fs::remove_file(&from)?;
+        }
+    }
+    if !wanted.exists() {
+        return Err(std::io::Error::other("the worker reported success but wrote no output"));
+    }
+    Ok(())
 }
 
 /// Deleting a profile is a few hundred files; keep it off the async threads.

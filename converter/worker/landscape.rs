@@ -92,10 +92,10 @@ fn turned_tag(attributes: &str, paper: &mut dyn FnMut() -> Result<(i64, i64), St
         }
     };
     take(&mut pairs, "style:print-orientation");
-    if let (Some(w), Some(h)) = (points(&width), points(&height)) {
-        if w < h {
-            std::mem::swap(&mut width, &mut height);
-        }
+    if let (Some(w), Some(h)) = (points(&width), points(&height))
+        && w < h
+    {
+        std::mem::swap(&mut width, &mut height);
     }
     let mut tag = String::from("<style:page-layout-properties");
     pairs.push(("fo:page-width".into(), width));
@@ -116,7 +116,9 @@ fn parse_attributes(mut text: &str) -> Vec<(String, String)> {
     while let Some(eq) = text.find("=\"") {
         let name = text[..eq].trim();
         let value_and_rest = &text[eq + 2..];
-        let Some(close) = value_and_rest.find('"') else { break };
+        let Some(close) = value_and_rest.find('"') else {
+            break;
+        };
         pairs.push((name.to_owned(), value_and_rest[..close].to_owned()));
         text = &value_and_rest[close + 1..];
     }

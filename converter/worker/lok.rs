@@ -46,9 +46,7 @@ type Unused = Option<unsafe extern "C" fn()>;
 struct DocumentClass {
     size: usize,
     destroy: Option<unsafe extern "C" fn(*mut RawDocument)>,
-    save_as: Option<
-        unsafe extern "C" fn(*mut RawDocument, *const c_char, *const c_char, *const c_char) -> c_int,
-    >,
+    save_as: Option<unsafe extern "C" fn(*mut RawDocument, *const c_char, *const c_char, *const c_char) -> c_int>,
     get_document_type: Option<unsafe extern "C" fn(*mut RawDocument) -> c_int>,
     get_parts: Option<unsafe extern "C" fn(*mut RawDocument) -> c_int>,
     get_part_page_rectangles: Option<unsafe extern "C" fn(*mut RawDocument) -> *mut c_char>,
@@ -138,8 +136,8 @@ impl Office {
     /// Registers the one listener for office-wide callbacks (progress,
     /// password requests). It lives as long as the process.
     pub fn set_listener(&self, listener: Listener) -> Result<(), String> {
-        let register = member!(self.class(), OfficeClass, register_callback)
-            .ok_or("LibreOfficeKit has no registerCallback")?;
+        let register =
+            member!(self.class(), OfficeClass, register_callback).ok_or("LibreOfficeKit has no registerCallback")?;
         let slot = Box::into_raw(Box::new(ListenerSlot { office: self.raw.as_ptr(), listener }));
         // SAFETY: `slot` is leaked on purpose: LOK may call back until exit.
         unsafe { register(self.raw.as_ptr(), trampoline, slot.cast()) };
@@ -149,7 +147,9 @@ impl Office {
     /// Answers a password request for `url`; `None` refuses, which makes the
     /// pending load fail.
     pub fn set_document_password(&self, url: &str, password: Option<&str>) {
-        let Some(set) = member!(self.class(), OfficeClass, set_document_password) else { return };
+        let Some(set) = member!(self.class(), OfficeClass, set_document_password) else {
+            return;
+        };
         let Ok(url) = CString::new(url) else { return };
         let password = password.and_then(|p| CString::new(p).ok());
         let password_ptr = password.as_ref().map_or(std::ptr::null(), |p| p.as_ptr());
@@ -303,9 +303,7 @@ unsafe extern "C" fn trampoline(kind: c_int, payload: *const c_char, data: *mut 
     };
     // A borrowed view of the office for the listener; never dropped.
     let office = std::mem::ManuallyDrop::new(Office { raw: NonNull::new(slot.office).unwrap() });
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        (slot.listener)(&office, kind, &text)
-    }));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (slot.listener)(&office, kind, &text)));
     if result.is_err() {
         // Unwinding into C++ is undefined behaviour; die instead.
         std::process::abort();

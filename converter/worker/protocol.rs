@@ -34,10 +34,7 @@ pub fn read_frame<M: Message + Default>(input: &mut impl Read) -> io::Result<Opt
     M::decode(body.as_slice()).map(Some).map_err(invalid)
 }
 
-pub async fn write_frame_async<M: Message>(
-    out: &mut (impl AsyncWrite + Unpin),
-    message: &M,
-) -> io::Result<()> {
+pub async fn write_frame_async<M: Message>(out: &mut (impl AsyncWrite + Unpin), message: &M) -> io::Result<()> {
     let body = message.encode_to_vec();
     out.write_all(&(body.len() as u32).to_be_bytes()).await?;
     out.write_all(&body).await?;
@@ -45,9 +42,7 @@ pub async fn write_frame_async<M: Message>(
 }
 
 /// Reads one message; `Ok(None)` on a clean end of stream.
-pub async fn read_frame_async<M: Message + Default>(
-    input: &mut (impl AsyncRead + Unpin),
-) -> io::Result<Option<M>> {
+pub async fn read_frame_async<M: Message + Default>(input: &mut (impl AsyncRead + Unpin)) -> io::Result<Option<M>> {
     let mut len = [0u8; 4];
     match input.read_exact(&mut len).await {
         Ok(_) => {}

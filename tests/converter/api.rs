@@ -2,8 +2,8 @@
 
 use crate::support::*;
 use docconv::proto::v1::{
-    CancelJobRequest, GetJobRequest, JobState, ListFormatsRequest, ReadResultRequest, SubmitHeader,
-    SubmitRequest, WatchJobRequest, submit_request, watch_job_response,
+    CancelJobRequest, GetJobRequest, JobState, ListFormatsRequest, ReadResultRequest, SubmitHeader, SubmitRequest,
+    WatchJobRequest, submit_request, watch_job_response,
 };
 use tonic::Code;
 
@@ -171,10 +171,7 @@ async fn failed_jobs_have_no_result_to_read() {
     let mut client = shared().client().await;
     let job = submit(&mut client, header("broken.docx"), b"definitely not a word document").await.unwrap();
     wait_end(&mut client, &job.id).await;
-    let status = client
-        .read_result(ReadResultRequest { id: job.id, offset: 0, limit: 0 })
-        .await
-        .unwrap_err();
+    let status = client.read_result(ReadResultRequest { id: job.id, offset: 0, limit: 0 }).await.unwrap_err();
     assert_eq!(status.code(), Code::FailedPrecondition);
 }
 
@@ -207,7 +204,9 @@ async fn long_silences_get_heartbeats() {
                     break;
                 }
             }
-            Some(watch_job_response::Event::Job(job)) => assert!(!is_ended(&job), "ended before any heartbeat"),
+            Some(watch_job_response::Event::Job(job)) => {
+                assert!(!is_ended(&job), "ended before any heartbeat")
+            }
             None => {}
         }
     }

@@ -48,10 +48,8 @@ fn grpcurl_submits_watches_and_downloads_through_reflection() {
     assert!(described.contains("rpc WatchJob"), "{described}");
 
     let document = std::fs::read(fixture("page_2.docx")).unwrap();
-    let body = format!(
-        "{{\"header\": {{\"file_name\": \"page_2.docx\"}}}} {{\"data\": \"{}\"}}",
-        BASE64.encode(&document)
-    );
+    let body =
+        format!("{{\"header\": {{\"file_name\": \"page_2.docx\"}}}} {{\"data\": \"{}\"}}", BASE64.encode(&document));
     let submitted = run(&["-plaintext", "-d", "@", &addr, "docconv.v1.Converter/Submit"], Some(&body));
     let job = &json_stream(&submitted)[0];
     let id = job.get("id").and_then(|v| v.as_str()).expect("a job id").to_owned();
@@ -92,7 +90,9 @@ fn grpcurl_users_set_options_and_read_which_field_is_wrong() {
     let addr = shared().addr.to_string();
     let document = BASE64.encode(std::fs::read(fixture("pages_3.docx")).unwrap());
     let with_options = |pdf: &str| {
-        format!("{{\"header\": {{\"file_name\": \"pages_3.docx\", \"options\": {{\"pdf\": {pdf}}}}}}} {{\"data\": \"{document}\"}}")
+        format!(
+            "{{\"header\": {{\"file_name\": \"pages_3.docx\", \"options\": {{\"pdf\": {pdf}}}}}}} {{\"data\": \"{document}\"}}"
+        )
     };
     let good = with_options(r#"{"standard": "PDF_STANDARD_PDF_A_2B", "page_ranges": "1-2", "watermark": "DRAFT"}"#);
     let submitted = json_stream(&run(&["-plaintext", "-d", "@", &addr, "docconv.v1.Converter/Submit"], Some(&good)));

@@ -2,6 +2,7 @@
 //! One file per concern; `support` has the shared machinery.
 
 mod api;
+mod containment;
 mod fixtures;
 mod grpcurl;
 mod merge;

@@ -68,7 +68,9 @@ async fn universal_access_makes_a_tagged_pdf_ua() {
     assert!(info.lines().any(|l| l.starts_with("Tagged:") && l.ends_with("yes")), "{info}");
     assert!(poppler_with("pdfinfo", &["-meta"], &pdf).unwrap().contains("<pdfuaid:part>1</pdfuaid:part>"));
     let (_, plain) = run_fixture("page_1.docx", "pdf", ConversionOptions::default()).await;
-    assert!(poppler_with("pdfinfo", &[], &plain).unwrap().lines().any(|l| l.starts_with("Tagged:") && l.ends_with("no")));
+    assert!(
+        poppler_with("pdfinfo", &[], &plain).unwrap().lines().any(|l| l.starts_with("Tagged:") && l.ends_with("no"))
+    );
 }
 
 /// (width, height) of the first page in points, from pdfinfo.
@@ -132,7 +134,8 @@ async fn landscape_turns_spreadsheet_pages_and_keeps_the_cells() {
         let (_, landscape) = run_fixture(input, "pdf", pdf_options(|p| p.landscape = true)).await;
         assert_eq!(page_size(&landscape), (height, width), "{input}");
         // The same cells, fewer pages: wider pages hold more columns.
-        let words = |text: String| text.split_whitespace().map(str::to_owned).collect::<std::collections::BTreeSet<_>>();
+        let words =
+            |text: String| text.split_whitespace().map(str::to_owned).collect::<std::collections::BTreeSet<_>>();
         assert_eq!(words(pdf_text(&landscape, None)), words(pdf_text(&portrait, None)), "{input}");
         assert!(pdf_pages(&landscape) <= pdf_pages(&portrait), "{input}");
     }
@@ -140,7 +143,8 @@ async fn landscape_turns_spreadsheet_pages_and_keeps_the_cells() {
 
 #[tokio::test]
 async fn single_page_sheets_put_each_sheet_on_one_page() {
-    let (_, pdf) = run_fixture("singlepagesheets-scrolled.xlsx", "pdf", pdf_options(|p| p.single_page_sheets = true)).await;
+    let (_, pdf) =
+        run_fixture("singlepagesheets-scrolled.xlsx", "pdf", pdf_options(|p| p.single_page_sheets = true)).await;
     assert_eq!(pdf_pages(&pdf), 1);
 }
 
@@ -191,7 +195,8 @@ async fn metadata_is_written_into_the_pdf() {
     let options = pdf_options(|p| p.metadata = Some(metadata));
     let (_, pdf) = run_fixture("page_1.docx", "pdf", options.clone()).await;
     let info = poppler_with("pdfinfo", &[], &pdf).unwrap();
-    for line in ["Title:           Quarterly report — Q3", "Author:          Zoë Example", "Subject:         Numbers"] {
+    for line in ["Title:           Quarterly report — Q3", "Author:          Zoë Example", "Subject:         Numbers"]
+    {
         assert!(info.contains(line), "{line}: {info}");
     }
     assert!(info.lines().any(|l| l.starts_with("Keywords:") && l.contains("finance") && l.contains("2026")), "{info}");
@@ -209,15 +214,20 @@ fn unzip(data: &[u8]) -> Vec<(String, Vec<u8>)> {
     let zip = dir.path().join("result.zip");
     std::fs::write(&zip, data).unwrap();
     let listing = std::process::Command::new("python3")
-        .args(["-c", "import sys, zipfile, json; z = zipfile.ZipFile(sys.argv[1]); \
-                print(json.dumps([[n, z.read(n).hex()] for n in z.namelist()]))"])
+        .args([
+            "-c",
+            "import sys, zipfile, json; z = zipfile.ZipFile(sys.argv[1]); \
+                print(json.dumps([[n, z.read(n).hex()] for n in z.namelist()]))",
+        ])
         .arg(&zip)
         .output()
         .unwrap();
     let entries: Vec<(String, String)> = serde_json::from_slice(&listing.stdout).unwrap();
     entries
         .into_iter()
-        .map(|(name, hex)| (name, (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()))
+        .map(|(name, hex)| {
+            (name, (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect())
+        })
         .collect()
 }
 
@@ -387,8 +397,18 @@ async fn every_listed_target_converts_and_documents_open_again() {
     // What every LibreOffice since 7.0 exports: the listing must offer at
     // least these (it comes from a probe, which could find too little).
     let samples: [(&str, Vec<u8>, &str, &[&str]); 4] = [
-        ("pages_3.docx", std::fs::read(fixture("pages_3.docx")).unwrap(), "Page 2", &["pdf", "docx", "odt", "rtf", "txt", "html", "png"]),
-        ("sheet.csv", std::fs::read(fixture("sheet.csv")).unwrap(), "Alice", &["pdf", "xlsx", "ods", "csv", "html", "png"]),
+        (
+            "pages_3.docx",
+            std::fs::read(fixture("pages_3.docx")).unwrap(),
+            "Page 2",
+            &["pdf", "docx", "odt", "rtf", "txt", "html", "png"],
+        ),
+        (
+            "sheet.csv",
+            std::fs::read(fixture("sheet.csv")).unwrap(),
+            "Alice",
+            &["pdf", "xlsx", "ods", "csv", "html", "png"],
+        ),
         ("slideshow.ppsx", std::fs::read(fixture("slideshow.ppsx")).unwrap(), "", &["pdf", "pptx", "odp", "png"]),
         ("drawing.fodg", drawing(), "Boxed words", &["pdf", "odg", "png"]),
     ];
@@ -427,7 +447,8 @@ async fn every_listed_target_converts_and_documents_open_again() {
 #[tokio::test]
 async fn html_results_carry_their_images_inside() {
     let image = BASE64.encode(red_png());
-    let sheet = spreadsheet_with_image(&format!("<draw:image><office:binary-data>{image}</office:binary-data></draw:image>"));
+    let sheet =
+        spreadsheet_with_image(&format!("<draw:image><office:binary-data>{image}</office:binary-data></draw:image>"));
     let text = std::fs::read(fixture("libreoffice-embedded-image.fodt")).unwrap();
     for (name, document) in [("image.fodt", text), ("image.fods", sheet)] {
         let (_, html) = run(with_options(name, "html", ConversionOptions::default()), &document).await;
@@ -461,14 +482,19 @@ async fn every_malformed_option_is_refused_with_the_field_named() {
         (with_options("a.docx", "pdf", pdf_options(|p| p.standard = 7)), "options.pdf.standard"),
         (with_options("a.pptx", "pdf", pdf_options(|p| p.landscape = true)), "options.pdf.landscape"),
         (with_options("a.docx", "pdf", pdf_options(|p| p.image_quality = 101)), "options.pdf.image_quality"),
-        (with_options("a.docx", "pdf", pdf_options(|p| p.max_image_resolution = 72)), "options.pdf.max_image_resolution"),
+        (
+            with_options("a.docx", "pdf", pdf_options(|p| p.max_image_resolution = 72)),
+            "options.pdf.max_image_resolution",
+        ),
         (with_options("a.docx", "pdf", pdf_options(|p| p.watermark = "x".repeat(300))), "options.pdf.watermark"),
         (
             with_options(
                 "a.docx",
                 "pdf",
                 pdf_options(|p| {
-                    p.split = Some(docconv::proto::v1::PdfSplit { by: Some(docconv::proto::v1::pdf_split::By::EveryPages(0)) })
+                    p.split = Some(docconv::proto::v1::PdfSplit {
+                        by: Some(docconv::proto::v1::pdf_split::By::EveryPages(0)),
+                    })
                 }),
             ),
             "options.pdf.split.every_pages",

@@ -30,11 +30,13 @@ pub fn docconv_exe() -> PathBuf {
 }
 
 pub fn config(data_dir: &Path, edit: impl FnOnce(&mut ConverterConfig)) -> ConverterConfig {
-    let mut config = ConverterConfig::default();
-    config.data_dir = Some(data_dir.to_path_buf());
-    config.workers = Some(1);
-    config.heartbeat_secs = 0.3;
-    config.shutdown_grace_secs = 0;
+    let mut config = ConverterConfig {
+        data_dir: Some(data_dir.to_path_buf()),
+        workers: Some(1),
+        heartbeat_secs: 0.3,
+        shutdown_grace_secs: 0,
+        ..ConverterConfig::default()
+    };
     edit(&mut config);
     config
 }
@@ -264,7 +266,9 @@ pub fn pdf_images(pdf: &[u8]) -> usize {
 /// keeps a worker busy for seconds.
 pub fn big_text_document(paragraphs: usize) -> Vec<u8> {
     let body: String = (0..paragraphs)
-        .map(|i| format!("<text:p>Paragraph {i}: the quick brown fox jumps over the lazy dog, again and again.</text:p>"))
+        .map(|i| {
+            format!("<text:p>Paragraph {i}: the quick brown fox jumps over the lazy dog, again and again.</text:p>")
+        })
         .collect();
     text_document(&body)
 }
@@ -312,8 +316,12 @@ pub fn worker_pids_under(data_dir: &Path) -> Vec<u32> {
     let marker = data_dir.to_string_lossy().into_owned();
     let mut pids = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
         if cmdline.contains(" worker ") && cmdline.contains(&marker) {
             pids.push(pid);
@@ -324,9 +332,8 @@ pub fn worker_pids_under(data_dir: &Path) -> Vec<u32> {
 
 pub fn process_alive(pid: u32) -> bool {
     // A zombie has exited; only its entry remains until it is reaped.
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()) != Some("Z")
-    })
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()) != Some("Z"))
 }
 
 pub fn free_port() -> u16 {

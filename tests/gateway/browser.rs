@@ -5,11 +5,11 @@ use crate::support::{big_text_document, pdf_pages};
 use crate::web::serve;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -61,9 +61,8 @@ impl Browser {
         let mut browser =
             Browser { process, _profile: profile, socket, session: String::new(), next_id: 0, events: Vec::new() };
         let target = browser.call("Target.createTarget", json!({ "url": "about:blank" })).await;
-        let attached = browser
-            .call("Target.attachToTarget", json!({ "targetId": target["targetId"], "flatten": true }))
-            .await;
+        let attached =
+            browser.call("Target.attachToTarget", json!({ "targetId": target["targetId"], "flatten": true })).await;
         browser.session = attached["sessionId"].as_str().unwrap().to_owned();
         browser
     }
@@ -78,7 +77,9 @@ impl Browser {
         }
         self.socket.send(Message::Text(message.to_string().into())).await.unwrap();
         while let Some(frame) = self.socket.next().await {
-            let Message::Text(text) = frame.unwrap() else { continue };
+            let Message::Text(text) = frame.unwrap() else {
+                continue;
+            };
             let reply: Value = serde_json::from_str(&text).unwrap();
             if reply["id"] == json!(id) {
                 assert!(reply.get("error").is_none(), "{method} failed: {reply}");
@@ -140,7 +141,12 @@ async fn a_person_uploads_watches_live_progress_and_downloads_the_pdf() {
     let mut browser = Browser::start().await;
     browser.call("Page.enable", json!({})).await;
     browser.call("Page.navigate", json!({ "url": format!("http://{gateway}/") })).await;
-    browser.wait_for("document.readyState === 'complete' && !!document.querySelector('form[data-upload]')", "the upload page").await;
+    browser
+        .wait_for(
+            "document.readyState === 'complete' && !!document.querySelector('form[data-upload]')",
+            "the upload page",
+        )
+        .await;
 
     let root = browser.call("DOM.getDocument", json!({})).await;
     let input = browser
@@ -150,14 +156,22 @@ async fn a_person_uploads_watches_live_progress_and_downloads_the_pdf() {
         .call("DOM.setFileInputFiles", json!({ "nodeId": input["nodeId"], "files": [document.to_str().unwrap()] }))
         .await;
     browser.eval("document.querySelector('form[data-upload]').requestSubmit()").await;
-    browser.wait_for("location.pathname.startsWith('/jobs/') && !!document.querySelector('[data-job-card]')", "the status page").await;
+    browser
+        .wait_for(
+            "location.pathname.startsWith('/jobs/') && !!document.querySelector('[data-job-card]')",
+            "the status page",
+        )
+        .await;
 
     // Mark this page: a reload or a Turbo visit would replace the body and
     // lose the mark; a stream update replaces only the card.
     browser.eval("document.body.dataset.mark = 'live'").await;
     let state = browser.eval("document.querySelector('[data-job-card]').className").await;
     let state = state.as_str().unwrap().to_owned();
-    assert!(state.contains("card--queued") || state.contains("card--running"), "the job ended before the page showed it: {state}");
+    assert!(
+        state.contains("card--queued") || state.contains("card--running"),
+        "the job ended before the page showed it: {state}"
+    );
 
     browser.wait_for("!!document.querySelector('[data-download]')", "the download link").await;
     assert_eq!(browser.eval("document.body.dataset.mark").await, json!("live"), "the page was reloaded");
@@ -222,7 +236,9 @@ async fn the_back_button_never_shows_a_stale_spinner() {
     browser.wait_for("!!document.querySelector('.card--queued, .card--running')", "the live card").await;
     // Leave through the page's own link (a Turbo visit) while it runs.
     browser.eval("document.querySelector('.back a').click()").await;
-    browser.wait_for("location.pathname === '/' && !!document.querySelector('form[data-upload]')", "the start page").await;
+    browser
+        .wait_for("location.pathname === '/' && !!document.querySelector('form[data-upload]')", "the start page")
+        .await;
     let mut client = crate::web::converter().client().await;
     crate::support::wait_end(&mut client, &running).await;
 

@@ -51,7 +51,12 @@ async fn the_upload_page_lists_the_converters_formats_and_limit() {
         assert!(html.contains(needle), "missing {needle}");
     }
     // The "convert to" menu is the converter's list of outputs.
-    for needle in ["<option value=\"pdf\" selected>PDF</option>", "<option value=\"docx\">", "<option value=\"odg\">", "→ pdf, xlsx"] {
+    for needle in [
+        "<option value=\"pdf\" selected>PDF</option>",
+        "<option value=\"docx\">",
+        "<option value=\"odg\">",
+        "→ pdf, xlsx",
+    ] {
         assert!(html.contains(needle), "missing {needle}");
     }
     assert!(!html.contains("<option value=\"zip\">"), "a zip is a split's result, not a target");
@@ -62,7 +67,9 @@ async fn assets_are_embedded_and_cached_for_long() {
     let html = text(get("/").await).await;
     let start = html.find("/assets/").unwrap() + "/assets/".len();
     let path = format!("/assets/{}", &html[start..start + html[start..].find('/').unwrap()]);
-    for (name, needle) in [("app.js", "connectStreamSource"), ("turbo.es2017-esm.js", "Turbo 8.0.23"), ("style.css", ".card")] {
+    for (name, needle) in
+        [("app.js", "connectStreamSource"), ("turbo.es2017-esm.js", "Turbo 8.0.23"), ("style.css", ".card")]
+    {
         let response = get(&format!("{path}/{name}")).await;
         assert_eq!(response.status(), StatusCode::OK, "{name}");
         assert!(response.headers()[header::CACHE_CONTROL].to_str().unwrap().contains("immutable"));

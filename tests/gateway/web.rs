@@ -58,7 +58,9 @@ pub fn form(fields: &[(&str, &str)], files: &[(&str, &str, &[u8])]) -> (String, 
     let mut body = Vec::new();
     for (name, value) in fields {
         body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
-        body.extend_from_slice(format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
+        body.extend_from_slice(
+            format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
+        );
     }
     for (field, file_name, data) in files {
         body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
