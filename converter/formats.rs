@@ -3,7 +3,8 @@
 //!
 //! LibreOffice detects formats by content, and falls back to importing
 //! unknown bytes as plain text: a damaged `.docx` would become a PDF of
-//! garbage. So binary formats must at least look like their container.
+//! garbage. So binary formats must at least look like their container, and
+//! flat OpenDocument files like an OpenDocument XML document.
 
 use crate::proto::v1::{InputFormat, OutputFormat};
 
@@ -74,7 +75,9 @@ enum Container {
     /// ZIP (OOXML, ODF) or OLE2 (legacy MS Office) or RTF: office files are
     /// often misnamed between these, and LibreOffice reads them all.
     Office,
-    /// Anything: text formats have no signature.
+    /// Flat OpenDocument: one XML document whose root is `office:document`.
+    FlatXml,
+    /// Anything: text formats (plain text, CSV, HTML) have no signature.
     Any,
 }
 
@@ -89,7 +92,7 @@ const fn f(extension: &'static str, kind: Kind, description: &'static str, conta
     Format { extension, kind, description, container }
 }
 
-use Container::{Any, Office};
+use Container::{Any, FlatXml, Office};
 use Kind::{Drawing, Presentation, Spreadsheet, Text};
 
 pub const INPUTS: &[Format] = &[
@@ -101,7 +104,7 @@ pub const INPUTS: &[Format] = &[
     f("dot", Text, "Word 97-2003 template", Office),
     f("odt", Text, "OpenDocument text", Office),
     f("ott", Text, "OpenDocument text template", Office),
-    f("fodt", Text, "Flat OpenDocument text", Any),
+    f("fodt", Text, "Flat OpenDocument text", FlatXml),
     f("rtf", Text, "Rich Text Format", Office),
     f("txt", Text, "Plain text", Any),
     f("html", Text, "HTML page", Any),
@@ -113,7 +116,7 @@ pub const INPUTS: &[Format] = &[
     f("xlt", Spreadsheet, "Excel 97-2003 template", Office),
     f("ods", Spreadsheet, "OpenDocument spreadsheet", Office),
     f("ots", Spreadsheet, "OpenDocument spreadsheet template", Office),
-    f("fods", Spreadsheet, "Flat OpenDocument spreadsheet", Any),
+    f("fods", Spreadsheet, "Flat OpenDocument spreadsheet", FlatXml),
     f("csv", Spreadsheet, "Comma-separated values", Any),
     f("tsv", Spreadsheet, "Tab-separated values", Any),
     f("pptx", Presentation, "PowerPoint presentation", Office),
@@ -125,9 +128,9 @@ pub const INPUTS: &[Format] = &[
     f("pps", Presentation, "PowerPoint 97-2003 show", Office),
     f("odp", Presentation, "OpenDocument presentation", Office),
     f("otp", Presentation, "OpenDocument presentation template", Office),
-    f("fodp", Presentation, "Flat OpenDocument presentation", Any),
+    f("fodp", Presentation, "Flat OpenDocument presentation", FlatXml),
     f("odg", Drawing, "OpenDocument drawing", Office),
-    f("fodg", Drawing, "Flat OpenDocument drawing", Any),
+    f("fodg", Drawing, "Flat OpenDocument drawing", FlatXml),
 ];
 
 /// The format of a file name, by its extension (case-insensitive).
@@ -136,7 +139,11 @@ pub fn by_file_name(name: &str) -> Option<&'static Format> {
     INPUTS.iter().find(|f| f.extension.eq_ignore_ascii_case(ext))
 }
 
-/// Whether a file's first bytes fit its format's container.
+/// How many of a file's first bytes `looks_like` wants to see.
+pub const HEAD_LEN: usize = 4096;
+
+/// Whether a file's first bytes (up to `HEAD_LEN` of them) fit its
+/// format's container.
 pub fn looks_like(format: &Format, head: &[u8]) -> bool {
     const ZIP: &[u8] = b"PK\x03\x04";
     const OLE: &[u8] = b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1";
@@ -144,7 +151,18 @@ pub fn looks_like(format: &Format, head: &[u8]) -> bool {
     match format.container {
         Container::Any => true,
         Container::Office => [ZIP, OLE, RTF].iter().any(|sig| head.starts_with(sig)),
+        Container::FlatXml => is_flat_odf(head),
     }
+}
+
+/// After an optional UTF-8 BOM and whitespace, an XML declaration or the
+/// root element itself, and the root `office:document` within the head.
+fn is_flat_odf(head: &[u8]) -> bool {
+    const ROOT: &[u8] = b"<office:document";
+    let xml = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    let xml = xml.trim_ascii_start();
+    let starts_as_xml = xml.starts_with(b"<?xml") || xml.starts_with(ROOT);
+    starts_as_xml && xml.windows(ROOT.len()).any(|w| w == ROOT)
 }
 
 /// The extension of a result's file name, which says which file in the
@@ -240,6 +258,34 @@ mod tests {
         assert!(looks_like(docx, b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1rest"));
         assert!(!looks_like(docx, b"random bytes"));
         assert!(looks_like(by_file_name("x.csv").unwrap(), b"random bytes"));
+    }
+
+    #[test]
+    fn flat_odf_needs_an_office_document_root() {
+        let written_by_libreoffice = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<office:document \
+            xmlns:office=\"urn:oasis:names:tc:opendocument:xmlns:office:1.0\" office:version=\"1.3\" \
+            office:mimetype=\"application/vnd.oasis.opendocument.text\">";
+        let flat_odf: [&[u8]; 3] = [
+            written_by_libreoffice,
+            b"\xEF\xBB\xBF \r\n\t<?xml version=\"1.0\"?><office:document>",
+            b"\n<office:document xmlns:office=\"o\">",
+        ];
+        let not_flat_odf: [&[u8]; 5] = [
+            b"random bytes",
+            b"\x8F\x02<?xml <office:document",
+            b"<?xml version=\"1.0\"?><html><body>office</body></html>",
+            b"PK\x03\x04 zipped office:document",
+            b"",
+        ];
+        for ext in ["fodt", "fods", "fodp", "fodg"] {
+            let format = by_file_name(&format!("x.{ext}")).unwrap();
+            for head in flat_odf {
+                assert!(looks_like(format, head), "{ext}: {head:?}");
+            }
+            for head in not_flat_odf {
+                assert!(!looks_like(format, head), "{ext}: {head:?}");
+            }
+        }
     }
 
     #[test]

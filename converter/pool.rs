@@ -27,6 +27,7 @@ use super::worker::{Outcome, Progress, Worker, WorkerError, WorkerSpec};
 use crate::proto::v1::{Output, Stage, StageTimings};
 use crate::proto::worker::{Convert, Sandbox};
 use sha2::{Digest, Sha256};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -409,21 +410,24 @@ async fn prepare(
     let unreadable = Failure::NotADocument { extension: extension.to_owned() };
     let extension = extension.to_owned();
     let written = output.clone();
+    let id = claim.id.clone();
     let prepared = tokio::task::spawn_blocking(move || -> Result<PathBuf, Failure> {
         let format = formats::by_file_name(&format!("x.{extension}")).ok_or(Failure::Unreadable)?;
-        let mut head = [0u8; 8];
-        let read = std::fs::File::open(&input)
-            .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+        let mut head = Vec::with_capacity(formats::HEAD_LEN);
+        std::fs::File::open(&input)
+            .and_then(|f| f.take(formats::HEAD_LEN as u64).read_to_end(&mut head))
             .map_err(|_| Failure::Unreadable)?;
-        if !formats::looks_like(format, &head[..read]) {
+        if !formats::looks_like(format, &head) {
             return Err(unreadable);
         }
         let _ = std::fs::remove_file(&written);
         if matches!(format.extension, "csv" | "tsv") {
-            let data = std::fs::read(&input).map_err(|_| Failure::Unreadable)?;
             let fods = input.with_extension("fods");
-            std::fs::write(&fods, csv::to_fods(&data, &sheet_name, format.extension == "tsv"))
-                .map_err(|_| Failure::Unreadable)?;
+            let tab_separated = format.extension == "tsv";
+            csv::write_fods(&input, &fods, &sheet_name, tab_separated).map_err(|e| {
+                tracing::warn!(job = %id, "cannot turn the CSV into a spreadsheet: {e}");
+                Failure::Unreadable
+            })?;
             return Ok(fods);
         }
         Ok(input)
