@@ -174,3 +174,69 @@ fn deny_sockets() -> Result<(), String> {
     }
     seccompiler::apply_filter(&program).map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    //! The sandbox on its own, without LibreOffice: a child process (this
+    //! test binary again, running one test) confines itself, then tries
+    //! what a hostile document would.
+
+    use super::*;
+    use std::process::Command;
+
+    const PROBE: &str = "DOCCONV_SANDBOX_PROBE_DIR";
+
+    #[test]
+    fn a_confined_process_reads_and_writes_only_its_own_directory_and_reaches_no_one() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("secret"), "outside the sandbox").unwrap();
+        std::fs::create_dir(dir.path().join("home")).unwrap();
+        let output = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "converter::worker::sandbox::tests::probe", "--nocapture", "--test-threads=1"])
+            .env(PROBE, dir.path())
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{log}");
+        assert!(log.contains("probe: confined"), "the probe did not run: {log}");
+    }
+
+    /// Runs only as the child of the test above.
+    #[test]
+    fn probe() {
+        let Some(dir) = std::env::var_os(PROBE).map(PathBuf::from) else { return };
+        let home = dir.join("home");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let report = enter(Path::new("/usr/lib/libreoffice"), &home);
+        println!("probe: confined: {report:?}");
+
+        if !report.filesystem.is_empty() {
+            let read = std::fs::read(dir.join("secret"));
+            assert!(read.is_err(), "read a file outside the sandbox");
+            assert!(std::fs::write(dir.join("written"), "x").is_err(), "wrote outside the sandbox");
+            assert!(std::fs::read("/etc/passwd").is_err(), "read /etc/passwd");
+        }
+        std::fs::write(home.join("written"), "x").expect("writing in its own directory");
+        assert_eq!(std::fs::read(home.join("written")).unwrap(), b"x");
+        let installed = Path::new("/usr/lib/libreoffice/program/fundamentalrc");
+        if installed.exists() {
+            std::fs::read(installed).expect("reading LibreOffice's installation");
+        }
+
+        if !report.syscalls.is_empty() {
+            for family in [libc::AF_INET, libc::AF_INET6, libc::AF_UNIX, libc::AF_NETLINK] {
+                // SAFETY: a plain socket call; it must fail, so there is
+                // no descriptor to close.
+                let fd = unsafe { libc::socket(family, libc::SOCK_STREAM, 0) };
+                assert!(fd < 0, "created a socket of family {family}");
+            }
+        }
+        let connected = std::net::TcpStream::connect_timeout(&address, std::time::Duration::from_secs(2));
+        assert!(connected.is_err(), "connected to {address}");
+        assert!(
+            !(report.network.is_empty() && report.filesystem.is_empty() && report.syscalls.is_empty()),
+            "no layer could be set up here: {report:?}"
+        );
+    }
+}

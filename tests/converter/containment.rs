@@ -122,6 +122,14 @@ fn html_stylesheet(href: &str) -> Vec<u8> {
         .into_bytes()
 }
 
+/// LibreOffice's own URL schemes: `vnd.sun.star.expand:` expands
+/// bootstrap variables and environment values into the link
+/// (CVE-2024-12426 exfiltrated them this way).
+fn expand_url_image(href: &str) -> Vec<u8> {
+    document_linking(&format!("vnd.sun.star.expand:{href}"))
+}
+
+const EXPAND_URL: Vector = Vector { name: "expand_url.fodt", document: expand_url_image };
 const PAGE_BACKGROUND: Vector = Vector { name: "page_background.fodt", document: page_background };
 const PARAGRAPH_BACKGROUND: Vector = Vector { name: "paragraph_background.fodt", document: paragraph_background };
 const SHAPE_BITMAP_FILL: Vector = Vector { name: "shape_fill.fodt", document: shape_bitmap_fill };
@@ -282,6 +290,11 @@ async fn an_html_stylesheet_reads_no_local_file_and_fetches_no_url() {
 }
 
 #[tokio::test]
+async fn an_expand_url_reads_no_local_file_and_fetches_no_url() {
+    contained(EXPAND_URL).await;
+}
+
+#[tokio::test]
 async fn the_sandbox_alone_stops_the_links_the_profile_blocks() {
     // The classic linked image, which the profile blocks by itself: with
     // the profile's blocking off, the sandbox must still hold.
@@ -365,4 +378,39 @@ async fn a_memory_bomb_is_stopped_at_the_limit_and_fails_clearly() {
 
 fn rss_mib(pid: u32) -> u64 {
     docconv::converter::worker::rss_of(pid).unwrap_or(0) >> 20
+}
+
+/// Peak resident memory of process `pid` so far, in MiB.
+fn peak_rss_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() >> 10
+}
+
+#[tokio::test]
+async fn a_large_csv_is_streamed_without_growing_the_converter() {
+    // 23 MiB of CSV, as a user's export would be.
+    let mut csv = String::from("id,name,amount,note\n");
+    let mut row = 0;
+    while csv.len() < 23 << 20 {
+        row += 1;
+        csv.push_str(&format!("{row},customer {row},{}.{:02},\"a note, with a comma\"\n", row % 9973, row % 100));
+    }
+    let data_dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (mut process, addr) =
+        start_process_with(data_dir.path(), port, &["--max-upload-mib", "64", "--job-timeout-secs", "5"]);
+    wait_ready(addr);
+    let mut client = connect(addr).await;
+    let job = submit(&mut client, header("large.csv"), csv.as_bytes()).await.unwrap();
+    // The CSV is turned into a spreadsheet before the worker gets it; the
+    // job may then run out of time in LibreOffice, which is not measured here.
+    wait_end(&mut client, &job.id).await;
+    let fods = data_dir.path().join("jobs").join(&job.id).join("input.fods");
+    assert!(fods.metadata().is_ok_and(|m| m.len() > 23 << 20), "the CSV was not made into a spreadsheet");
+    let peak = peak_rss_mib(process.id());
+    process.kill().unwrap();
+    process.wait().unwrap();
+    // Whole-file parsing took the converter to ~565 MiB on this file.
+    assert!(peak < 150, "the converter peaked at {peak} MiB");
 }

@@ -154,3 +154,33 @@ async fn a_chunk_over_one_mib_is_refused() {
     let status = client.submit(tokio_stream::iter(messages)).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
 }
+
+#[tokio::test]
+async fn random_bytes_named_as_flat_odf_fail_clearly() {
+    let mut client = shared().client().await;
+    let noise: Vec<u8> = (0..4000u32).map(|i| (i.wrapping_mul(2654435761) >> 11) as u8).collect();
+    for name in ["noise.fodt", "noise.fods", "noise.fodp"] {
+        let job = submit(&mut client, header(name), &noise).await.unwrap();
+        let error = wait_failed(&mut client, &job.id).await;
+        assert_eq!(error.code, Code::InvalidArgument as i32, "{name}");
+        let extension = name.rsplit('.').next().unwrap();
+        assert!(error.message.contains(&format!("not a valid .{extension}")), "{name}: {}", error.message);
+    }
+}
+
+#[tokio::test]
+async fn excels_unicode_text_converts_to_its_text() {
+    // Excel's "Unicode text": UTF-16LE with a byte order mark, tab separated.
+    let text = "Name\tCity\tAmount\r\nZoë\tMünchen\t12.5\r\nRenée\t€uropa\t7\r\n";
+    let mut csv = vec![0xFF, 0xFE];
+    csv.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+    let mut client = shared().client().await;
+    let job = submit(&mut client, header("unicode.csv"), &csv).await.unwrap();
+    let job = wait_end(&mut client, &job.id).await;
+    assert_eq!(job.state(), JobState::Succeeded, "{job:?}");
+    let pdf = read_result(&mut client, &job.id, 0).await;
+    let words = pdf_text(&pdf, None);
+    for word in ["Name", "City", "Zoë", "München", "Renée", "€uropa", "12.5"] {
+        assert!(words.contains(word), "{word} missing from {words:?}");
+    }
+}

@@ -342,9 +342,15 @@ pub fn free_port() -> u16 {
 
 /// A converter in a process of its own, to be killed for real.
 pub fn start_process(data_dir: &Path, port: u16) -> (std::process::Child, SocketAddr) {
+    start_process_with(data_dir, port, &[])
+}
+
+/// `start_process` with extra converter flags.
+pub fn start_process_with(data_dir: &Path, port: u16, flags: &[&str]) -> (std::process::Child, SocketAddr) {
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let child = Command::new(docconv_exe())
         .args(["converter", "--listen", &addr.to_string(), "--workers", "1", "--shutdown-grace-secs", "0"])
+        .args(flags)
         .arg("--data-dir")
         .arg(data_dir)
         .env("DOCCONV_LOG", "warn")
