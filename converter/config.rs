@@ -36,6 +36,11 @@ pub struct ConverterConfig {
     #[arg(long, env = "DOCCONV_QUEUE_CAPACITY", default_value_t = 1000)]
     pub queue_capacity: usize,
 
+    /// Free disk space (MiB) below which new jobs are refused and health
+    /// reports NOT_SERVING, until space is freed
+    #[arg(long, env = "DOCCONV_MIN_FREE_DISK_MIB", default_value_t = 64)]
+    pub min_free_disk_mib: u64,
+
     /// Largest accepted upload, in MiB
     #[arg(long, env = "DOCCONV_MAX_UPLOAD_MIB", default_value_t = 100)]
     pub max_upload_mib: u64,

@@ -68,6 +68,10 @@ impl From<StoreError> for Error {
 
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Error {
+        if super::disk::is_out_of_space(&e) {
+            tracing::warn!("out of disk space: {e}");
+            return super::disk::out_of_space();
+        }
         Error::Internal(format!("i/o: {e}"))
     }
 }

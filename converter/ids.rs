@@ -14,6 +14,17 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// `id` as it may appear in a message: at most a few dozen characters, so
+/// an oversized id sent by a client is never echoed whole (error messages
+/// travel in metadata, which clients cap at 8 KiB).
+pub fn shown(id: &str) -> String {
+    const SHOWN: usize = 40;
+    match id.char_indices().nth(SHOWN) {
+        Some((cut, _)) => format!("{}…", &id[..cut]),
+        None => id.to_owned(),
+    }
+}
+
 pub fn is_valid(id: &str) -> bool {
     id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
@@ -30,5 +41,15 @@ mod tests {
         assert!(!is_valid("../../etc/passwd"));
         assert!(!is_valid(&a.to_uppercase()));
         assert!(!is_valid(&a[..31]));
+    }
+
+    #[test]
+    fn oversized_ids_are_cut_when_shown() {
+        let id = new_id();
+        assert_eq!(shown(&id), id);
+        let long = "é".repeat(10_000);
+        let cut = shown(&long);
+        assert_eq!(cut.chars().count(), 41);
+        assert!(cut.ends_with('…'));
     }
 }

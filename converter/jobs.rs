@@ -14,7 +14,7 @@ use super::failure::Failure;
 use super::store::{Inserted, JobFiles, JobStore, StoreError, is_terminal};
 use crate::proto::store::{StoredInput, StoredJob};
 use crate::proto::v1::{ConversionOptions, Job, JobState, Output, Progress, Stage, StageTimings};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Notify, broadcast};
@@ -38,6 +38,9 @@ struct Inner {
     queue: VecDeque<String>,
     /// Uploads in progress that have a place in the queue held for them.
     reserved: usize,
+    /// Ids of uploads streaming in: their directories have no record yet
+    /// and must not be swept.
+    uploading: HashSet<String>,
     accepting: bool,
     last_order: u64,
 }
@@ -97,6 +100,35 @@ impl Drop for Reservation<'_> {
     }
 }
 
+/// The directory of an upload streaming in. Unless `keep` is called once
+/// the job is recorded, dropping it deletes the directory: a refused, broken
+/// or abandoned upload (the client went away mid-stream) leaves nothing.
+pub struct PendingUpload<'a> {
+    jobs: &'a Jobs,
+    id: String,
+    kept: bool,
+}
+
+impl PendingUpload<'_> {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The job is recorded; its directory is its own from now on.
+    pub fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for PendingUpload<'_> {
+    fn drop(&mut self) {
+        if !self.kept {
+            self.jobs.files.remove(&self.id);
+        }
+        self.jobs.lock().uploading.remove(&self.id);
+    }
+}
+
 /// What a new watcher gets: the current state, and the changes after it
 /// (none for a job that has ended).
 pub struct Watch {
@@ -113,6 +145,7 @@ impl Jobs {
                 live: HashMap::new(),
                 queue: VecDeque::new(),
                 reserved: 0,
+                uploading: HashSet::new(),
                 accepting: true,
                 last_order: 0,
             }),
@@ -159,7 +192,54 @@ impl Jobs {
         Ok(count)
     }
 
-    /// Holds a place in the queue for an upload about to stream in.
+    /// Marks `id`'s directory as an upload in progress (see `PendingUpload`).
+    pub fn begin_upload(&self, id: String) -> PendingUpload<'_> {
+        self.lock().uploading.insert(id.clone());
+        PendingUpload { jobs: self, id, kept: false }
+    }
+
+    /// Refuses early when the queue has no room, without holding a place:
+    /// an upload holds one only once it has fully arrived (`reserve`), so
+    /// slow uploads cannot fill the queue.
+    pub fn check_room(&self) -> Result<()> {
+        drop(self.reserve()?);
+        Ok(())
+    }
+
+    /// Deletes job directories that have no record and no upload streaming
+    /// into them: the remains of an upload cut off by a crash. Returns how
+    /// many.
+    pub async fn sweep_orphans(&self) -> Result<usize> {
+        let files = self.files.clone();
+        let names = tokio::task::spawn_blocking(move || files.dir_names()).await??;
+        let mut swept = 0;
+        for name in names {
+            let busy = {
+                let inner = self.lock();
+                inner.uploading.contains(&name) || inner.live.contains_key(&name)
+            };
+            if busy {
+                continue;
+            }
+            let store = self.store.clone();
+            let id = name.clone();
+            if tokio::task::spawn_blocking(move || store.get(&id)).await??.is_some() {
+                continue;
+            }
+            // Checked again: an upload may have begun in the meantime (its
+            // id is new, so this only matters for a name it reuses).
+            if self.lock().uploading.contains(&name) {
+                continue;
+            }
+            tracing::info!(dir = %name, "removing a job directory without a record (an upload cut off)");
+            let files = self.files.clone();
+            tokio::task::spawn_blocking(move || files.remove(&name)).await?;
+            swept += 1;
+        }
+        Ok(swept)
+    }
+
+    /// Holds a place in the queue for an upload that has arrived.
     pub fn reserve(&self) -> Result<Reservation<'_>> {
         let mut inner = self.lock();
         if !inner.accepting {
@@ -173,8 +253,8 @@ impl Jobs {
     }
 
     /// Records a new job whose input is already on disk and queues it.
-    /// If its request id was used before, returns that job instead and
-    /// deletes the new input.
+    /// If its request id was used before, returns that job instead (the
+    /// caller's `PendingUpload` deletes the new input).
     pub async fn enqueue(&self, reservation: Reservation<'_>, mut record: StoredJob) -> Result<Job> {
         {
             let mut inner = self.lock();
@@ -192,7 +272,6 @@ impl Jobs {
         let to_insert = record.clone();
         match tokio::task::spawn_blocking(move || store.insert(&to_insert)).await?? {
             Inserted::Existing(existing) => {
-                self.files.remove(&id);
                 drop(reservation);
                 return self.get(job_id(&existing)).await;
             }

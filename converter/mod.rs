@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod csv;
+pub mod disk;
 pub mod error;
 pub mod failure;
 pub mod formats;

@@ -291,7 +291,10 @@ impl Pool {
                     Attempt::Refused(Failure::from_worker(failed.reason()))
                 }
                 Ok(Err(e)) => Attempt::Died(e),
-                Err(_) => Attempt::TimedOut,
+                Err(_) => {
+                    tracing::warn!(job = id, limit_secs = self.config.job_timeout.as_secs(), "the conversion passed its deadline; killing the worker");
+                    Attempt::TimedOut
+                }
             },
             () = claim.cancel.notified() => Attempt::Cancelled,
             () = memory_passes(pid, self.config.worker_memory_limit) => {

@@ -76,6 +76,11 @@ pub async fn run(
     if recovered > 0 {
         tracing::info!(recovered, "jobs from the previous run are queued again");
     }
+    // Uploads cut off by the last stop left directories without records.
+    let swept = jobs.sweep_orphans().await.map_err(|e| StartError(format!("{e:?}")))?;
+    if swept > 0 {
+        tracing::info!(swept, "removed the remains of uploads cut off by the last stop");
+    }
 
     let spec = WorkerSpec {
         exe: worker_exe,
@@ -98,15 +103,13 @@ pub async fn run(
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_not_serving::<ConverterServer<ConverterService>>().await;
     health.set_service_status("", ServingStatus::NotServing).await;
-    let mut warm = pool.warm.clone();
-    let reporter = health.clone();
-    tokio::spawn(async move {
-        if warm.wait_for(|&n| n >= workers).await.is_ok() {
-            tracing::info!(workers, "workers are warm; ready");
-            reporter.set_serving::<ConverterServer<ConverterService>>().await;
-            reporter.set_service_status("", ServingStatus::Serving).await;
-        }
-    });
+    let readiness = tokio::spawn(report_readiness(
+        health.clone(),
+        pool.warm.clone(),
+        workers,
+        jobs.clone(),
+        config.min_free_disk_mib << 20,
+    ));
 
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
     let service = ConverterService::new(
@@ -118,6 +121,7 @@ pub async fn run(
         workers as u32,
         pool.sandbox.clone(),
     );
+    let service = service.with_min_free_disk(config.min_free_disk_mib << 20);
     let expiry = tokio::spawn(expire_periodically(jobs.clone(), config.retention()));
 
     let reflection = |builder: tonic_reflection::server::Builder<'static>| {
@@ -136,9 +140,11 @@ pub async fn run(
     let (drained_tx, drained) = tokio::sync::oneshot::channel::<()>();
     let drain = {
         let jobs = jobs.clone();
+        let readiness = readiness.abort_handle();
         async move {
             shutdown.await;
             tracing::info!("shutting down: no new jobs; waiting for running ones");
+            readiness.abort();
             jobs.stop_accepting();
             health.set_not_serving::<ConverterServer<ConverterService>>().await;
             health.set_service_status("", ServingStatus::NotServing).await;
@@ -183,6 +189,48 @@ pub async fn run(
     result
 }
 
+/// How often free disk space is read for health.
+const DISK_CHECK: Duration = Duration::from_secs(2);
+
+/// SERVING once every worker is warm, and for as long as the disk has
+/// `min_free` bytes free; NOT_SERVING otherwise (and for good once the
+/// service stops accepting jobs).
+async fn report_readiness(
+    health: tonic_health::server::HealthReporter,
+    mut warm: tokio::sync::watch::Receiver<usize>,
+    workers: usize,
+    jobs: Arc<Jobs>,
+    min_free: u64,
+) {
+    if warm.wait_for(|&n| n >= workers).await.is_err() {
+        return;
+    }
+    tracing::info!(workers, "workers are warm; ready");
+    let mut serving = None;
+    loop {
+        if !jobs.is_accepting() {
+            return;
+        }
+        let free = super::disk::available(jobs.files.root()).ok();
+        let disk_ok = free.is_none_or(|free| free >= min_free.max(1));
+        if serving != Some(disk_ok) {
+            let status = if disk_ok { ServingStatus::Serving } else { ServingStatus::NotServing };
+            match (serving, disk_ok) {
+                (Some(false), true) => tracing::info!(free_bytes = ?free, "disk space is back; serving again"),
+                (_, false) => tracing::warn!(free_bytes = ?free, min_free, "out of disk space; refusing new jobs"),
+                _ => {}
+            }
+            health.set_service_status("", status).await;
+            match disk_ok {
+                true => health.set_serving::<ConverterServer<ConverterService>>().await,
+                false => health.set_not_serving::<ConverterServer<ConverterService>>().await,
+            }
+            serving = Some(disk_ok);
+        }
+        tokio::time::sleep(DISK_CHECK).await;
+    }
+}
+
 /// Concurrent calls on one client connection (each watch is one).
 const MAX_STREAMS_PER_CONNECTION: u32 = 100_000;
 
@@ -203,6 +251,9 @@ async fn expire_periodically(jobs: Arc<Jobs>, retention: Duration) {
             Ok(0) => {}
             Ok(n) => tracing::info!(expired = n, "removed jobs past retention"),
             Err(e) => tracing::error!("expiring jobs: {e:?}"),
+        }
+        if let Err(e) = jobs.sweep_orphans().await {
+            tracing::error!("sweeping job directories without records: {e:?}");
         }
         tokio::time::sleep(period).await;
     }

@@ -2,6 +2,7 @@
 //! uploads to disk, and turns job states into responses. All job logic is
 //! in `jobs`; all conversion in `pool`.
 
+use super::disk;
 use super::error::{Error, Result};
 use super::formats::{self, Targets};
 use super::ids;
@@ -48,6 +49,8 @@ pub struct ConverterService {
     /// clients reconnect elsewhere (or after the restart) instead of hanging.
     stopping: watch::Receiver<bool>,
     workers: u32,
+    /// Free bytes below which `Submit` refuses (see `disk`).
+    min_free_disk: u64,
     /// How workers are confined, once the first has started.
     sandbox: watch::Receiver<Option<crate::proto::worker::Sandbox>>,
 }
@@ -62,7 +65,21 @@ impl ConverterService {
         workers: u32,
         sandbox: watch::Receiver<Option<crate::proto::worker::Sandbox>>,
     ) -> Self {
-        ConverterService { jobs, targets, max_upload_bytes, heartbeat, stopping, workers, sandbox }
+        ConverterService {
+            jobs,
+            targets,
+            max_upload_bytes,
+            heartbeat,
+            stopping,
+            workers,
+            sandbox,
+            min_free_disk: 64 << 20,
+        }
+    }
+
+    /// Refuse new jobs while less than `bytes` are free where jobs are kept.
+    pub fn with_min_free_disk(self, bytes: u64) -> Self {
+        ConverterService { min_free_disk: bytes, ..self }
     }
 
     /// The probed targets. Calls that arrive while the first worker is
@@ -89,17 +106,15 @@ impl ConverterService {
         {
             return Ok(job);
         }
-        let reservation = self.jobs.reserve()?;
-        let id = ids::new_id();
+        self.jobs.check_room()?;
+        disk::check(self.jobs.files.root(), self.min_free_disk)?;
+        // From here on, any way out but `keep` (an error, or the client
+        // going away and this future being dropped) deletes the upload.
+        let upload = self.jobs.begin_upload(ids::new_id());
+        let id = upload.id().to_owned();
         let options = header.options.clone().unwrap_or_default();
-        let received = self.receive(&mut stream, &id, &checked, &header, &options).await;
-        let (input_size_bytes, more_inputs) = match received {
-            Ok(received) => received,
-            Err(e) => {
-                self.jobs.files.remove(&id);
-                return Err(e);
-            }
-        };
+        let (input_size_bytes, more_inputs) = self.receive(&mut stream, &id, &checked, &header, &options).await?;
+        let reservation = self.jobs.reserve()?;
         let merged_file_names = match more_inputs.is_empty() {
             true => Vec::new(),
             false => std::iter::once(checked.file_name.clone())
@@ -122,7 +137,11 @@ impl ConverterService {
             options: Some(options),
             more_inputs,
         };
-        self.jobs.enqueue(reservation, record).await
+        let job = self.jobs.enqueue(reservation, record).await?;
+        if job.id == upload.id() {
+            upload.keep();
+        }
+        Ok(job)
     }
 
     fn check_header(&self, header: &SubmitHeader, targets: &Targets) -> Result<Checked> {
@@ -213,7 +232,11 @@ const MAX_DOCUMENTS: usize = 20;
 /// component: browsers and scripts sometimes send a full path, and the name
 /// is only ever shown, never opened) and its format.
 fn check_file_name(field: &str, name: &str) -> Result<(String, &'static formats::Format)> {
-    let file_name = name.rsplit(['/', '\\']).next().unwrap_or("").trim();
+    let last = name.rsplit(['/', '\\']).next().unwrap_or("");
+    // Bidirectional controls would let a name show as something else in a
+    // download dialog ("report\u{202E}fdp.exe" reads "reportexe.pdf").
+    let file_name: String = last.chars().filter(|c| !is_bidi_control(*c)).collect();
+    let file_name = file_name.trim();
     if file_name.is_empty() {
         return Err(Error::InvalidArgument(format!("{field} is required, e.g. \"report.docx\"")));
     }
@@ -230,6 +253,11 @@ fn check_file_name(field: &str, name: &str) -> Result<(String, &'static formats:
         ))
     })?;
     Ok((file_name.to_owned(), format))
+}
+
+/// Unicode's explicit bidirectional formatting characters.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// What the client said about a document's bytes, to check on arrival.
@@ -262,6 +290,15 @@ impl Upload {
         Ok(self.file.write_all(chunk).await?)
     }
 
+    /// Every byte written and on disk. The flush comes first: tokio's file
+    /// writes in the background, and a failed write (a full disk) is only
+    /// reported by the next write or flush; `sync_all` alone would drop it
+    /// and a job would be accepted with a truncated input.
+    async fn make_durable(&mut self) -> Result<()> {
+        self.file.flush().await?;
+        Ok(self.file.sync_all().await?)
+    }
+
     async fn finish(&mut self) -> Result<()> {
         let field = self.declared.field;
         if self.size == 0 {
@@ -279,7 +316,7 @@ impl Upload {
                 "{field}.sha256 does not match the data received (sha256 {digest})"
             )));
         }
-        Ok(self.file.sync_all().await?)
+        self.make_durable().await
     }
 }
 
@@ -320,7 +357,11 @@ fn upload_broken(status: Status) -> Error {
 }
 
 fn check_id(id: &str) -> Result<()> {
-    if ids::is_valid(id) { Ok(()) } else { Err(Error::NotFound(format!("no job {id:?}: job ids are 32 hex digits"))) }
+    if ids::is_valid(id) {
+        Ok(())
+    } else {
+        Err(Error::NotFound(format!("no job {:?}: job ids are 32 hex digits", ids::shown(id))))
+    }
 }
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = std::result::Result<T, Status>> + Send>>;

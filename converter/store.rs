@@ -203,6 +203,23 @@ impl JobFiles {
     pub fn remove(&self, id: &str) {
         let _ = std::fs::remove_dir_all(self.dir(id));
     }
+
+    /// The directory holding every job's directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The names of every job directory on disk, whatever their records.
+    pub fn dir_names(&self) -> std::io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&self.root)? {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                names.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        Ok(names)
+    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 mod api;
 mod containment;
+mod durability;
 mod fixtures;
 mod grpcurl;
 mod merge;

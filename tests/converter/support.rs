@@ -52,7 +52,12 @@ pub struct Server {
 impl Server {
     /// Starts a converter with one worker and waits until it is ready.
     pub fn start(edit: impl FnOnce(&mut ConverterConfig)) -> Server {
-        let data_dir = tempfile::tempdir().unwrap();
+        Server::start_in(&std::env::temp_dir(), edit)
+    }
+
+    /// `start`, with the data directory inside `parent`.
+    pub fn start_in(parent: &Path, edit: impl FnOnce(&mut ConverterConfig)) -> Server {
+        let data_dir = tempfile::tempdir_in(parent).unwrap();
         let config = config(data_dir.path(), edit);
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
