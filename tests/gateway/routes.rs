@@ -1,7 +1,7 @@
 //! Routes through the router with `oneshot`, against a real converter.
 
 use crate::support::{self, fixture, pdf_pages};
-use crate::web::{form, multipart, state};
+use crate::web::{converter, form, multipart, state};
 use axum::body::{Body, to_bytes};
 use axum::http::{Request, StatusCode, header};
 use axum::response::Response;
@@ -173,6 +173,13 @@ async fn bad_uploads_are_refused_clearly() {
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let json: serde_json::Value = serde_json::from_str(&text(response).await).unwrap();
     assert!(json["error"].as_str().unwrap().contains("1 MB"), "{json}");
+    // What arrived before the cut is not left on the converter's disk.
+    let jobs = converter().data_dir.path().join("jobs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while largest_input(&jobs) >= 512 * 1024 {
+        assert!(std::time::Instant::now() < deadline, "the cut-off upload was left on disk");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     // More files than allowed.
     let one = std::fs::read(fixture("page_1.docx")).unwrap();
     let files = [("file", "a.docx", &one[..]), ("file", "b.docx", &one[..]), ("file", "c.docx", &one[..])];
@@ -281,4 +288,12 @@ async fn bad_options_are_refused_with_the_field_named() {
     let response = app(state(|_| {})).oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(text(response).await.contains("must come before the files"));
+}
+
+/// The size of the largest file in any job directory under `jobs`.
+fn largest_input(jobs: &std::path::Path) -> u64 {
+    let files = std::fs::read_dir(jobs).into_iter().flatten().flatten().flat_map(|dir| {
+        std::fs::read_dir(dir.path()).into_iter().flatten().flatten().filter_map(|f| f.metadata().ok())
+    });
+    files.map(|m| m.len()).max().unwrap_or(0)
 }
