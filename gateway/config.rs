@@ -17,6 +17,11 @@ pub struct GatewayConfig {
     /// Seconds a page or API call may wait for the converter
     #[arg(long, env = "DOCCONV_REQUEST_TIMEOUT_SECS", default_value_t = 15)]
     pub request_timeout_secs: u64,
+
+    /// Seconds an upload may take in all; slower ones are cut off (uploads
+    /// are also cut off when they average under 4 KiB/s)
+    #[arg(long, env = "DOCCONV_UPLOAD_TIMEOUT_SECS", default_value_t = 600)]
+    pub upload_timeout_secs: u64,
 }
 
 impl Default for GatewayConfig {
@@ -28,6 +33,10 @@ impl Default for GatewayConfig {
 impl GatewayConfig {
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs.max(1))
+    }
+
+    pub fn upload_timeout(&self) -> Duration {
+        Duration::from_secs(self.upload_timeout_secs.max(1))
     }
 
     /// `scheme://host[:port]` of the public URL, as browsers send in `Origin`.

@@ -21,6 +21,8 @@ pub enum AppError {
     Conflict(String),
     /// The converter did not answer in time.
     Timeout,
+    /// The client sent its request too slowly, or for too long.
+    TooSlow(String),
     /// The converter could not be reached or failed.
     Upstream(String),
 }
@@ -35,6 +37,7 @@ impl AppError {
             AppError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            AppError::TooSlow(_) => StatusCode::REQUEST_TIMEOUT,
             AppError::Upstream(_) => StatusCode::BAD_GATEWAY,
         }
     }
@@ -49,7 +52,8 @@ impl AppError {
             | AppError::TooLarge(m)
             | AppError::Forbidden(m)
             | AppError::Busy(m)
-            | AppError::Conflict(m) => m.clone(),
+            | AppError::Conflict(m)
+            | AppError::TooSlow(m) => m.clone(),
             AppError::Timeout => "The conversion service did not answer in time. Please try again.".into(),
             AppError::Upstream(_) => {
                 "The conversion service is unavailable right now. Please try again shortly.".into()

@@ -14,6 +14,7 @@ use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Serialize;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
@@ -38,7 +39,12 @@ pub async fn convert(State(state): State<AppState>, headers: HeaderMap, multipar
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("application/json"));
-    match submit_all(&state, multipart).await {
+    let limit = state.config.upload_timeout();
+    let submitted = match tokio::time::timeout(limit, submit_all(&state, multipart)).await {
+        Ok(submitted) => submitted,
+        Err(_) => Err(AppError::TooSlow(format!("The upload took longer than {} s and was cut off.", limit.as_secs()))),
+    };
+    match submitted {
         Ok(jobs) if wants_json => {
             let links: Vec<JobLinks> = jobs.iter().map(links).collect();
             (StatusCode::CREATED, axum::Json(serde_json::json!({ "jobs": links }))).into_response()
@@ -132,27 +138,55 @@ async fn submit_all(state: &AppState, mut multipart: Multipart) -> Result<Vec<Jo
 }
 
 /// One `Submit` call in flight, fed message by message.
+///
+/// The converter takes a closed stream for a complete upload, so an upload
+/// that does not complete (an error, a slow client cut off, the browser
+/// gone) must end by cancelling the call, never by dropping the sender
+/// first: see `Drop`.
 struct Submission {
-    tx: mpsc::Sender<SubmitRequest>,
-    call: JoinHandle<Result<tonic::Response<Job>, tonic::Status>>,
+    tx: Option<mpsc::Sender<SubmitRequest>>,
+    call: Option<JoinHandle<Result<tonic::Response<Job>, tonic::Status>>>,
     /// Bytes sent in this call, for the limit (which covers a whole merge).
     size: u64,
     /// The converter ended the call early; its answer says why.
     ended: bool,
+    /// When the upload began, for its minimum rate.
+    started: Instant,
 }
+
+impl Drop for Submission {
+    fn drop(&mut self) {
+        let (Some(call), Some(tx)) = (self.call.take(), self.tx.take()) else { return };
+        call.abort();
+        // The sender goes only once the call is gone, so the converter
+        // never sees the stream end as if the upload were complete.
+        tokio::spawn(async move {
+            let _ = call.await;
+            drop(tx);
+        });
+    }
+}
+
+/// Uploads slower than this on average, once `RATE_GRACE` has passed, are
+/// cut off: a client trickling bytes must not hold a connection, a
+/// converter upload and memory indefinitely.
+const MIN_RATE: u64 = 4 * 1024;
+const RATE_GRACE: Duration = Duration::from_secs(10);
 
 impl Submission {
     async fn open(state: &AppState, header: SubmitHeader) -> Submission {
         let (tx, rx) = mpsc::channel::<SubmitRequest>(4);
         let mut client = state.client();
         let call = tokio::spawn(async move { client.submit(ReceiverStream::new(rx)).await });
-        let mut submission = Submission { tx, call, size: 0, ended: false };
+        let mut submission =
+            Submission { tx: Some(tx), call: Some(call), size: 0, ended: false, started: Instant::now() };
         submission.send(submit_request::Payload::Header(header)).await;
         submission
     }
 
     async fn send(&mut self, payload: submit_request::Payload) {
-        if !self.ended && self.tx.send(SubmitRequest { payload: Some(payload) }).await.is_err() {
+        let Some(tx) = self.tx.as_ref().filter(|_| !self.ended) else { return };
+        if tx.send(SubmitRequest { payload: Some(payload) }).await.is_err() {
             self.ended = true;
         }
     }
@@ -181,6 +215,13 @@ impl Submission {
                 }
             };
             self.size += chunk.len() as u64;
+            let elapsed = self.started.elapsed();
+            if elapsed > RATE_GRACE && self.size < MIN_RATE * elapsed.as_secs() {
+                let rate = human_size(MIN_RATE);
+                return Err(self.abandon(AppError::TooSlow(format!(
+                    "The upload of {file_name} was slower than {rate} per second and was cut off."
+                ))));
+            }
             if self.size > max_bytes {
                 let limit = human_size(max_bytes);
                 return Err(
@@ -205,14 +246,17 @@ impl Submission {
     /// Cancels the call (dropping the sender unfinished would look like a
     /// complete upload) and returns `error`.
     fn abandon(&self, error: AppError) -> AppError {
-        self.call.abort();
+        if let Some(call) = &self.call {
+            call.abort();
+        }
         error
     }
 
     /// Ends the upload and returns the converter's answer.
-    async fn close(self) -> Result<Job, AppError> {
-        drop(self.tx);
-        match self.call.await {
+    async fn close(mut self) -> Result<Job, AppError> {
+        drop(self.tx.take());
+        let call = self.call.take().expect("a submission is closed once");
+        match call.await {
             Ok(result) => Ok(result?.into_inner()),
             Err(e) => Err(AppError::Upstream(format!("submit task: {e}"))),
         }

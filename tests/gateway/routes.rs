@@ -297,3 +297,40 @@ fn largest_input(jobs: &std::path::Path) -> u64 {
     });
     files.map(|m| m.len()).max().unwrap_or(0)
 }
+
+#[tokio::test]
+async fn a_trickled_upload_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let gateway = crate::web::serve();
+    let mut socket = tokio::net::TcpStream::connect(gateway).await.unwrap();
+    let boundary = "trickle";
+    let head = format!(
+        "POST /convert HTTP/1.1\r\nHost: {gateway}\r\nAccept: application/json\r\n\
+         Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: 1000000\r\n\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"slow.txt\"\r\n\r\n"
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    // One byte every 100 ms, far below the minimum rate, until the gateway
+    // answers (reading in between) or 30 s pass.
+    let mut answer = Vec::new();
+    while started.elapsed() < std::time::Duration::from_secs(30) {
+        if socket.write_all(b"x").await.is_err() {
+            break;
+        }
+        let mut buffer = [0u8; 4096];
+        match tokio::time::timeout(std::time::Duration::from_millis(100), socket.read(&mut buffer)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => {
+                answer.extend_from_slice(&buffer[..n]);
+                if answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                    break;
+                }
+            }
+            Err(_) => {}
+        }
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "after {:?}: {answer:?}", started.elapsed());
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "cut off only after {:?}", started.elapsed());
+}
