@@ -11,6 +11,7 @@ mod download;
 mod error;
 mod form;
 mod pages;
+mod serve;
 mod stream;
 mod upload;
 mod view;
@@ -21,7 +22,6 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use config::GatewayConfig;
 use std::future::Future;
 use std::sync::Arc;
@@ -105,9 +105,6 @@ pub async fn run(
 ) -> Result<(), String> {
     let state = AppState::new(converter_url, config)?;
     tracing::info!(address = ?listener.local_addr().ok(), "gateway listening");
-    // Stream frames are small and must leave at once, not wait for an ACK.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await.map_err(|e| format!("gateway: {e}"))
+    serve::serve(listener, app(state), shutdown).await;
+    Ok(())
 }

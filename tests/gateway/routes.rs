@@ -176,8 +176,8 @@ async fn bad_uploads_are_refused_clearly() {
     // What arrived before the cut is not left on the converter's disk.
     let jobs = converter().data_dir.path().join("jobs");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while largest_input(&jobs) >= 512 * 1024 {
-        assert!(std::time::Instant::now() < deadline, "the cut-off upload was left on disk");
+    while let Some(left) = cut_off_upload(&jobs) {
+        assert!(std::time::Instant::now() < deadline, "the cut-off upload was left on disk: {left:?}");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     // More files than allowed.
@@ -290,12 +290,12 @@ async fn bad_options_are_refused_with_the_field_named() {
     assert!(text(response).await.contains("must come before the files"));
 }
 
-/// The size of the largest file in any job directory under `jobs`.
-fn largest_input(jobs: &std::path::Path) -> u64 {
-    let files = std::fs::read_dir(jobs).into_iter().flatten().flatten().flat_map(|dir| {
-        std::fs::read_dir(dir.path()).into_iter().flatten().flatten().filter_map(|f| f.metadata().ok())
-    });
-    files.map(|m| m.len()).max().unwrap_or(0)
+/// An input of `big.txt` (the upload cut off at the limit) in any job
+/// directory under `jobs`.
+fn cut_off_upload(jobs: &std::path::Path) -> Option<std::path::PathBuf> {
+    let mut inputs = std::fs::read_dir(jobs).into_iter().flatten().flatten().map(|dir| dir.path().join("input.txt"));
+    // Other tests' text inputs are a few bytes; the cut-off one is ~1 MiB.
+    inputs.find(|input| input.metadata().is_ok_and(|m| m.len() >= 512 * 1024))
 }
 
 #[tokio::test]
@@ -332,5 +332,32 @@ async fn a_trickled_upload_is_cut_off() {
     }
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 408"), "after {:?}: {answer:?}", started.elapsed());
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "cut off only after {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn trickled_request_headers_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let gateway = crate::web::serve();
+    let mut socket = tokio::net::TcpStream::connect(gateway).await.unwrap();
+    socket.write_all(format!("GET / HTTP/1.1\r\nHost: {gateway}\r\nX-Slow: ").as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut closed = false;
+    while started.elapsed() < std::time::Duration::from_secs(30) {
+        if socket.write_all(b"a").await.is_err() {
+            closed = true;
+            break;
+        }
+        let mut buffer = [0u8; 1024];
+        match tokio::time::timeout(std::time::Duration::from_millis(200), socket.read(&mut buffer)).await {
+            // Closed, or answered (an error status) before closing.
+            Ok(Ok(_)) | Ok(Err(_)) => {
+                closed = true;
+                break;
+            }
+            Err(_) => {}
+        }
+    }
+    assert!(closed, "the connection was still open after {:?}", started.elapsed());
     assert!(started.elapsed() < std::time::Duration::from_secs(20), "cut off only after {:?}", started.elapsed());
 }
