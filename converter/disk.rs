@@ -29,7 +29,10 @@ pub fn is_out_of_space(error: &io::Error) -> bool {
 
 /// The refusal every out-of-space path gives.
 pub fn out_of_space() -> Error {
-    Error::ResourceExhausted("the service is out of disk space; try again later".into())
+    Error::Overloaded {
+        message: "the service is out of disk space; try again later".into(),
+        retry_after: std::time::Duration::from_secs(30),
+    }
 }
 
 #[cfg(test)]
@@ -45,6 +48,9 @@ mod tests {
         assert!(available(dir.path()).unwrap() > 0);
         assert!(check(dir.path(), 0).is_ok());
         let refused = check(dir.path(), u64::MAX).unwrap_err();
-        assert!(matches!(refused, Error::ResourceExhausted(ref m) if m.contains("out of disk space")), "{refused:?}");
+        assert!(
+            matches!(refused, Error::Overloaded { ref message, .. } if message.contains("out of disk space")),
+            "{refused:?}"
+        );
     }
 }

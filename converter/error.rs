@@ -19,8 +19,14 @@ pub enum Error {
     /// same words in the message for people reading grpcurl's output.
     BadRequest(Vec<Violation>),
     NotFound(String),
-    /// The queue is full or an upload exceeds its limit.
+    /// An upload exceeds its limit.
     ResourceExhausted(String),
+    /// The service is full for now (queue, disk): RESOURCE_EXHAUSTED with
+    /// a google.rpc.RetryInfo saying when to try again.
+    Overloaded {
+        message: String,
+        retry_after: std::time::Duration,
+    },
     /// The job is not in a state the call needs (e.g. reading a result of a
     /// job that has not succeeded).
     FailedPrecondition(String),
@@ -44,6 +50,10 @@ impl From<Error> for Status {
                     details.add_bad_request_violation(v.field, v.description);
                 }
                 return Status::with_error_details(Code::InvalidArgument, message, details);
+            }
+            Error::Overloaded { message, retry_after } => {
+                let details = ErrorDetails::with_retry_info(Some(retry_after));
+                return Status::with_error_details(Code::ResourceExhausted, message, details);
             }
             Error::InvalidArgument(m) => (Code::InvalidArgument, m),
             Error::NotFound(m) => (Code::NotFound, m),

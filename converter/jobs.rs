@@ -24,6 +24,10 @@ use tokio::sync::{Notify, broadcast};
 /// States are shared (`Arc`), so the buffer costs a pointer per slot.
 const UPDATES_BUFFER: usize = 64;
 
+/// When a client refused for a full queue is told to try again: about the
+/// time a few small documents take.
+const QUEUE_FULL_RETRY: Duration = Duration::from_secs(5);
+
 pub struct Jobs {
     store: Arc<dyn JobStore>,
     pub files: JobFiles,
@@ -246,7 +250,10 @@ impl Jobs {
             return Err(Error::Unavailable("the service is shutting down; retry on another instance".into()));
         }
         if inner.queue.len() + inner.reserved >= self.capacity {
-            return Err(Error::ResourceExhausted(format!("the queue is full ({} jobs); retry later", self.capacity)));
+            return Err(Error::Overloaded {
+                message: format!("the queue is full ({} jobs); retry later", self.capacity),
+                retry_after: QUEUE_FULL_RETRY,
+            });
         }
         inner.reserved += 1;
         Ok(Reservation { jobs: self })

@@ -6,6 +6,7 @@ use super::view;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tonic::Code;
+use tonic_types::StatusExt;
 
 #[derive(Debug)]
 pub enum AppError {
@@ -15,8 +16,13 @@ pub enum AppError {
     TooLarge(String),
     /// Refused on principle, e.g. a WebSocket from another site.
     Forbidden(String),
-    /// The converter is busy (queue full) or restarting; try again later.
+    /// The converter is restarting or unreachable for now; try again later.
     Busy(String),
+    /// The converter is full (queue, disk); try again after the delay.
+    Overloaded {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// The job is not in a state the request needs (e.g. no result yet).
     Conflict(String),
     /// The converter did not answer in time.
@@ -35,6 +41,7 @@ impl AppError {
             AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Overloaded { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Timeout => StatusCode::GATEWAY_TIMEOUT,
             AppError::TooSlow(_) => StatusCode::REQUEST_TIMEOUT,
@@ -53,7 +60,8 @@ impl AppError {
             | AppError::Forbidden(m)
             | AppError::Busy(m)
             | AppError::Conflict(m)
-            | AppError::TooSlow(m) => m.clone(),
+            | AppError::TooSlow(m)
+            | AppError::Overloaded { message: m, .. } => m.clone(),
             AppError::Timeout => "The conversion service did not answer in time. Please try again.".into(),
             AppError::Upstream(_) => {
                 "The conversion service is unavailable right now. Please try again shortly.".into()
@@ -86,9 +94,12 @@ impl IntoResponse for AppError {
 }
 
 fn with_retry_after(error: &AppError, mut response: Response) -> Response {
-    if matches!(error, AppError::Busy(_)) {
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-    }
+    let seconds = match error {
+        AppError::Busy(_) => 5,
+        AppError::Overloaded { retry_after_secs, .. } => *retry_after_secs,
+        _ => return response,
+    };
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     response
 }
 
@@ -98,7 +109,16 @@ impl From<tonic::Status> for AppError {
         match status.code() {
             Code::NotFound => AppError::NotFound,
             Code::InvalidArgument => AppError::BadRequest(message),
-            Code::ResourceExhausted | Code::Unavailable => AppError::Busy(message),
+            // With a retry delay: the service is full for now. Without
+            // one: this request is over a limit.
+            Code::ResourceExhausted => match status.get_error_details().retry_info() {
+                Some(retry) => AppError::Overloaded {
+                    message,
+                    retry_after_secs: retry.retry_delay.map_or(5, |d| d.as_secs().max(1)),
+                },
+                None => AppError::TooLarge(message),
+            },
+            Code::Unavailable => AppError::Busy(message),
             Code::FailedPrecondition | Code::OutOfRange => AppError::Conflict(message),
             Code::DeadlineExceeded => AppError::Timeout,
             _ => AppError::Upstream(format!("{:?}: {message}", status.code())),

@@ -130,6 +130,14 @@ async fn a_full_queue_refuses_new_jobs() {
     let status = submit(&mut client, header("page_2.docx"), &data).await.unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted);
     assert!(status.message().contains("queue is full"));
+    // Clients are told when to try again.
+    use tonic_types::StatusExt;
+    let retry = status.get_error_details().retry_info().cloned().expect("a RetryInfo detail");
+    assert_eq!(retry.retry_delay, Some(Duration::from_secs(5)));
+    // And the web side answers 429 with Retry-After.
+    let response = gateway_upload(&server, "page_2.docx", &data).await;
+    assert_eq!(response.status(), 429);
+    assert_eq!(response.headers()["retry-after"], "5");
     client.cancel_job(CancelJobRequest { id: running.id }).await.unwrap();
     assert_eq!(wait_end(&mut client, &queued.id).await.state(), JobState::Succeeded);
 }
@@ -154,4 +162,22 @@ async fn workers_are_recycled_after_their_job_limit_without_a_cold_start() {
     }
     let (job, _) = convert(&mut client, "page_2.docx").await;
     assert_eq!(job.attempts, 1);
+}
+
+/// Uploads one file through a gateway in front of `server`.
+async fn gateway_upload(server: &Server, name: &str, data: &[u8]) -> axum::response::Response {
+    use tower::ServiceExt;
+    let state = docconv::gateway::AppState::new(&format!("http://{}", server.addr), Default::default()).unwrap();
+    let boundary = "queue-full-boundary";
+    let mut body =
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\r\n")
+            .into_bytes();
+    body.extend_from_slice(data);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let request = axum::http::Request::post("/convert")
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .header("accept", "application/json")
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    docconv::gateway::app(state).oneshot(request).await.unwrap()
 }
