@@ -10,5 +10,6 @@ mod merge;
 mod options;
 mod restart;
 mod safety;
+mod soak;
 mod supervision;
 mod support;

@@ -354,7 +354,8 @@ pub fn start_process(data_dir: &Path, port: u16) -> (std::process::Child, Socket
 pub fn start_process_with(data_dir: &Path, port: u16, flags: &[&str]) -> (std::process::Child, SocketAddr) {
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let child = Command::new(docconv_exe())
-        .args(["converter", "--listen", &addr.to_string(), "--workers", "1", "--shutdown-grace-secs", "0"])
+        .args(["converter", "--listen", &addr.to_string(), "--shutdown-grace-secs", "0"])
+        .args(if flags.contains(&"--workers") { &[][..] } else { &["--workers", "1"][..] })
         .args(flags)
         .arg("--data-dir")
         .arg(data_dir)
