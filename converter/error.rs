@@ -72,6 +72,10 @@ impl From<Error> for Status {
 
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Error {
+        if e.is_out_of_space() {
+            tracing::warn!("{e}");
+            return super::disk::out_of_space();
+        }
         Error::Internal(e.to_string())
     }
 }

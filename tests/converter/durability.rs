@@ -240,3 +240,80 @@ async fn a_full_disk_refuses_clearly_accepts_nothing_truncated_and_heals() {
     let done = wait_end(&mut client, &job.id).await;
     assert_eq!(done.state(), JobState::Succeeded, "{done:?}");
 }
+
+/// Runs `docconv converter` on `data_dir` expecting it to refuse to start;
+/// returns what it printed.
+fn refused_start(data_dir: &Path) -> String {
+    let mut child = std::process::Command::new(docconv_exe())
+        .args(["converter", "--listen", &format!("127.0.0.1:{}", free_port()), "--workers", "1"])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("DOCCONV_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the converter started on a damaged store");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success(), "{stderr}");
+    stderr
+}
+
+/// A data directory with a few finished jobs, its converter stopped.
+async fn data_dir_with_jobs() -> (tempfile::TempDir, Vec<String>) {
+    let data_dir = tempfile::tempdir().unwrap();
+    let (mut process, addr) = start_process(data_dir.path(), free_port());
+    wait_ready(addr);
+    let mut client = connect(addr).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(convert(&mut client, "page_1.docx").await.0.id);
+    }
+    process.kill().unwrap();
+    process.wait().unwrap();
+    (data_dir, ids)
+}
+
+#[tokio::test]
+async fn an_emptied_job_store_stops_the_start_and_keeps_the_jobs_files() {
+    let (data_dir, ids) = data_dir_with_jobs().await;
+    let store = data_dir.path().join("jobs.redb");
+    std::fs::File::create(&store).unwrap();
+    let said = refused_start(data_dir.path());
+    assert!(said.contains("is damaged") && said.contains("move it aside"), "{said}");
+    assert!(said.contains(&store.display().to_string()), "{said}");
+    for id in &ids {
+        assert!(data_dir.path().join("jobs").join(id).exists(), "job {id}'s files were removed");
+    }
+    assert_eq!(std::fs::metadata(&store).unwrap().len(), 0, "the store was replaced");
+}
+
+#[tokio::test]
+async fn a_garbled_job_store_stops_the_start_with_a_clear_message() {
+    let (data_dir, _) = data_dir_with_jobs().await;
+    let store = data_dir.path().join("jobs.redb");
+    let mut bytes = std::fs::read(&store).unwrap();
+    // Noise over every 4 KiB page after the header.
+    let mut seed = 0x2545_f491_u32;
+    for byte in bytes.iter_mut().skip(4096) {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        *byte = seed as u8;
+    }
+    std::fs::write(&store, bytes).unwrap();
+    let said = refused_start(data_dir.path());
+    assert!(said.contains("is damaged"), "{said}");
+    assert!(!said.contains("panicked"), "{said}");
+}
