@@ -2,12 +2,12 @@
 //! driven the way its users drive it.
 
 use super::documents::Document;
-use crate::converter::worker::{Outcome, Worker, WorkerSpec};
-use crate::proto::v1::converter_client::ConverterClient;
-use crate::proto::v1::{
+use docconv::proto::v1::converter_client::ConverterClient;
+use docconv::proto::v1::{
     Job, JobState, ReadResultRequest, SubmitHeader, SubmitRequest, WatchJobRequest, submit_request, watch_job_response,
 };
-use crate::proto::worker::Convert;
+use docconv_worker::proto::Convert;
+use docconv_worker::{Outcome, Worker, WorkerSpec};
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
@@ -203,8 +203,9 @@ impl Drop for Unoserver {
         let _ = self.client.kill();
         let _ = self.client.wait();
         // unoserver starts soffice in its process group.
-        // SAFETY: signalling the process group of a child we started.
-        unsafe { libc::killpg(self.server.id() as libc::pid_t, libc::SIGKILL) };
+        if let Some(group) = rustix::process::Pid::from_raw(self.server.id() as i32) {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
         let _ = self.server.wait();
     }
 }

@@ -6,7 +6,7 @@ use super::peers;
 use super::report::Report;
 use super::service::Service;
 use super::system::{self, MemorySampler};
-use crate::proto::v1::{
+use docconv::proto::v1::{
     CancelJobRequest, ConversionOptions, JobState, PdfOptions, SubmitHeader, SubmitRequest, submit_request,
 };
 use std::fmt::Write as _;

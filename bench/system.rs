@@ -37,8 +37,7 @@ pub fn tree(pid: u32) -> Vec<u32> {
 
 /// CPU time (user + system) used so far by `pid` and its descendants.
 pub fn cpu_time(pid: u32) -> Duration {
-    // SAFETY: sysconf has no preconditions.
-    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let ticks_per_second = rustix::param::clock_ticks_per_second().max(1) as f64;
     let ticks: u64 =
         tree(pid).into_iter().map(|p| stat_field(p, 14).unwrap_or(0) + stat_field(p, 15).unwrap_or(0)).sum();
     Duration::from_secs_f64(ticks as f64 / ticks_per_second)
@@ -61,14 +60,10 @@ pub fn free_port() -> u16 {
 /// Raises the open-file limit to its maximum: thousands of watchers need
 /// thousands of sockets, in this process and the services it starts.
 pub fn raise_file_limit() {
-    // SAFETY: getrlimit/setrlimit on a valid struct.
-    unsafe {
-        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-    }
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    limit.current = limit.maximum;
+    let _ = setrlimit(Resource::Nofile, limit);
 }
 
 /// Samples the resident memory of some processes until stopped, keeping

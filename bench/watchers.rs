@@ -13,7 +13,7 @@ use super::report::Report;
 use super::service::{Gateway, Service};
 use super::stats::Samples;
 use super::system;
-use crate::proto::v1::{CancelJobRequest, JobState, WatchJobRequest, watch_job_response};
+use docconv::proto::v1::{CancelJobRequest, JobState, WatchJobRequest, watch_job_response};
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;

@@ -1,8 +1,8 @@
 //! Why a job failed, in words a person can act on, with the google.rpc
 //! code that travels in the job's state.
 
-use crate::proto::v1::JobError;
-use crate::proto::worker::Reason;
+use docconv::proto::v1::JobError;
+use docconv_worker::proto::Reason;
 use std::time::Duration;
 use tonic::Code;
 

@@ -6,7 +6,7 @@
 //! garbage. So binary formats must at least look like their container, and
 //! flat OpenDocument files like an OpenDocument XML document.
 
-use crate::proto::v1::{InputFormat, OutputFormat};
+use docconv::proto::v1::{InputFormat, OutputFormat};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {

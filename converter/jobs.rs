@@ -11,9 +11,9 @@
 
 use super::error::{Error, Result};
 use super::failure::Failure;
-use super::store::{Inserted, JobFiles, JobStore, StoreError, is_terminal};
-use crate::proto::store::{StoredInput, StoredJob};
-use crate::proto::v1::{ConversionOptions, Job, JobState, Output, Progress, Stage, StageTimings};
+use super::store::{Inserted, JobFiles, JobStore, StoreError};
+use crate::record::{StoredInput, StoredJob};
+use docconv::proto::v1::{ConversionOptions, Job, JobState, Output, Progress, Stage, StageTimings};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -452,7 +452,7 @@ impl Jobs {
             }
             Some(Then::Wait(mut updates)) => loop {
                 match updates.recv().await {
-                    Ok(job) if is_terminal(job.state()) => return Ok(Job::clone(&job)),
+                    Ok(job) if job.state().is_terminal() => return Ok(Job::clone(&job)),
                     Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
                     Err(broadcast::error::RecvError::Closed) => return self.get(id).await,
                 }
@@ -511,11 +511,6 @@ impl Jobs {
 
     pub fn is_accepting(&self) -> bool {
         self.lock().accepting
-    }
-
-    pub fn running_count(&self) -> usize {
-        let inner = self.lock();
-        inner.live.len() - inner.queue.len()
     }
 
     /// Deletes jobs that ended more than `retention` ago, with their files.

@@ -7,7 +7,7 @@
 //! same names as the PDF export dialog's settings.
 
 use super::formats::{Kind, Targets};
-use crate::proto::v1::{ConversionOptions, PdfOptions, PdfStandard, pdf_split};
+use docconv::proto::v1::{ConversionOptions, PdfOptions, PdfStandard, pdf_split};
 use serde_json::{Map, Value, json};
 
 /// One field that is wrong, and why, as in google.rpc.BadRequest.
@@ -235,7 +235,7 @@ pub fn redacted(options: &ConversionOptions) -> ConversionOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::v1::PdfEncryption;
+    use docconv::proto::v1::PdfEncryption;
 
     fn pdf(edit: impl FnOnce(&mut PdfOptions)) -> ConversionOptions {
         let mut pdf = PdfOptions::default();

@@ -23,9 +23,9 @@ use super::pdf;
 use super::postprocess;
 use super::probe;
 use super::store::JobFiles;
-use super::worker::{Outcome, Progress, Worker, WorkerError, WorkerSpec};
-use crate::proto::v1::{Output, Stage, StageTimings};
-use crate::proto::worker::{Convert, Sandbox};
+use docconv::proto::v1::{Output, Stage, StageTimings};
+use docconv_worker::proto::{Convert, Sandbox};
+use docconv_worker::{Outcome, Progress, Worker, WorkerError, WorkerSpec};
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -364,7 +364,7 @@ async fn memory_passes(pid: Option<u32>, limit: u64) {
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        if super::worker::rss_of(pid).is_some_and(|rss| rss > limit) {
+        if docconv_worker::rss_of(pid).is_some_and(|rss| rss > limit) {
             return;
         }
     }
@@ -494,7 +494,7 @@ async fn store_output(
             file_name,
             content_type: formats::content_type(&extension).into(),
             size_bytes: data.len() as u64,
-            sha256: super::ids::hex(&Sha256::digest(&data)),
+            sha256: docconv::ids::hex(&Sha256::digest(&data)),
             page_count,
         })
     })

@@ -8,7 +8,7 @@
 //! every part carries both.
 
 use super::failure::Failure;
-use crate::proto::v1::{ConversionOptions, PdfEncryption, PdfMetadata, PdfSplit, pdf_split};
+use docconv::proto::v1::{ConversionOptions, PdfEncryption, PdfMetadata, PdfSplit, pdf_split};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -94,7 +94,7 @@ async fn encrypt(encryption: &PdfEncryption, pdf: &Path) -> Result<(), Failure> 
     let (owner, print, modify, extract) = if encryption.owner_password.is_empty() {
         // Only an open password: whoever opens the file may do anything,
         // and nobody can change that (the owner password is random).
-        (super::ids::new_id(), "full", "all", "y")
+        (docconv::ids::new_id(), "full", "all", "y")
     } else {
         (
             encryption.owner_password.clone(),
@@ -217,7 +217,7 @@ struct ArgFile {
 impl ArgFile {
     fn write(beside: &Path, args: &[String]) -> Result<ArgFile, Failure> {
         use std::os::unix::fs::OpenOptionsExt;
-        let path = beside.with_extension(format!("args-{}", super::ids::new_id()));
+        let path = beside.with_extension(format!("args-{}", docconv::ids::new_id()));
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -284,7 +284,7 @@ pub async fn render_preview(pdf: &Path, png: &Path, password: Option<&str>) -> R
     };
     // Rendered under a private name and renamed, so a reader never sees a
     // half-written preview.
-    let prefix = png.with_extension(format!("rendering-{}", super::ids::new_id()));
+    let prefix = png.with_extension(format!("rendering-{}", docconv::ids::new_id()));
     let args: [&std::ffi::OsStr; 10] = [
         "-png".as_ref(),
         "-singlefile".as_ref(),

@@ -10,8 +10,8 @@
 //! that fail.
 
 use super::formats::{Kind, Targets};
-use super::worker::{Outcome, Worker};
-use crate::proto::worker::Convert;
+use docconv_worker::proto::Convert;
+use docconv_worker::{Outcome, Worker};
 use std::future::Future;
 use std::path::Path;
 
@@ -101,7 +101,7 @@ async fn export(
     samples_dir: &Path,
     sample: &Sample,
     target: &str,
-) -> Result<Outcome, super::worker::WorkerError> {
+) -> Result<Outcome, docconv_worker::WorkerError> {
     let output = worker.scratch_dir().join(format!("{}.{target}", sample.file_name));
     let request = Convert {
         input_path: samples_dir.join(sample.file_name).to_string_lossy().into_owned(),

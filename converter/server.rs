@@ -7,8 +7,8 @@ use super::pool::{Pool, PoolConfig};
 use super::postprocess;
 use super::service::ConverterService;
 use super::store::{JobFiles, RedbStore};
-use super::worker::WorkerSpec;
-use crate::proto::v1::converter_server::ConverterServer;
+use docconv::proto::v1::converter_server::ConverterServer;
+use docconv_worker::WorkerSpec;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -126,7 +126,7 @@ pub async fn run(
 
     let reflection = |builder: tonic_reflection::server::Builder<'static>| {
         builder
-            .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(docconv::proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
     let reflection_v1 = reflection(tonic_reflection::server::Builder::configure())

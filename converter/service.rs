@@ -5,15 +5,14 @@
 use super::disk;
 use super::error::{Error, Result};
 use super::formats::{self, Targets};
-use super::ids;
-use super::ids::hex;
 use super::jobs::{Jobs, now_timestamp};
 use super::options;
 use super::postprocess;
-use super::store::is_terminal;
-use crate::proto::store::{StoredInput, StoredJob};
-use crate::proto::v1::converter_server::Converter;
-use crate::proto::v1::{
+use crate::record::{StoredInput, StoredJob};
+use docconv::ids;
+use docconv::ids::hex;
+use docconv::proto::v1::converter_server::Converter;
+use docconv::proto::v1::{
     CancelJobRequest, ConversionOptions, GetJobRequest, GetPreviewRequest, GetServerInfoRequest, Heartbeat, Job,
     JobState, ListFormatsRequest, ListFormatsResponse, Preview, ReadResultRequest, ReadResultResponse, ServerInfo,
     SubmitHeader, SubmitRequest, WatchJobRequest, WatchJobResponse, WorkerSandbox, submit_request, watch_job_response,
@@ -28,9 +27,7 @@ use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-/// Largest `data` chunk a client may send: well under the 4 MiB message
-/// limit every gRPC implementation enforces by default.
-pub const MAX_CHUNK: usize = 1024 * 1024;
+use docconv::limits::MAX_CHUNK;
 /// Chunk size of `ReadResult`: a multiple of 3, so grpcurl's base64 chunks
 /// carry no padding but the last and decode as one concatenated text.
 const READ_CHUNK: usize = 3 * 85 * 1024;
@@ -52,7 +49,7 @@ pub struct ConverterService {
     /// Free bytes below which `Submit` refuses (see `disk`).
     min_free_disk: u64,
     /// How workers are confined, once the first has started.
-    sandbox: watch::Receiver<Option<crate::proto::worker::Sandbox>>,
+    sandbox: watch::Receiver<Option<docconv_worker::proto::Sandbox>>,
 }
 
 impl ConverterService {
@@ -63,7 +60,7 @@ impl ConverterService {
         heartbeat: Duration,
         stopping: watch::Receiver<bool>,
         workers: u32,
-        sandbox: watch::Receiver<Option<crate::proto::worker::Sandbox>>,
+        sandbox: watch::Receiver<Option<docconv_worker::proto::Sandbox>>,
     ) -> Self {
         ConverterService {
             jobs,
@@ -502,7 +499,7 @@ fn watch_stream(
             return None;
         }
         if let Some(job) = state.snapshot.take() {
-            state.done = is_terminal(job.state()) || state.updates.is_none();
+            state.done = job.state().is_terminal() || state.updates.is_none();
             return Some((Ok(job_message(job)), state));
         }
         let mut updates = state.updates.take()?;
@@ -537,7 +534,7 @@ async fn next_update(
             Ok(job) if job.sequence <= state.last_sequence => {}
             Ok(job) => {
                 state.last_sequence = job.sequence;
-                state.done = is_terminal(job.state());
+                state.done = job.state().is_terminal();
                 return Ok(job_message(Job::clone(&job)));
             }
             // Too far behind: the next state received is complete anyway.

@@ -15,8 +15,7 @@
 //!   or making redb panic) stops the start with `StoreError::Damaged`; it is
 //!   never replaced by an empty store, which would lose every job silently.
 
-use crate::proto::store::StoredJob;
-use crate::proto::v1::JobState;
+use crate::record::StoredJob;
 use prost::Message;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::any::Any;
@@ -492,7 +491,7 @@ impl JobStore for RedbStore {
 
     fn unfinished(&self) -> Result<Vec<StoredJob>, StoreError> {
         let mut jobs: Vec<_> =
-            self.run(all)?.into_iter().filter(|j| j.job.as_ref().is_some_and(|j| !is_terminal(j.state()))).collect();
+            self.run(all)?.into_iter().filter(|j| j.job.as_ref().is_some_and(|j| !j.state().is_terminal())).collect();
         jobs.sort_by_key(|j| j.order);
         Ok(jobs)
     }
@@ -502,7 +501,7 @@ impl JobStore for RedbStore {
             .run(all)?
             .into_iter()
             .filter_map(|j| j.job)
-            .filter(|j| is_terminal(j.state()) && j.end_time.is_some_and(|t| t.seconds < cutoff_seconds))
+            .filter(|j| j.state().is_terminal() && j.end_time.is_some_and(|t| t.seconds < cutoff_seconds))
             .map(|j| j.id)
             .collect())
     }
@@ -521,10 +520,6 @@ impl JobStore for RedbStore {
             Ok(())
         })
     }
-}
-
-pub fn is_terminal(state: JobState) -> bool {
-    matches!(state, JobState::Succeeded | JobState::Failed | JobState::Cancelled)
 }
 
 /// The files of each job: `<root>/<id>/input.<ext>` and `output.<ext>`.
@@ -582,7 +577,8 @@ impl JobFiles {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::v1::Job;
+    use docconv::proto::v1::Job;
+    use docconv::proto::v1::JobState;
 
     fn job(id: &str, request_id: &str, state: JobState, order: u64) -> StoredJob {
         let mut job = Job { id: id.into(), ..Job::default() };
@@ -756,7 +752,7 @@ mod tests {
             }
             let stderr = String::from_utf8_lossy(&output.stderr);
             // SAFETY: geteuid has no preconditions and cannot fail.
-            if unsafe { libc::geteuid() } != 0 {
+            if !rustix::process::geteuid().is_root() {
                 eprintln!("skipped: mounting a tmpfs to fill needs root ({})", stderr.trim());
                 return None;
             }

@@ -25,7 +25,7 @@ static VERSION: LazyLock<String> = LazyLock::new(|| {
         hasher.update(name.as_bytes());
         hasher.update(bytes);
     }
-    crate::converter::ids::hex(&hasher.finalize()[..6])
+    docconv::ids::hex(&hasher.finalize()[..6])
 });
 
 /// Where pages link assets from, e.g. `/assets/1a2b3c4d5e6f`.

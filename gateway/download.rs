@@ -4,11 +4,11 @@
 use super::AppState;
 use super::error::{AppError, deadline};
 use super::pages::get_job;
-use crate::proto::v1::{JobState, ReadResultRequest};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use docconv::proto::v1::{JobState, ReadResultRequest};
 use tokio_stream::StreamExt;
 
 pub async fn download(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, AppError> {
@@ -34,10 +34,10 @@ pub async fn download(State(state): State<AppState>, Path(id): Path<String>) -> 
 
 /// `GET /jobs/{id}/preview.png`: the first page of a PDF result.
 pub async fn preview(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, AppError> {
-    if !crate::converter::ids::is_valid(&id) {
+    if !docconv::ids::is_valid(&id) {
         return Err(AppError::NotFound);
     }
-    let request = crate::proto::v1::GetPreviewRequest { id };
+    let request = docconv::proto::v1::GetPreviewRequest { id };
     let preview = deadline(state.timeout(), state.client().get_preview(request)).await?.into_inner();
     let headers = [
         (header::CONTENT_TYPE, HeaderValue::from_static("image/png")),

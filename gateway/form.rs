@@ -3,7 +3,7 @@
 //! apply to; names follow the gRPC options.
 
 use super::error::AppError;
-use crate::proto::v1::{
+use docconv::proto::v1::{
     ConversionOptions, PageRanges, PdfEncryption, PdfMetadata, PdfOptions, PdfSplit, PdfStandard, pdf_split,
 };
 

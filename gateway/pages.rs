@@ -4,11 +4,11 @@
 use super::AppState;
 use super::error::{AppError, deadline};
 use super::view;
-use crate::converter::ids;
-use crate::proto::v1::{GetJobRequest, Job, ListFormatsRequest};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
+use docconv::ids;
+use docconv::proto::v1::{GetJobRequest, Job, ListFormatsRequest};
 use serde::Deserialize;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
 

@@ -9,11 +9,11 @@
 use super::AppState;
 use super::error::AppError;
 use super::watches::{Subscription, Update};
-use crate::converter::ids;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
+use docconv::ids;
 use tokio::sync::broadcast;
 
 pub const CLOSE_DONE: u16 = 1000;

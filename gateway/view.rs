@@ -7,8 +7,8 @@
 //! messages from users or the converter can never become markup.
 
 use super::assets;
-use crate::proto::v1::{Job, JobState, ListFormatsResponse, Stage};
 use axum::http::StatusCode;
+use docconv::proto::v1::{Job, JobState, ListFormatsResponse, Stage};
 use serde::Serialize;
 use std::sync::LazyLock;
 use tera::{Context, Tera};
@@ -102,7 +102,7 @@ impl JobView {
         };
         // Ids become URLs unescaped (they are plain hex); anything else is
         // not linked at all.
-        let id = if crate::converter::ids::is_valid(&job.id) { job.id.as_str() } else { "invalid" };
+        let id = if docconv::ids::is_valid(&job.id) { job.id.as_str() } else { "invalid" };
         JobView {
             id: job.id.clone(),
             sequence: job.sequence,

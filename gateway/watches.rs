@@ -8,10 +8,9 @@
 
 use super::error::{AppError, deadline};
 use super::view;
-use crate::converter::store::is_terminal;
-use crate::proto::v1::converter_client::ConverterClient;
-use crate::proto::v1::{Job, WatchJobRequest, WatchJobResponse, watch_job_response};
 use axum::extract::ws::Utf8Bytes;
+use docconv::proto::v1::converter_client::ConverterClient;
+use docconv::proto::v1::{Job, WatchJobRequest, WatchJobResponse, watch_job_response};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -95,7 +94,7 @@ impl Watches {
             }
         };
         let first = frame(&snapshot);
-        let ended = is_terminal(snapshot.state());
+        let ended = snapshot.state().is_terminal();
         let shared = {
             let mut jobs = self.jobs();
             // Another browser may have started the same watch meanwhile.
@@ -121,7 +120,7 @@ impl Watches {
         loop {
             let (update, last) = match upstream.message().await {
                 Ok(Some(WatchJobResponse { event: Some(watch_job_response::Event::Job(job)) })) => {
-                    let ended = is_terminal(job.state());
+                    let ended = job.state().is_terminal();
                     (frame(&job), ended)
                 }
                 Ok(Some(_)) => (Update::Beat, false),
@@ -143,6 +142,6 @@ fn frame(job: &Job) -> Update {
     Update::Frame {
         sequence: job.sequence,
         html: Utf8Bytes::from(view::render_stream_frame(job)),
-        ended: is_terminal(job.state()),
+        ended: job.state().is_terminal(),
     }
 }

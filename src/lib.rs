@@ -1,17 +1,30 @@
+//! The docconv API: the gRPC types and client generated from
+//! `proto/docconv/v1/converter.proto`, which documents every call, plus
+//! what a client needs beside them (job ids, limits, state helpers).
+//!
+//! ```no_run
+//! use docconv::proto::v1::{converter_client::ConverterClient, GetJobRequest};
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut client = ConverterClient::connect("http://127.0.0.1:50051").await?;
+//! let job = client.get_job(GetJobRequest { id: "…".into() }).await?.into_inner();
+//! println!("{:?}", job.state());
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod ids;
 pub mod proto;
 
-/// The defaults of a settings struct, as its flag attributes declare them
-/// (so each default is written once, where the flag is).
-pub(crate) fn defaults<T: clap::Args + clap::FromArgMatches>() -> T {
-    let command = T::augment_args(clap::Command::new("docconv"));
-    T::from_arg_matches(&command.get_matches_from(["docconv"])).expect("the declared defaults parse")
+/// Limits of the API that clients must respect.
+pub mod limits {
+    /// Largest `data` chunk a client may send to `Submit`: well under the
+    /// 4 MiB message limit gRPC servers apply by default.
+    pub const MAX_CHUNK: usize = 1024 * 1024;
 }
 
-#[path = "../converter/mod.rs"]
-pub mod converter;
-
-#[path = "../gateway/mod.rs"]
-pub mod gateway;
-
-#[path = "../bench/mod.rs"]
-pub mod bench;
+impl proto::v1::JobState {
+    /// Whether a job in this state has ended (and will never change again).
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
+    }
+}

@@ -2,22 +2,24 @@
 //! peer available, so the harness keeps working. Figures are not checked:
 //! speed is measured by `scripts/bench`, never asserted in tests.
 
-use std::process::Command;
+use docconv_bench::BenchArgs;
+use std::path::PathBuf;
 
 #[test]
 fn the_benchmark_runs_every_scenario_and_writes_its_report() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("benchmarks.md");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_docconv"));
-    command.args(["bench", "--mode", "smoke", "--no-soffice", "--fixtures"]);
-    command.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/gotenberg"));
-    command.arg("--out").arg(&out);
-    let venv = std::env::var_os("DOCCONV_UNOSERVER_VENV");
-    if let Some(venv) = &venv {
-        command.arg("--unoserver-venv").arg(venv);
-    }
-    let status = command.status().unwrap();
-    assert!(status.success());
+    let venv = std::env::var_os("DOCCONV_UNOSERVER_VENV").map(PathBuf::from);
+    let args = BenchArgs {
+        mode: "smoke".into(),
+        out: out.clone(),
+        fixtures: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/gotenberg")),
+        unoserver_venv: venv.clone(),
+        no_soffice: true,
+        only: Vec::new(),
+        docconv: Some(PathBuf::from(env!("CARGO_BIN_EXE_docconv"))),
+    };
+    docconv_bench::run(args).unwrap();
     let report = std::fs::read_to_string(&out).unwrap();
     for heading in
         ["1. Sequential latency", "2. Throughput", "3. Cold start", "4. Watchers", "5. Streaming", "## Targets"]

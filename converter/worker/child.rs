@@ -8,7 +8,7 @@ use super::landscape;
 use super::lok::{self, Office, callback};
 use super::protocol::{read_frame, write_frame};
 use super::sandbox;
-use crate::proto::worker::{self as wire, Convert, Done, Event, Failed, LoadProgress, Loaded, Ready, Reason, event};
+use crate::proto::{self as wire, Convert, Done, Event, Failed, LoadProgress, Loaded, Ready, Reason, event};
 use std::cell::RefCell;
 use std::fs::File;
 use std::io;

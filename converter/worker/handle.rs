@@ -13,7 +13,7 @@
 
 use super::profile;
 use super::protocol::{read_frame_async, write_frame_async};
-use crate::proto::worker::{Convert, Event, Failed, Request, Sandbox, event, request};
+use crate::proto::{Convert, Event, Failed, Request, Sandbox, event, request};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -19,7 +19,7 @@
 //! them. What could not be set up is reported, never fatal here: the
 //! converter decides whether that is acceptable.
 
-use crate::proto::worker::Sandbox;
+use crate::proto::Sandbox;
 use landlock::{
     ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope,
     path_beneath_rules,
@@ -192,7 +192,7 @@ mod tests {
         std::fs::write(dir.path().join("secret"), "outside the sandbox").unwrap();
         std::fs::create_dir(dir.path().join("home")).unwrap();
         let output = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "converter::worker::sandbox::tests::probe", "--nocapture", "--test-threads=1"])
+            .args(["--exact", "sandbox::tests::probe", "--nocapture", "--test-threads=1"])
             .env(PROBE, dir.path())
             .output()
             .unwrap();

@@ -87,7 +87,7 @@ async fn dropping_a_watch_does_not_cancel_the_job() {
 async fn a_repeated_request_id_returns_the_same_job() {
     let mut client = shared().client().await;
     let data = std::fs::read(fixture("page_2.docx")).unwrap();
-    let key = docconv::converter::ids::new_id();
+    let key = docconv::ids::new_id();
     let with_key = |key: &str| SubmitHeader { request_id: key.into(), ..header("page_2.docx") };
     let first = submit(&mut client, with_key(&key), &data).await.unwrap();
     let again = submit(&mut client, with_key(&key), &data).await.unwrap();

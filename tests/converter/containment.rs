@@ -309,7 +309,7 @@ async fn the_workers_sandbox_is_reported_as_the_kernel_allows_it() {
     let info = shared().client().await.get_server_info(GetServerInfoRequest {}).await.unwrap().into_inner();
     assert_eq!(info.workers, 2);
     let sandbox: WorkerSandbox = info.sandbox.expect("a sandbox report");
-    let landlock = docconv::converter::worker::kernel_landlock_abi();
+    let landlock = docconv_worker::kernel_landlock_abi();
     assert_eq!(sandbox.filesystem.is_empty(), landlock == 0, "{sandbox:?} with kernel Landlock ABI {landlock}");
     // Root (as the tests run in CI) may always create a network namespace,
     // and seccomp is in every kernel the service supports.
@@ -377,7 +377,7 @@ async fn a_memory_bomb_is_stopped_at_the_limit_and_fails_clearly() {
 }
 
 fn rss_mib(pid: u32) -> u64 {
-    docconv::converter::worker::rss_of(pid).unwrap_or(0) >> 20
+    docconv_worker::rss_of(pid).unwrap_or(0) >> 20
 }
 
 /// Peak resident memory of process `pid` so far, in MiB.

@@ -12,7 +12,7 @@ fn grpcurl() -> PathBuf {
     if let Some(path) = std::env::var_os("DOCCONV_GRPCURL") {
         return path.into();
     }
-    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/tools/bin/grpcurl");
+    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/tools/bin/grpcurl");
     if local.exists() { local } else { PathBuf::from("grpcurl") }
 }
 

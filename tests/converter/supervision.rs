@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use tonic::Code;
 
 fn kill(pid: u32) {
-    // SAFETY: sending a signal to a process we started.
-    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    let pid = rustix::process::Pid::from_raw(pid as i32).expect("a real pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
 }
 
 async fn wait_until_gone(pid: u32) {
@@ -167,7 +167,7 @@ async fn workers_are_recycled_after_their_job_limit_without_a_cold_start() {
 /// Uploads one file through a gateway in front of `server`.
 async fn gateway_upload(server: &Server, name: &str, data: &[u8]) -> axum::response::Response {
     use tower::ServiceExt;
-    let state = docconv::gateway::AppState::new(&format!("http://{}", server.addr), Default::default()).unwrap();
+    let state = docconv_gateway::AppState::new(&format!("http://{}", server.addr), Default::default()).unwrap();
     let boundary = "queue-full-boundary";
     let mut body =
         format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\r\n")
@@ -179,5 +179,5 @@ async fn gateway_upload(server: &Server, name: &str, data: &[u8]) -> axum::respo
         .header("accept", "application/json")
         .body(axum::body::Body::from(body))
         .unwrap();
-    docconv::gateway::app(state).oneshot(request).await.unwrap()
+    docconv_gateway::app(state).oneshot(request).await.unwrap()
 }

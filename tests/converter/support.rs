@@ -4,13 +4,13 @@
 // Shared by several test binaries; each uses a part.
 #![allow(dead_code)]
 
-use docconv::converter::config::ConverterConfig;
-use docconv::converter::server;
 use docconv::proto::v1::converter_client::ConverterClient;
 use docconv::proto::v1::{
     GetJobRequest, Job, JobError, JobState, ReadResultRequest, SubmitHeader, SubmitRequest, WatchJobRequest,
     submit_request, watch_job_response,
 };
+use docconv_converter::config::ConverterConfig;
+use docconv_converter::server;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,7 +21,7 @@ use tonic::transport::Channel;
 pub type Client = ConverterClient<Channel>;
 
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gotenberg").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/gotenberg").join(name)
 }
 
 /// The docconv binary, which the converter starts as `docconv worker`.
@@ -368,7 +368,7 @@ pub fn start_process_with(data_dir: &Path, port: u16, flags: &[&str]) -> (std::p
 
 /// A PNG of `width`×`height` RGB pixels from `pixel(x, y)`.
 pub fn png(width: u32, height: u32, pixel: impl Fn(u32, u32) -> [u8; 3]) -> Vec<u8> {
-    docconv::bench::png(width, height, pixel)
+    docconv_bench::png(width, height, pixel)
 }
 
 /// A flat ODF text document with `body` (ODF text markup) as its content.

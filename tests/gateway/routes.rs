@@ -5,7 +5,7 @@ use crate::web::{converter, form, multipart, state};
 use axum::body::{Body, to_bytes};
 use axum::http::{Request, StatusCode, header};
 use axum::response::Response;
-use docconv::gateway::app;
+use docconv_gateway::app;
 use tower::ServiceExt;
 
 async fn get(uri: &str) -> Response {
@@ -35,7 +35,7 @@ async fn finish(id: &str) {
 async fn health_and_readiness() {
     assert_eq!(get("/healthz").await.status(), StatusCode::OK);
     assert_eq!(get("/readyz").await.status(), StatusCode::OK);
-    let nowhere = docconv::gateway::AppState::new("http://127.0.0.1:1", Default::default()).unwrap();
+    let nowhere = docconv_gateway::AppState::new("http://127.0.0.1:1", Default::default()).unwrap();
     let response = app(nowhere).oneshot(Request::get("/readyz").body(Body::empty()).unwrap()).await.unwrap();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
 }

@@ -1,8 +1,8 @@
 //! Gateways for tests, and small HTTP helpers.
 
 use crate::support;
-use docconv::gateway::config::GatewayConfig;
-use docconv::gateway::{self, AppState};
+use docconv_gateway::config::GatewayConfig;
+use docconv_gateway::{self as gateway, AppState};
 use std::net::SocketAddr;
 use std::sync::OnceLock;
 

@@ -111,7 +111,7 @@ async fn a_broken_off_converter_stream_closes_with_1013_so_the_page_reconnects()
             break;
         }
     }
-    assert_eq!(close, Some(docconv::gateway::CLOSE_RECONNECT));
+    assert_eq!(close, Some(docconv_gateway::CLOSE_RECONNECT));
 }
 
 #[tokio::test]

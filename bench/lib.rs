@@ -1,9 +1,10 @@
-//! `docconv bench`: docconv side by side with its peers, in one run.
+//! `docconv-bench`: docconv side by side with its peers, in one run.
 //!
 //! Peers run on the same machine, on the same documents, interleaved, and
 //! the report gives ratios: absolute times drift on a shared machine, ratios
 //! within one run hold. Targets are reported as met or missed, never
 //! enforced: a slow machine must not fail anything.
+#![forbid(unsafe_code)]
 
 mod documents;
 mod peers;
@@ -42,6 +43,9 @@ pub struct BenchArgs {
     /// Run only these scenarios (1 to 5), e.g. --only 4
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<u32>,
+    /// The docconv binary to measure [default: `docconv` beside this one]
+    #[arg(long)]
+    pub docconv: Option<PathBuf>,
 }
 
 /// Sizes of one run, by mode.
@@ -62,7 +66,16 @@ pub struct Bench {
 }
 
 pub fn run(args: BenchArgs) -> Result<(), String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let exe = match &args.docconv {
+        Some(exe) => exe.clone(),
+        None => {
+            let own = std::env::current_exe().map_err(|e| e.to_string())?;
+            own.with_file_name("docconv")
+        }
+    };
+    if !exe.is_file() {
+        return Err(format!("{} not found: build it (cargo build --release) or pass --docconv", exe.display()));
+    }
     let work = std::env::temp_dir().join(format!("docconv-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
     let soffice = if args.no_soffice { 0 } else { 1 };

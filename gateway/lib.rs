@@ -4,6 +4,7 @@
 //! Stream messages over a WebSocket, and results stream through to the
 //! browser. Every job fact comes from the converter; the gateway keeps no
 //! job state and never touches LibreOffice.
+#![forbid(unsafe_code)]
 
 mod assets;
 pub mod config;
@@ -17,12 +18,12 @@ mod upload;
 mod view;
 mod watches;
 
-use crate::proto::v1::converter_client::ConverterClient;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
 use axum::routing::{get, post};
 use config::GatewayConfig;
+use docconv::proto::v1::converter_client::ConverterClient;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -107,4 +108,11 @@ pub async fn run(
     tracing::info!(address = ?listener.local_addr().ok(), "gateway listening");
     serve::serve(listener, app(state), shutdown).await;
     Ok(())
+}
+
+/// The defaults of a settings struct, as its flag attributes declare them
+/// (so each default is written once, where the flag is).
+fn defaults<T: clap::Args + clap::FromArgMatches>() -> T {
+    let command = T::augment_args(clap::Command::new("docconv"));
+    T::from_arg_matches(&command.get_matches_from(["docconv"])).expect("the declared defaults parse")
 }

@@ -1,8 +1,9 @@
 //! The `docconv` command: one binary for every part of the service.
+#![forbid(unsafe_code)]
 
 use clap::{Parser, Subcommand};
-use docconv::converter::{config::ConverterConfig, server};
-use docconv::gateway::{self, config::GatewayConfig};
+use docconv_converter::{config::ConverterConfig, server};
+use docconv_gateway::{self as gateway, config::GatewayConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,8 +52,6 @@ enum Command {
         #[command(flatten)]
         gateway: GatewayConfig,
     },
-    /// Measure docconv against its peers and write the report.
-    Bench(docconv::bench::BenchArgs),
     /// Internal: a LibreOffice worker process, started by the converter.
     #[command(hide = true)]
     Worker {
@@ -72,11 +71,7 @@ fn main() -> ExitCode {
         // The worker is single-threaded and must not start a tokio runtime
         // or logging: LibreOffice owns its process.
         Command::Worker { program_dir, profile_dir, home } => {
-            return ExitCode::from(docconv::converter::worker::child::run(&program_dir, &profile_dir, &home) as u8);
-        }
-        Command::Bench(args) => {
-            init_logging();
-            docconv::bench::run(args)
+            return ExitCode::from(docconv_worker::child::run(&program_dir, &profile_dir, &home) as u8);
         }
         Command::Serve { grpc_listen, http_listen, converter, gateway } => block_on(async move {
             let shutdown = shutdown_signal();
