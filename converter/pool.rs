@@ -157,6 +157,19 @@ impl Pool {
         }
     }
 
+    /// Runs a stage of a job that needs no worker (preparing inputs,
+    /// post-processing) unless the job's deadline passes or it is
+    /// cancelled first; dropping the stage stops its tools.
+    async fn within<T>(&self, claim: &Claim, deadline: Instant, stage: impl Future<Output = T>) -> Result<T, Failure> {
+        tokio::select! {
+            result = tokio::time::timeout_at(deadline.into(), stage) => result.map_err(|_| {
+                tracing::warn!(job = %claim.id, limit_secs = self.config.job_timeout.as_secs(), "the job passed its deadline");
+                Failure::TimedOut(self.config.job_timeout)
+            }),
+            () = claim.cancel.notified() => Err(Failure::Cancelled),
+        }
+    }
+
     /// Publishes (and logs, once) how the workers are confined. Every
     /// worker runs the same code on the same kernel, so the first report
     /// stands for all; a later one that differs is logged too.
@@ -186,8 +199,14 @@ impl Pool {
 
     /// Runs one job to its end. Returns the worker to use next (the same
     /// one, or a replacement when it had to be killed).
+    ///
+    /// Each attempt has one deadline for all of it: preparing the inputs,
+    /// converting every document, merging and post-processing. Cancellation
+    /// stops any of those stages too.
     async fn run(&self, mut claim: Claim, mut worker: Worker) -> Option<Worker> {
-        let requests = match prepare_all(&self.jobs.files, &claim).await {
+        let mut deadline = Instant::now() + self.config.job_timeout;
+        let prepared = self.within(&claim, deadline, prepare_all(&self.jobs.files, &claim)).await;
+        let requests = match prepared.and_then(|prepared| prepared) {
             Ok(requests) => requests,
             Err(failure) => {
                 self.jobs.finish(&mut claim, Ending::Failed(failure), StageTimings::default()).await;
@@ -195,18 +214,28 @@ impl Pool {
             }
         };
         loop {
-            let (attempt, mut timings) = self.convert_all(&claim, &mut worker, &requests).await;
+            let (attempt, mut timings) = self.convert_all(&claim, &mut worker, &requests, deadline).await;
+            // A worker stopped mid-conversion is in an unknown state; one
+            // that finished its part while post-processing ran out of time
+            // is fine.
+            let stopped =
+                matches!(attempt, Attempt::Died(_) | Attempt::TimedOut | Attempt::Cancelled | Attempt::OutOfMemory);
             let ending = match attempt {
-                Attempt::Done => match store_output(&self.jobs.files, &requests, &claim, &mut timings).await {
-                    Ok(output) => Ending::Succeeded(output),
-                    Err(failure) => Ending::Failed(failure),
-                },
+                Attempt::Done => {
+                    let stored = store_output(&self.jobs.files, &requests, &claim, &mut timings);
+                    match self.within(&claim, deadline, stored).await.and_then(|stored| stored) {
+                        Ok(output) => Ending::Succeeded(output),
+                        Err(failure) => Ending::Failed(failure),
+                    }
+                }
                 Attempt::Refused(failure) => Ending::Failed(failure),
                 Attempt::Died(e) if claim.attempts < 2 => {
                     tracing::warn!(job = %claim.id, "{e}; retrying on a fresh worker");
                     drop(worker);
                     worker = self.start_worker().await?;
                     self.jobs.retry(&mut claim).await;
+                    // The new attempt gets the whole deadline again.
+                    deadline = Instant::now() + self.config.job_timeout;
                     continue;
                 }
                 Attempt::Died(e) => {
@@ -217,12 +246,6 @@ impl Pool {
                 Attempt::OutOfMemory => Ending::Failed(Failure::OutOfMemory { limit: self.config.worker_memory_limit }),
                 Attempt::Cancelled => Ending::Failed(Failure::Cancelled),
             };
-            let stopped = matches!(
-                ending,
-                Ending::Failed(
-                    Failure::TimedOut(_) | Failure::Cancelled | Failure::Crashed { .. } | Failure::OutOfMemory { .. }
-                )
-            );
             if stopped {
                 // Kill first, so a hung LibreOffice stops burning CPU while
                 // the job's end is recorded.
@@ -240,11 +263,17 @@ impl Pool {
 
     /// Converts every document of the job in order (one, or several for a
     /// merge), stopping at the first that does not convert.
-    async fn convert_all(&self, claim: &Claim, worker: &mut Worker, requests: &[Convert]) -> (Attempt, StageTimings) {
+    async fn convert_all(
+        &self,
+        claim: &Claim,
+        worker: &mut Worker,
+        requests: &[Convert],
+        deadline: Instant,
+    ) -> (Attempt, StageTimings) {
         let mut total = StageTimings::default();
         for (index, request) in requests.iter().enumerate() {
             let share = Share { index: index as u32, count: requests.len() as u32 };
-            let (attempt, timings) = self.attempt(claim, worker, request.clone(), share).await;
+            let (attempt, timings) = self.attempt(claim, worker, request.clone(), share, deadline).await;
             total.load_ms += timings.load_ms;
             total.export_ms += timings.export_ms;
             match attempt {
@@ -267,6 +296,7 @@ impl Pool {
         worker: &mut Worker,
         request: Convert,
         share: Share,
+        deadline: Instant,
     ) -> (Attempt, StageTimings) {
         let started = Instant::now();
         let mut loaded_at = None;
@@ -284,7 +314,7 @@ impl Pool {
             }
         });
         let attempt = tokio::select! {
-            result = tokio::time::timeout(self.config.job_timeout, convert) => match result {
+            result = tokio::time::timeout_at(deadline.into(), convert) => match result {
                 Ok(Ok(Outcome::Done)) => Attempt::Done,
                 Ok(Ok(Outcome::Failed(failed))) => {
                     tracing::info!(job = id, detail = %failed.detail, "LibreOffice refused the document");

@@ -181,3 +181,19 @@ async fn gateway_upload(server: &Server, name: &str, data: &[u8]) -> axum::respo
         .unwrap();
     docconv_gateway::app(state).oneshot(request).await.unwrap()
 }
+
+#[tokio::test]
+async fn one_deadline_covers_every_document_of_a_merge() {
+    // Each document converts well within the deadline; all of them do not.
+    let server = Server::start(|c| c.job_timeout_secs = 4);
+    let mut client = server.client().await;
+    let documents: Vec<(&str, Vec<u8>)> = (0..8).map(|_| ("part.fodt", big_text_document(6000))).collect();
+    let started = Instant::now();
+    let job = submit_merge(&mut client, header("part.fodt"), &documents).await.unwrap();
+    let error = wait_failed(&mut client, &job.id).await;
+    assert_eq!(error.code, Code::DeadlineExceeded as i32, "{error:?}");
+    assert!(started.elapsed() < Duration::from_secs(15), "stopped only after {:?}", started.elapsed());
+    // The service goes on.
+    let (job, _) = convert(&mut client, "page_1.docx").await;
+    assert_eq!(job.state(), JobState::Succeeded);
+}
