@@ -14,8 +14,9 @@ use docconv::ids::hex;
 use docconv::proto::v1::converter_server::Converter;
 use docconv::proto::v1::{
     CancelJobRequest, ConversionOptions, GetJobRequest, GetPreviewRequest, GetServerInfoRequest, Heartbeat, Job,
-    JobState, ListFormatsRequest, ListFormatsResponse, Preview, ReadResultRequest, ReadResultResponse, ServerInfo,
-    SubmitHeader, SubmitRequest, WatchJobRequest, WatchJobResponse, WorkerSandbox, submit_request, watch_job_response,
+    JobState, ListFormatsRequest, ListFormatsResponse, Output, Preview, ReadResultRequest, ReadResultResponse,
+    ServerInfo, SubmitHeader, SubmitRequest, WatchJobRequest, WatchJobResponse, WorkerSandbox, submit_request,
+    watch_job_response,
 };
 use sha2::{Digest, Sha256};
 use std::pin::Pin;
@@ -424,7 +425,7 @@ impl Converter for ConverterService {
         let remaining = output.size_bytes - request.offset;
         let length = if request.limit == 0 { remaining } else { request.limit.min(remaining) };
         let (tx, rx) = mpsc::channel(4);
-        tokio::spawn(send_file(file, request.offset, length, tx));
+        tokio::spawn(send_file(file, request.offset, length, output.clone(), tx));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
@@ -551,8 +552,15 @@ async fn send_file(
     mut file: tokio::fs::File,
     mut offset: u64,
     mut remaining: u64,
+    output: Output,
     tx: mpsc::Sender<std::result::Result<ReadResultResponse, Status>>,
 ) {
+    let mut output = Some(output);
+    if remaining == 0 {
+        // Nothing to send but the description.
+        let _ = tx.send(Ok(ReadResultResponse { offset, data: Vec::new(), output })).await;
+        return;
+    }
     while remaining > 0 {
         let mut buffer = vec![0u8; READ_CHUNK.min(remaining as usize)];
         let read = match file.read(&mut buffer).await {
@@ -564,7 +572,7 @@ async fn send_file(
             }
         };
         buffer.truncate(read);
-        if tx.send(Ok(ReadResultResponse { offset, data: buffer })).await.is_err() {
+        if tx.send(Ok(ReadResultResponse { offset, data: buffer, output: output.take() })).await.is_err() {
             return;
         }
         offset += read as u64;

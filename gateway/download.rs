@@ -1,27 +1,34 @@
 //! `GET /jobs/{id}/download`: the result, streamed from the converter to
-//! the browser chunk by chunk, under its original name.
+//! the browser chunk by chunk, under its original name. One `ReadResult`
+//! call: its first message names and types the result.
 
 use super::AppState;
 use super::error::{AppError, deadline};
-use super::pages::get_job;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use docconv::proto::v1::{JobState, ReadResultRequest};
+use docconv::proto::v1::ReadResultRequest;
 use tokio_stream::StreamExt;
 
 pub async fn download(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, AppError> {
-    let job = get_job(&state, &id).await?;
-    let output = match (job.state(), job.output.as_ref()) {
-        (JobState::Succeeded, Some(output)) => output.clone(),
-        _ => {
-            return Err(AppError::Conflict("This job has no result to download (yet).".into()));
-        }
+    if !docconv::ids::is_valid(&id) {
+        return Err(AppError::NotFound);
+    }
+    let request = ReadResultRequest { id, offset: 0, limit: 0 };
+    let no_result = |error: AppError| match error {
+        AppError::Conflict(_) => AppError::Conflict("This job has no result to download (yet).".into()),
+        other => other,
     };
-    let request = ReadResultRequest { id: id.clone(), offset: 0, limit: 0 };
-    let stream = deadline(state.timeout(), state.client().read_result(request)).await?.into_inner();
-    let body = Body::from_stream(stream.map(|chunk| chunk.map(|c| Bytes::from(c.data))));
+    let mut stream =
+        deadline(state.timeout(), state.client().read_result(request)).await.map_err(no_result)?.into_inner();
+    let first = deadline(state.timeout(), stream.message())
+        .await?
+        .ok_or_else(|| AppError::Upstream("the result stream ended before it began".into()))?;
+    let output =
+        first.output.clone().ok_or_else(|| AppError::Upstream("the result came without its description".into()))?;
+    let rest = stream.map(|chunk| chunk.map(|c| Bytes::from(c.data)));
+    let body = Body::from_stream(tokio_stream::once(Ok(Bytes::from(first.data))).chain(rest));
     let headers = [
         (header::CONTENT_TYPE, header_value(&output.content_type)),
         (header::CONTENT_LENGTH, HeaderValue::from(output.size_bytes)),

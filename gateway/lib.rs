@@ -40,6 +40,9 @@ pub struct AppState {
     config: Arc<GatewayConfig>,
     /// The shared upstream watches, one per watched job.
     watches: Arc<watches::Watches>,
+    /// The converter's upload limit and when it was learned: it changes
+    /// only with the converter's settings, so uploads need not ask first.
+    upload_limit: Arc<std::sync::Mutex<Option<(std::time::Instant, u64)>>>,
 }
 
 impl AppState {
@@ -50,7 +53,12 @@ impl AppState {
             .map_err(|e| format!("bad converter URL {converter_url:?}: {e}"))?
             .connect_timeout(Duration::from_secs(5))
             .connect_lazy();
-        Ok(AppState { channel, config: Arc::new(config), watches: Default::default() })
+        Ok(AppState {
+            channel,
+            config: Arc::new(config),
+            watches: Default::default(),
+            upload_limit: Default::default(),
+        })
     }
 
     fn client(&self) -> ConverterClient<Channel> {
@@ -59,6 +67,20 @@ impl AppState {
 
     fn timeout(&self) -> Duration {
         self.config.request_timeout()
+    }
+
+    /// The converter's upload limit in bytes, asked at most once a minute.
+    async fn upload_limit(&self) -> Result<u64, error::AppError> {
+        const FRESH: Duration = Duration::from_secs(60);
+        let known = *self.upload_limit.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, limit)) = known.filter(|(learned, _)| learned.elapsed() < FRESH) {
+            return Ok(limit);
+        }
+        let request = docconv::proto::v1::ListFormatsRequest {};
+        let limit =
+            error::deadline(self.timeout(), self.client().list_formats(request)).await?.into_inner().max_upload_bytes;
+        *self.upload_limit.lock().unwrap_or_else(|p| p.into_inner()) = Some((std::time::Instant::now(), limit));
+        Ok(limit)
     }
 }
 

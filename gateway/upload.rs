@@ -4,7 +4,7 @@
 //! all files go into one call, one document after the other.
 
 use super::AppState;
-use super::error::{AppError, deadline};
+use super::error::AppError;
 use super::form::UploadForm;
 use super::view::human_size;
 use axum::extract::multipart::Field;
@@ -12,7 +12,7 @@ use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use docconv::limits::MAX_CHUNK;
-use docconv::proto::v1::{DocumentHeader, Job, ListFormatsRequest, SubmitHeader, SubmitRequest, submit_request};
+use docconv::proto::v1::{DocumentHeader, Job, SubmitHeader, SubmitRequest, submit_request};
 use serde::Serialize;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -74,8 +74,7 @@ fn links(job: &Job) -> JobLinks {
 }
 
 async fn submit_all(state: &AppState, mut multipart: Multipart) -> Result<Vec<Job>, AppError> {
-    let formats = deadline(state.timeout(), state.client().list_formats(ListFormatsRequest {})).await?;
-    let max_bytes = formats.into_inner().max_upload_bytes;
+    let max_bytes = state.upload_limit().await?;
     let mut form = UploadForm::default();
     let mut jobs = Vec::new();
     let mut files = 0;

@@ -211,8 +211,12 @@ pub async fn read_result(client: &mut Client, id: &str, offset: u64) -> Vec<u8> 
     let request = ReadResultRequest { id: id.into(), offset, limit: 0 };
     let mut stream = client.read_result(request).await.unwrap().into_inner();
     let mut data = Vec::new();
+    let mut first = true;
     while let Some(chunk) = stream.message().await.unwrap() {
         assert_eq!(chunk.offset, offset + data.len() as u64);
+        // The first message describes the result; later ones do not repeat it.
+        assert_eq!(chunk.output.is_some(), first, "output on a message other than the first");
+        first = false;
         data.extend_from_slice(&chunk.data);
     }
     data
