@@ -250,6 +250,8 @@ impl Document<'_> {
         }
         // SAFETY: non-null and NUL-terminated; freed right after copying.
         let rectangles = unsafe { CStr::from_ptr(text) }.to_string_lossy().into_owned();
+        // SAFETY: LibreOffice allocated `text` with malloc and hands it over;
+        // it is not used after this.
         unsafe { libc::free(text.cast()) };
         // "x, y, width, height; x, y, width, height; …"
         let first: Vec<i64> = rectangles.split(';').next()?.split(',').filter_map(|n| n.trim().parse().ok()).collect();
