@@ -5,7 +5,11 @@
 //!
 //! Order matters: metadata is written before encryption (an encrypted file
 //! cannot be edited without its password), and splitting comes last so
-//! every part carries both.
+//! every part carries both. Each part is the whole document with the other
+//! pages left out (qpdf's page selection with the document itself as the
+//! primary input), so it keeps what the whole has: encryption, the
+//! document information, XMP metadata, PDF/A output intents and the
+//! PDF/UA structure tree. (`qpdf --split-pages` writes bare documents.)
 
 use super::failure::Failure;
 use docconv::proto::v1::{ConversionOptions, PdfEncryption, PdfMetadata, PdfSplit, pdf_split};
@@ -136,26 +140,23 @@ async fn split_to_zip(split: &PdfSplit, pdf: &Path, password: Option<&str>) -> R
     if let Some(password) = password {
         common.push(format!("--password={password}"));
     }
-    match &split.by {
-        Some(pdf_split::By::EveryPages(pages)) => {
-            let mut args = common.clone();
-            args.push(format!("--split-pages={pages}"));
-            args.push(pdf.to_string_lossy().into_owned());
-            args.push(parts_dir.join("part-%d.pdf").to_string_lossy().into_owned());
-            qpdf(pdf, &args).await?;
+    let ranges: Vec<String> = match &split.by {
+        Some(pdf_split::By::EveryPages(every)) => {
+            let pages = page_count(pdf, &common).await?;
+            let every = (*every).max(1);
+            (1..=pages)
+                .step_by(every as usize)
+                .map(|first| format!("{first}-{}", (first + every - 1).min(pages)))
+                .collect()
         }
-        Some(pdf_split::By::Ranges(ranges)) => {
-            for (index, range) in ranges.ranges.iter().enumerate() {
-                let mut args = common.clone();
-                args.extend([pdf.to_string_lossy().into_owned(), "--pages".into(), ".".into(), qpdf_range(range)]);
-                args.extend([
-                    "--".into(),
-                    parts_dir.join(format!("part-{:02}.pdf", index + 1)).to_string_lossy().into_owned(),
-                ]);
-                qpdf(pdf, &args).await?;
-            }
-        }
+        Some(pdf_split::By::Ranges(ranges)) => ranges.ranges.iter().map(|range| qpdf_range(range)).collect(),
         None => return Err(tool_failed("split", "no split given")),
+    };
+    for (index, range) in ranges.iter().enumerate() {
+        let mut args = common.clone();
+        args.extend([pdf.to_string_lossy().into_owned(), "--pages".into(), ".".into(), range.clone()]);
+        args.extend(["--".into(), parts_dir.join(format!("part-{:03}.pdf", index + 1)).to_string_lossy().into_owned()]);
+        qpdf(pdf, &args).await?;
     }
     let zip_path = pdf.with_extension("zip");
     let stem = pdf.file_stem().and_then(|s| s.to_str()).unwrap_or("part").to_owned();
@@ -166,6 +167,16 @@ async fn split_to_zip(split: &PdfSplit, pdf: &Path, password: Option<&str>) -> R
         .map_err(|e| tool_failed("zip", &e.to_string()))?;
     let _ = std::fs::remove_dir_all(&parts_dir);
     Ok(zip_path)
+}
+
+/// The number of pages of `pdf`, as qpdf reads it (`common` holds the
+/// password of an encrypted file).
+async fn page_count(pdf: &Path, common: &[String]) -> Result<u32, Failure> {
+    let mut args = common.to_vec();
+    args.extend(["--show-npages".into(), pdf.to_string_lossy().into_owned()]);
+    let argfile = ArgFile::write(pdf, &args)?;
+    let output = run_tool_for_output("qpdf", &[format!("@{}", argfile.path.display()).as_ref()]).await?;
+    String::from_utf8_lossy(&output).trim().parse().map_err(|_| tool_failed("qpdf", "no page count"))
 }
 
 /// Our page ranges ("1,4-", "-3") in qpdf's syntax ("1,4-z", "1-3").
@@ -188,7 +199,7 @@ fn qpdf_range(range: &str) -> String {
 /// name order, as `<stem>-<n>.pdf`.
 fn zip_parts(dir: &Path, zip_path: &Path, stem: &str) -> std::io::Result<()> {
     let mut parts: Vec<PathBuf> = std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    // qpdf numbers split pages without padding: sort by the number.
+    // In the order of their numbers (past 999 names no longer sort).
     parts.sort_by_key(|p| {
         let name = p.file_stem().and_then(|s| s.to_str()).unwrap_or("");
         name.rsplit('-').next().and_then(|n| n.parse::<u32>().ok()).unwrap_or(0)
@@ -241,6 +252,11 @@ impl Drop for ArgFile {
 }
 
 async fn run_tool(program: &str, args: &[&std::ffi::OsStr]) -> Result<(), Failure> {
+    run_tool_for_output(program, args).await.map(drop)
+}
+
+/// Runs a tool to its end within the deadline; returns what it printed.
+async fn run_tool_for_output(program: &str, args: &[&std::ffi::OsStr]) -> Result<Vec<u8>, Failure> {
     let child = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
@@ -252,7 +268,9 @@ async fn run_tool(program: &str, args: &[&std::ffi::OsStr]) -> Result<(), Failur
         .map_err(|e| tool_failed(program, &e.to_string()))?;
     match tokio::time::timeout(TOOL_DEADLINE, child.wait_with_output()).await {
         // qpdf exits 3 for warnings on a file it still wrote correctly.
-        Ok(Ok(output)) if output.status.success() || (program == "qpdf" && output.status.code() == Some(3)) => Ok(()),
+        Ok(Ok(output)) if output.status.success() || (program == "qpdf" && output.status.code() == Some(3)) => {
+            Ok(output.stdout)
+        }
         Ok(Ok(output)) => Err(tool_failed(program, &String::from_utf8_lossy(&output.stderr))),
         Ok(Err(e)) => Err(tool_failed(program, &e.to_string())),
         Err(_) => Err(tool_failed(program, "took too long")),

@@ -537,3 +537,50 @@ async fn every_malformed_option_is_refused_with_the_field_named() {
         assert!(bad_request.field_violations.iter().any(|v| v.field == field), "{field}: {bad_request:?}");
     }
 }
+
+/// Whether qpdf needs a password to open `pdf`.
+fn requires_password(pdf: &[u8]) -> bool {
+    let file = tempfile::Builder::new().suffix(".pdf").tempfile().unwrap();
+    std::fs::write(file.path(), pdf).unwrap();
+    let status = std::process::Command::new("qpdf").arg("--requires-password").arg(file.path()).status().unwrap();
+    // 0: a password is required; 2: none is.
+    status.code() == Some(0)
+}
+
+#[tokio::test]
+async fn every_part_of_a_split_keeps_encryption_standards_and_metadata() {
+    use docconv::proto::v1::{PageRanges, PdfMetadata, PdfSplit, pdf_split::By};
+    let metadata = PdfMetadata { title: "Split report".into(), author: "Zoë Example".into(), ..Default::default() };
+    for by in [By::EveryPages(5), By::Ranges(PageRanges { ranges: vec!["1-2".into(), "12".into()] })] {
+        let options = pdf_options(|p| {
+            p.split = Some(PdfSplit { by: Some(by.clone()) });
+            p.standard = PdfStandard::PdfA2b as i32;
+            p.universal_access = true;
+            p.metadata = Some(metadata.clone());
+        });
+        let (_, zip) = run_fixture("pages_12.docx", "pdf", options).await;
+        for (name, part) in unzip(&zip) {
+            let meta = poppler_with("pdfinfo", &["-meta"], &part).unwrap();
+            assert!(meta.contains("<pdfaid:part>2</pdfaid:part>"), "{by:?} {name}: {meta}");
+            assert!(meta.contains("<pdfuaid:part>1</pdfuaid:part>"), "{by:?} {name}: {meta}");
+            let info = poppler_with("pdfinfo", &[], &part).unwrap();
+            assert!(info.contains("Title:           Split report"), "{by:?} {name}: {info}");
+            assert!(info.contains("Author:          Zoë Example"), "{by:?} {name}: {info}");
+            assert!(info.lines().any(|l| l.starts_with("Tagged:") && l.ends_with("yes")), "{by:?} {name}: {info}");
+        }
+
+        // With an open password, every part asks for it.
+        let encryption =
+            PdfEncryption { open_password: "secret".into(), owner_password: "owner".into(), ..Default::default() };
+        let options = pdf_options(|p| {
+            p.split = Some(PdfSplit { by: Some(by.clone()) });
+            p.encryption = Some(encryption);
+        });
+        let (_, zip) = run_fixture("pages_12.docx", "pdf", options).await;
+        let parts = unzip(&zip);
+        assert!(!parts.is_empty());
+        for (name, part) in parts {
+            assert!(requires_password(&part), "{by:?} {name} opens without the password");
+        }
+    }
+}
