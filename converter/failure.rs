@@ -16,6 +16,8 @@ pub enum Failure {
     Unreadable,
     PasswordRequired,
     WrongPassword,
+    /// A password was given for a document that has none.
+    PasswordNotNeeded,
     ExportFailed,
     TimedOut(Duration),
     /// The worker died on this document on every attempt.
@@ -41,6 +43,7 @@ impl Failure {
         match reason {
             Reason::PasswordRequired => Failure::PasswordRequired,
             Reason::WrongPassword => Failure::WrongPassword,
+            Reason::PasswordNotNeeded => Failure::PasswordNotNeeded,
             Reason::ExportFailed => Failure::ExportFailed,
             Reason::Unreadable | Reason::Unspecified => Failure::Unreadable,
         }
@@ -58,9 +61,17 @@ impl Failure {
             ),
             Failure::PasswordRequired => (
                 Code::FailedPrecondition,
-                "the document is password-protected; remove the password and submit it again".into(),
+                "the document is password-protected: give its password in input_password \
+                 (\"Password of the document\" on the web page)"
+                    .into(),
             ),
-            Failure::WrongPassword => (Code::InvalidArgument, "the password does not open the document".into()),
+            Failure::WrongPassword => {
+                (Code::InvalidArgument, "input_password does not open the document: check it and submit again".into())
+            }
+            Failure::PasswordNotNeeded => (
+                Code::InvalidArgument,
+                "input_password was given, but the document is not password-protected: submit it without one".into(),
+            ),
             Failure::ExportFailed => {
                 (Code::Internal, "LibreOffice read the document but could not write the result".into())
             }

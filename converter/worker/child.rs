@@ -154,6 +154,11 @@ fn convert(office: &Office, current: &RefCell<Current>, events: &RefCell<File>, 
             return failed(reason, detail);
         }
     };
+    // A password for a document that has none is a mistake worth telling:
+    // in a merge it names the file that was not the protected one.
+    if job.password.is_some() && current.borrow().password_requests == 0 {
+        return failed(Reason::PasswordNotNeeded, "the document asked for no password".into());
+    }
     let _ = send(events, event::Kind::Loaded(Loaded { parts: document.parts() }));
     let document = match job.landscape {
         true => match landscape::turn(office, document, Path::new(&job.output_path), LOAD_OPTIONS) {

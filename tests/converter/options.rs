@@ -292,7 +292,21 @@ async fn the_input_password_opens_a_protected_document() {
     let data = std::fs::read(fixture("protected_page_1.docx")).unwrap();
     let wrong = ConversionOptions { input_password: "bar".into(), ..Default::default() };
     let job = submit(&mut client, with_options("protected_page_1.docx", "pdf", wrong), &data).await.unwrap();
-    assert_eq!(wait_failed(&mut client, &job.id).await.message, "the password does not open the document");
+    let error = wait_failed(&mut client, &job.id).await;
+    assert!(error.message.starts_with("input_password does not open the document"), "{}", error.message);
+
+    // A password for a document that has none is refused, naming the
+    // document in a merge.
+    let given = ConversionOptions { input_password: "foo".into(), ..Default::default() };
+    let plain = std::fs::read(fixture("page_1.docx")).unwrap();
+    let job = submit(&mut client, with_options("page_1.docx", "pdf", given.clone()), &plain).await.unwrap();
+    let error = wait_failed(&mut client, &job.id).await;
+    assert_eq!(error.code, tonic::Code::InvalidArgument as i32);
+    assert!(error.message.contains("not password-protected"), "{}", error.message);
+    let documents = [("protected_page_1.docx", data.clone()), ("page_1.docx", plain)];
+    let job = submit_merge(&mut client, with_options("protected_page_1.docx", "pdf", given), &documents).await.unwrap();
+    let error = wait_failed(&mut client, &job.id).await;
+    assert!(error.message.starts_with("document 2 (page_1.docx): input_password was given"), "{}", error.message);
 }
 
 /// A document showing a 600×600 noisy image 2 cm wide (about 760 DPI).

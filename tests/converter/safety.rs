@@ -121,6 +121,8 @@ async fn a_password_protected_document_fails_fast_and_clearly() {
     let error = wait_failed(&mut client, &job.id).await;
     assert_eq!(error.code, Code::FailedPrecondition as i32, "{error:?}");
     assert!(error.message.contains("password-protected"), "{}", error.message);
+    // It says how to give the password, by the field's name.
+    assert!(error.message.contains("input_password"), "{}", error.message);
     // Far below the 60 s deadline: LibreOffice was told no, not left waiting.
     assert!(started.elapsed().as_secs() < 30, "took {:?}", started.elapsed());
 }
