@@ -76,6 +76,8 @@ fn links(job: &Job) -> JobLinks {
 async fn submit_all(state: &AppState, mut multipart: Multipart) -> Result<Vec<Job>, AppError> {
     let max_bytes = state.upload_limit().await?;
     let mut form = UploadForm::default();
+    // Every field that is not understood, so one answer names them all.
+    let mut problems: Vec<String> = Vec::new();
     let mut jobs = Vec::new();
     let mut files = 0;
     // With merge, the one call all files go into.
@@ -88,11 +90,16 @@ async fn submit_all(state: &AppState, mut multipart: Multipart) -> Result<Vec<Jo
                 return Err(AppError::BadRequest(format!("The field {name} must come before the files.")));
             }
             let value = field.text().await.map_err(bad_form)?;
-            form.set(&name, &value)?;
+            if let Err(problem) = form.set(&name, &value) {
+                problems.push(problem.message());
+            }
             continue;
         };
         if file_name.is_empty() {
             continue;
+        }
+        if !problems.is_empty() {
+            return Err(AppError::BadRequest(problems.join(" ")));
         }
         files += 1;
         if files > state.config.max_files {
@@ -129,6 +136,9 @@ async fn submit_all(state: &AppState, mut multipart: Multipart) -> Result<Vec<Jo
     }
     if let Some(submission) = merging {
         jobs.push(submission.close().await?);
+    }
+    if !problems.is_empty() {
+        return Err(AppError::BadRequest(problems.join(" ")));
     }
     if jobs.is_empty() {
         return Err(AppError::BadRequest("Choose at least one document to convert.".into()));

@@ -279,6 +279,19 @@ async fn bad_options_are_refused_with_the_field_named() {
         let body = text(response).await;
         assert!(body.contains(needle), "{needle}: {body}");
     }
+    // Several bad fields: each is named, whether the gateway or the
+    // converter finds it.
+    for fields in [
+        vec![("image_quality", "high"), ("landscape", "sideways"), ("colour", "red")],
+        vec![("page_ranges", "x"), ("image_quality", "500")],
+    ] {
+        let response = post_form(&fields, &file).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{fields:?}");
+        let body = text(response).await;
+        for (name, _) in &fields {
+            assert!(body.contains(name), "{name} not named: {body}");
+        }
+    }
     // Options after the files would apply to nothing already sent.
     let (content_type, mut body) = form(&[], &file);
     let end = body.len() - "--docconv-test-boundary-7MA4YWxkTrZu0gW--\r\n".len();
