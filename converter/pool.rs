@@ -475,6 +475,7 @@ async fn prepare(
         filter_options: options::filter_data(&claim.options, &claim.target_format),
         password,
         landscape: claim.options.pdf.as_ref().is_some_and(|p| p.landscape),
+        reset_views: claim.options.pdf.as_ref().is_some_and(|p| p.single_page_sheets),
     })
 }
 

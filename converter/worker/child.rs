@@ -160,8 +160,9 @@ fn convert(office: &Office, current: &RefCell<Current>, events: &RefCell<File>, 
         return failed(Reason::PasswordNotNeeded, "the document asked for no password".into());
     }
     let _ = send(events, event::Kind::Loaded(Loaded { parts: document.parts() }));
-    let document = match job.landscape {
-        true => match landscape::turn(office, document, Path::new(&job.output_path), LOAD_OPTIONS) {
+    let changes = landscape::Changes { landscape: job.landscape, reset_views: job.reset_views };
+    let document = match changes.landscape || changes.reset_views {
+        true => match landscape::rewrite(office, document, Path::new(&job.output_path), LOAD_OPTIONS, changes) {
             Ok(document) => document,
             Err(detail) => return failed(Reason::ExportFailed, detail),
         },

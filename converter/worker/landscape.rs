@@ -1,4 +1,5 @@
-//! Turning a document's pages to landscape before it is exported.
+//! Turning a document's pages to landscape before it is exported, and
+//! forgetting where a spreadsheet was scrolled to.
 //!
 //! LibreOfficeKit offers no way to change every page style of a loaded
 //! document: the page-size command acts on the style under the cursor
@@ -7,21 +8,40 @@
 //! form: LibreOffice writes it, every page layout in that XML is turned,
 //! and LibreOffice loads the result back. The XML is LibreOffice's output,
 //! never the user's file, which keeps the rewriting simple.
+//!
+//! The same pass resets spreadsheets' views: a workbook saved scrolled down
+//! (Excel's `topLeftCell`) otherwise exports its single-page sheets from
+//! the first visible row, losing the rows above. The round trip through
+//! flat ODF, without the view settings, starts every sheet at its top.
 
 use super::lok::{self, Document, DocumentKind, Office};
 use std::path::Path;
 use std::sync::OnceLock;
 
-/// Returns the document reloaded with landscape pages. The flat ODF copy
-/// is written beside `output` (the job's result file) for the time it takes
-/// to load it.
-pub fn turn<'a>(
+/// What the pass changes.
+#[derive(Clone, Copy, Debug)]
+pub struct Changes {
+    pub landscape: bool,
+    pub reset_views: bool,
+}
+
+/// Returns the document reloaded with the `changes` made (the document
+/// itself when there is nothing to do for its kind). The flat ODF copy is
+/// written beside `output` (the job's result file) for the time it takes to
+/// load it.
+pub fn rewrite<'a>(
     office: &'a Office,
     document: Document<'a>,
     output: &Path,
     load_options: &str,
+    changes: Changes,
 ) -> Result<Document<'a>, String> {
-    let flat_format = match document.kind() {
+    let kind = document.kind();
+    let reset_views = changes.reset_views && kind == DocumentKind::Spreadsheet;
+    if !changes.landscape && !reset_views {
+        return Ok(document);
+    }
+    let flat_format = match kind {
         DocumentKind::Text => "fodt",
         DocumentKind::Spreadsheet => "fods",
         kind => return Err(format!("a {kind:?} document cannot be turned to landscape")),
@@ -32,12 +52,45 @@ pub fn turn<'a>(
     drop(document);
     let turned = std::fs::read_to_string(&scratch)
         .map_err(|e| format!("cannot read LibreOffice's flat ODF: {e}"))
-        .and_then(|xml| to_landscape(&xml, || default_paper(office, load_options)))
+        .map(|xml| if reset_views { without_view_settings(&xml) } else { xml })
+        .and_then(|xml| match changes.landscape {
+            true => to_landscape(&xml, || default_paper(office, load_options)),
+            false => Ok(xml),
+        })
         .and_then(|xml| std::fs::write(&scratch, xml).map_err(|e| format!("cannot write the turned pages: {e}")));
     let reloaded = turned.and_then(|()| office.load(&url, load_options));
     // The copy is only needed while loading; the job keeps its own input.
     let _ = std::fs::remove_file(&scratch);
     reloaded
+}
+
+/// `xml` without its view settings (scroll positions, selected cells),
+/// which LibreOffice keeps in one config item set.
+fn without_view_settings(xml: &str) -> String {
+    const OPEN: &str = "<config:config-item-set";
+    const CLOSE: &str = "</config:config-item-set>";
+    let Some(start) = xml.find("<config:config-item-set config:name=\"ooo:view-settings\">") else {
+        return xml.to_owned();
+    };
+    // Sets nest: the view settings end at the end tag that balances theirs.
+    let (mut depth, mut at) = (0usize, start);
+    loop {
+        let open = xml[at..].find(OPEN).map(|i| at + i);
+        let Some(close) = xml[at..].find(CLOSE).map(|i| at + i) else { return xml.to_owned() };
+        match open {
+            Some(open) if open < close => {
+                depth += 1;
+                at = open + OPEN.len();
+            }
+            _ => {
+                depth -= 1;
+                at = close + CLOSE.len();
+                if depth == 0 {
+                    return format!("{}{}", &xml[..start], &xml[at..]);
+                }
+            }
+        }
+    }
 }
 
 /// The paper LibreOffice gives page styles that name no size (it depends on
@@ -151,6 +204,23 @@ mod tests {
     use super::*;
 
     const A4: (i64, i64) = (11906, 16838);
+
+    #[test]
+    fn view_settings_go_and_nothing_else() {
+        let xml = "<office:settings><config:config-item-set config:name=\"ooo:view-settings\">\
+                   <config:config-item config:name=\"VisibleAreaTop\">9</config:config-item>\
+                   <config:config-item-map-indexed config:name=\"Views\"><config:config-item-map-entry>\
+                   <config:config-item-set config:name=\"nested\"><config:config-item/></config:config-item-set>\
+                   </config:config-item-map-entry></config:config-item-map-indexed></config:config-item-set>\
+                   <config:config-item-set config:name=\"ooo:configuration-settings\"><kept/></config:config-item-set>\
+                   </office:settings>";
+        assert_eq!(
+            without_view_settings(xml),
+            "<office:settings><config:config-item-set config:name=\"ooo:configuration-settings\"><kept/>\
+             </config:config-item-set></office:settings>"
+        );
+        assert_eq!(without_view_settings("<office:settings/>"), "<office:settings/>");
+    }
 
     #[test]
     fn layouts_without_a_size_get_the_default_paper_turned() {

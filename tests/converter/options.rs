@@ -146,6 +146,10 @@ async fn single_page_sheets_put_each_sheet_on_one_page() {
     let (_, pdf) =
         run_fixture("singlepagesheets-scrolled.xlsx", "pdf", pdf_options(|p| p.single_page_sheets = true)).await;
     assert_eq!(pdf_pages(&pdf), 1);
+    // The workbook was saved scrolled to row 37; the page still holds the
+    // whole sheet, header row and first rows included.
+    let text = pdf_text(&pdf, Some(1));
+    assert!(text.contains("Chunk Type") && text.contains("CharTextSplit"), "{text}");
 }
 
 #[tokio::test]
