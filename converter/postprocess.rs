@@ -11,6 +11,8 @@
 //! document information, XMP metadata, PDF/A output intents and the
 //! PDF/UA structure tree. (`qpdf --split-pages` writes bare documents.)
 
+mod outline;
+
 use super::failure::Failure;
 use docconv::proto::v1::{ConversionOptions, PdfEncryption, PdfMetadata, PdfSplit, pdf_split};
 use std::io::Write;
@@ -123,12 +125,29 @@ async fn encrypt(encryption: &PdfEncryption, pdf: &Path) -> Result<(), Failure> 
     std::fs::rename(&encrypted, pdf).map_err(|e| tool_failed("qpdf", &e.to_string()))
 }
 
-/// Joins `parts` into one PDF, in order.
+/// Joins `parts` into one PDF, in order, keeping each part's bookmarks
+/// at its pages.
 pub async fn merge(parts: &[PathBuf], merged: &Path) -> Result<(), Failure> {
+    let mut outlines = Vec::with_capacity(parts.len());
+    for part in parts {
+        outlines.push(outline::read(part).await?);
+    }
+    let pages = outline::page_counts(parts).await?;
     let mut args: Vec<String> = vec!["--empty".into(), "--pages".into()];
     args.extend(parts.iter().map(|p| p.to_string_lossy().into_owned()));
     args.extend(["--".into(), merged.to_string_lossy().into_owned()]);
-    qpdf(merged, &args).await
+    qpdf(merged, &args).await?;
+    outline::write(merged, &outlines, &pages).await
+}
+
+/// What qpdf's `--json` says of `pdf`, restricted by `options`.
+async fn qpdf_json(pdf: &Path, options: &[String]) -> Result<serde_json::Value, Failure> {
+    let mut args = vec!["--json".to_owned()];
+    args.extend(options.iter().cloned());
+    args.push(pdf.to_string_lossy().into_owned());
+    let argfile = ArgFile::write(pdf, &args)?;
+    let output = run_tool_for_output("qpdf", &[format!("@{}", argfile.path.display()).as_ref()]).await?;
+    serde_json::from_slice(&output).map_err(|e| tool_failed("qpdf", &format!("unreadable JSON: {e}")))
 }
 
 /// Splits into parts and packs them into a zip next to `pdf`.

@@ -53,3 +53,52 @@ async fn what_cannot_survive_a_merge_is_refused() {
     let status = submit_merge(&mut client, archival, &docs).await.unwrap_err();
     assert!(status.message().contains("options.pdf.standard"), "{}", status.message());
 }
+
+/// The merged PDF's bookmarks as (title, page), depth first, from qpdf.
+fn bookmarks(pdf: &[u8]) -> Vec<(String, u64)> {
+    let file = tempfile::Builder::new().suffix(".pdf").tempfile().unwrap();
+    std::fs::write(file.path(), pdf).unwrap();
+    let output =
+        std::process::Command::new("qpdf").args(["--json", "--json-key=outlines"]).arg(file.path()).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    fn walk(items: &serde_json::Value, into: &mut Vec<(String, u64)>) {
+        for item in items.as_array().into_iter().flatten() {
+            let page = item["destpageposfrom1"].as_u64().unwrap_or(0);
+            into.push((item["title"].as_str().unwrap_or_default().to_owned(), page));
+            walk(&item["kids"], into);
+        }
+    }
+    let mut found = Vec::new();
+    walk(&json["outlines"], &mut found);
+    found
+}
+
+/// A text document of two chapters, each starting a page, the second with
+/// a section.
+fn chapters(first: &str, second: &str) -> Vec<u8> {
+    flat_odf(
+        "text",
+        "<office:automatic-styles><style:style style:name=\"Break\" style:family=\"paragraph\">\
+         <style:paragraph-properties fo:break-before=\"page\"/></style:style></office:automatic-styles>",
+        &format!(
+            "<text:h text:outline-level=\"1\">{first}</text:h><text:p>Text.</text:p>\
+             <text:h text:style-name=\"Break\" text:outline-level=\"1\">{second}</text:h>\
+             <text:h text:outline-level=\"2\">{second} section</text:h><text:p>More.</text:p>"
+        ),
+    )
+}
+
+#[tokio::test]
+async fn a_merge_keeps_each_documents_bookmarks_at_its_pages() {
+    let mut client = shared().client().await;
+    let documents = [("a.fodt", chapters("Alpha", "Beta")), ("b.fodt", chapters("Gamma", "Delta"))];
+    let job = submit_merge(&mut client, header("a.fodt"), &documents).await.unwrap();
+    let job = wait_end(&mut client, &job.id).await;
+    assert_eq!(job.state(), JobState::Succeeded, "{job:?}");
+    let pdf = read_result(&mut client, &job.id, 0).await;
+    assert_eq!(pdf_pages(&pdf), 4);
+    let found = bookmarks(&pdf);
+    let expected = [("Alpha", 1), ("Beta", 2), ("Beta section", 2), ("Gamma", 3), ("Delta", 4), ("Delta section", 4)];
+    let expected: Vec<(String, u64)> = expected.iter().map(|(t, p)| (t.to_string(), *p)).collect();
+    assert_eq!(found, expected);
+}
