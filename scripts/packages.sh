@@ -2,7 +2,13 @@
 #
 # LibreOffice must be the full packages, not the -nogui variants: those lack
 # the .ui files Calc needs, and every spreadsheet then fails to load.
-LIBREOFFICE_PACKAGES="libreoffice-core libreoffice-writer libreoffice-calc libreoffice-impress libreoffice-draw fonts-liberation fonts-dejavu-core"
+LIBREOFFICE_PACKAGES="libreoffice-core libreoffice-writer libreoffice-calc libreoffice-impress libreoffice-draw"
+# Fonts documents are written in: metric-compatible stand-ins for
+# Microsoft's (Liberation for Arial, Times New Roman and Courier New; Carlito
+# for Calibri; Caladea for Cambria), so pages do not reflow, and Noto for
+# scripts the others lack (Arabic, Hebrew, Indic, and CJK), so nothing
+# prints as boxes.
+LIBREOFFICE_PACKAGES="$LIBREOFFICE_PACKAGES fonts-liberation fonts-dejavu-core fonts-crosextra-carlito fonts-crosextra-caladea fonts-noto-core fonts-noto-cjk"
 # What the converter runs on finished PDFs: encryption and splitting (qpdf),
 # metadata (exiftool), previews (pdftoppm).
 PDF_TOOL_PACKAGES="qpdf libimage-exiftool-perl poppler-utils"

@@ -81,3 +81,75 @@ async fn jobs_report_their_stage_timings() {
     assert_eq!(job.state(), JobState::Succeeded);
     assert_eq!(job.attempts, 1);
 }
+
+/// The fonts a PDF embeds, by name without subset prefix, from pdffonts.
+fn fonts(pdf: &[u8]) -> Vec<String> {
+    let listing = poppler_with("pdffonts", &[], pdf).unwrap();
+    listing
+        .lines()
+        .skip(2)
+        .filter_map(|line| line.split_whitespace().next())
+        .map(|name| name.split_once('+').map_or(name, |(_, font)| font).to_owned())
+        .collect()
+}
+
+/// A text document whose paragraphs use `font`.
+fn in_font(font: &str, text: &str) -> Vec<u8> {
+    flat_odf(
+        "text",
+        &format!(
+            "<office:font-face-decls><style:font-face style:name=\"{font}\" svg:font-family=\"{font}\"/>\
+             </office:font-face-decls><office:automatic-styles><style:style style:name=\"P1\" \
+             style:family=\"paragraph\"><style:text-properties style:font-name=\"{font}\" \
+             style:font-name-asian=\"{font}\" style:font-name-complex=\"{font}\"/></style:style>\
+             </office:automatic-styles>"
+        ),
+        &format!("<text:p text:style-name=\"P1\">{text}</text:p>"),
+    )
+}
+
+#[tokio::test]
+async fn microsoft_fonts_get_metric_compatible_stand_ins() {
+    let mut client = shared().client().await;
+    for (font, stand_in) in [
+        ("Calibri", "Carlito"),
+        ("Cambria", "Caladea"),
+        ("Arial", "LiberationSans"),
+        ("Times New Roman", "LiberationSerif"),
+        ("Courier New", "LiberationMono"),
+    ] {
+        let job = submit(&mut client, header("font.fodt"), &in_font(font, "Quarterly figures")).await.unwrap();
+        let job = wait_end(&mut client, &job.id).await;
+        assert_eq!(job.state(), JobState::Succeeded, "{job:?}");
+        let pdf = read_result(&mut client, &job.id, 0).await;
+        let used = fonts(&pdf);
+        assert!(used.iter().any(|f| f.starts_with(stand_in)), "{font}: {used:?}");
+    }
+}
+
+#[tokio::test]
+async fn cjk_arabic_hebrew_and_indic_text_render_with_covering_fonts() {
+    let mut client = shared().client().await;
+    for text in ["中文文档的标题", "日本語の文書", "한국어 문서", "مستند عربي", "מסמך בעברית", "हिन्दी दस्तावेज़"]
+    {
+        let job = submit(&mut client, header("script.fodt"), &text_document(&format!("<text:p>{text}</text:p>")))
+            .await
+            .unwrap();
+        let job = wait_end(&mut client, &job.id).await;
+        assert_eq!(job.state(), JobState::Succeeded, "{job:?}");
+        let pdf = read_result(&mut client, &job.id, 0).await;
+        let used = fonts(&pdf);
+        assert!(used.iter().any(|f| f.starts_with("Noto") || f.starts_with("DejaVu")), "{text}: {used:?}");
+        // Every word is in the PDF's text: nothing became boxes.
+        let extracted: String = pdf_text(&pdf, None).split_whitespace().collect();
+        for word in text.split_whitespace() {
+            assert!(extracted.contains(word) || right_to_left(word), "{text}: {extracted:?}");
+        }
+    }
+}
+
+/// pdftotext may give right-to-left words in visual order; for them the
+/// font check above carries the proof.
+fn right_to_left(word: &str) -> bool {
+    word.chars().any(|c| ('\u{0590}'..='\u{06FF}').contains(&c))
+}
