@@ -1,7 +1,7 @@
 //! The `docconv` command: one binary for every part of the service.
 #![forbid(unsafe_code)]
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use docconv_converter::{config::ConverterConfig, server};
 use docconv_gateway::{self as gateway, config::GatewayConfig};
 use std::net::SocketAddr;
@@ -32,6 +32,8 @@ enum Command {
         converter: ConverterConfig,
         #[command(flatten)]
         gateway: GatewayConfig,
+        #[command(flatten)]
+        auth: Auth,
     },
     /// Run only the converter: the gRPC job service and its workers.
     Converter {
@@ -40,6 +42,8 @@ enum Command {
         listen: SocketAddr,
         #[command(flatten)]
         converter: ConverterConfig,
+        #[command(flatten)]
+        auth: Auth,
     },
     /// Run only the web gateway, in front of a converter.
     Gateway {
@@ -51,6 +55,18 @@ enum Command {
         converter_url: String,
         #[command(flatten)]
         gateway: GatewayConfig,
+        #[command(flatten)]
+        auth: Auth,
+    },
+    /// Print the tokens-file line for a token read from standard input.
+    ///
+    /// The token comes from standard input, not the command line, so it
+    /// stays out of shell history and process lists:
+    /// `docconv hash-token --name ci < ci.token >> tokens`
+    HashToken {
+        /// A name for the token in logs: who or what uses it
+        #[arg(long)]
+        name: Option<String>,
     },
     /// Internal: a LibreOffice worker process, started by the converter.
     #[command(hide = true)]
@@ -65,6 +81,18 @@ enum Command {
     },
 }
 
+/// One flag for both parts: under `serve` the converter and the gateway
+/// read the same file (each its own copy), so a flag per settings struct
+/// would clash there.
+#[derive(Args)]
+struct Auth {
+    /// File of token hashes, one a line (`docconv hash-token` prints them);
+    /// with it, every call and page needs one of those tokens. Read again
+    /// when it changes [default: no authentication]
+    #[arg(long, env = "DOCCONV_AUTH_TOKENS_FILE")]
+    auth_tokens_file: Option<PathBuf>,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -73,7 +101,10 @@ fn main() -> ExitCode {
         Command::Worker { program_dir, profile_dir, home } => {
             return ExitCode::from(docconv_worker::child::run(&program_dir, &profile_dir, &home) as u8);
         }
-        Command::Serve { grpc_listen, http_listen, converter, gateway } => block_on(async move {
+        Command::HashToken { name } => hash_token(name.as_deref()),
+        Command::Serve { grpc_listen, http_listen, mut converter, mut gateway, auth } => block_on(async move {
+            converter.auth_tokens_file = auth.auth_tokens_file.clone();
+            gateway.auth_tokens_file = auth.auth_tokens_file;
             let shutdown = shutdown_signal();
             let converter_url = format!("http://{grpc_listen}");
             let grpc = bind(grpc_listen).await?;
@@ -85,11 +116,13 @@ fn main() -> ExitCode {
             )
             .map(|_| ())
         }),
-        Command::Converter { listen, converter } => block_on(async move {
+        Command::Converter { listen, mut converter, auth } => block_on(async move {
+            converter.auth_tokens_file = auth.auth_tokens_file;
             let listener = bind(listen).await?;
             server::run(converter, current_exe()?, listener, shutdown_signal().wait()).await.map_err(|e| e.to_string())
         }),
-        Command::Gateway { listen, converter_url, gateway } => block_on(async move {
+        Command::Gateway { listen, converter_url, mut gateway, auth } => block_on(async move {
+            gateway.auth_tokens_file = auth.auth_tokens_file;
             let listener = bind(listen).await?;
             gateway::run(&converter_url, gateway, listener, shutdown_signal().wait()).await
         }),
@@ -101,6 +134,38 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Reads one token from standard input and prints its line for the tokens
+/// file. Only the hash is printed: the token itself is never written out.
+fn hash_token(name: Option<&str>) -> Result<(), String> {
+    use std::io::{BufRead, IsTerminal, Read};
+    let stdin = std::io::stdin();
+    let mut input = String::new();
+    if stdin.is_terminal() {
+        // The terminal shows what is typed; piping the token in avoids that.
+        eprint!("token (ends with Enter): ");
+        stdin.lock().read_line(&mut input).map_err(|e| format!("reading the token: {e}"))?;
+    } else {
+        stdin.lock().read_to_string(&mut input).map_err(|e| format!("reading the token: {e}"))?;
+    }
+    // `echo`, a here-string and a file saved by an editor all end in a
+    // newline that is no part of the token.
+    let token = input.strip_suffix('\n').map_or(input.as_str(), |t| t.strip_suffix('\r').unwrap_or(t));
+    if token.contains('\n') {
+        return Err("give one token, on one line".into());
+    }
+    docconv::auth::check_token(token).map_err(|e| e.to_string())?;
+    if let Some(name) = name.filter(|n| n.chars().any(char::is_control) || n.trim().is_empty()) {
+        return Err(format!("the name {name:?} must be one line of text"));
+    }
+    // The file holds unsalted hashes: a short token could be found from
+    // its line by trying every candidate.
+    if token.len() < 20 {
+        eprintln!("docconv: warning: a token this short can be guessed; use a long random one (openssl rand -hex 32)");
+    }
+    println!("{}", docconv_auth::file_line(token, name.map(str::trim)));
+    Ok(())
 }
 
 fn block_on(work: impl Future<Output = Result<(), String>>) -> Result<(), String> {

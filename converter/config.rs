@@ -62,6 +62,13 @@ pub struct ConverterConfig {
     #[arg(long, env = "DOCCONV_SHUTDOWN_GRACE_SECS", default_value_t = 20)]
     pub shutdown_grace_secs: u64,
 
+    /// The tokens file (see `docconv_auth`): with it, every
+    /// `docconv.v1.Converter` call needs one of its tokens. Set from the
+    /// command line's `--auth-tokens-file`, which `serve` hands to the
+    /// gateway too, so it is not a flag of this struct.
+    #[arg(skip)]
+    pub auth_tokens_file: Option<PathBuf>,
+
     /// Leave LibreOffice's own link blocking off, relying on the sandbox
     /// alone. Only for tests that prove the sandbox holds by itself.
     #[arg(long, hide = true)]

@@ -33,6 +33,9 @@ pub enum Error {
     OutOfRange(String),
     /// The service is shutting down, or still starting.
     Unavailable(String),
+    /// The call carries no token, or one the tokens file does not list; the
+    /// message says how to authenticate.
+    Unauthenticated(String),
     /// Our fault. The detail is logged, never sent: it may name paths.
     Internal(String),
 }
@@ -61,6 +64,7 @@ impl From<Error> for Status {
             Error::FailedPrecondition(m) => (Code::FailedPrecondition, m),
             Error::OutOfRange(m) => (Code::OutOfRange, m),
             Error::Unavailable(m) => (Code::Unavailable, m),
+            Error::Unauthenticated(m) => (Code::Unauthenticated, m),
             Error::Internal(detail) => {
                 tracing::error!("internal error: {detail}");
                 (Code::Internal, "internal error; the service log has details".to_owned())

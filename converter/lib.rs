@@ -3,6 +3,7 @@
 //! is private to it (the gateway talks to it over gRPC only).
 #![forbid(unsafe_code)]
 
+mod auth;
 pub mod config;
 mod csv;
 mod disk;

@@ -1,6 +1,8 @@
 //! Assembles the converter: store, job hub, worker pool and gRPC server
-//! (with health and reflection), and runs it until `shutdown` resolves.
+//! (with health and reflection, and the tokens check on the Converter
+//! service), and runs it until `shutdown` resolves.
 
+use super::auth::Authenticate;
 use super::config::ConverterConfig;
 use super::jobs::Jobs;
 use super::pool::{Pool, PoolConfig};
@@ -8,6 +10,7 @@ use super::postprocess;
 use super::service::ConverterService;
 use super::store::{JobFiles, RedbStore};
 use docconv::proto::v1::converter_server::ConverterServer;
+use docconv_auth::TokensFile;
 use docconv_worker::WorkerSpec;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -55,6 +58,11 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
+    // First: a bad tokens file is the cheapest mistake to report.
+    let tokens = match &config.auth_tokens_file {
+        Some(path) => Some(Arc::new(TokensFile::open(path).map_err(|e| StartError(e.to_string()))?)),
+        None => None,
+    };
     check_libreoffice(&config.libreoffice_dir)?;
     let missing = postprocess::missing_tools();
     if !missing.is_empty() {
@@ -162,6 +170,7 @@ pub async fn run(
 
     let address = listener.local_addr().ok();
     tracing::info!(?address, workers, "converter listening");
+    log_authentication(tokens.as_deref(), address);
     let serve = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         // A gateway multiplexes every browser's watch over one connection;
@@ -170,7 +179,8 @@ pub async fn run(
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(ConverterServer::new(service))
+        // Health and reflection are not wrapped: see `auth`.
+        .add_service(ConverterServer::with_interceptor(service, Authenticate::new(tokens)))
         // Small messages (job states, the end of a result) must leave at
         // once: with Nagle's algorithm they wait for the client's delayed
         // ACK, 40 ms a message.
@@ -187,6 +197,24 @@ pub async fn run(
     };
     expiry.abort();
     result
+}
+
+/// Says whether calls need a token, and warns when anyone who can reach a
+/// non-loopback address may convert.
+fn log_authentication(tokens: Option<&TokensFile>, address: Option<std::net::SocketAddr>) {
+    match tokens {
+        Some(tokens) if tokens.is_empty() => tracing::warn!(
+            file = %tokens.path().display(),
+            "the tokens file lists no tokens: every call is refused until one is added"
+        ),
+        Some(tokens) => {
+            tracing::info!(file = %tokens.path().display(), tokens = tokens.len(), "calls need a token")
+        }
+        None if address.is_some_and(|a| !a.ip().is_loopback()) => {
+            tracing::warn!("calls are not authenticated; set --auth-tokens-file if others can reach this address")
+        }
+        None => {}
+    }
 }
 
 /// How often free disk space is read for health.

@@ -1,5 +1,6 @@
 //! The gateway's settings, from flags or `DOCCONV_*` environment variables.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(clap::Args, Clone, Debug)]
@@ -22,6 +23,13 @@ pub struct GatewayConfig {
     /// are also cut off when they average under 4 KiB/s)
     #[arg(long, env = "DOCCONV_UPLOAD_TIMEOUT_SECS", default_value_t = 600)]
     pub upload_timeout_secs: u64,
+
+    /// The tokens file (see `docconv_auth`): with it, every route but
+    /// health, readiness and assets needs one of its tokens. Set from the
+    /// command line's `--auth-tokens-file`, which `serve` hands to the
+    /// converter too, so it is not a flag of this struct.
+    #[arg(skip)]
+    pub auth_tokens_file: Option<PathBuf>,
 }
 
 impl Default for GatewayConfig {

@@ -3,6 +3,7 @@
 //! call: its first message names and types the result.
 
 use super::AppState;
+use super::auth::Caller;
 use super::error::{AppError, deadline};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
@@ -11,7 +12,11 @@ use axum::response::{IntoResponse, Response};
 use docconv::proto::v1::ReadResultRequest;
 use tokio_stream::StreamExt;
 
-pub async fn download(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, AppError> {
+pub async fn download(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
     if !docconv::ids::is_valid(&id) {
         return Err(AppError::NotFound);
     }
@@ -21,7 +26,7 @@ pub async fn download(State(state): State<AppState>, Path(id): Path<String>) -> 
         other => other,
     };
     let mut stream =
-        deadline(state.timeout(), state.client().read_result(request)).await.map_err(no_result)?.into_inner();
+        deadline(state.timeout(), state.client(&caller).read_result(request)).await.map_err(no_result)?.into_inner();
     let first = deadline(state.timeout(), stream.message())
         .await?
         .ok_or_else(|| AppError::Upstream("the result stream ended before it began".into()))?;
@@ -40,12 +45,16 @@ pub async fn download(State(state): State<AppState>, Path(id): Path<String>) -> 
 }
 
 /// `GET /jobs/{id}/preview.png`: the first page of a PDF result.
-pub async fn preview(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, AppError> {
+pub async fn preview(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
     if !docconv::ids::is_valid(&id) {
         return Err(AppError::NotFound);
     }
     let request = docconv::proto::v1::GetPreviewRequest { id };
-    let preview = deadline(state.timeout(), state.client().get_preview(request)).await?.into_inner();
+    let preview = deadline(state.timeout(), state.client(&caller).get_preview(request)).await?.into_inner();
     let headers = [
         (header::CONTENT_TYPE, HeaderValue::from_static("image/png")),
         (header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=3600")),

@@ -14,6 +14,12 @@ pub enum AppError {
     /// The request is wrong; the message says how.
     BadRequest(String),
     TooLarge(String),
+    /// No token, or one the tokens file does not list (see `auth`).
+    Unauthorized,
+    /// The converter refused the token the gateway forwarded: the two read
+    /// different tokens files, or only the converter has one. The detail
+    /// is the converter's message, for the log.
+    RefusedUpstream(String),
     /// Refused on principle, e.g. a WebSocket from another site.
     Forbidden(String),
     /// The converter is restarting or unreachable for now; try again later.
@@ -39,6 +45,7 @@ impl AppError {
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::Unauthorized | AppError::RefusedUpstream(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Overloaded { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -63,6 +70,10 @@ impl AppError {
             | AppError::TooSlow(m)
             | AppError::Overloaded { message: m, .. } => m.clone(),
             AppError::Timeout => "The conversion service did not answer in time. Please try again.".into(),
+            AppError::Unauthorized | AppError::RefusedUpstream(_) => "This service needs a token. In a browser, \
+                 sign in with the token as the password (any user name); scripts send the header \
+                 `Authorization: Bearer <token>`."
+                .into(),
             AppError::Upstream(_) => {
                 "The conversion service is unavailable right now. Please try again shortly.".into()
             }
@@ -73,6 +84,10 @@ impl AppError {
         match self {
             AppError::Upstream(detail) => tracing::error!("converter: {detail}"),
             AppError::Timeout => tracing::warn!("converter timed out"),
+            AppError::RefusedUpstream(detail) => tracing::warn!(
+                "the converter refused the token of a request ({detail}); unless it was revoked a moment \
+                 ago, the gateway and the converter do not read the same tokens file (--auth-tokens-file)"
+            ),
             // The caller's mistakes are not server errors.
             _ => {}
         }
@@ -81,7 +96,7 @@ impl AppError {
     pub fn into_json_response(self) -> Response {
         self.log();
         let body = serde_json::json!({ "error": self.message() });
-        with_retry_after(&self, (self.status(), axum::Json(body)).into_response())
+        with_headers(&self, (self.status(), axum::Json(body)).into_response())
     }
 }
 
@@ -89,18 +104,28 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         self.log();
         let html = view::render_error(self.status(), &self.message());
-        with_retry_after(&self, (self.status(), axum::response::Html(html)).into_response())
+        with_headers(&self, (self.status(), axum::response::Html(html)).into_response())
     }
 }
 
-fn with_retry_after(error: &AppError, mut response: Response) -> Response {
-    let seconds = match error {
-        AppError::Busy(_) => 5,
-        AppError::Overloaded { retry_after_secs, .. } => *retry_after_secs,
+/// `Retry-After` when trying again later helps; `WWW-Authenticate` when a
+/// token is missing, so browsers ask for one.
+fn with_headers(error: &AppError, mut response: Response) -> Response {
+    let (name, value) = match error {
+        AppError::Busy(_) => (header::RETRY_AFTER, HeaderValue::from(5)),
+        AppError::Overloaded { retry_after_secs, .. } => (header::RETRY_AFTER, HeaderValue::from(*retry_after_secs)),
+        AppError::Unauthorized | AppError::RefusedUpstream(_) => {
+            (header::WWW_AUTHENTICATE, HeaderValue::from_static(super::auth::CHALLENGE))
+        }
         _ => return response,
     };
-    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response.headers_mut().insert(name, value);
     response
+}
+
+/// Whether the client asked for JSON (scripts) rather than a page.
+pub fn wants_json(headers: &axum::http::HeaderMap) -> bool {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|accept| accept.contains("application/json"))
 }
 
 impl From<tonic::Status> for AppError {
@@ -121,6 +146,7 @@ impl From<tonic::Status> for AppError {
             Code::Unavailable => AppError::Busy(message),
             Code::FailedPrecondition | Code::OutOfRange => AppError::Conflict(message),
             Code::DeadlineExceeded => AppError::Timeout,
+            Code::Unauthenticated => AppError::RefusedUpstream(message),
             _ => AppError::Upstream(format!("{:?}: {message}", status.code())),
         }
     }

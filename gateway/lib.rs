@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod assets;
+mod auth;
 pub mod config;
 mod download;
 mod error;
@@ -18,17 +19,24 @@ mod upload;
 mod view;
 mod watches;
 
+use auth::Caller;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
 use axum::routing::{get, post};
 use config::GatewayConfig;
+use docconv::auth::Bearer;
 use docconv::proto::v1::converter_client::ConverterClient;
+use docconv_auth::TokensFile;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
+
+/// A converter client whose calls carry one request's token.
+type Client = ConverterClient<InterceptedService<Channel, Bearer>>;
 
 pub use download::content_disposition;
 pub use stream::{CLOSE_DONE, CLOSE_RECONNECT};
@@ -43,12 +51,18 @@ pub struct AppState {
     /// The converter's upload limit and when it was learned: it changes
     /// only with the converter's settings, so uploads need not ask first.
     upload_limit: Arc<std::sync::Mutex<Option<(std::time::Instant, u64)>>>,
+    /// Who may use the gateway; `None`: anyone (see `auth`).
+    tokens: Option<Arc<TokensFile>>,
 }
 
 impl AppState {
     /// Connects lazily: the gateway starts (and answers /healthz) before
-    /// the converter is up.
+    /// the converter is up. Reads the tokens file, if there is one.
     pub fn new(converter_url: &str, config: GatewayConfig) -> Result<AppState, String> {
+        let tokens = match &config.auth_tokens_file {
+            Some(path) => Some(Arc::new(TokensFile::open(path).map_err(|e| e.to_string())?)),
+            None => None,
+        };
         let channel = Channel::from_shared(converter_url.to_owned())
             .map_err(|e| format!("bad converter URL {converter_url:?}: {e}"))?
             .connect_timeout(Duration::from_secs(5))
@@ -58,34 +72,47 @@ impl AppState {
             config: Arc::new(config),
             watches: Default::default(),
             upload_limit: Default::default(),
+            tokens,
         })
     }
 
-    fn client(&self) -> ConverterClient<Channel> {
-        ConverterClient::new(self.channel.clone())
+    /// A client for the calls made for one request, carrying its token.
+    fn client(&self, caller: &Caller) -> Client {
+        ConverterClient::with_interceptor(self.channel.clone(), caller.0.clone())
     }
 
     fn timeout(&self) -> Duration {
         self.config.request_timeout()
     }
 
-    /// The converter's upload limit in bytes, asked at most once a minute.
-    async fn upload_limit(&self) -> Result<u64, error::AppError> {
+    /// The converter's upload limit in bytes, asked at most once a minute
+    /// (with the token of the request that happens to ask).
+    async fn upload_limit(&self, caller: &Caller) -> Result<u64, error::AppError> {
         const FRESH: Duration = Duration::from_secs(60);
         let known = *self.upload_limit.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((_, limit)) = known.filter(|(learned, _)| learned.elapsed() < FRESH) {
             return Ok(limit);
         }
         let request = docconv::proto::v1::ListFormatsRequest {};
-        let limit =
-            error::deadline(self.timeout(), self.client().list_formats(request)).await?.into_inner().max_upload_bytes;
+        let limit = error::deadline(self.timeout(), self.client(caller).list_formats(request))
+            .await?
+            .into_inner()
+            .max_upload_bytes;
         *self.upload_limit.lock().unwrap_or_else(|p| p.into_inner()) = Some((std::time::Instant::now(), limit));
         Ok(limit)
     }
 }
 
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    // Open to all, tokens or not: probes, and the files every page (the
+    // 401 page included) loads, which hold nothing of anyone's.
+    let open = Router::new()
+        .route("/assets/{version}/{name}", get(assets::serve))
+        .route("/healthz", get(pages::healthz))
+        .route("/readyz", get(pages::readyz));
+    // Everything else, unknown paths included, needs a token when there
+    // is a tokens file.
+    let guarded = Router::new()
         .route("/", get(pages::index))
         // Sizes are enforced per file while streaming (see `upload`), not
         // by buffering the body against a fixed cap.
@@ -95,12 +122,9 @@ pub fn app(state: AppState) -> Router {
         .route("/jobs/{id}/stream", get(stream::stream))
         .route("/jobs/{id}/download", get(download::download))
         .route("/jobs/{id}/preview.png", get(download::preview))
-        .route("/assets/{version}/{name}", get(assets::serve))
-        .route("/healthz", get(pages::healthz))
-        .route("/readyz", get(pages::readyz))
         .fallback(pages::not_found)
-        .layer(axum::middleware::map_response(security_headers))
-        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require));
+    open.merge(guarded).layer(axum::middleware::map_response(security_headers)).with_state(state)
 }
 
 /// Pages load nothing from elsewhere and run only our own scripts; user
@@ -127,7 +151,21 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
     let state = AppState::new(converter_url, config)?;
-    tracing::info!(address = ?listener.local_addr().ok(), "gateway listening");
+    let address = listener.local_addr().ok();
+    tracing::info!(?address, "gateway listening");
+    match &state.tokens {
+        Some(tokens) if tokens.is_empty() => tracing::warn!(
+            file = %tokens.path().display(),
+            "the tokens file lists no tokens: every request is refused until one is added"
+        ),
+        Some(tokens) => {
+            tracing::info!(file = %tokens.path().display(), tokens = tokens.len(), "requests need a token")
+        }
+        None if address.is_some_and(|a| !a.ip().is_loopback()) => {
+            tracing::warn!("requests are not authenticated; set --auth-tokens-file if others can reach this address")
+        }
+        None => {}
+    }
     serve::serve(listener, app(state), shutdown).await;
     Ok(())
 }

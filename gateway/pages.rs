@@ -2,6 +2,7 @@
 //! gateway itself keeps no job state.
 
 use super::AppState;
+use super::auth::Caller;
 use super::error::{AppError, deadline};
 use super::view;
 use axum::extract::{Path, Query, State};
@@ -12,13 +13,18 @@ use docconv::proto::v1::{GetJobRequest, Job, ListFormatsRequest};
 use serde::Deserialize;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
 
-pub async fn index(State(state): State<AppState>) -> Result<Html<String>, AppError> {
-    let formats = deadline(state.timeout(), state.client().list_formats(ListFormatsRequest {})).await?.into_inner();
+pub async fn index(State(state): State<AppState>, caller: Caller) -> Result<Html<String>, AppError> {
+    let formats =
+        deadline(state.timeout(), state.client(&caller).list_formats(ListFormatsRequest {})).await?.into_inner();
     Ok(Html(view::render_index(&formats, state.config.max_files)))
 }
 
-pub async fn job(State(state): State<AppState>, Path(id): Path<String>) -> Result<Html<String>, AppError> {
-    let job = get_job(&state, &id).await?;
+pub async fn job(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Html<String>, AppError> {
+    let job = get_job(&state, &caller, &id).await?;
     Ok(Html(view::render_job_page(&job)))
 }
 
@@ -29,24 +35,28 @@ pub struct BatchQuery {
 }
 
 /// The status of several jobs, as after an upload of several files.
-pub async fn batch(State(state): State<AppState>, Query(query): Query<BatchQuery>) -> Result<Html<String>, AppError> {
+pub async fn batch(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<BatchQuery>,
+) -> Result<Html<String>, AppError> {
     let ids: Vec<&str> = query.ids.split(',').filter(|s| !s.is_empty()).collect();
     if ids.is_empty() || ids.len() > state.config.max_files {
         return Err(AppError::BadRequest("name between one and the upload limit of jobs".into()));
     }
     let mut jobs = Vec::with_capacity(ids.len());
     for id in ids {
-        jobs.push(get_job(&state, id).await?);
+        jobs.push(get_job(&state, &caller, id).await?);
     }
     Ok(Html(view::render_batch(&jobs)))
 }
 
 /// A job by id; malformed ids are not found without asking the converter.
-pub async fn get_job(state: &AppState, id: &str) -> Result<Job, AppError> {
+pub async fn get_job(state: &AppState, caller: &Caller, id: &str) -> Result<Job, AppError> {
     if !ids::is_valid(id) {
         return Err(AppError::NotFound);
     }
-    Ok(deadline(state.timeout(), state.client().get_job(GetJobRequest { id: id.into() })).await?.into_inner())
+    Ok(deadline(state.timeout(), state.client(caller).get_job(GetJobRequest { id: id.into() })).await?.into_inner())
 }
 
 /// Alive: the gateway answers.

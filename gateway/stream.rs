@@ -7,6 +7,7 @@
 //! the new stream starts with the current state, so nothing is lost).
 
 use super::AppState;
+use super::auth::Caller;
 use super::error::AppError;
 use super::watches::{Subscription, Update};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -21,6 +22,7 @@ pub const CLOSE_RECONNECT: u16 = 1013;
 
 pub async fn stream(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
@@ -32,8 +34,11 @@ pub async fn stream(
         return Err(AppError::NotFound);
     }
     // Join or open the watch before upgrading: an unknown job is a plain
-    // 404, not a socket that closes at once.
-    let subscription = state.watches.subscribe(&mut state.client(), &id, state.timeout()).await?;
+    // 404, not a socket that closes at once. This runs only once the
+    // request's own token was accepted (`auth::require`), so no browser
+    // joins a shared watch on the strength of another's; a watch opened
+    // here carries this request's token upstream.
+    let subscription = state.watches.subscribe(&mut state.client(&caller), &id, state.timeout()).await?;
     // Frames go out one by one and nothing large comes in: small buffers
     // keep a watching browser cheap (tungstenite's defaults are 128 KiB).
     let upgrade = upgrade.read_buffer_size(4096).write_buffer_size(0).max_message_size(64 * 1024);

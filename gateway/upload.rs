@@ -4,12 +4,13 @@
 //! all files go into one call, one document after the other.
 
 use super::AppState;
-use super::error::AppError;
+use super::auth::Caller;
+use super::error::{AppError, wants_json};
 use super::form::UploadForm;
 use super::view::human_size;
 use axum::extract::multipart::Field;
 use axum::extract::{Multipart, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use docconv::limits::MAX_CHUNK;
 use docconv::proto::v1::{DocumentHeader, Job, SubmitHeader, SubmitRequest, submit_request};
@@ -34,13 +35,15 @@ struct JobLinks {
     preview_url: String,
 }
 
-pub async fn convert(State(state): State<AppState>, headers: HeaderMap, multipart: Multipart) -> Response {
-    let wants_json = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.contains("application/json"));
+pub async fn convert(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    multipart: Multipart,
+) -> Response {
+    let wants_json = wants_json(&headers);
     let limit = state.config.upload_timeout();
-    let submitted = match tokio::time::timeout(limit, submit_all(&state, multipart)).await {
+    let submitted = match tokio::time::timeout(limit, submit_all(&state, &caller, multipart)).await {
         Ok(submitted) => submitted,
         Err(_) => Err(AppError::TooSlow(format!("The upload took longer than {} s and was cut off.", limit.as_secs()))),
     };
@@ -73,8 +76,8 @@ fn links(job: &Job) -> JobLinks {
     }
 }
 
-async fn submit_all(state: &AppState, mut multipart: Multipart) -> Result<Vec<Job>, AppError> {
-    let max_bytes = state.upload_limit().await?;
+async fn submit_all(state: &AppState, caller: &Caller, mut multipart: Multipart) -> Result<Vec<Job>, AppError> {
+    let max_bytes = state.upload_limit(caller).await?;
     let mut form = UploadForm::default();
     // Every field that is not understood, so one answer names them all.
     let mut problems: Vec<String> = Vec::new();
@@ -124,7 +127,7 @@ async fn submit_all(state: &AppState, mut multipart: Multipart) -> Result<Vec<Jo
                     options: Some(form.options.clone()),
                     ..Default::default()
                 };
-                let mut submission = Submission::open(state, header).await;
+                let mut submission = Submission::open(state, caller, header).await;
                 submission.stream(state, field, &file_name, max_bytes).await?;
                 if form.merge {
                     merging = Some(submission);
@@ -183,9 +186,9 @@ const MIN_RATE: u64 = 4 * 1024;
 const RATE_GRACE: Duration = Duration::from_secs(10);
 
 impl Submission {
-    async fn open(state: &AppState, header: SubmitHeader) -> Submission {
+    async fn open(state: &AppState, caller: &Caller, header: SubmitHeader) -> Submission {
         let (tx, rx) = mpsc::channel::<SubmitRequest>(4);
-        let mut client = state.client();
+        let mut client = state.client(caller);
         let call = tokio::spawn(async move { client.submit(ReceiverStream::new(rx)).await });
         let mut submission =
             Submission { tx: Some(tx), call: Some(call), size: 0, ended: false, started: Instant::now() };

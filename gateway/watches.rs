@@ -5,18 +5,26 @@
 //! receiver, and the converter nothing more. The upstream ends with the job,
 //! when it breaks off, or (at the next message or heartbeat) once nobody
 //! watches any more.
+//!
+//! With tokens, sharing stays sound: a browser reaches `subscribe` only
+//! after its own request's token was accepted (the stream route is behind
+//! `auth::require`), so it joins nothing on another's credentials; and the
+//! upstream `WatchJob` is opened with the token of the request that opened
+//! it, which the converter checked then. A token revoked later stops its
+//! holder's next request, not a stream already open: that runs until its
+//! job ends or it breaks off, and every browser then reconnects with its
+//! own token.
 
+use super::Client;
 use super::error::{AppError, deadline};
 use super::view;
 use axum::extract::ws::Utf8Bytes;
-use docconv::proto::v1::converter_client::ConverterClient;
 use docconv::proto::v1::{Job, WatchJobRequest, WatchJobResponse, watch_job_response};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::broadcast;
 use tonic::Streaming;
-use tonic::transport::Channel;
 
 /// Frames a slow browser may fall behind by before it skips to newer
 /// (complete) states.
@@ -78,7 +86,7 @@ impl Watches {
     /// Unknown jobs fail here, before any WebSocket is opened.
     pub async fn subscribe(
         self: &Arc<Self>,
-        client: &mut ConverterClient<Channel>,
+        client: &mut Client,
         id: &str,
         timeout: Duration,
     ) -> Result<Subscription, AppError> {

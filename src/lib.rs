@@ -1,6 +1,7 @@
 //! The docconv API: the gRPC types and client generated from
 //! `proto/docconv/v1/converter.proto`, which documents every call, plus
-//! what a client needs beside them (job ids, limits, state helpers).
+//! what a client needs beside them (job ids, limits, state helpers, and
+//! `auth::Bearer` to send a token).
 //!
 //! ```no_run
 //! use docconv::proto::v1::{converter_client::ConverterClient, GetJobRequest};
@@ -12,6 +13,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod ids;
 pub mod proto;
 

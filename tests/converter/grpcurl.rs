@@ -8,7 +8,7 @@ use std::process::Command;
 
 /// grpcurl from `DOCCONV_GRPCURL`, the project's tool directory (where the
 /// test command installs it), or PATH.
-fn grpcurl() -> PathBuf {
+pub fn grpcurl() -> PathBuf {
     if let Some(path) = std::env::var_os("DOCCONV_GRPCURL") {
         return path.into();
     }
@@ -16,7 +16,7 @@ fn grpcurl() -> PathBuf {
     if local.exists() { local } else { PathBuf::from("grpcurl") }
 }
 
-fn run(args: &[&str], input: Option<&str>) -> String {
+pub fn run(args: &[&str], input: Option<&str>) -> String {
     use std::io::Write;
     let mut command = Command::new(grpcurl());
     command.args(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
@@ -33,7 +33,7 @@ fn run(args: &[&str], input: Option<&str>) -> String {
 }
 
 /// grpcurl prints a stream as concatenated JSON objects.
-fn json_stream(text: &str) -> Vec<serde_json::Value> {
+pub fn json_stream(text: &str) -> Vec<serde_json::Value> {
     serde_json::Deserializer::from_str(text).into_iter().collect::<Result<_, _>>().unwrap()
 }
 
@@ -70,7 +70,7 @@ fn grpcurl_submits_watches_and_downloads_through_reflection() {
 }
 
 /// Runs grpcurl expecting a failure; returns what it printed.
-fn run_failing(args: &[&str], input: &str) -> String {
+pub fn run_failing(args: &[&str], input: &str) -> String {
     use std::io::Write;
     let mut child = Command::new(grpcurl())
         .args(args)

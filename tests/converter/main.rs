@@ -2,6 +2,7 @@
 //! One file per concern; `support` has the shared machinery.
 
 mod api;
+mod auth;
 mod containment;
 mod durability;
 mod fixtures;

@@ -4,6 +4,7 @@
 // Shared by several test binaries; each uses a part.
 #![allow(dead_code)]
 
+use docconv::auth::Bearer;
 use docconv::proto::v1::converter_client::ConverterClient;
 use docconv::proto::v1::{
     GetJobRequest, Job, JobError, JobState, ReadResultRequest, SubmitHeader, SubmitRequest, WatchJobRequest,
@@ -16,9 +17,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
-pub type Client = ConverterClient<Channel>;
+/// A client that sends a token with every call, or none (`Bearer::none`).
+pub type Client = ConverterClient<InterceptedService<Channel, Bearer>>;
 
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/gotenberg").join(name)
@@ -114,8 +117,13 @@ pub fn shared() -> &'static Server {
 }
 
 pub async fn connect(addr: SocketAddr) -> Client {
+    connect_with(addr, Bearer::none()).await
+}
+
+/// A client whose calls carry `token`.
+pub async fn connect_with(addr: SocketAddr, token: Bearer) -> Client {
     let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
-    ConverterClient::new(channel)
+    ConverterClient::with_interceptor(channel, token)
 }
 
 /// Polls grpc.health.v1 until the converter reports SERVING. Blocks, on a
@@ -429,4 +437,75 @@ pub async fn submit_merge(
         }
     }
     client.submit(tokio_stream::iter(messages)).await.map(|r| r.into_inner())
+}
+
+/// `docconv hash-token`, run for real with `input` on its standard input.
+pub fn hash_token(input: &str, name: Option<&str>) -> std::process::Output {
+    use std::io::Write;
+    let mut command = Command::new(docconv_exe());
+    command.arg("hash-token").args(name.map(|n| ["--name", n]).iter().flatten());
+    let mut child = command
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// A tokens file in a directory of its own, its lines made by `docconv
+/// hash-token` as people make them.
+pub struct TokensFile {
+    _dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
+impl TokensFile {
+    pub fn with(tokens: &[&str]) -> TokensFile {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens");
+        let file = TokensFile { _dir: dir, path };
+        file.rewrite(tokens);
+        file
+    }
+
+    fn content(tokens: &[&str]) -> String {
+        let mut text = String::from("# docconv tokens, one SHA-256 a line\n");
+        for (index, token) in tokens.iter().enumerate() {
+            let output = hash_token(token, Some(&format!("test token {index}")));
+            assert!(output.status.success(), "hash-token: {}", String::from_utf8_lossy(&output.stderr));
+            text.push_str(&String::from_utf8(output.stdout).unwrap());
+        }
+        text
+    }
+
+    /// Writes the file in place, as an editor that does not rename saves.
+    pub fn rewrite(&self, tokens: &[&str]) {
+        std::fs::write(&self.path, Self::content(tokens)).unwrap();
+    }
+
+    /// Writes a new file and renames it over this one, as tools save.
+    pub fn replace(&self, tokens: &[&str]) {
+        let new = self.path.with_extension("new");
+        std::fs::write(&new, Self::content(tokens)).unwrap();
+        std::fs::rename(&new, &self.path).unwrap();
+    }
+}
+
+/// Waits up to `limit` for a process that should exit by itself; kills it
+/// and fails if it does not.
+pub fn exit_within(child: std::process::Child, limit: Duration) -> std::process::Output {
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(output) => output.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+            panic!("process {pid} was still running after {limit:?}");
+        }
+    }
 }

@@ -23,6 +23,9 @@ struct Browser {
     next_id: u64,
     /// DevTools events received so far (messages without an id).
     events: Vec<Value>,
+    /// What the browser answers when a site asks for a user name and
+    /// password (see `sign_in_as`).
+    credentials: Option<(String, String)>,
 }
 
 impl Browser {
@@ -58,8 +61,15 @@ impl Browser {
         }
         let endpoint = endpoint.expect("chromium did not open DevTools");
         let (socket, _) = tokio_tungstenite::connect_async(endpoint).await.unwrap();
-        let mut browser =
-            Browser { process, _profile: profile, socket, session: String::new(), next_id: 0, events: Vec::new() };
+        let mut browser = Browser {
+            process,
+            _profile: profile,
+            socket,
+            session: String::new(),
+            next_id: 0,
+            events: Vec::new(),
+            credentials: None,
+        };
         let target = browser.call("Target.createTarget", json!({ "url": "about:blank" })).await;
         let attached =
             browser.call("Target.attachToTarget", json!({ "targetId": target["targetId"], "flatten": true })).await;
@@ -86,10 +96,37 @@ impl Browser {
                 return reply["result"].clone();
             }
             if reply.get("method").is_some() {
+                self.answer(&reply).await;
                 self.events.push(reply);
             }
         }
         panic!("the browser went away");
+    }
+
+    /// From now on, answers every site's request for a user name and
+    /// password as a person would in the browser's dialog (which headless
+    /// Chromium cannot show); the browser then remembers them for the site.
+    async fn sign_in_as(&mut self, user: &str, password: &str) {
+        self.credentials = Some((user.to_owned(), password.to_owned()));
+        self.call("Fetch.enable", json!({ "handleAuthRequests": true })).await;
+    }
+
+    /// Lets requests paused by `Fetch` go on, giving credentials when asked.
+    /// Sent without waiting for the answer: `call` is busy waiting for its own.
+    async fn answer(&mut self, event: &Value) {
+        let request = &event["params"]["requestId"];
+        let (method, params) = match (event["method"].as_str(), &self.credentials) {
+            (Some("Fetch.requestPaused"), _) => ("Fetch.continueRequest", json!({ "requestId": request })),
+            (Some("Fetch.authRequired"), Some((user, password))) => (
+                "Fetch.continueWithAuth",
+                json!({ "requestId": request, "authChallengeResponse": {
+                    "response": "ProvideCredentials", "username": user, "password": password } }),
+            ),
+            _ => return,
+        };
+        self.next_id += 1;
+        let message = json!({ "id": self.next_id, "method": method, "params": params, "sessionId": self.session });
+        self.socket.send(Message::Text(message.to_string().into())).await.unwrap();
     }
 
     /// Evaluates JavaScript in the page (awaiting promises) and returns the value.
@@ -276,4 +313,39 @@ async fn the_page_reconnects_when_the_converter_restarts() {
     assert!(browser.websockets_opened() >= 2, "the page never reconnected");
     second.kill().unwrap();
     second.wait().unwrap();
+}
+
+#[tokio::test]
+async fn a_person_signs_in_with_a_token_and_the_page_stays_live() {
+    use docconv_gateway::config::GatewayConfig;
+    let (converter, tokens) = crate::auth::converter();
+    let config = GatewayConfig { auth_tokens_file: Some(tokens.path.clone()), ..GatewayConfig::default() };
+    let gateway = crate::web::spawn_gateway_with(converter.addr, config);
+    let token = docconv::auth::Bearer::new(crate::auth::BROWSER).unwrap();
+    let mut client = crate::support::connect_with(converter.addr, token).await;
+    let running = crate::support::submit(&mut client, crate::support::header("long.fodt"), &big_text_document(6000))
+        .await
+        .unwrap()
+        .id;
+
+    let mut browser = Browser::start().await;
+    browser.call("Network.enable", json!({})).await;
+    browser.sign_in_as("someone", crate::auth::BROWSER).await;
+    browser.open(&format!("http://{gateway}/jobs/{running}")).await;
+    assert!(browser.events.iter().any(|e| e["method"] == "Fetch.authRequired"), "the page was not protected");
+    browser.wait_for("!!document.querySelector('.card--queued, .card--running')", "the live card").await;
+    browser.eval("document.body.dataset.mark = 'live'").await;
+
+    // The status stream's handshake carries the remembered credentials,
+    // so the card updates itself to the end over one WebSocket.
+    browser.wait_for("!!document.querySelector('[data-download]')", "the result").await;
+    assert_eq!(browser.eval("document.body.dataset.mark").await, json!("live"), "the page was reloaded");
+    assert_eq!(browser.websockets_opened(), 1);
+    let handshakes: Vec<&Value> = browser
+        .events
+        .iter()
+        .filter(|e| e["method"] == "Network.webSocketHandshakeResponseReceived")
+        .map(|e| &e["params"]["response"]["status"])
+        .collect();
+    assert_eq!(handshakes, [&json!(101)]);
 }

@@ -1,6 +1,7 @@
 //! Tests of the web gateway in front of a real converter: routes through
 //! the router, WebSocket frames through a real socket, and a real browser.
 
+mod auth;
 mod browser;
 mod routes;
 #[path = "../converter/support.rs"]

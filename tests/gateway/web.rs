@@ -32,6 +32,11 @@ pub fn serve() -> SocketAddr {
 /// A gateway in front of the converter at `converter`, running on a thread
 /// of its own for the rest of the test process.
 pub fn spawn_gateway(converter: SocketAddr) -> SocketAddr {
+    spawn_gateway_with(converter, GatewayConfig::default())
+}
+
+/// `spawn_gateway` with settings of its own.
+pub fn spawn_gateway_with(converter: SocketAddr, config: GatewayConfig) -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
@@ -41,7 +46,7 @@ pub fn spawn_gateway(converter: SocketAddr) -> SocketAddr {
         runtime.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
             let forever = std::future::pending::<()>();
-            gateway::run(&converter_url, GatewayConfig::default(), listener, forever).await.unwrap();
+            gateway::run(&converter_url, config, listener, forever).await.unwrap();
         });
     });
     addr
