@@ -45,10 +45,11 @@ pub async fn stream(
     Ok(upgrade.on_upgrade(move |socket| forward(socket, subscription)))
 }
 
-/// Browsers always send `Origin` on WebSocket requests; a page on another
-/// site must not be able to read job states. Clients that are not browsers
-/// send none and are let through (they could call the converter anyway).
-fn origin_allowed(public_origin: Option<&str>, headers: &HeaderMap) -> bool {
+/// Browsers always send `Origin` on WebSocket requests (and on form
+/// posts); a page on another site must not be able to read job states or
+/// post uploads. Clients that are not browsers send none and are let
+/// through (they could call the converter anyway).
+pub(super) fn origin_allowed(public_origin: Option<&str>, headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
         return true;
     };

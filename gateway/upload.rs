@@ -7,6 +7,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::error::{AppError, wants_json};
 use super::form::UploadForm;
+use super::stream::origin_allowed;
 use super::view::human_size;
 use axum::extract::multipart::Field;
 use axum::extract::{Multipart, State};
@@ -42,6 +43,12 @@ pub async fn convert(
     multipart: Multipart,
 ) -> Response {
     let wants_json = wants_json(&headers);
+    // Browsers send remembered credentials with a form posted from any
+    // site; a page elsewhere must not spend this site's users' conversions.
+    if !origin_allowed(state.config.public_origin().as_deref(), &headers) {
+        let refused = AppError::Forbidden("Uploads are accepted from this site's own page only.".into());
+        return if wants_json { refused.into_json_response() } else { refused.into_response() };
+    }
     let limit = state.config.upload_timeout();
     let submitted = match tokio::time::timeout(limit, submit_all(&state, &caller, multipart)).await {
         Ok(submitted) => submitted,

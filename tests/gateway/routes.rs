@@ -374,3 +374,22 @@ async fn trickled_request_headers_are_cut_off() {
     assert!(closed, "the connection was still open after {:?}", started.elapsed());
     assert!(started.elapsed() < std::time::Duration::from_secs(20), "cut off only after {:?}", started.elapsed());
 }
+
+#[tokio::test]
+async fn uploads_posted_from_another_site_are_refused() {
+    let data = std::fs::read(fixture("page_1.docx")).unwrap();
+    let (content_type, body) = multipart(&[("file", "page_1.docx", &data[..])]);
+    let post = |origin: &'static str| {
+        Request::post("/convert")
+            .header(header::CONTENT_TYPE, content_type.clone())
+            .header(header::HOST, "localhost:8080")
+            .header(header::ORIGIN, origin)
+            .header(header::ACCEPT, "application/json")
+            .body(Body::from(body.clone()))
+            .unwrap()
+    };
+    let response = app(state(|_| {})).oneshot(post("http://evil.example")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let response = app(state(|_| {})).oneshot(post("http://localhost:8080")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+}
