@@ -24,6 +24,11 @@ pub struct GatewayConfig {
     #[arg(long, env = "DOCCONV_UPLOAD_TIMEOUT_SECS", default_value_t = 600)]
     pub upload_timeout_secs: u64,
 
+    /// Uploads one client address may have in progress at once; more are
+    /// answered 429 (behind a proxy, every client has the proxy's address)
+    #[arg(long, env = "DOCCONV_MAX_UPLOADS_PER_CLIENT", default_value_t = 4)]
+    pub max_uploads_per_client: usize,
+
     /// The tokens file (see `docconv_auth`): with it, every route but
     /// health, readiness and assets needs one of its tokens. Set from the
     /// command line's `--auth-tokens-file`, which `serve` hands to the

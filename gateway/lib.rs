@@ -53,6 +53,8 @@ pub struct AppState {
     upload_limit: Arc<std::sync::Mutex<Option<(std::time::Instant, u64)>>>,
     /// Who may use the gateway; `None`: anyone (see `auth`).
     tokens: Option<Arc<TokensFile>>,
+    /// Uploads in progress per client address.
+    uploads: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
 }
 
 impl AppState {
@@ -73,6 +75,7 @@ impl AppState {
             watches: Default::default(),
             upload_limit: Default::default(),
             tokens,
+            uploads: Default::default(),
         })
     }
 

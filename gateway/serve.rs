@@ -7,7 +7,7 @@
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -32,7 +32,7 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Out
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
-        let (socket, _) = tokio::select! {
+        let (socket, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
@@ -46,7 +46,11 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Out
         };
         // Stream frames are small and must leave at once, not wait for an ACK.
         let _ = socket.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone().map_request(|request: Request<_>| request.map(Body::new)));
+        // Handlers learn who is calling (per-client upload limits).
+        let service = TowerToHyperService::new(app.clone().map_request(move |mut request: Request<_>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            request.map(Body::new)
+        }));
         let connection = builder.serve_connection_with_upgrades(TokioIo::new(socket), service).into_owned();
         let connection = graceful.watch(connection);
         tokio::spawn(async move {

@@ -9,13 +9,15 @@ use super::error::{AppError, wants_json};
 use super::form::UploadForm;
 use super::stream::origin_allowed;
 use super::view::human_size;
+use axum::Extension;
 use axum::extract::multipart::Field;
-use axum::extract::{Multipart, State};
+use axum::extract::{ConnectInfo, Multipart, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use docconv::limits::MAX_CHUNK;
 use docconv::proto::v1::{DocumentHeader, Job, SubmitHeader, SubmitRequest, submit_request};
 use serde::Serialize;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -39,10 +41,17 @@ struct JobLinks {
 pub async fn convert(
     State(state): State<AppState>,
     caller: Caller,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     multipart: Multipart,
 ) -> Response {
     let wants_json = wants_json(&headers);
+    // One client may not hold every upload slot (and converter stream).
+    let _slot = match peer.map(|Extension(ConnectInfo(peer))| UploadSlot::take(&state, peer.ip())) {
+        Some(Err(refused)) => return if wants_json { refused.into_json_response() } else { refused.into_response() },
+        Some(Ok(slot)) => Some(slot),
+        None => None,
+    };
     // Browsers send remembered credentials with a form posted from any
     // site; a page elsewhere must not spend this site's users' conversions.
     if !origin_allowed(state.config.public_origin().as_deref(), &headers) {
@@ -68,6 +77,42 @@ pub async fn convert(
         },
         Err(error) if wants_json => error.into_json_response(),
         Err(error) => error.into_response(),
+    }
+}
+
+/// One of a client's uploads in progress; its place is given back on drop.
+struct UploadSlot {
+    uploads: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>>,
+    client: IpAddr,
+}
+
+impl UploadSlot {
+    fn take(state: &AppState, client: IpAddr) -> Result<UploadSlot, AppError> {
+        let mut uploads = state.uploads.lock().unwrap_or_else(|p| p.into_inner());
+        let count = uploads.entry(client).or_default();
+        if *count >= state.config.max_uploads_per_client {
+            return Err(AppError::Overloaded {
+                message: format!(
+                    "At most {} uploads from one address at a time; wait for one to finish.",
+                    state.config.max_uploads_per_client
+                ),
+                retry_after_secs: 5,
+            });
+        }
+        *count += 1;
+        Ok(UploadSlot { uploads: state.uploads.clone(), client })
+    }
+}
+
+impl Drop for UploadSlot {
+    fn drop(&mut self) {
+        let mut uploads = self.uploads.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = uploads.get_mut(&self.client) {
+            *count -= 1;
+            if *count == 0 {
+                uploads.remove(&self.client);
+            }
+        }
     }
 }
 

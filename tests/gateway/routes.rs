@@ -393,3 +393,44 @@ async fn uploads_posted_from_another_site_are_refused() {
     let response = app(state(|_| {})).oneshot(post("http://localhost:8080")).await.unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
 }
+
+#[tokio::test]
+async fn one_client_cannot_hold_more_uploads_than_its_share() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let config = docconv_gateway::config::GatewayConfig { max_uploads_per_client: 1, ..Default::default() };
+    let gateway = crate::web::spawn_gateway_with(converter().addr, config);
+    // An upload in progress: the head and the start of a file, then nothing.
+    let mut slow = tokio::net::TcpStream::connect(gateway).await.unwrap();
+    let head = format!(
+        "POST /convert HTTP/1.1\r\nHost: {gateway}\r\nAccept: application/json\r\n\
+         Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n\
+         --b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"slow.txt\"\r\n\r\nsome text"
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    // A second upload from the same address is turned away for now.
+    let post = |gateway: std::net::SocketAddr| async move {
+        let mut socket = tokio::net::TcpStream::connect(gateway).await.unwrap();
+        let body =
+            "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"note.txt\"\r\n\r\nhello\r\n--b--\r\n";
+        let request = format!(
+            "POST /convert HTTP/1.1\r\nHost: {gateway}\r\nAccept: application/json\r\nConnection: close\r\n\
+             Content-Type: multipart/form-data; boundary=b\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        socket.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        socket.read_to_string(&mut answer).await.unwrap();
+        answer
+    };
+    let answer = post(gateway).await;
+    assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("retry-after: 5"), "{answer}");
+
+    // Once the first is gone, the next is taken.
+    drop(slow);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let answer = post(gateway).await;
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+}
