@@ -276,6 +276,23 @@ fn parse_hex(hash: &str) -> Option<[u8; 32]> {
     Some(digest)
 }
 
+/// Logs, once at start, whether a service listening on `address` needs
+/// tokens for its `calls` (the word its log uses: "calls", "requests"),
+/// and warns when anyone who can reach a non-loopback address may use it.
+pub fn log_state(tokens: Option<&TokensFile>, address: Option<std::net::SocketAddr>, calls: &str) {
+    match tokens {
+        Some(tokens) if tokens.is_empty() => tracing::warn!(
+            file = %tokens.path().display(),
+            "the tokens file lists no tokens: every one of the {calls} is refused until one is added"
+        ),
+        Some(tokens) => tracing::info!(file = %tokens.path().display(), tokens = tokens.len(), "{calls} need a token"),
+        None if address.is_some_and(|a| !a.ip().is_loopback()) => {
+            tracing::warn!("{calls} are not authenticated; set --auth-tokens-file if others can reach this address")
+        }
+        None => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

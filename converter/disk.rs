@@ -12,14 +12,17 @@ pub fn available(path: &Path) -> io::Result<u64> {
     Ok(stats.f_bavail.saturating_mul(stats.f_frsize))
 }
 
+/// Whether `free` bytes are room for new work: at least `min_free`, and
+/// never nothing. `None` (free space unknown) is room: not knowing is no
+/// reason to refuse, and a write that fails says so.
+pub fn enough(free: Option<u64>, min_free: u64) -> bool {
+    free.is_none_or(|free| free >= min_free.max(1))
+}
+
 /// Refuses new work while less than `min_free` bytes are free: an upload
 /// would fail part-way, and running jobs need room for their results.
 pub fn check(path: &Path, min_free: u64) -> Result<()> {
-    match available(path) {
-        Ok(free) if free < min_free.max(1) => Err(out_of_space()),
-        // Not knowing is no reason to refuse; a write that fails says so.
-        _ => Ok(()),
-    }
+    if enough(available(path).ok(), min_free) { Ok(()) } else { Err(out_of_space()) }
 }
 
 /// Whether an I/O error means the disk (or the user's quota) is full.

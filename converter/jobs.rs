@@ -230,11 +230,6 @@ impl Jobs {
             if tokio::task::spawn_blocking(move || store.get(&id)).await??.is_some() {
                 continue;
             }
-            // Checked again: an upload may have begun in the meantime (its
-            // id is new, so this only matters for a name it reuses).
-            if self.lock().uploading.contains(&name) {
-                continue;
-            }
             tracing::info!(dir = %name, "removing a job directory without a record (an upload cut off)");
             let files = self.files.clone();
             tokio::task::spawn_blocking(move || files.remove(&name)).await?;

@@ -7,7 +7,7 @@ use super::config::ConverterConfig;
 use super::jobs::Jobs;
 use super::pool::{Pool, PoolConfig};
 use super::postprocess;
-use super::service::ConverterService;
+use super::service::{ConverterService, Settings};
 use super::store::{JobFiles, RedbStore};
 use docconv::proto::v1::converter_server::ConverterServer;
 use docconv_auth::TokensFile;
@@ -111,25 +111,18 @@ pub async fn run(
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_not_serving::<ConverterServer<ConverterService>>().await;
     health.set_service_status("", ServingStatus::NotServing).await;
-    let readiness = tokio::spawn(report_readiness(
-        health.clone(),
-        pool.warm.clone(),
-        workers,
-        jobs.clone(),
-        config.min_free_disk_mib << 20,
-    ));
+    let min_free_disk = config.min_free_disk_mib << 20;
+    let readiness =
+        tokio::spawn(report_readiness(health.clone(), pool.warm.clone(), workers, jobs.clone(), min_free_disk));
 
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
-    let service = ConverterService::new(
-        jobs.clone(),
-        pool.targets.clone(),
-        config.max_upload_bytes(),
-        config.heartbeat(),
-        stopping,
-        workers as u32,
-        pool.sandbox.clone(),
-    );
-    let service = service.with_min_free_disk(config.min_free_disk_mib << 20);
+    let settings = Settings {
+        max_upload_bytes: config.max_upload_bytes(),
+        heartbeat: config.heartbeat(),
+        min_free_disk,
+        workers: workers as u32,
+    };
+    let service = ConverterService::new(jobs.clone(), &pool, stopping, settings);
     let expiry = tokio::spawn(expire_periodically(jobs.clone(), config.retention()));
 
     let reflection = |builder: tonic_reflection::server::Builder<'static>| {
@@ -170,7 +163,7 @@ pub async fn run(
 
     let address = listener.local_addr().ok();
     tracing::info!(?address, workers, "converter listening");
-    log_authentication(tokens.as_deref(), address);
+    docconv_auth::log_state(tokens.as_deref(), address, "calls");
     let serve = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         // A gateway multiplexes every browser's watch over one connection;
@@ -199,24 +192,6 @@ pub async fn run(
     result
 }
 
-/// Says whether calls need a token, and warns when anyone who can reach a
-/// non-loopback address may convert.
-fn log_authentication(tokens: Option<&TokensFile>, address: Option<std::net::SocketAddr>) {
-    match tokens {
-        Some(tokens) if tokens.is_empty() => tracing::warn!(
-            file = %tokens.path().display(),
-            "the tokens file lists no tokens: every call is refused until one is added"
-        ),
-        Some(tokens) => {
-            tracing::info!(file = %tokens.path().display(), tokens = tokens.len(), "calls need a token")
-        }
-        None if address.is_some_and(|a| !a.ip().is_loopback()) => {
-            tracing::warn!("calls are not authenticated; set --auth-tokens-file if others can reach this address")
-        }
-        None => {}
-    }
-}
-
 /// How often free disk space is read for health.
 const DISK_CHECK: Duration = Duration::from_secs(2);
 
@@ -240,7 +215,7 @@ async fn report_readiness(
             return;
         }
         let free = super::disk::available(jobs.files.root()).ok();
-        let disk_ok = free.is_none_or(|free| free >= min_free.max(1));
+        let disk_ok = super::disk::enough(free, min_free);
         if serving != Some(disk_ok) {
             let status = if disk_ok { ServingStatus::Serving } else { ServingStatus::NotServing };
             match (serving, disk_ok) {

@@ -7,6 +7,7 @@ use super::error::{Error, Result};
 use super::formats::{self, Targets};
 use super::jobs::{Jobs, now_timestamp};
 use super::options;
+use super::pool::Running;
 use super::postprocess;
 use crate::record::{StoredInput, StoredJob};
 use docconv::ids;
@@ -37,47 +38,36 @@ const STARTING: Duration = Duration::from_secs(30);
 /// Longest accepted file name, in bytes (a common file system limit).
 const MAX_FILE_NAME: usize = 255;
 
+/// The service's fixed settings.
+pub struct Settings {
+    pub max_upload_bytes: u64,
+    pub heartbeat: Duration,
+    /// Free bytes below which `Submit` refuses (see `disk`).
+    pub min_free_disk: u64,
+    /// Worker processes, as `GetServerInfo` reports them.
+    pub workers: u32,
+}
+
 pub struct ConverterService {
     jobs: Arc<Jobs>,
     /// What each kind of document can become, once the pool has probed it.
     targets: watch::Receiver<Option<Arc<Targets>>>,
-    max_upload_bytes: u64,
-    heartbeat: Duration,
+    /// How workers are confined, once the first has started.
+    sandbox: watch::Receiver<Option<docconv_worker::proto::Sandbox>>,
     /// Becomes true at shutdown: open watch streams end with UNAVAILABLE so
     /// clients reconnect elsewhere (or after the restart) instead of hanging.
     stopping: watch::Receiver<bool>,
-    workers: u32,
-    /// Free bytes below which `Submit` refuses (see `disk`).
+    max_upload_bytes: u64,
+    heartbeat: Duration,
     min_free_disk: u64,
-    /// How workers are confined, once the first has started.
-    sandbox: watch::Receiver<Option<docconv_worker::proto::Sandbox>>,
+    workers: u32,
 }
 
 impl ConverterService {
-    pub fn new(
-        jobs: Arc<Jobs>,
-        targets: watch::Receiver<Option<Arc<Targets>>>,
-        max_upload_bytes: u64,
-        heartbeat: Duration,
-        stopping: watch::Receiver<bool>,
-        workers: u32,
-        sandbox: watch::Receiver<Option<docconv_worker::proto::Sandbox>>,
-    ) -> Self {
-        ConverterService {
-            jobs,
-            targets,
-            max_upload_bytes,
-            heartbeat,
-            stopping,
-            workers,
-            sandbox,
-            min_free_disk: 64 << 20,
-        }
-    }
-
-    /// Refuse new jobs while less than `bytes` are free where jobs are kept.
-    pub fn with_min_free_disk(self, bytes: u64) -> Self {
-        ConverterService { min_free_disk: bytes, ..self }
+    pub fn new(jobs: Arc<Jobs>, pool: &Running, stopping: watch::Receiver<bool>, settings: Settings) -> Self {
+        let Settings { max_upload_bytes, heartbeat, min_free_disk, workers } = settings;
+        let (targets, sandbox) = (pool.targets.clone(), pool.sandbox.clone());
+        ConverterService { jobs, targets, sandbox, stopping, max_upload_bytes, heartbeat, min_free_disk, workers }
     }
 
     /// The probed targets. Calls that arrive while the first worker is

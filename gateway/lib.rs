@@ -156,19 +156,7 @@ pub async fn run(
     let state = AppState::new(converter_url, config)?;
     let address = listener.local_addr().ok();
     tracing::info!(?address, "gateway listening");
-    match &state.tokens {
-        Some(tokens) if tokens.is_empty() => tracing::warn!(
-            file = %tokens.path().display(),
-            "the tokens file lists no tokens: every request is refused until one is added"
-        ),
-        Some(tokens) => {
-            tracing::info!(file = %tokens.path().display(), tokens = tokens.len(), "requests need a token")
-        }
-        None if address.is_some_and(|a| !a.ip().is_loopback()) => {
-            tracing::warn!("requests are not authenticated; set --auth-tokens-file if others can reach this address")
-        }
-        None => {}
-    }
+    docconv_auth::log_state(state.tokens.as_deref(), address, "requests");
     serve::serve(listener, app(state), shutdown).await;
     Ok(())
 }

@@ -193,7 +193,8 @@ impl Worker {
         .map_err(|e| WorkerError::Died(e.to_string()))?
         .map_err(WorkerError::Spawn)?;
         job.input_path = staged.to_string_lossy().into_owned();
-        let output_name = wanted.file_name().map_or("output".into(), |n| n.to_os_string());
+        let output_name =
+            wanted.file_name().ok_or_else(|| WorkerError::Spawn(std::io::Error::other("no output name")))?;
         job.output_path = window.join(output_name).to_string_lossy().into_owned();
         let outcome = self.convert_staged(job, &mut on_progress).await?;
         if let Outcome::Done = outcome {
@@ -291,16 +292,15 @@ fn stage(window: &Path, input: &Path) -> std::io::Result<PathBuf> {
 /// asked for.
 fn unstage(window: &Path, staged_input: &Path, wanted: &Path) -> std::io::Result<()> {
     let destination = wanted.parent().unwrap_or(Path::new("."));
-    let output_name = wanted.file_name().unwrap_or_default();
     for entry in std::fs::read_dir(window)? {
-        let from = entry?.path();
-        let name = from.file_name().unwrap_or_default().to_string_lossy();
+        let entry = entry?;
+        let (from, name) = (entry.path(), entry.file_name());
         // The input stays; a lock file (which the profile turns off) must
         // never reach a job.
-        if from == staged_input || name.starts_with(".~lock.") {
+        if from == staged_input || name.to_string_lossy().starts_with(".~lock.") {
             continue;
         }
-        let to = destination.join(from.file_name().unwrap_or(output_name));
+        let to = destination.join(name);
         if std::fs::rename(&from, &to).is_err() {
             std::fs::copy(&from, &to)?;
             std::fs::remove_file(&from)?;

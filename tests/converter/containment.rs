@@ -10,7 +10,7 @@ use crate::support::*;
 use docconv::proto::v1::{GetServerInfoRequest, JobState, ListFormatsRequest, SubmitHeader, WorkerSandbox};
 use std::sync::Arc;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use tonic::Code;
 
 /// A converter whose profile does not block links: only the sandbox
@@ -139,34 +139,6 @@ const RTF_INCLUDE_PICTURE: Vector = Vector { name: "include_picture.rtf", docume
 const HTML_BODY_BACKGROUND: Vector = Vector { name: "body_background.html", document: html_body_background };
 const HTML_STYLESHEET: Vector = Vector { name: "stylesheet.html", document: html_stylesheet };
 
-/// A local listener that counts the connections it accepts.
-struct Listener {
-    port: u16,
-    connections: Arc<AtomicUsize>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Listener {
-    async fn start() -> Listener {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let connections = Arc::new(AtomicUsize::new(0));
-        let seen = connections.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((_socket, _)) = listener.accept().await {
-                seen.fetch_add(1, Ordering::SeqCst);
-            }
-        });
-        Listener { port, connections, task }
-    }
-}
-
-impl Drop for Listener {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 /// Converts `document` to `target` and returns the result's bytes.
 async fn result(server: &Server, name: &str, document: &[u8], target: &str) -> Vec<u8> {
     let mut client = server.client().await;
@@ -235,12 +207,7 @@ async fn holds(server: &Server, vector: &Vector) {
             vector.name
         );
         result(server, vector.name, &(vector.document)(&remote), target).await;
-        assert_eq!(
-            listener.connections.load(Ordering::SeqCst),
-            0,
-            "{} → {target}: the worker connected to the linked URL",
-            vector.name
-        );
+        assert_eq!(listener.connections(), 0, "{} → {target}: the worker connected to the linked URL", vector.name);
     }
 }
 

@@ -3,8 +3,6 @@
 
 use crate::support::*;
 use docconv::proto::v1::{JobState, SubmitHeader};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use tonic::Code;
 
 /// A real local file for documents to link, and its `file://` URL.
@@ -58,24 +56,15 @@ async fn documents_turned_to_landscape_still_read_no_linked_file() {
 
 #[tokio::test]
 async fn a_linked_url_is_never_fetched() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let connections = Arc::new(AtomicUsize::new(0));
-    let seen = connections.clone();
-    let accept = tokio::spawn(async move {
-        while let Ok((_socket, _)) = listener.accept().await {
-            seen.fetch_add(1, Ordering::SeqCst);
-        }
-    });
+    let listener = Listener::start().await;
     let mut client = shared().client().await;
-    let document = document_linking(&format!("http://127.0.0.1:{port}/tracker.png"));
+    let document = document_linking(&format!("http://127.0.0.1:{}/tracker.png", listener.port));
     let job = submit(&mut client, header("remote.fodt"), &document).await.unwrap();
     let job = wait_end(&mut client, &job.id).await;
     assert_eq!(job.state(), JobState::Succeeded);
     let pdf = read_result(&mut client, &job.id, 0).await;
     assert_eq!(pdf_images(&pdf), 0);
-    assert_eq!(connections.load(Ordering::SeqCst), 0, "the worker connected to the linked URL");
-    accept.abort();
+    assert_eq!(listener.connections(), 0, "the worker connected to the linked URL");
 }
 
 #[tokio::test]

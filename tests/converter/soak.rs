@@ -43,13 +43,7 @@ fn documents() -> Vec<(&'static str, Vec<u8>, bool)> {
 /// Open descriptors and resident MiB of a process.
 fn usage(pid: u32) -> (usize, u64) {
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0);
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .unwrap_or(0);
-    (fds, rss >> 10)
+    (fds, docconv_worker::rss_of(pid).unwrap_or(0) >> 20)
 }
 
 /// Entries of `dir` whose name starts with `prefix`.
