@@ -6,7 +6,7 @@
 //! `failure`.
 
 use super::options::Violation;
-use super::store::StoreError;
+use docconv_backend::BackendError;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -74,8 +74,8 @@ impl From<Error> for Status {
     }
 }
 
-impl From<StoreError> for Error {
-    fn from(e: StoreError) -> Error {
+impl From<BackendError> for Error {
+    fn from(e: BackendError) -> Error {
         if e.is_out_of_space() {
             tracing::warn!("{e}");
             return super::disk::out_of_space();

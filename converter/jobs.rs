@@ -1,45 +1,59 @@
-//! The job hub: every job's current state, the queue, and the watchers.
+//! The job hub: the converter's view of jobs, over the job backend.
 //!
-//! Jobs that have not ended live here in memory, each with a broadcast
-//! channel of its states; ended jobs live only in the store. Every state
-//! change goes through `Jobs`, which gives it the next sequence number and
-//! sends it to all watchers. Transitions that matter after a crash (queued,
-//! running, ended) are written to the store before anyone sees them.
+//! Every job lives in the backend: its record (whose revision is the
+//! `sequence` clients see), its place in the queue, and the events its
+//! watchers follow. This node keeps only what is its own: uploads
+//! streaming in, the queue places they hold, and, for each job it runs,
+//! the lease and a keeper task that extends it, publishes progress and
+//! listens for cancellation.
 //!
-//! The lock is a std mutex: it is held for map and queue edits only, never
-//! across an await or any I/O.
+//! Transitions that matter after a crash (queued, running, retried,
+//! cancel asked, ended) are lasting writes; progress and queue positions
+//! are passing ones. Every write is a compare-and-set, so writers racing
+//! on one job (a cancel against the end, positions against the start)
+//! never undo each other.
+//!
+//! The lock is a std mutex: it is held for map edits only, never across an
+//! await or any I/O.
 
 use super::error::{Error, Result};
 use super::failure::Failure;
-use super::store::{Inserted, JobFiles, JobStore, StoreError};
-use crate::record::{StoredInput, StoredJob};
+use super::files::JobFiles;
 use docconv::proto::v1::{ConversionOptions, Job, JobState, Output, Progress, Stage, StageTimings};
-use std::collections::{HashMap, HashSet, VecDeque};
+use docconv_backend::{Backend, BackendError, Created, Durability, Events, Lease, Modified, StoredInput, StoredJob};
+use docconv_backend::{has_ended, modify, revision_of};
+use futures_util::StreamExt;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::{Notify, broadcast};
-
-/// Room for the states of a job, so a watcher that is a little slow still
-/// sees each one; a watcher further behind skips to newer full states.
-/// States are shared (`Arc`), so the buffer costs a pointer per slot.
-const UPDATES_BUFFER: usize = 64;
+use tokio::sync::{Notify, oneshot, watch};
+use tokio::task::JoinHandle;
 
 /// When a client refused for a full queue is told to try again: about the
 /// time a few small documents take.
 const QUEUE_FULL_RETRY: Duration = Duration::from_secs(5);
 
+/// How long a job stays with this node without its lease being extended.
+/// The keeper extends it three times as often, so only a node that stopped
+/// (or a runtime stalled this long) loses a job to another worker.
+const LEASE: Duration = Duration::from_secs(30);
+
+/// How long a runner waits before asking the backend for work again after
+/// it failed to answer.
+const BACKEND_RETRY: Duration = Duration::from_secs(1);
+
 pub struct Jobs {
-    store: Arc<dyn JobStore>,
+    backend: Backend,
     pub files: JobFiles,
     inner: Mutex<Inner>,
-    /// Wakes runners waiting for work (one per queued job; all at shutdown).
-    work: Notify,
     capacity: usize,
 }
 
+#[cfg(test)]
+mod tests;
+
 struct Inner {
-    live: HashMap<String, Live>,
-    queue: VecDeque<String>,
     /// Uploads in progress that have a place in the queue held for them.
     reserved: usize,
     /// Ids of uploads streaming in: their directories have no record yet
@@ -49,15 +63,7 @@ struct Inner {
     last_order: u64,
 }
 
-struct Live {
-    record: StoredJob,
-    updates: broadcast::Sender<Arc<Job>>,
-    cancel: Arc<Notify>,
-    /// Set once a final state is being written; nothing else may change it.
-    ending: bool,
-}
-
-/// A job handed to a runner.
+/// A job handed to a runner, with the lease that makes it this node's.
 pub struct Claim {
     pub id: String,
     /// As submitted, passwords included.
@@ -68,32 +74,77 @@ pub struct Claim {
     pub more_inputs: Vec<StoredInput>,
     pub target_format: String,
     pub attempts: u32,
-    /// Notified when the job is cancelled while running.
+    /// Notified when the job is cancelled while running (or stops being
+    /// this node's).
     pub cancel: Arc<Notify>,
-    /// The write of the running state, if still under way.
-    recording: Option<tokio::task::JoinHandle<std::result::Result<(), StoreError>>>,
+    lease: Lease,
+    queue_wait_ms: u64,
+    progress: watch::Sender<Option<Reported>>,
+    /// Set when the lease was lost: the job is another worker's now, and
+    /// this one must not record its end.
+    lost: Arc<AtomicBool>,
+    /// Resolves once the start is recorded.
+    started: Option<oneshot::Receiver<()>>,
+    stop: Option<oneshot::Sender<()>>,
+    keeper: Option<JoinHandle<()>>,
+}
+
+/// The latest progress of a running job, for its keeper to publish.
+#[derive(Clone, Copy)]
+struct Reported {
+    stage: Stage,
+    percent: u32,
+    timings: Option<StageTimings>,
 }
 
 impl Claim {
-    /// Waits until the running state is written.
-    async fn recorded(&mut self) {
-        if let Some(recording) = self.recording.take() {
-            match recording.await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!(job = %self.id, "could not record the start: {e}"),
-                Err(e) => tracing::error!(job = %self.id, "could not record the start: {e}"),
-            }
+    /// Publishes progress (coalesced: a watcher may skip a step, never
+    /// see an older one after a newer).
+    pub fn progress(&self, stage: Stage, percent: u32, timings: Option<StageTimings>) {
+        self.progress.send_modify(|reported| {
+            let timings = timings.or(reported.and_then(|r| r.timings));
+            *reported = Some(Reported { stage, percent, timings });
+        });
+    }
+
+    /// Waits until the start is recorded, so a later write lands after it.
+    async fn started(&mut self) {
+        if let Some(started) = self.started.take() {
+            let _ = started.await;
+        }
+    }
+
+    /// Stops the keeper once it has recorded the start and published what
+    /// it was given.
+    async fn settle(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(keeper) = self.keeper.take() {
+            let _ = keeper.await;
+        }
+    }
+}
+
+impl Drop for Claim {
+    /// A runner dropped mid-job (the service stopping past its grace)
+    /// stops its keeper: the lease then runs out and the job goes to the
+    /// next worker, here after a restart or on another node.
+    fn drop(&mut self) {
+        if let Some(keeper) = &self.keeper {
+            keeper.abort();
         }
     }
 }
 
 /// How a running job ended.
+#[derive(Clone)]
 pub enum Ending {
     Succeeded(Output),
     Failed(Failure),
 }
 
-/// A place in the queue, held while an upload streams in.
+/// A place in the queue, held while an upload is recorded.
 pub struct Reservation<'a> {
     jobs: &'a Jobs,
 }
@@ -137,23 +188,15 @@ impl Drop for PendingUpload<'_> {
 /// (none for a job that has ended).
 pub struct Watch {
     pub snapshot: Job,
-    pub updates: Option<broadcast::Receiver<Arc<Job>>>,
+    pub updates: Option<Events>,
 }
 
 impl Jobs {
-    pub fn new(store: Arc<dyn JobStore>, files: JobFiles, capacity: usize) -> Jobs {
+    pub fn new(backend: Backend, files: JobFiles, capacity: usize) -> Jobs {
         Jobs {
-            store,
+            backend,
             files,
-            inner: Mutex::new(Inner {
-                live: HashMap::new(),
-                queue: VecDeque::new(),
-                reserved: 0,
-                uploading: HashSet::new(),
-                accepting: true,
-                last_order: 0,
-            }),
-            work: Notify::new(),
+            inner: Mutex::new(Inner { reserved: 0, uploading: HashSet::new(), accepting: true, last_order: 0 }),
             capacity,
         }
     }
@@ -163,36 +206,41 @@ impl Jobs {
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Puts jobs that had not ended when the service last stopped back in
-    /// the queue, in their original order. Returns how many.
+    /// Gets the jobs waiting since before this start ready to run again:
+    /// a job that was running when its node stopped is queued again (its
+    /// lease died with the node), and one whose input is gone fails.
+    /// Returns how many wait.
     pub async fn recover(&self) -> Result<usize> {
-        let store = self.store.clone();
-        let unfinished = tokio::task::spawn_blocking(move || store.unfinished()).await??;
-        let count = unfinished.len();
-        for mut record in unfinished {
-            let job = record.job.get_or_insert_default();
-            job.set_state(JobState::Queued);
-            job.progress = None;
-            job.start_time = None;
-            next_sequence(job);
-            let input = self.files.input(&job.id, &record.input_extension);
-            if !input.exists() {
-                tracing::warn!(job = %job.id, "input missing after restart");
-                let job = job.clone();
-                self.end_record(record, job, Ending::Failed(Failure::Unreadable)).await?;
+        let waiting = self.backend.queue.waiting().await?;
+        let mut count = 0;
+        for id in waiting {
+            let Some(record) = self.backend.records.get(&id).await? else {
+                continue;
+            };
+            if !self.files.input(&id, &record.input_extension).exists() {
+                tracing::warn!(job = %id, "input missing after restart");
+                if self.backend.queue.remove(&id).await? {
+                    self.end(&id, Ending::Failed(Failure::Unreadable), None).await?;
+                }
                 continue;
             }
-            self.persist(record.clone()).await?;
+            let order = record.order;
+            modify(&*self.backend.records, &id, Durability::Lasting, |record| {
+                let job = record.job.get_or_insert_default();
+                if job.state() == JobState::Queued && job.progress.is_none() && job.start_time.is_none() {
+                    return false;
+                }
+                job.set_state(JobState::Queued);
+                job.progress = None;
+                job.start_time = None;
+                true
+            })
+            .await?;
             let mut inner = self.lock();
-            inner.last_order = inner.last_order.max(record.order);
-            let id = job_id(&record).to_owned();
-            inner.live.insert(id.clone(), Live::new(record));
-            inner.queue.push_back(id);
+            inner.last_order = inner.last_order.max(order);
+            count += 1;
         }
-        reposition(&mut self.lock());
-        for _ in 0..count {
-            self.work.notify_one();
-        }
+        reposition(&self.backend).await;
         Ok(count)
     }
 
@@ -205,8 +253,8 @@ impl Jobs {
     /// Refuses early when the queue has no room, without holding a place:
     /// an upload holds one only once it has fully arrived (`reserve`), so
     /// slow uploads cannot fill the queue.
-    pub fn check_room(&self) -> Result<()> {
-        drop(self.reserve()?);
+    pub async fn check_room(&self) -> Result<()> {
+        drop(self.reserve().await?);
         Ok(())
     }
 
@@ -218,16 +266,14 @@ impl Jobs {
         let names = tokio::task::spawn_blocking(move || files.dir_names()).await??;
         let mut swept = 0;
         for name in names {
-            let busy = {
-                let inner = self.lock();
-                inner.uploading.contains(&name) || inner.live.contains_key(&name)
-            };
-            if busy {
+            if self.lock().uploading.contains(&name) {
                 continue;
             }
-            let store = self.store.clone();
-            let id = name.clone();
-            if tokio::task::spawn_blocking(move || store.get(&id)).await??.is_some() {
+            if self.backend.records.get(&name).await?.is_some() {
+                continue;
+            }
+            // An upload may have begun and been recorded since the listing.
+            if self.lock().uploading.contains(&name) {
                 continue;
             }
             tracing::info!(dir = %name, "removing a job directory without a record (an upload cut off)");
@@ -239,12 +285,13 @@ impl Jobs {
     }
 
     /// Holds a place in the queue for an upload that has arrived.
-    pub fn reserve(&self) -> Result<Reservation<'_>> {
+    pub async fn reserve(&self) -> Result<Reservation<'_>> {
+        let waiting = self.backend.queue.waiting().await?.len();
         let mut inner = self.lock();
         if !inner.accepting {
             return Err(Error::Unavailable("the service is shutting down; retry on another instance".into()));
         }
-        if inner.queue.len() + inner.reserved >= self.capacity {
+        if waiting + inner.reserved >= self.capacity {
             return Err(Error::Overloaded {
                 message: format!("the queue is full ({} jobs); retry later", self.capacity),
                 retry_after: QUEUE_FULL_RETRY,
@@ -267,241 +314,239 @@ impl Jobs {
         let job = record.job.get_or_insert_default();
         job.set_state(JobState::Queued);
         job.create_time = Some(now_timestamp());
-        next_sequence(job);
         let id = job.id.clone();
-
-        let store = self.store.clone();
-        let to_insert = record.clone();
-        match tokio::task::spawn_blocking(move || store.insert(&to_insert)).await?? {
-            Inserted::Existing(existing) => {
+        match self.backend.records.create(record).await? {
+            Created::Existing(existing) => {
                 drop(reservation);
-                return self.get(job_id(&existing)).await;
+                return Ok(existing.job.unwrap_or_default());
             }
-            Inserted::New => {}
+            Created::New(_) => {}
         }
-        let mut inner = self.lock();
+        self.backend.queue.push(&id).await?;
         // The held place becomes the job's own.
-        inner.reserved -= 1;
-        std::mem::forget(reservation);
-        inner.live.insert(id.clone(), Live::new(record));
-        inner.queue.push_back(id.clone());
-        reposition(&mut inner);
-        let job = current(&inner, &id);
-        drop(inner);
-        self.work.notify_one();
-        Ok(job)
+        drop(reservation);
+        reposition(&self.backend).await;
+        self.get(&id).await
     }
 
-    /// Waits for the next queued job and marks it running. `None` once the
-    /// service is shutting down.
+    /// Waits for the next queued job, leases it and marks it running.
+    /// `None` once the service is shutting down.
     pub async fn next(&self) -> Option<Claim> {
         loop {
-            let notified = self.work.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let claimed = {
-                let mut inner = self.lock();
-                if !inner.accepting {
-                    return None;
+            let lease = match self.backend.queue.lease(LEASE).await {
+                Ok(Some(lease)) => lease,
+                Ok(None) => return None,
+                Err(e) => {
+                    tracing::error!("cannot take a job from the queue: {e}");
+                    tokio::time::sleep(BACKEND_RETRY).await;
+                    continue;
                 }
-                inner.queue.pop_front().map(|id| {
-                    let claim = start(&mut inner, &id);
-                    reposition(&mut inner);
-                    (claim, inner.live[&id].record.clone())
-                })
             };
-            if let Some((mut claim, record)) = claimed {
-                // Recording the start runs beside the conversion instead of
-                // before it: a crash before it lands leaves the job queued,
-                // which a restart treats the same as running. Every later
-                // write waits for it (`Claim::recorded`), so it never lands
-                // over a newer state.
-                let store = self.store.clone();
-                claim.recording = Some(tokio::task::spawn_blocking(move || store.update(&record)));
-                return Some(claim);
+            match self.claim(lease).await {
+                Ok(Some(claim)) => return Some(claim),
+                Ok(None) => {}
+                Err(e) => tracing::error!("cannot start a job: {e:?}"),
             }
-            notified.await;
         }
+    }
+
+    /// Makes a leased job this runner's. `None` when there is nothing to
+    /// run: the job is gone, has ended, or was cancelled before it started.
+    async fn claim(&self, lease: Lease) -> Result<Option<Claim>> {
+        let backend = &self.backend;
+        let Some(record) = backend.records.get(&lease.id).await? else {
+            let _ = backend.queue.ack(&lease).await;
+            return Ok(None);
+        };
+        if has_ended(&record) {
+            let _ = backend.queue.ack(&lease).await;
+            return Ok(None);
+        }
+        if record.cancel_requested {
+            self.end(&lease.id, Ending::Failed(Failure::Cancelled), None).await?;
+            let _ = backend.queue.ack(&lease).await;
+            return Ok(None);
+        }
+        reposition(backend).await;
+        let job = record.job.clone().unwrap_or_default();
+        let queue_wait_ms = job
+            .create_time
+            .and_then(|created| SystemTime::try_from(created).ok())
+            .and_then(|created| created.elapsed().ok())
+            .unwrap_or_default()
+            .as_millis() as u64;
+        let cancel = Arc::new(Notify::new());
+        let lost = Arc::new(AtomicBool::new(false));
+        let (progress, reported) = watch::channel(None);
+        let (stop, stopped) = oneshot::channel();
+        let (started_tx, started) = oneshot::channel();
+        let keeper = Keeper {
+            backend: backend.clone(),
+            lease: lease.clone(),
+            queue_wait_ms,
+            cancel: cancel.clone(),
+            lost: lost.clone(),
+        };
+        let keeper = tokio::spawn(keeper.run(reported, started_tx, stopped));
+        Ok(Some(Claim {
+            id: lease.id.clone(),
+            options: record.options.unwrap_or_default(),
+            file_name: job.file_name,
+            input_extension: record.input_extension,
+            more_inputs: record.more_inputs,
+            target_format: job.target_format,
+            attempts: job.attempts + 1,
+            cancel,
+            lease,
+            queue_wait_ms,
+            progress,
+            lost,
+            started: Some(started),
+            stop: Some(stop),
+            keeper: Some(keeper),
+        }))
     }
 
     /// Records another attempt of a running job (after its worker died).
     pub async fn retry(&self, claim: &mut Claim) {
-        claim.recorded().await;
-        let record = self.update(&claim.id, |job| {
-            job.attempts += 1;
-            job.progress = Some(Progress { stage: Stage::Loading as i32, percent: 0 });
-        });
+        claim.started().await;
         claim.attempts += 1;
-        if let Some(record) = record
-            && let Err(e) = self.persist(record).await
-        {
-            tracing::error!(job = %claim.id, "could not record the retry: {e:?}");
+        let attempts = claim.attempts;
+        let retried = modify(&*self.backend.records, &claim.id, Durability::Lasting, |record| {
+            let job = record.job.get_or_insert_default();
+            if job.state().is_terminal() {
+                return false;
+            }
+            job.attempts = attempts;
+            job.progress = Some(Progress { stage: Stage::Loading as i32, percent: 0 });
+            true
+        })
+        .await;
+        if let Err(e) = retried {
+            tracing::error!(job = %claim.id, "could not record the retry: {e}");
         }
     }
 
-    /// Publishes progress of a running job (kept in memory only).
-    pub fn progress(&self, id: &str, stage: Stage, percent: u32, timings: Option<StageTimings>) {
-        self.update(id, |job| {
-            job.progress = Some(Progress { stage: stage as i32, percent });
-            if let Some(timings) = timings {
-                job.timings = Some(timings);
-            }
-        });
-    }
-
-    /// Ends a running job: writes the final state, then tells the watchers.
+    /// Ends a running job: writes the final state (which tells the
+    /// watchers) and hands the job back to the queue as done.
     pub async fn finish(&self, claim: &mut Claim, ending: Ending, timings: StageTimings) {
-        claim.recorded().await;
-        let id = claim.id.as_str();
-        let record = {
-            let mut inner = self.lock();
-            let Some(live) = inner.live.get_mut(id) else {
-                return;
-            };
-            if live.ending {
-                return;
-            }
-            live.ending = true;
-            live.record.clone()
-        };
-        let mut job = record.job.clone().unwrap_or_default();
-        let queue_wait_ms = job.timings.map_or(0, |t| t.queue_wait_ms);
-        job.timings = Some(StageTimings { queue_wait_ms, ..timings });
-        if let Err(e) = self.end_record(record, job, ending).await {
-            tracing::error!(job = id, "could not record the end: {e:?}");
+        claim.settle().await;
+        if claim.lost.load(Ordering::Relaxed) {
+            tracing::warn!(job = %claim.id, "the job went to another worker; not recording this end");
+            return;
+        }
+        let timings = StageTimings { queue_wait_ms: claim.queue_wait_ms, ..timings };
+        if let Err(e) = self.end(&claim.id, ending, Some(timings)).await {
+            tracing::error!(job = %claim.id, "could not record the end: {e:?}");
+            return;
+        }
+        if let Err(e) = self.backend.queue.ack(&claim.lease).await {
+            tracing::warn!(job = %claim.id, "could not hand the job back as done: {e}");
         }
     }
 
-    /// Writes the final state of `record`, then publishes it and forgets the
-    /// job from memory.
-    async fn end_record(&self, mut record: StoredJob, mut job: Job, ending: Ending) -> Result<()> {
-        job.progress = None;
-        job.queue_position = 0;
-        job.end_time = Some(now_timestamp());
-        match ending {
-            Ending::Succeeded(output) => {
-                job.set_state(JobState::Succeeded);
-                job.output = Some(output);
+    /// Writes the final state of a job, unless it has ended already.
+    /// Returns the job as it now stands.
+    async fn end(&self, id: &str, ending: Ending, timings: Option<StageTimings>) -> Result<Job> {
+        // The change may be tried again after a conflict, so it takes a copy each time.
+        let modified = modify(&*self.backend.records, id, Durability::Lasting, |record| {
+            if has_ended(record) {
+                return false;
             }
-            Ending::Failed(failure) => {
-                let state = match failure {
-                    Failure::Cancelled => JobState::Cancelled,
-                    _ => JobState::Failed,
-                };
-                job.set_state(state);
-                job.error = Some(failure.to_job_error());
+            let job = record.job.get_or_insert_default();
+            job.progress = None;
+            job.queue_position = 0;
+            job.end_time = Some(now_timestamp());
+            if timings.is_some() {
+                job.timings = timings;
             }
-        }
-        let id = job.id.clone();
-        {
-            let inner = self.lock();
-            if let Some(live) = inner.live.get(&id) {
-                // Sequence after every state the watchers already saw.
-                job.sequence = live.record.job.as_ref().map_or(0, |j| j.sequence);
+            match &ending {
+                Ending::Succeeded(output) => {
+                    job.set_state(JobState::Succeeded);
+                    job.output = Some(output.clone());
+                }
+                Ending::Failed(failure) => {
+                    let state = match failure {
+                        Failure::Cancelled => JobState::Cancelled,
+                        _ => JobState::Failed,
+                    };
+                    job.set_state(state);
+                    job.error = Some(failure.to_job_error());
+                }
             }
+            true
+        });
+        match modified.await? {
+            Modified::Written(record) | Modified::Kept(record) => Ok(record.job.unwrap_or_default()),
+            Modified::Missing => Err(not_found(id)),
         }
-        next_sequence(&mut job);
-        record.job = Some(job.clone());
-        let result = self.persist(record).await;
-        let mut inner = self.lock();
-        if let Some(live) = inner.live.remove(&id) {
-            let _ = live.updates.send(Arc::new(job));
-        }
-        result
     }
 
     /// Cancels a job that has not ended; returns its final state. A queued
-    /// job ends at once; a running one once its worker is stopped.
+    /// job ends at once; a running one once its worker is stopped, by
+    /// whichever node runs it.
     pub async fn cancel(&self, id: &str) -> Result<Job> {
-        #[allow(clippy::large_enum_variant)] // one value, on the stack, briefly
-        enum Then {
-            EndNow(StoredJob),
-            Wait(broadcast::Receiver<Arc<Job>>),
+        if self.backend.queue.remove(id).await? {
+            let job = self.end(id, Ending::Failed(Failure::Cancelled), None).await?;
+            reposition(&self.backend).await;
+            return Ok(job);
         }
-        let then = {
-            let mut inner = self.lock();
-            let in_queue = inner.queue.iter().position(|q| q == id);
-            match (inner.live.get_mut(id), in_queue) {
-                (None, _) => None,
-                (Some(live), _) if live.ending => Some(Then::Wait(live.updates.subscribe())),
-                (Some(live), None) => {
-                    // Running: its runner stops the worker and ends the job.
-                    live.cancel.notify_one();
-                    Some(Then::Wait(live.updates.subscribe()))
-                }
-                (Some(live), Some(index)) => {
-                    live.ending = true;
-                    let record = live.record.clone();
-                    inner.queue.remove(index);
-                    reposition(&mut inner);
-                    Some(Then::EndNow(record))
-                }
+        let asked = modify(&*self.backend.records, id, Durability::Lasting, |record| {
+            if has_ended(record) || record.cancel_requested {
+                return false;
             }
+            record.cancel_requested = true;
+            true
+        });
+        let record = match asked.await? {
+            Modified::Missing => return Err(not_found(id)),
+            Modified::Kept(record) if has_ended(&record) => return Ok(record.job.unwrap_or_default()),
+            Modified::Written(record) | Modified::Kept(record) => record,
         };
-        match then {
-            None => self.get(id).await,
-            Some(Then::EndNow(record)) => {
-                let job = record.job.clone().unwrap_or_default();
-                self.end_record(record, job, Ending::Failed(Failure::Cancelled)).await?;
-                self.get(id).await
+        let Some(mut events) = self.backend.records.watch(id, revision_of(&record)).await? else {
+            return Err(not_found(id));
+        };
+        while let Some(event) = events.next().await {
+            let record = event?;
+            if has_ended(&record) {
+                return Ok(record.job.unwrap_or_default());
             }
-            Some(Then::Wait(mut updates)) => loop {
-                match updates.recv().await {
-                    Ok(job) if job.state().is_terminal() => return Ok(Job::clone(&job)),
-                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(broadcast::error::RecvError::Closed) => return self.get(id).await,
-                }
-            },
         }
+        self.get(id).await
     }
 
     /// The job's current state. `NotFound` for unknown or expired ids.
     pub async fn get(&self, id: &str) -> Result<Job> {
-        if let Some(job) = self.lock().live.get(id).and_then(|l| l.record.job.clone()) {
-            return Ok(job);
-        }
         self.stored(id).await?.and_then(|r| r.job).ok_or_else(|| not_found(id))
     }
 
-    /// The stored record of a job (with its private fields).
+    /// The record of a job (with its private fields).
     pub async fn stored(&self, id: &str) -> Result<Option<StoredJob>> {
-        let store = self.store.clone();
-        let id = id.to_owned();
-        Ok(tokio::task::spawn_blocking(move || store.get(&id)).await??)
+        Ok(self.backend.records.get(id).await?)
     }
 
     pub async fn by_request_id(&self, request_id: &str) -> Result<Option<Job>> {
-        let store = self.store.clone();
-        let request_id = request_id.to_owned();
-        let record = tokio::task::spawn_blocking(move || store.by_request_id(&request_id)).await??;
-        match record {
-            Some(record) => self.get(job_id(&record)).await.map(Some),
-            None => Ok(None),
-        }
+        Ok(self.backend.records.by_request_id(request_id).await?.and_then(|record| record.job))
     }
 
-    /// The current state and a subscription to what follows, taken under
-    /// one lock so no change falls between them.
+    /// The current state and the changes after it.
     pub async fn watch(&self, id: &str) -> Result<Watch> {
-        {
-            let inner = self.lock();
-            if let Some(live) = inner.live.get(id) {
-                return Ok(Watch {
-                    snapshot: live.record.job.clone().unwrap_or_default(),
-                    updates: Some(live.updates.subscribe()),
-                });
-            }
-        }
-        // Not live: it has ended (or never existed), and the store has the
-        // final word.
-        Ok(Watch { snapshot: self.get(id).await?, updates: None })
+        let Some(mut events) = self.backend.records.watch(id, 0).await? else {
+            return Err(not_found(id));
+        };
+        let Some(first) = events.next().await else {
+            return Err(not_found(id));
+        };
+        let snapshot = first?.job.unwrap_or_default();
+        let updates = (!snapshot.state().is_terminal()).then_some(events);
+        Ok(Watch { snapshot, updates })
     }
 
     /// Stops taking and starting jobs. Queued jobs stay recorded as queued
     /// and run at the next start.
     pub fn stop_accepting(&self) {
         self.lock().accepting = false;
-        self.work.notify_waiters();
+        self.backend.queue.close();
     }
 
     pub fn is_accepting(&self) -> bool {
@@ -511,109 +556,158 @@ impl Jobs {
     /// Deletes jobs that ended more than `retention` ago, with their files.
     pub async fn expire(&self, retention: Duration) -> Result<usize> {
         let cutoff = SystemTime::now().checked_sub(retention).unwrap_or(UNIX_EPOCH);
-        let cutoff = cutoff.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
-        let store = self.store.clone();
-        let files = self.files.clone();
-        tokio::task::spawn_blocking(move || -> Result<usize> {
-            let expired = store.ended_before(cutoff)?;
-            for id in &expired {
-                store.delete(id)?;
-                files.remove(id);
+        let expired = self.backend.records.ended_before(cutoff).await?;
+        for id in &expired {
+            self.backend.records.delete(id).await?;
+            let files = self.files.clone();
+            let id = id.clone();
+            tokio::task::spawn_blocking(move || files.remove(&id)).await?;
+        }
+        Ok(expired.len())
+    }
+}
+
+/// What a running job's keeper needs.
+struct Keeper {
+    backend: Backend,
+    lease: Lease,
+    queue_wait_ms: u64,
+    cancel: Arc<Notify>,
+    lost: Arc<AtomicBool>,
+}
+
+impl Keeper {
+    /// Records the start, then until stopped: extends the lease, publishes
+    /// the latest progress, and tells the runner when a cancel is asked.
+    /// Recording the start runs beside the conversion instead of before
+    /// it: a crash before it lands leaves the job queued, which a restart
+    /// treats the same as running; the end waits for it (`Claim::settle`).
+    async fn run(
+        self,
+        mut reported: watch::Receiver<Option<Reported>>,
+        started_tx: oneshot::Sender<()>,
+        mut stopped: oneshot::Receiver<()>,
+    ) {
+        let id = self.lease.id.clone();
+        let queue_wait_ms = self.queue_wait_ms;
+        let started = modify(&*self.backend.records, &id, Durability::Lasting, |record| {
+            let job = record.job.get_or_insert_default();
+            if job.state().is_terminal() {
+                return false;
             }
-            Ok(expired.len())
+            job.set_state(JobState::Running);
+            job.queue_position = 0;
+            job.attempts += 1;
+            job.start_time = Some(now_timestamp());
+            job.progress = Some(Progress { stage: Stage::Loading as i32, percent: 0 });
+            job.timings = Some(StageTimings { queue_wait_ms, ..Default::default() });
+            true
         })
-        .await?
-    }
-
-    /// Applies `change` to a live job and publishes the result; returns the
-    /// new record for callers that persist it.
-    fn update(&self, id: &str, change: impl FnOnce(&mut Job)) -> Option<StoredJob> {
-        let mut inner = self.lock();
-        let live = inner.live.get_mut(id).filter(|l| !l.ending)?;
-        let job = live.record.job.get_or_insert_default();
-        change(job);
-        next_sequence(job);
-        let _ = live.updates.send(Arc::new(job.clone()));
-        Some(live.record.clone())
-    }
-
-    async fn persist(&self, record: StoredJob) -> Result<()> {
-        let store = self.store.clone();
-        Ok(tokio::task::spawn_blocking(move || store.update(&record)).await??)
-    }
-}
-
-impl Live {
-    fn new(record: StoredJob) -> Live {
-        Live { record, updates: broadcast::channel(UPDATES_BUFFER).0, cancel: Arc::new(Notify::new()), ending: false }
-    }
-}
-
-/// Marks a job running and builds its claim. Called with the lock held.
-fn start(inner: &mut Inner, id: &str) -> Claim {
-    let live = inner.live.get_mut(id).expect("queued jobs are live");
-    let record = &mut live.record;
-    let job = record.job.get_or_insert_default();
-    job.set_state(JobState::Running);
-    job.queue_position = 0;
-    job.attempts += 1;
-    job.start_time = Some(now_timestamp());
-    job.progress = Some(Progress { stage: Stage::Loading as i32, percent: 0 });
-    let waited = job
-        .create_time
-        .and_then(|created| SystemTime::try_from(created).ok())
-        .and_then(|created| created.elapsed().ok())
-        .unwrap_or_default();
-    job.timings = Some(StageTimings { queue_wait_ms: waited.as_millis() as u64, ..Default::default() });
-    next_sequence(job);
-    let _ = live.updates.send(Arc::new(job.clone()));
-    Claim {
-        id: id.to_owned(),
-        options: record.options.clone().unwrap_or_default(),
-        file_name: job.file_name.clone(),
-        input_extension: record.input_extension.clone(),
-        more_inputs: record.more_inputs.clone(),
-        target_format: job.target_format.clone(),
-        attempts: job.attempts,
-        cancel: live.cancel.clone(),
-        recording: None,
-    }
-}
-
-/// Gives each queued job its position and tells its watchers when it moved.
-fn reposition(inner: &mut Inner) {
-    let Inner { live, queue, .. } = inner;
-    for (index, id) in queue.iter().enumerate() {
-        let Some(live) = live.get_mut(id) else {
-            continue;
+        .await;
+        let _ = started_tx.send(());
+        let from = match started {
+            Ok(Modified::Written(record) | Modified::Kept(record)) => revision_of(&record),
+            Ok(Modified::Missing) => return,
+            Err(e) => {
+                tracing::error!(job = %id, "could not record the start: {e}");
+                0
+            }
         };
-        let job = live.record.job.get_or_insert_default();
-        let position = index as u32 + 1;
-        if job.queue_position != position {
-            job.queue_position = position;
-            next_sequence(job);
-            let _ = live.updates.send(Arc::new(job.clone()));
+        let mut events = match self.backend.records.watch(&id, from).await {
+            Ok(events) => events,
+            Err(e) => {
+                tracing::error!(job = %id, "cannot follow the job for cancellation: {e}");
+                None
+            }
+        };
+        let mut extend = tokio::time::interval(LEASE / 3);
+        extend.tick().await;
+        loop {
+            tokio::select! {
+                biased;
+                _ = &mut stopped => break,
+                changed = reported.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    let latest = *reported.borrow_and_update();
+                    if let Some(latest) = latest {
+                        self.publish(latest).await;
+                    }
+                }
+                event = next_event(&mut events) => match event {
+                    Some(Ok(record)) if record.cancel_requested => self.cancel.notify_one(),
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => events = None,
+                },
+                _ = extend.tick() => match self.backend.queue.extend(&self.lease, LEASE).await {
+                    Ok(()) => {}
+                    Err(BackendError::LeaseLost { .. }) => {
+                        tracing::warn!(job = %id, "the job's lease ran out; another worker has it");
+                        self.lost.store(true, Ordering::Relaxed);
+                        self.cancel.notify_one();
+                    }
+                    Err(e) => tracing::warn!(job = %id, "cannot extend the job's lease: {e}"),
+                },
+            }
+        }
+        // The last progress may not have been published yet; the end
+        // replaces it anyway.
+    }
+
+    async fn publish(&self, reported: Reported) {
+        let written = modify(&*self.backend.records, &self.lease.id, Durability::Passing, |record| {
+            let job = record.job.get_or_insert_default();
+            if job.state() != JobState::Running {
+                return false;
+            }
+            job.progress = Some(Progress { stage: reported.stage as i32, percent: reported.percent });
+            if let Some(timings) = reported.timings {
+                job.timings = Some(StageTimings { queue_wait_ms: self.queue_wait_ms, ..timings });
+            }
+            true
+        });
+        if let Err(e) = written.await {
+            tracing::warn!(job = %self.lease.id, "could not publish progress: {e}");
         }
     }
 }
 
-fn current(inner: &Inner, id: &str) -> Job {
-    inner.live.get(id).and_then(|l| l.record.job.clone()).unwrap_or_default()
+/// The next event of a watch, or never once there is none.
+async fn next_event(events: &mut Option<Events>) -> Option<docconv_backend::Result<StoredJob>> {
+    match events {
+        Some(events) => events.next().await,
+        None => std::future::pending().await,
+    }
 }
 
-fn job_id(record: &StoredJob) -> &str {
-    record.job.as_ref().map_or("", |j| j.id.as_str())
+/// Gives each waiting job its position (a passing write where it moved).
+async fn reposition(backend: &Backend) {
+    let waiting = match backend.queue.waiting().await {
+        Ok(waiting) => waiting,
+        Err(e) => {
+            tracing::warn!("cannot read the queue for positions: {e}");
+            return;
+        }
+    };
+    for (index, id) in waiting.iter().enumerate() {
+        let position = index as u32 + 1;
+        let moved = modify(&*backend.records, id, Durability::Passing, |record| {
+            let job = record.job.get_or_insert_default();
+            if job.state() != JobState::Queued || job.queue_position == position {
+                return false;
+            }
+            job.queue_position = position;
+            true
+        });
+        if let Err(e) = moved.await {
+            tracing::warn!(job = %id, "cannot publish the queue position: {e}");
+        }
+    }
 }
 
 fn not_found(id: &str) -> Error {
     Error::NotFound(format!("no job {id}: it never existed or has expired"))
-}
-
-/// Sequence numbers grow by at least one per change, and jump to the clock
-/// (in microseconds) so they keep growing across restarts, when the changes
-/// kept only in memory are lost.
-fn next_sequence(job: &mut Job) {
-    job.sequence = (job.sequence + 1).max(now_micros());
 }
 
 fn now_micros() -> u64 {

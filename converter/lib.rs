@@ -9,6 +9,7 @@ mod csv;
 mod disk;
 mod error;
 mod failure;
+mod files;
 mod formats;
 mod html;
 mod jobs;
@@ -17,10 +18,8 @@ mod pdf;
 mod pool;
 mod postprocess;
 mod probe;
-mod record;
 pub mod server;
 mod service;
-mod store;
 
 /// The defaults of a settings struct, as its flag attributes declare them
 /// (so each default is written once, where the flag is).

@@ -15,6 +15,7 @@
 
 use super::csv;
 use super::failure::Failure;
+use super::files::JobFiles;
 use super::formats::{self, Kind, Targets};
 use super::html;
 use super::jobs::{Claim, Ending, Jobs};
@@ -22,7 +23,6 @@ use super::options;
 use super::pdf;
 use super::postprocess;
 use super::probe;
-use super::store::JobFiles;
 use docconv::proto::v1::{Output, Stage, StageTimings};
 use docconv_worker::proto::{Convert, Sandbox};
 use docconv_worker::{Outcome, Progress, Worker, WorkerError, WorkerSpec};
@@ -300,17 +300,16 @@ impl Pool {
     ) -> (Attempt, StageTimings) {
         let started = Instant::now();
         let mut loaded_at = None;
-        let jobs = &self.jobs;
         let id = claim.id.as_str();
         let pid = worker.pid();
         let convert = worker.convert(request, |progress| match progress {
             // Loading is the first 60 % of the bar, exporting the next 30 %.
-            Progress::Loading { percent } => jobs.progress(id, Stage::Loading, share.of(percent * 60 / 100), None),
+            Progress::Loading { percent } => claim.progress(Stage::Loading, share.of(percent * 60 / 100), None),
             Progress::Loaded { .. } => {
                 let load_ms = started.elapsed().as_millis() as u64;
                 loaded_at = Some(Instant::now());
                 let timings = StageTimings { load_ms, ..Default::default() };
-                jobs.progress(id, Stage::Exporting, share.of(60), Some(timings));
+                claim.progress(Stage::Exporting, share.of(60), Some(timings));
             }
         });
         let attempt = tokio::select! {
@@ -341,7 +340,7 @@ impl Pool {
             store_ms: 0,
         };
         if matches!(attempt, Attempt::Done) && share.is_last() {
-            jobs.progress(id, Stage::Storing, 90, Some(timings));
+            claim.progress(Stage::Storing, 90, Some(timings));
         }
         (attempt, timings)
     }

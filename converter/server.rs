@@ -4,13 +4,14 @@
 
 use super::auth::Authenticate;
 use super::config::ConverterConfig;
+use super::files::JobFiles;
 use super::jobs::Jobs;
 use super::pool::{Pool, PoolConfig};
 use super::postprocess;
 use super::service::{ConverterService, Settings};
-use super::store::{JobFiles, RedbStore};
 use docconv::proto::v1::converter_server::ConverterServer;
 use docconv_auth::TokensFile;
+use docconv_backend::Backend;
 use docconv_worker::WorkerSpec;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -78,8 +79,8 @@ pub async fn run(
     let _ = std::fs::remove_dir_all(&scratch_dir);
     std::fs::create_dir_all(data_dir.join("jobs"))
         .map_err(|e| StartError(format!("cannot create the data directory {}: {e}", data_dir.display())))?;
-    let store = RedbStore::open(&data_dir.join("jobs.redb")).map_err(|e| StartError(e.to_string()))?;
-    let jobs = Arc::new(Jobs::new(Arc::new(store), JobFiles::new(data_dir.join("jobs")), config.queue_capacity));
+    let backend = Backend::embedded(&data_dir.join("jobs.redb")).map_err(|e| StartError(e.to_string()))?;
+    let jobs = Arc::new(Jobs::new(backend, JobFiles::new(data_dir.join("jobs")), config.queue_capacity));
     let recovered = jobs.recover().await.map_err(|e| StartError(format!("{e:?}")))?;
     if recovered > 0 {
         tracing::info!(recovered, "jobs from the previous run are queued again");

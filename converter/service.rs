@@ -9,7 +9,6 @@ use super::jobs::{Jobs, now_timestamp};
 use super::options;
 use super::pool::Running;
 use super::postprocess;
-use crate::record::{StoredInput, StoredJob};
 use docconv::ids;
 use docconv::ids::hex;
 use docconv::proto::v1::converter_server::Converter;
@@ -19,12 +18,14 @@ use docconv::proto::v1::{
     ServerInfo, SubmitHeader, SubmitRequest, WatchJobRequest, WatchJobResponse, WorkerSandbox, submit_request,
     watch_job_response,
 };
+use docconv_backend::{Events, StoredInput, StoredJob};
+use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
@@ -94,7 +95,7 @@ impl ConverterService {
         {
             return Ok(job);
         }
-        self.jobs.check_room()?;
+        self.jobs.check_room().await?;
         disk::check(self.jobs.files.root(), self.min_free_disk)?;
         // From here on, any way out but `keep` (an error, or the client
         // going away and this future being dropped) deletes the upload.
@@ -102,7 +103,7 @@ impl ConverterService {
         let id = upload.id().to_owned();
         let options = header.options.clone().unwrap_or_default();
         let (input_size_bytes, more_inputs) = self.receive(&mut stream, &id, &checked, &header, &options).await?;
-        let reservation = self.jobs.reserve()?;
+        let reservation = self.jobs.reserve().await?;
         let merged_file_names = match more_inputs.is_empty() {
             true => Vec::new(),
             false => std::iter::once(checked.file_name.clone())
@@ -124,6 +125,7 @@ impl ConverterService {
             order: 0,
             options: Some(options),
             more_inputs,
+            cancel_requested: false,
         };
         let job = self.jobs.enqueue(reservation, record).await?;
         if job.id == upload.id() {
@@ -461,7 +463,7 @@ struct Watching {
     /// The snapshot, until it is sent.
     snapshot: Option<Job>,
     /// Changes after the snapshot; none for a job that has ended.
-    updates: Option<broadcast::Receiver<Arc<Job>>>,
+    updates: Option<Events>,
     last_sequence: u64,
     heartbeat: Duration,
     stopping: watch::Receiver<bool>,
@@ -504,13 +506,10 @@ fn job_message(job: Job) -> WatchJobResponse {
     WatchJobResponse { event: Some(watch_job_response::Event::Job(job)) }
 }
 
-async fn next_update(
-    state: &mut Watching,
-    updates: &mut broadcast::Receiver<Arc<Job>>,
-) -> std::result::Result<WatchJobResponse, Status> {
+async fn next_update(state: &mut Watching, updates: &mut Events) -> std::result::Result<WatchJobResponse, Status> {
     loop {
         let next = tokio::select! {
-            next = updates.recv() => next,
+            next = updates.next() => next,
             () = tokio::time::sleep(state.heartbeat) => {
                 let beat = Heartbeat { time: Some(now_timestamp()) };
                 return Ok(WatchJobResponse { event: Some(watch_job_response::Event::Heartbeat(beat)) });
@@ -521,16 +520,22 @@ async fn next_update(
             }
         };
         match next {
-            // States older than the snapshot were already covered by it.
-            Ok(job) if job.sequence <= state.last_sequence => {}
-            Ok(job) => {
+            Some(Ok(record)) => {
+                let job = record.job.unwrap_or_default();
+                // States older than the snapshot were already covered by it.
+                if job.sequence <= state.last_sequence {
+                    continue;
+                }
                 state.last_sequence = job.sequence;
                 state.done = job.state().is_terminal();
-                return Ok(job_message(Job::clone(&job)));
+                return Ok(job_message(job));
             }
-            // Too far behind: the next state received is complete anyway.
-            Err(broadcast::error::RecvError::Lagged(_)) => {}
-            Err(broadcast::error::RecvError::Closed) => {
+            Some(Err(e)) => {
+                tracing::warn!("a watch ended early: {e}");
+                state.done = true;
+                return Err(Status::unavailable("the job's updates ended early; watch again"));
+            }
+            None => {
                 state.done = true;
                 return Err(Status::unavailable("the job's updates ended early; watch again"));
             }

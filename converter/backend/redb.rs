@@ -1,21 +1,19 @@
-//! Durable job records and the files of each job.
+//! The embedded ledger: job records in a redb database file.
 //!
-//! `JobStore` is the narrow interface the rest of the converter uses; the
-//! embedded implementation keeps records in a redb database under the data
-//! directory. A shared backend for several converter nodes implements the
-//! same trait. Inputs and outputs are plain files in one directory per job.
-//!
-//! The embedded store has to survive what a disk does to it:
+//! The store has to survive what a disk does to it:
 //! - After a failed write (a full disk, most often) redb refuses every later
 //!   call until the database is opened again, so the store reopens it and
 //!   tries the call once more: freeing space is enough to recover.
-//! - A full disk is reported as such (`StoreError::OutOfSpace`), so callers
+//! - A full disk is reported as such (`BackendError::OutOfSpace`), so callers
 //!   can say so instead of reporting an internal error.
 //! - A damaged file (empty, not a database, failing redb's integrity check,
-//!   or making redb panic) stops the start with `StoreError::Damaged`; it is
+//!   or making redb panic) stops the start with `BackendError::Damaged`; it is
 //!   never replaced by an empty store, which would lose every job silently.
 
+use crate::error::BackendError;
+use crate::ledger::{Inserted, Ledger};
 use crate::record::StoredJob;
+use crate::{Revision, ended_before, has_ended, id_of, revision_of};
 use prost::Message;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::any::Any;
@@ -23,35 +21,18 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::SystemTime;
 
 /// Job id → encoded `StoredJob`.
 const JOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("jobs");
 /// Request id → job id, for idempotent submits.
 const REQUESTS: TableDefinition<&str, &str> = TableDefinition::new("requests");
+/// Settings of the store itself: `REVISIONS_RESERVED`.
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// No revision up to this one may be handed out again (see `Ledger`).
+const REVISIONS_RESERVED: &str = "revisions-reserved";
 
-#[derive(Debug)]
-pub enum StoreError {
-    /// The disk (or quota) is full: ENOSPC or EDQUOT anywhere in the cause chain.
-    OutOfSpace(String),
-    /// The database file is damaged or not a job store; the message says which file and what to do.
-    Damaged(String),
-    Other(String),
-}
-
-impl StoreError {
-    pub fn is_out_of_space(&self) -> bool {
-        matches!(self, StoreError::OutOfSpace(_))
-    }
-}
-
-impl std::fmt::Display for StoreError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (StoreError::OutOfSpace(message) | StoreError::Damaged(message) | StoreError::Other(message)) = self;
-        write!(f, "job store: {message}")
-    }
-}
-
-impl<E: Into<redb::Error>> From<E> for StoreError {
+impl<E: Into<redb::Error>> From<E> for BackendError {
     fn from(e: E) -> Self {
         classify(e.into(), None)
     }
@@ -59,19 +40,19 @@ impl<E: Into<redb::Error>> From<E> for StoreError {
 
 /// Sorts a redb error into what a caller can act on. `file` names the
 /// database in a `Damaged` message when it is known.
-fn classify(e: redb::Error, file: Option<&Path>) -> StoreError {
+fn classify(e: redb::Error, file: Option<&Path>) -> BackendError {
     if is_no_space(&e) {
-        StoreError::OutOfSpace(format!("out of disk space ({e})"))
+        BackendError::OutOfSpace(format!("out of disk space ({e})"))
     } else if matches!(e, redb::Error::Corrupted(_)) {
         damaged(file, e)
     } else {
-        StoreError::Other(e.to_string())
+        BackendError::Other(e.to_string())
     }
 }
 
 /// Errors at open time: redb reports a file that is not a database, or one
 /// too short to hold its header, as an I/O error of these kinds.
-fn classify_open(e: redb::Error, file: &Path) -> StoreError {
+fn classify_open(e: redb::Error, file: &Path) -> BackendError {
     match &e {
         redb::Error::Io(io)
             if matches!(io.kind(), std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof) =>
@@ -113,16 +94,16 @@ fn chain_has_no_space(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-fn damaged(file: Option<&Path>, detail: impl std::fmt::Display) -> StoreError {
+fn damaged(file: Option<&Path>, detail: impl std::fmt::Display) -> BackendError {
     let file = file.map_or_else(|| "the database".to_owned(), |f| f.display().to_string());
-    StoreError::Damaged(format!(
+    BackendError::Damaged(format!(
         "{file} is damaged ({detail}); move it aside to start with an empty store (the jobs it held are lost) \
          or restore it from a backup"
     ))
 }
 
 /// A panic inside redb means it met data it never wrote: the file is damaged.
-fn panicked(file: &Path, payload: &(dyn Any + Send)) -> StoreError {
+fn panicked(file: &Path, payload: &(dyn Any + Send)) -> BackendError {
     let message = payload
         .downcast_ref::<&str>()
         .copied()
@@ -151,30 +132,6 @@ fn needs_reopen(e: &redb::Error) -> bool {
     matches!(e, redb::Error::Io(_) | redb::Error::PreviousIo)
 }
 
-/// What `insert` did. Short-lived and never stored, so the size of the
-/// record it may carry does not matter.
-#[allow(clippy::large_enum_variant)]
-pub enum Inserted {
-    New,
-    /// A job with the same request id already existed; nothing was written.
-    Existing(StoredJob),
-}
-
-/// Where jobs are recorded. Every write is durable when the call returns.
-pub trait JobStore: Send + Sync + 'static {
-    /// Records a new job, unless its request id is already taken.
-    fn insert(&self, job: &StoredJob) -> Result<Inserted, StoreError>;
-    /// Replaces the record of an existing job.
-    fn update(&self, job: &StoredJob) -> Result<(), StoreError>;
-    fn get(&self, id: &str) -> Result<Option<StoredJob>, StoreError>;
-    fn by_request_id(&self, request_id: &str) -> Result<Option<StoredJob>, StoreError>;
-    /// Jobs not yet ended, in submission order.
-    fn unfinished(&self) -> Result<Vec<StoredJob>, StoreError>;
-    /// Ids of jobs that ended before `cutoff_seconds` (Unix time).
-    fn ended_before(&self, cutoff_seconds: i64) -> Result<Vec<String>, StoreError>;
-    fn delete(&self, id: &str) -> Result<(), StoreError>;
-}
-
 pub struct RedbStore {
     path: PathBuf,
     /// Operations hold the read lock for as long as their transactions live;
@@ -194,10 +151,10 @@ struct Handle {
 
 impl RedbStore {
     /// Opens the store at `path`, creating it only if there is no file there.
-    pub fn open(path: &Path) -> Result<RedbStore, StoreError> {
+    pub fn open(path: &Path) -> Result<RedbStore, BackendError> {
         let db = match std::fs::symlink_metadata(path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_database(path)?,
-            Err(e) => return Err(StoreError::Other(format!("cannot read {}: {e}", path.display()))),
+            Err(e) => return Err(BackendError::Other(format!("cannot read {}: {e}", path.display()))),
             Ok(_) => open_database(path)?,
         };
         Ok(RedbStore { path: path.to_owned(), handle: RwLock::new(Handle { db: Some(db), generation: 0 }) })
@@ -216,7 +173,7 @@ impl RedbStore {
     /// from by being opened again, reopens it and runs `op` once more. `op`
     /// must therefore be safe to repeat, including after a commit that took
     /// effect although it reported an error.
-    fn run<T>(&self, op: impl Fn(&Database) -> Result<T, Failure>) -> Result<T, StoreError> {
+    fn run<T>(&self, op: impl Fn(&Database) -> Result<T, Failure>) -> Result<T, BackendError> {
         let (result, generation) = self.attempt(&op)?;
         let e = match result {
             Ok(value) => return Ok(value),
@@ -232,12 +189,12 @@ impl RedbStore {
     }
 
     /// The error to report for `failure` on the database of `generation`.
-    fn failed(&self, failure: Failure, generation: u64) -> StoreError {
+    fn failed(&self, failure: Failure, generation: u64) -> BackendError {
         let e = match failure {
             Failure::Redb(e) => classify(e, Some(&self.path)),
-            Failure::Record(message) => StoreError::Other(message),
+            Failure::Record(message) => BackendError::Other(message),
         };
-        if matches!(e, StoreError::Damaged(_)) {
+        if matches!(e, BackendError::Damaged(_)) {
             // As after a panic: the next operation opens the file again,
             // and the integrity check decides whether it may be used.
             self.close(generation);
@@ -250,7 +207,7 @@ impl RedbStore {
     fn attempt<T>(
         &self,
         op: &impl Fn(&Database) -> Result<T, Failure>,
-    ) -> Result<(Result<T, Failure>, u64), StoreError> {
+    ) -> Result<(Result<T, Failure>, u64), BackendError> {
         // Another operation may close the database again between the reopen
         // and the read lock (it panicked); a few rounds are plenty.
         for _ in 0..3 {
@@ -273,13 +230,13 @@ impl RedbStore {
             }
             self.reopen(None)?;
         }
-        Err(StoreError::Other(format!("{} keeps being closed by failing operations", self.path.display())))
+        Err(BackendError::Other(format!("{} keeps being closed by failing operations", self.path.display())))
     }
 
     /// Opens the database again: if `failed` is the generation that is still
     /// open, or if it is closed. Several operations failing on the same
     /// database thus reopen it once.
-    fn reopen(&self, failed: Option<u64>) -> Result<(), StoreError> {
+    fn reopen(&self, failed: Option<u64>) -> Result<(), BackendError> {
         let mut handle = self.write();
         if handle.db.is_some() && failed != Some(handle.generation) {
             return Ok(());
@@ -316,13 +273,13 @@ fn discard(db: Database) {
 }
 
 /// Opens an existing store, refusing a file that is not an intact job store.
-fn open_database(path: &Path) -> Result<Database, StoreError> {
+fn open_database(path: &Path) -> Result<Database, BackendError> {
     // redb's `open` refuses an empty file too, but with a message that does
     // not say what to do.
     match std::fs::metadata(path) {
         Ok(metadata) if metadata.len() == 0 => return Err(damaged(Some(path), "the file is empty")),
         Ok(_) => {}
-        Err(e) => return Err(StoreError::Other(format!("cannot open {}: {e}", path.display()))),
+        Err(e) => return Err(BackendError::Other(format!("cannot open {}: {e}", path.display()))),
     }
     let repaired = Arc::new(AtomicBool::new(false));
     let mut builder = Database::builder();
@@ -370,6 +327,7 @@ fn create_tables(db: &Database) -> Result<(), redb::Error> {
     let txn = db.begin_write()?;
     txn.open_table(JOBS)?;
     txn.open_table(REQUESTS)?;
+    txn.open_table(META)?;
     txn.commit()?;
     Ok(())
 }
@@ -378,7 +336,7 @@ fn create_tables(db: &Database) -> Result<(), redb::Error> {
 /// temporary name and renamed into place, so that a crash or a full disk
 /// while creating leaves either no file or a complete store: a half-written
 /// `path` would be refused as damaged at every later start.
-fn create_database(path: &Path) -> Result<Database, StoreError> {
+fn create_database(path: &Path) -> Result<Database, BackendError> {
     let mut partial = path.as_os_str().to_owned();
     partial.push(".new");
     let partial = PathBuf::from(partial);
@@ -405,20 +363,16 @@ fn create_database(path: &Path) -> Result<Database, StoreError> {
     open_database(path)
 }
 
-fn file_error(what: &str, path: &Path, e: std::io::Error) -> StoreError {
+fn file_error(what: &str, path: &Path, e: std::io::Error) -> BackendError {
     if chain_has_no_space(&e) {
-        StoreError::OutOfSpace(format!("out of disk space ({what} {}: {e})", path.display()))
+        BackendError::OutOfSpace(format!("out of disk space ({what} {}: {e})", path.display()))
     } else {
-        StoreError::Other(format!("{what} {}: {e}", path.display()))
+        BackendError::Other(format!("{what} {}: {e}", path.display()))
     }
 }
 
 fn decode(bytes: &[u8]) -> Result<StoredJob, Failure> {
     StoredJob::decode(bytes).map_err(|e| Failure::Record(format!("corrupt record: {e}")))
-}
-
-fn id_of(job: &StoredJob) -> &str {
-    job.job.as_ref().map_or("", |j| j.id.as_str())
 }
 
 fn all(db: &Database) -> Result<Vec<StoredJob>, Failure> {
@@ -432,8 +386,8 @@ fn all(db: &Database) -> Result<Vec<StoredJob>, Failure> {
     Ok(jobs)
 }
 
-impl JobStore for RedbStore {
-    fn insert(&self, job: &StoredJob) -> Result<Inserted, StoreError> {
+impl Ledger for RedbStore {
+    fn insert(&self, job: &StoredJob) -> Result<Inserted, BackendError> {
         self.run(|db| {
             let txn = db.begin_write()?;
             {
@@ -460,16 +414,24 @@ impl JobStore for RedbStore {
         })
     }
 
-    fn update(&self, job: &StoredJob) -> Result<(), StoreError> {
+    fn write(&self, job: &StoredJob) -> Result<(), BackendError> {
         self.run(|db| {
             let txn = db.begin_write()?;
-            txn.open_table(JOBS)?.insert(id_of(job), job.encode_to_vec().as_slice())?;
+            {
+                let mut jobs = txn.open_table(JOBS)?;
+                let stored = jobs.get(id_of(job))?.map(|v| decode(v.value())).transpose()?;
+                // Writes of one job may finish out of order; the newest stays.
+                if stored.is_some_and(|stored| revision_of(&stored) > revision_of(job)) {
+                    return Ok(());
+                }
+                jobs.insert(id_of(job), job.encode_to_vec().as_slice())?;
+            }
             txn.commit()?;
             Ok(())
         })
     }
 
-    fn get(&self, id: &str) -> Result<Option<StoredJob>, StoreError> {
+    fn get(&self, id: &str) -> Result<Option<StoredJob>, BackendError> {
         self.run(|db| {
             let txn = db.begin_read()?;
             let table = txn.open_table(JOBS)?;
@@ -477,7 +439,7 @@ impl JobStore for RedbStore {
         })
     }
 
-    fn by_request_id(&self, request_id: &str) -> Result<Option<StoredJob>, StoreError> {
+    fn by_request_id(&self, request_id: &str) -> Result<Option<StoredJob>, BackendError> {
         self.run(|db| {
             // Both lookups in one transaction: they see the same commit.
             let txn = db.begin_read()?;
@@ -489,24 +451,17 @@ impl JobStore for RedbStore {
         })
     }
 
-    fn unfinished(&self) -> Result<Vec<StoredJob>, StoreError> {
-        let mut jobs: Vec<_> =
-            self.run(all)?.into_iter().filter(|j| j.job.as_ref().is_some_and(|j| !j.state().is_terminal())).collect();
+    fn unfinished(&self) -> Result<Vec<StoredJob>, BackendError> {
+        let mut jobs: Vec<_> = self.run(all)?.into_iter().filter(|j| !has_ended(j)).collect();
         jobs.sort_by_key(|j| j.order);
         Ok(jobs)
     }
 
-    fn ended_before(&self, cutoff_seconds: i64) -> Result<Vec<String>, StoreError> {
-        Ok(self
-            .run(all)?
-            .into_iter()
-            .filter_map(|j| j.job)
-            .filter(|j| j.state().is_terminal() && j.end_time.is_some_and(|t| t.seconds < cutoff_seconds))
-            .map(|j| j.id)
-            .collect())
+    fn ended_before(&self, cutoff: SystemTime) -> Result<Vec<String>, BackendError> {
+        Ok(self.run(all)?.iter().filter(|j| ended_before(j, cutoff)).map(|j| id_of(j).to_owned()).collect())
     }
 
-    fn delete(&self, id: &str) -> Result<(), StoreError> {
+    fn delete(&self, id: &str) -> Result<(), BackendError> {
         self.run(|db| {
             let txn = db.begin_write()?;
             {
@@ -520,57 +475,23 @@ impl JobStore for RedbStore {
             Ok(())
         })
     }
-}
 
-/// The files of each job: `<root>/<id>/input.<ext>` and `output.<ext>`.
-#[derive(Clone, Debug)]
-pub struct JobFiles {
-    root: PathBuf,
-}
-
-impl JobFiles {
-    pub fn new(root: PathBuf) -> JobFiles {
-        JobFiles { root }
+    fn revisions(&self) -> Result<Revision, BackendError> {
+        self.run(|db| {
+            let txn = db.begin_read()?;
+            let reserved = txn.open_table(META)?.get(REVISIONS_RESERVED)?.map_or(0, |v| v.value());
+            // Stores written before revisions were reserved hold only their records'.
+            Ok(all(db)?.iter().map(revision_of).fold(reserved, u64::max))
+        })
     }
 
-    /// The job's directory. Ids are checked by the caller (`ids::is_valid`)
-    /// before they reach a path.
-    pub fn dir(&self, id: &str) -> PathBuf {
-        self.root.join(id)
-    }
-
-    pub fn input(&self, id: &str, extension: &str) -> PathBuf {
-        self.dir(id).join(format!("input.{extension}"))
-    }
-
-    /// The `index`-th further document of a merge (from 1).
-    pub fn more_input(&self, id: &str, index: usize, extension: &str) -> PathBuf {
-        self.dir(id).join(format!("input-{index}.{extension}"))
-    }
-
-    pub fn output(&self, id: &str, extension: &str) -> PathBuf {
-        self.dir(id).join(format!("output.{extension}"))
-    }
-
-    pub fn remove(&self, id: &str) {
-        let _ = std::fs::remove_dir_all(self.dir(id));
-    }
-
-    /// The directory holding every job's directory.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// The names of every job directory on disk, whatever their records.
-    pub fn dir_names(&self) -> std::io::Result<Vec<String>> {
-        let mut names = Vec::new();
-        for entry in std::fs::read_dir(&self.root)? {
-            let entry = entry?;
-            if entry.file_type()?.is_dir() {
-                names.push(entry.file_name().to_string_lossy().into_owned());
-            }
-        }
-        Ok(names)
+    fn reserve_revisions(&self, up_to: Revision) -> Result<(), BackendError> {
+        self.run(|db| {
+            let txn = db.begin_write()?;
+            txn.open_table(META)?.insert(REVISIONS_RESERVED, up_to)?;
+            txn.commit()?;
+            Ok(())
+        })
     }
 }
 
@@ -588,8 +509,7 @@ mod tests {
             request_id: request_id.into(),
             input_extension: "docx".into(),
             order,
-            options: None,
-            more_inputs: vec![],
+            ..StoredJob::default()
         }
     }
 
@@ -646,9 +566,9 @@ mod tests {
         record
     }
 
-    fn expect_damaged(result: Result<RedbStore, StoreError>) -> String {
+    fn expect_damaged(result: Result<RedbStore, BackendError>) -> String {
         match result {
-            Err(StoreError::Damaged(message)) => message,
+            Err(BackendError::Damaged(message)) => message,
             Err(e) => panic!("expected Damaged, got {e:?}"),
             Ok(_) => panic!("expected Damaged, the store opened"),
         }
@@ -713,24 +633,27 @@ mod tests {
         use std::io::Error as IoError;
         let no_space = || IoError::from_raw_os_error(libc::ENOSPC);
         for e in [
-            StoreError::from(redb::StorageError::Io(no_space())),
-            StoreError::from(redb::CommitError::Storage(redb::StorageError::Io(no_space()))),
-            StoreError::from(redb::Error::Io(IoError::from_raw_os_error(libc::EDQUOT))),
+            BackendError::from(redb::StorageError::Io(no_space())),
+            BackendError::from(redb::CommitError::Storage(redb::StorageError::Io(no_space()))),
+            BackendError::from(redb::Error::Io(IoError::from_raw_os_error(libc::EDQUOT))),
             // Wrapped errors are looked into.
-            StoreError::from(redb::Error::Io(IoError::other(no_space()))),
-            StoreError::from(redb::Error::Backend(Box::new(no_space()))),
+            BackendError::from(redb::Error::Io(IoError::other(no_space()))),
+            BackendError::from(redb::Error::Backend(Box::new(no_space()))),
         ] {
             assert!(e.is_out_of_space(), "{e:?}");
             assert!(e.to_string().starts_with("job store: out of disk space ("), "{e}");
         }
-        let e = StoreError::from(redb::StorageError::Corrupted("bad page".into()));
-        assert!(matches!(&e, StoreError::Damaged(m) if m.contains("bad page") && m.contains("move it aside")), "{e:?}");
+        let e = BackendError::from(redb::StorageError::Corrupted("bad page".into()));
+        assert!(
+            matches!(&e, BackendError::Damaged(m) if m.contains("bad page") && m.contains("move it aside")),
+            "{e:?}"
+        );
         for e in [
-            StoreError::from(redb::Error::Io(IoError::from_raw_os_error(libc::EACCES))),
-            StoreError::from(redb::StorageError::PreviousIo),
-            StoreError::from(redb::TransactionError::WouldBlock),
+            BackendError::from(redb::Error::Io(IoError::from_raw_os_error(libc::EACCES))),
+            BackendError::from(redb::StorageError::PreviousIo),
+            BackendError::from(redb::TransactionError::WouldBlock),
         ] {
-            assert!(matches!(e, StoreError::Other(_)), "{e:?}");
+            assert!(matches!(e, BackendError::Other(_)), "{e:?}");
             assert!(!e.is_out_of_space());
             assert!(e.to_string().starts_with("job store: "), "{e}");
         }
@@ -784,7 +707,7 @@ mod tests {
     }
 
     /// Inserts records from `first` on until one fails; returns its number and error.
-    fn insert_until_failure(store: &RedbStore, first: usize) -> (usize, StoreError) {
+    fn insert_until_failure(store: &RedbStore, first: usize) -> (usize, BackendError) {
         for n in first..first + 10_000 {
             if let Err(e) = store.insert(&big_job(n)) {
                 return (n, e);
@@ -907,13 +830,13 @@ mod tests {
                         assert_eq!(damaged, 0, "seed {seed}: job {n} read after the damage was found");
                         assert_eq!(record, Some(big_job(n)), "seed {seed}");
                     }
-                    Err(StoreError::Damaged(_)) => damaged += 1,
+                    Err(BackendError::Damaged(_)) => damaged += 1,
                     Err(e) => panic!("seed {seed}: {e:?}"),
                 }
             }
             assert!(damaged > 0, "seed {seed}: no read met the garbled pages");
-            assert!(matches!(store.unfinished(), Err(StoreError::Damaged(_))), "seed {seed}");
-            assert!(matches!(store.insert(&big_job(count)), Err(StoreError::Damaged(_))), "seed {seed}");
+            assert!(matches!(store.unfinished(), Err(BackendError::Damaged(_))), "seed {seed}");
+            assert!(matches!(store.insert(&big_job(count)), Err(BackendError::Damaged(_))), "seed {seed}");
         }
     }
 
@@ -948,7 +871,7 @@ mod tests {
                 panic!("page out of range")
             })
             .unwrap_err();
-        assert!(matches!(&e, StoreError::Damaged(m) if m.contains("page out of range")), "{e:?}");
+        assert!(matches!(&e, BackendError::Damaged(m) if m.contains("page out of range")), "{e:?}");
         assert_eq!(tries.into_inner(), 1, "a panic was retried");
         assert!(store.read().db.is_none(), "the database is still open after a panic");
         // The file itself is intact: the next call opens it and works.

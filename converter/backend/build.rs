@@ -3,9 +3,9 @@
 //! from the API crate rather than being generated twice.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    println!("cargo:rerun-if-changed=../proto/docconv/store/v1");
-    println!("cargo:rerun-if-changed=../proto/docconv/v1");
-    let fds = protox::compile(["docconv/store/v1/store.proto"], ["../proto"])?;
+    println!("cargo:rerun-if-changed=../../proto/docconv/store/v1");
+    println!("cargo:rerun-if-changed=../../proto/docconv/v1");
+    let fds = protox::compile(["docconv/store/v1/store.proto"], ["../../proto"])?;
     prost_build::Config::new().extern_path(".docconv.v1", "::docconv::proto::v1").compile_fds(fds)?;
     Ok(())
 }

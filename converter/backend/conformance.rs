@@ -1,0 +1,364 @@
+//! The conformance suite: what every backend must do, written against the
+//! traits alone. An implementation passes when `run` returns for it.
+//!
+//! Times are real (a shared engine's lease deadlines run on its own
+//! clock), and short: the whole suite takes about a second.
+
+use crate::{
+    Backend, BackendError, Created, Durability, Modified, Records, Revision, StoredJob, has_ended, id_of, modify,
+    revision_of,
+};
+use async_trait::async_trait;
+use docconv::proto::v1::{Job, JobState, Progress};
+use futures_util::StreamExt;
+use std::time::Duration;
+
+/// A backend under test.
+#[async_trait]
+pub trait Subject: Send {
+    /// A new backend holding no jobs.
+    async fn fresh(&mut self) -> Backend;
+    /// The backend after the process using `old` stopped (dropping it) and
+    /// a new one started on the same data; `None` for one that does not
+    /// outlive its process.
+    async fn restart(&mut self, old: Backend) -> Option<Backend>;
+}
+
+/// Runs every check of the suite, panicking at the first that fails.
+pub async fn run(subject: &mut impl Subject) {
+    records_get_a_new_revision_at_each_write(&subject.fresh().await).await;
+    request_ids_make_submission_idempotent(&subject.fresh().await).await;
+    a_write_from_a_stale_read_is_refused(&subject.fresh().await).await;
+    concurrent_modifications_are_all_applied(&subject.fresh().await).await;
+    watchers_see_revisions_in_order_until_the_end(&subject.fresh().await).await;
+    a_watch_starts_at_the_revision_asked_for(&subject.fresh().await).await;
+    ended_jobs_expire_and_deletion_forgets_them(&subject.fresh().await).await;
+    the_queue_hands_out_jobs_in_order(&subject.fresh().await).await;
+    a_lease_waits_for_work_and_ends_at_close(&subject.fresh().await).await;
+    a_lease_that_runs_out_is_handed_out_again(&subject.fresh().await).await;
+    an_extended_lease_is_kept(&subject.fresh().await).await;
+    a_released_job_is_first_in_line(&subject.fresh().await).await;
+    let backend = subject.fresh().await;
+    let prepared = prepare_restart(&backend).await;
+    if let Some(after) = subject.restart(backend).await {
+        check_restart(&after, prepared).await;
+    }
+}
+
+/// A queued job's record, as the service writes one.
+pub fn queued(id: &str, request_id: &str, order: u64) -> StoredJob {
+    let mut job = Job { id: id.into(), ..Job::default() };
+    job.set_state(JobState::Queued);
+    StoredJob {
+        job: Some(job),
+        request_id: request_id.into(),
+        input_extension: "docx".into(),
+        order,
+        ..Default::default()
+    }
+}
+
+fn set_state(record: &mut StoredJob, state: JobState) {
+    let job = record.job.get_or_insert_default();
+    job.set_state(state);
+    if state.is_terminal() {
+        job.end_time = Some(std::time::SystemTime::now().into());
+    }
+}
+
+fn with_state(mut record: StoredJob, state: JobState) -> StoredJob {
+    set_state(&mut record, state);
+    record
+}
+
+async fn create(records: &dyn Records, record: StoredJob) -> StoredJob {
+    match records.create(record).await.expect("create") {
+        Created::New(written) => written,
+        Created::Existing(existing) => panic!("a new job was taken for {}", id_of(&existing)),
+    }
+}
+
+const SHORT: Duration = Duration::from_millis(150);
+
+async fn records_get_a_new_revision_at_each_write(backend: &Backend) {
+    let records = &*backend.records;
+    let created = create(records, queued("a", "", 1)).await;
+    assert!(revision_of(&created) > 0, "a new record has a revision");
+    assert_eq!(records.get("a").await.unwrap().as_ref(), Some(&created));
+    let running = records.update(with_state(created.clone(), JobState::Running), Durability::Lasting).await.unwrap();
+    assert!(revision_of(&running) > revision_of(&created), "a write gives a higher revision");
+    let mut progressed = running.clone();
+    progressed.job.as_mut().unwrap().progress = Some(Progress { stage: 1, percent: 40 });
+    let progressed = records.update(progressed, Durability::Passing).await.unwrap();
+    assert!(revision_of(&progressed) > revision_of(&running), "a passing write gives a higher revision too");
+    assert_eq!(records.get("a").await.unwrap().as_ref(), Some(&progressed), "reads see passing writes");
+    let other = create(records, queued("b", "", 2)).await;
+    assert!(revision_of(&other) > revision_of(&progressed), "revisions grow across jobs");
+    assert!(records.get("nope").await.unwrap().is_none());
+}
+
+async fn request_ids_make_submission_idempotent(backend: &Backend) {
+    let records = &*backend.records;
+    let first = create(records, queued("a", "r1", 1)).await;
+    match records.create(queued("b", "r1", 2)).await.unwrap() {
+        Created::Existing(existing) => assert_eq!(existing, first),
+        Created::New(_) => panic!("a repeated request id made a second job"),
+    }
+    assert!(records.get("b").await.unwrap().is_none(), "nothing is written for a repeated request id");
+    assert_eq!(records.by_request_id("r1").await.unwrap().as_ref().map(id_of), Some("a"));
+    assert!(records.by_request_id("r2").await.unwrap().is_none());
+    create(records, queued("c", "", 3)).await;
+    create(records, queued("d", "", 4)).await;
+    records.delete("a").await.unwrap();
+    assert!(records.by_request_id("r1").await.unwrap().is_none(), "deleting a job frees its request id");
+    create(records, queued("e", "r1", 5)).await;
+}
+
+async fn a_write_from_a_stale_read_is_refused(backend: &Backend) {
+    let records = &*backend.records;
+    let created = create(records, queued("a", "", 1)).await;
+    let written = records.update(with_state(created.clone(), JobState::Running), Durability::Lasting).await.unwrap();
+    match records.update(with_state(created, JobState::Cancelled), Durability::Lasting).await {
+        Err(BackendError::Conflict { id, current }) => {
+            assert_eq!(id, "a");
+            assert_eq!(current, revision_of(&written));
+        }
+        other => panic!("a stale write was not refused: {other:?}"),
+    }
+    assert_eq!(records.get("a").await.unwrap().unwrap(), written);
+    let ended = records.update(with_state(written.clone(), JobState::Succeeded), Durability::Lasting).await.unwrap();
+    match records.update(with_state(written, JobState::Failed), Durability::Lasting).await {
+        Err(BackendError::Conflict { .. }) => {}
+        other => panic!("a stale write over an ended job was not refused: {other:?}"),
+    }
+    assert_eq!(records.get("a").await.unwrap().unwrap(), ended);
+    match records.update(queued("ghost", "", 9), Durability::Lasting).await {
+        Err(BackendError::Missing { .. }) => {}
+        other => panic!("a write to an unknown job: {other:?}"),
+    }
+}
+
+async fn concurrent_modifications_are_all_applied(backend: &Backend) {
+    create(&*backend.records, queued("a", "", 1)).await;
+    let writers: Vec<_> = (0..8)
+        .map(|i| {
+            let records = backend.records.clone();
+            let durability = if i % 2 == 0 { Durability::Lasting } else { Durability::Passing };
+            tokio::spawn(async move {
+                for _ in 0..5 {
+                    let modified = modify(&*records, "a", durability, |record| {
+                        record.job.get_or_insert_default().attempts += 1;
+                        true
+                    })
+                    .await
+                    .unwrap();
+                    assert!(matches!(modified, Modified::Written(_)));
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    assert_eq!(backend.records.get("a").await.unwrap().unwrap().job.unwrap().attempts, 40);
+    let kept = modify(&*backend.records, "a", Durability::Lasting, |_| false).await.unwrap();
+    assert!(matches!(kept, Modified::Kept(_)));
+    assert!(matches!(
+        modify(&*backend.records, "nope", Durability::Lasting, |_| true).await.unwrap(),
+        Modified::Missing
+    ));
+}
+
+async fn next_of(events: &mut crate::Events) -> Option<StoredJob> {
+    tokio::time::timeout(Duration::from_secs(5), events.next())
+        .await
+        .expect("an event within 5 s")
+        .map(|item| item.expect("an event, not an error"))
+}
+
+async fn watchers_see_revisions_in_order_until_the_end(backend: &Backend) {
+    let records = &*backend.records;
+    assert!(records.watch("nope", 0).await.unwrap().is_none(), "no watch of an unknown job");
+    let created = create(records, queued("a", "", 1)).await;
+    let mut early = records.watch("a", 0).await.unwrap().unwrap();
+    assert_eq!(next_of(&mut early).await.as_ref(), Some(&created), "a watch starts with the current record");
+    let mut last = created;
+    let mut written = Vec::new();
+    for percent in [10, 20, 30] {
+        let mut next = last.clone();
+        next.job.as_mut().unwrap().progress = Some(Progress { stage: 1, percent });
+        last = records.update(next, Durability::Passing).await.unwrap();
+        written.push(revision_of(&last));
+    }
+    // A watcher joining mid-job starts at the current record.
+    let mut late = records.watch("a", 0).await.unwrap().unwrap();
+    assert_eq!(next_of(&mut late).await.as_ref(), Some(&last));
+    let ended = records.update(with_state(last, JobState::Succeeded), Durability::Lasting).await.unwrap();
+    written.push(revision_of(&ended));
+    let mut seen = Vec::new();
+    while let Some(record) = next_of(&mut early).await {
+        seen.push(revision_of(&record));
+    }
+    assert_eq!(seen, written, "every revision, in order, then the end");
+    assert_eq!(next_of(&mut late).await.as_ref(), Some(&ended));
+    assert!(next_of(&mut late).await.is_none(), "a watch ends after the end");
+    // Watching an ended job gives its last record and ends.
+    let mut after = records.watch("a", 0).await.unwrap().unwrap();
+    assert_eq!(next_of(&mut after).await.as_ref(), Some(&ended));
+    assert!(next_of(&mut after).await.is_none());
+}
+
+async fn a_watch_starts_at_the_revision_asked_for(backend: &Backend) {
+    let records = &*backend.records;
+    let created = create(records, queued("a", "", 1)).await;
+    let mut events = records.watch("a", revision_of(&created) + 1).await.unwrap().unwrap();
+    let running = records.update(with_state(created.clone(), JobState::Running), Durability::Lasting).await.unwrap();
+    assert_eq!(next_of(&mut events).await.as_ref(), Some(&running), "revisions before `from` are not sent");
+    let mut current = records.watch("a", revision_of(&created)).await.unwrap().unwrap();
+    assert_eq!(next_of(&mut current).await.as_ref(), Some(&running), "the latest at or after `from`");
+}
+
+async fn ended_jobs_expire_and_deletion_forgets_them(backend: &Backend) {
+    let records = &*backend.records;
+    let a = create(records, queued("a", "ra", 1)).await;
+    create(records, queued("b", "", 2)).await;
+    records.update(with_state(a, JobState::Failed), Durability::Lasting).await.unwrap();
+    let now = std::time::SystemTime::now();
+    let minute = Duration::from_secs(60);
+    assert!(records.ended_before(now - minute).await.unwrap().is_empty(), "nothing ended a minute ago");
+    assert_eq!(records.ended_before(now + minute).await.unwrap(), vec!["a".to_owned()], "only ended jobs expire");
+    records.delete("a").await.unwrap();
+    assert!(records.get("a").await.unwrap().is_none());
+    assert!(records.ended_before(now + minute).await.unwrap().is_empty());
+    // Deleting a job before it ends ends its watches.
+    let mut events = records.watch("b", 0).await.unwrap().unwrap();
+    next_of(&mut events).await.unwrap();
+    records.delete("b").await.unwrap();
+    let gone = tokio::time::timeout(Duration::from_secs(5), events.next()).await.expect("the watch ends");
+    assert!(!matches!(gone, Some(Ok(_))), "no record after deletion: {gone:?}");
+}
+
+async fn queue_of(backend: &Backend, ids: &[&str]) {
+    for (order, id) in ids.iter().enumerate() {
+        create(&*backend.records, queued(id, "", order as u64 + 1)).await;
+        backend.queue.push(id).await.unwrap();
+    }
+}
+
+async fn the_queue_hands_out_jobs_in_order(backend: &Backend) {
+    let queue = &*backend.queue;
+    queue_of(backend, &["a", "b", "c", "d"]).await;
+    assert_eq!(queue.waiting().await.unwrap(), ["a", "b", "c", "d"]);
+    let a = queue.lease(SHORT * 10).await.unwrap().unwrap();
+    assert_eq!((a.id.as_str(), a.deliveries), ("a", 1));
+    assert_eq!(queue.waiting().await.unwrap(), ["b", "c", "d"], "a leased job no longer waits");
+    assert!(queue.remove("c").await.unwrap(), "a waiting job can be taken out");
+    assert!(!queue.remove("a").await.unwrap(), "a leased job cannot");
+    assert!(!queue.remove("zzz").await.unwrap());
+    assert_eq!(queue.waiting().await.unwrap(), ["b", "d"]);
+    queue.ack(&a).await.unwrap();
+    assert!(matches!(queue.ack(&a).await, Err(BackendError::LeaseLost { .. })), "a lease is acknowledged once");
+    assert_eq!(queue.lease(SHORT).await.unwrap().unwrap().id, "b");
+    assert_eq!(queue.lease(SHORT).await.unwrap().unwrap().id, "d");
+}
+
+async fn a_lease_waits_for_work_and_ends_at_close(backend: &Backend) {
+    let queue = backend.queue.clone();
+    let waiting = tokio::spawn(async move { queue.lease(SHORT * 10).await });
+    tokio::time::sleep(SHORT).await;
+    assert!(!waiting.is_finished(), "a lease waits while nothing is queued");
+    queue_of(backend, &["a"]).await;
+    let lease = tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("pushed work wakes a lease");
+    assert_eq!(lease.unwrap().unwrap().unwrap().id, "a");
+    let queue = backend.queue.clone();
+    let waiting = tokio::spawn(async move { queue.lease(SHORT).await });
+    tokio::time::sleep(SHORT / 3).await;
+    backend.queue.close();
+    let closed = tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("close wakes waiting leases");
+    assert!(closed.unwrap().unwrap().is_none());
+    queue_of(backend, &["b"]).await;
+    assert!(backend.queue.lease(SHORT).await.unwrap().is_none(), "a closed queue hands out nothing");
+}
+
+async fn a_lease_that_runs_out_is_handed_out_again(backend: &Backend) {
+    let queue = &*backend.queue;
+    queue_of(backend, &["a", "b"]).await;
+    let first = queue.lease(SHORT).await.unwrap().unwrap();
+    assert_eq!(queue.lease(SHORT * 10).await.unwrap().unwrap().id, "b");
+    // Nothing waits now; the next lease comes when `a`'s runs out.
+    let again = tokio::time::timeout(Duration::from_secs(5), queue.lease(SHORT * 10)).await.expect("handed out again");
+    let again = again.unwrap().unwrap();
+    assert_eq!((again.id.as_str(), again.deliveries), ("a", 2));
+    assert_ne!(again.token, first.token);
+    assert!(matches!(queue.extend(&first, SHORT).await, Err(BackendError::LeaseLost { .. })));
+    assert!(matches!(queue.ack(&first).await, Err(BackendError::LeaseLost { .. })));
+    assert!(matches!(queue.release(&first).await, Err(BackendError::LeaseLost { .. })));
+    queue.ack(&again).await.unwrap();
+}
+
+async fn an_extended_lease_is_kept(backend: &Backend) {
+    let queue = &*backend.queue;
+    queue_of(backend, &["a"]).await;
+    let lease = queue.lease(SHORT).await.unwrap().unwrap();
+    let other = {
+        let queue = backend.queue.clone();
+        tokio::spawn(async move { queue.lease(SHORT).await })
+    };
+    for _ in 0..6 {
+        tokio::time::sleep(SHORT / 3).await;
+        queue.extend(&lease, SHORT).await.unwrap();
+    }
+    assert!(!other.is_finished(), "an extended lease is not handed out again");
+    queue.ack(&lease).await.unwrap();
+    tokio::time::sleep(SHORT * 2).await;
+    assert!(!other.is_finished(), "an acknowledged job is not handed out again");
+    other.abort();
+}
+
+async fn a_released_job_is_first_in_line(backend: &Backend) {
+    let queue = &*backend.queue;
+    queue_of(backend, &["a", "b"]).await;
+    let a = queue.lease(SHORT * 10).await.unwrap().unwrap();
+    queue.release(&a).await.unwrap();
+    assert_eq!(queue.waiting().await.unwrap(), ["a", "b"]);
+    let again = queue.lease(SHORT * 10).await.unwrap().unwrap();
+    assert_eq!((again.id.as_str(), again.deliveries), ("a", 2));
+}
+
+/// What a restart must keep.
+pub struct BeforeRestart {
+    highest: Revision,
+    ended: StoredJob,
+    running: StoredJob,
+}
+
+async fn prepare_restart(backend: &Backend) -> BeforeRestart {
+    let records = &*backend.records;
+    queue_of(backend, &["ended", "running", "queued"]).await;
+    let lease = backend.queue.lease(SHORT * 10).await.unwrap().unwrap();
+    let ended = records.get(&lease.id).await.unwrap().unwrap();
+    let ended = records.update(with_state(ended, JobState::Succeeded), Durability::Lasting).await.unwrap();
+    backend.queue.ack(&lease).await.unwrap();
+    let lease = backend.queue.lease(SHORT * 10).await.unwrap().unwrap();
+    let running = records.get(&lease.id).await.unwrap().unwrap();
+    let running = records.update(with_state(running, JobState::Running), Durability::Lasting).await.unwrap();
+    let mut progressed = running.clone();
+    progressed.job.as_mut().unwrap().progress = Some(Progress { stage: 1, percent: 50 });
+    let progressed = records.update(progressed, Durability::Passing).await.unwrap();
+    BeforeRestart { highest: revision_of(&progressed), ended, running }
+}
+
+async fn check_restart(backend: &Backend, before: BeforeRestart) {
+    let records = &*backend.records;
+    assert_eq!(records.get("ended").await.unwrap().as_ref(), Some(&before.ended), "lasting writes survive");
+    let running = records.get("running").await.unwrap().unwrap();
+    assert!(!has_ended(&running));
+    assert!(revision_of(&running) >= revision_of(&before.running), "the last lasting write at least");
+    // Jobs that had not ended wait again, in submission order: the lease
+    // of the running one died with its process.
+    assert_eq!(backend.queue.waiting().await.unwrap(), ["running", "queued"]);
+    let written = records.update(running, Durability::Passing).await.unwrap();
+    assert!(revision_of(&written) > before.highest, "revisions keep growing past every one handed out before");
+    let lease = backend.queue.lease(SHORT * 10).await.unwrap().unwrap();
+    assert_eq!(lease.id, "running");
+}

@@ -1,0 +1,32 @@
+//! The backend's one error type.
+
+use crate::Revision;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The disk (or quota) is full: ENOSPC or EDQUOT anywhere in the cause chain.
+    #[error("job store: {0}")]
+    OutOfSpace(String),
+    /// The store is damaged or not a job store; the message says which and what to do.
+    #[error("job store: {0}")]
+    Damaged(String),
+    /// A compare-and-set lost: the job was written since it was read.
+    #[error("job {id} changed meanwhile (it is at revision {current})")]
+    Conflict { id: String, current: Revision },
+    /// The lease ran out and the job went to another worker, or was never this one's.
+    #[error("job {id} is no longer leased by this worker")]
+    LeaseLost { id: String },
+    /// A write for a job that does not exist.
+    #[error("no job {id}")]
+    Missing { id: String },
+    #[error("job store: {0}")]
+    Other(String),
+}
+
+impl BackendError {
+    pub fn is_out_of_space(&self) -> bool {
+        matches!(self, BackendError::OutOfSpace(_))
+    }
+}
+
+pub type Result<T, E = BackendError> = std::result::Result<T, E>;

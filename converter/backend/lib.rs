@@ -1,0 +1,259 @@
+//! The job backend: everything about jobs that the nodes of a service
+//! share, behind two traits.
+//!
+//! - [`Records`]: one record per job, each write giving it a new
+//!   *revision* (the `sequence` clients see), compare-and-set on the
+//!   revision it was read at, and events: a watch from a revision on.
+//! - [`Queue`]: jobs waiting for a worker, handed out as leases with a
+//!   deadline, extended while a worker converts, acknowledged at the end or
+//!   released for another node. A lease that runs out is handed out again:
+//!   that is how a job of a node that died is recovered.
+//!
+//! Two implementations live here, both [`Local`]: [`Backend::in_memory`],
+//! for fast tests, and [`Backend::embedded`], a redb file that survives
+//! restarts. Both pass the suite in [`conformance`], which any other
+//! implementation (a shared engine for a cluster) must pass too. The
+//! files of a job are not here yet: they are local to the node.
+#![forbid(unsafe_code)]
+
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+mod error;
+mod ledger;
+mod local;
+mod record;
+mod redb;
+
+pub use error::{BackendError, Result};
+pub use local::Local;
+pub use record::{StoredInput, StoredJob};
+
+use async_trait::async_trait;
+use futures_util::Stream;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// A job record's version: it grows with every write of any job, and a
+/// record's revision is its `job.sequence`.
+pub type Revision = u64;
+
+/// What a write must survive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Survives a crash once the call returns: submission, start, retry,
+    /// cancellation, the end.
+    Lasting,
+    /// Progress: reaches watchers and gets its revision, but a crash may
+    /// lose it (the revisions after a restart are higher all the same).
+    Passing,
+}
+
+/// What `create` did. Short-lived, so the size of the variants is moot.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Created {
+    /// The record as written, with its first revision.
+    New(StoredJob),
+    /// Its request id named an earlier job, returned unchanged; nothing was written.
+    Existing(StoredJob),
+}
+
+/// A job's records from a revision on: the latest at or after it, then
+/// each later one. Revisions in between may be skipped by a watcher that
+/// falls behind, never reordered. Ends after the record of a job that has
+/// ended.
+pub type Events = Pin<Box<dyn Stream<Item = Result<StoredJob>> + Send>>;
+
+/// Job records with revisions and events.
+#[async_trait]
+pub trait Records: Send + Sync + 'static {
+    /// Records a new job (lasting), unless its request id was used before.
+    async fn create(&self, record: StoredJob) -> Result<Created>;
+    async fn get(&self, id: &str) -> Result<Option<StoredJob>>;
+    async fn by_request_id(&self, request_id: &str) -> Result<Option<StoredJob>>;
+    /// Writes `record` if the job is still at the revision it was read at
+    /// (its `job.sequence`); `Conflict` otherwise. Returns it as written,
+    /// with its new revision.
+    async fn update(&self, record: StoredJob, durability: Durability) -> Result<StoredJob>;
+    /// Forgets the job and its request id.
+    async fn delete(&self, id: &str) -> Result<()>;
+    /// Ids of jobs that ended before `cutoff`.
+    async fn ended_before(&self, cutoff: SystemTime) -> Result<Vec<String>>;
+    /// The job's records from `from` on (see `Events`); `None` for an
+    /// unknown job.
+    async fn watch(&self, id: &str, from: Revision) -> Result<Option<Events>>;
+}
+
+/// A job handed to one worker until `ack`, `release` or the deadline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    pub id: String,
+    /// How many times the job has been handed out, this time included.
+    pub deliveries: u32,
+    /// Tells this lease from an earlier one of the same job; set by the queue.
+    pub token: u64,
+}
+
+/// Jobs waiting for a worker, in the order they were pushed.
+#[async_trait]
+pub trait Queue: Send + Sync + 'static {
+    /// Adds a job at the end.
+    async fn push(&self, id: &str) -> Result<()>;
+    /// Waits for the first waiting job and leases it for `ttl`. `None`
+    /// once the queue is closed.
+    async fn lease(&self, ttl: Duration) -> Result<Option<Lease>>;
+    /// Pushes the lease's deadline to `ttl` from now; `LeaseLost` if it ran
+    /// out and the job was handed out again.
+    async fn extend(&self, lease: &Lease, ttl: Duration) -> Result<()>;
+    /// The job is done with, whatever its end.
+    async fn ack(&self, lease: &Lease) -> Result<()>;
+    /// Hands the job back, first in line, for another worker.
+    async fn release(&self, lease: &Lease) -> Result<()>;
+    /// Takes a waiting job out of the queue; `false` if it was not waiting
+    /// (leased, done, or unknown).
+    async fn remove(&self, id: &str) -> Result<bool>;
+    /// The waiting jobs, first in line first.
+    async fn waiting(&self) -> Result<Vec<String>>;
+    /// Stops handing out leases on this node: every `lease` call returns `None`.
+    fn close(&self);
+}
+
+/// A job backend: the records and the queue, which may be one object.
+#[derive(Clone)]
+pub struct Backend {
+    pub records: Arc<dyn Records>,
+    pub queue: Arc<dyn Queue>,
+}
+
+impl Backend {
+    /// Everything in this process's memory: nothing survives it. For tests.
+    pub fn in_memory() -> Backend {
+        Backend::from_local(Arc::new(Local::new(Arc::new(ledger::MemoryLedger::default()))))
+    }
+
+    /// Records in a redb file at `path` (created if there is no file; a
+    /// damaged one is refused, never replaced). Jobs that had not ended
+    /// when the last process stopped wait in the queue again, in the order
+    /// they were submitted: their leases died with that process.
+    pub fn embedded(path: &Path) -> Result<Backend> {
+        let store = redb::RedbStore::open(path)?;
+        Ok(Backend::from_local(Arc::new(Local::open(Arc::new(store))?)))
+    }
+
+    fn from_local(local: Arc<Local>) -> Backend {
+        Backend { records: local.clone(), queue: local }
+    }
+}
+
+/// The job id of a record.
+pub fn id_of(record: &StoredJob) -> &str {
+    record.job.as_ref().map_or("", |j| j.id.as_str())
+}
+
+/// The revision a record was read at.
+pub fn revision_of(record: &StoredJob) -> Revision {
+    record.job.as_ref().map_or(0, |j| j.sequence)
+}
+
+/// Whether the record's job ended before `cutoff`.
+pub fn ended_before(record: &StoredJob, cutoff: SystemTime) -> bool {
+    let end = record.job.as_ref().filter(|j| j.state().is_terminal()).and_then(|j| j.end_time);
+    end.and_then(|end| SystemTime::try_from(end).ok()).is_some_and(|end| end < cutoff)
+}
+
+/// Whether the record's job has ended (succeeded, failed or cancelled).
+pub fn has_ended(record: &StoredJob) -> bool {
+    record.job.as_ref().is_some_and(|j| j.state().is_terminal())
+}
+
+/// What `modify` did.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Modified {
+    /// The change was written; the record as written.
+    Written(StoredJob),
+    /// The change declined to write; the record as read.
+    Kept(StoredJob),
+    /// No such job.
+    Missing,
+}
+
+/// Reads the job, lets `change` edit it and writes it back, reading again
+/// after a conflict. `change` returns `false` to write nothing (it must
+/// then leave the record as it found it).
+pub async fn modify(
+    records: &dyn Records,
+    id: &str,
+    durability: Durability,
+    mut change: impl FnMut(&mut StoredJob) -> bool + Send,
+) -> Result<Modified> {
+    loop {
+        let Some(mut record) = records.get(id).await? else {
+            return Ok(Modified::Missing);
+        };
+        if !change(&mut record) {
+            return Ok(Modified::Kept(record));
+        }
+        match records.update(record, durability).await {
+            Ok(written) => return Ok(Modified::Written(written)),
+            Err(BackendError::Conflict { .. }) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Backend;
+    use super::conformance::{self, Subject};
+    use async_trait::async_trait;
+
+    struct InMemory;
+
+    #[async_trait]
+    impl Subject for InMemory {
+        async fn fresh(&mut self) -> Backend {
+            Backend::in_memory()
+        }
+
+        async fn restart(&mut self, _: Backend) -> Option<Backend> {
+            None
+        }
+    }
+
+    struct Embedded {
+        dir: tempfile::TempDir,
+        made: usize,
+    }
+
+    impl Embedded {
+        fn path(&self) -> std::path::PathBuf {
+            self.dir.path().join(format!("jobs-{}.redb", self.made))
+        }
+    }
+
+    #[async_trait]
+    impl Subject for Embedded {
+        async fn fresh(&mut self) -> Backend {
+            self.made += 1;
+            Backend::embedded(&self.path()).unwrap()
+        }
+
+        async fn restart(&mut self, old: Backend) -> Option<Backend> {
+            drop(old);
+            Some(Backend::embedded(&self.path()).unwrap())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_in_memory_backend_conforms() {
+        conformance::run(&mut InMemory).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_embedded_backend_conforms() {
+        conformance::run(&mut Embedded { dir: tempfile::tempdir().unwrap(), made: 0 }).await;
+    }
+}
