@@ -48,6 +48,8 @@ pub struct Jobs {
     pub files: JobFiles,
     inner: Mutex<Inner>,
     capacity: usize,
+    /// How long a job stays this node's without its lease being extended.
+    lease: Duration,
 }
 
 #[cfg(test)]
@@ -198,7 +200,15 @@ impl Jobs {
             files,
             inner: Mutex::new(Inner { reserved: 0, uploading: HashSet::new(), accepting: true, last_order: 0 }),
             capacity,
+            lease: LEASE,
         }
+    }
+
+    /// The same hub with leases of `lease` (tests of nodes that die).
+    #[cfg(test)]
+    fn with_lease(mut self, lease: Duration) -> Jobs {
+        self.lease = lease;
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -333,7 +343,7 @@ impl Jobs {
     /// `None` once the service is shutting down.
     pub async fn next(&self) -> Option<Claim> {
         loop {
-            let lease = match self.backend.queue.lease(LEASE).await {
+            let lease = match self.backend.queue.lease(self.lease).await {
                 Ok(Some(lease)) => lease,
                 Ok(None) => return None,
                 Err(e) => {
@@ -383,6 +393,7 @@ impl Jobs {
         let keeper = Keeper {
             backend: backend.clone(),
             lease: lease.clone(),
+            duration: self.lease,
             queue_wait_ms,
             cancel: cancel.clone(),
             lost: lost.clone(),
@@ -571,6 +582,8 @@ impl Jobs {
 struct Keeper {
     backend: Backend,
     lease: Lease,
+    /// How far each extension pushes the lease's deadline.
+    duration: Duration,
     queue_wait_ms: u64,
     cancel: Arc<Notify>,
     lost: Arc<AtomicBool>,
@@ -620,7 +633,7 @@ impl Keeper {
                 None
             }
         };
-        let mut extend = tokio::time::interval(LEASE / 3);
+        let mut extend = tokio::time::interval(self.duration / 3);
         extend.tick().await;
         loop {
             tokio::select! {
@@ -640,7 +653,7 @@ impl Keeper {
                     Some(Ok(_)) => {}
                     Some(Err(_)) | None => events = None,
                 },
-                _ = extend.tick() => match self.backend.queue.extend(&self.lease, LEASE).await {
+                _ = extend.tick() => match self.backend.queue.extend(&self.lease, self.duration).await {
                     Ok(()) => {}
                     Err(BackendError::LeaseLost { .. }) => {
                         tracing::warn!(job = %id, "the job's lease ran out; another worker has it");

@@ -23,9 +23,10 @@ use super::options;
 use super::pdf;
 use super::postprocess;
 use super::probe;
+use super::workers::{Launcher, WorkerProcess};
 use docconv::proto::v1::{Output, Stage, StageTimings};
 use docconv_worker::proto::{Convert, Sandbox};
-use docconv_worker::{Outcome, Progress, Worker, WorkerError, WorkerSpec};
+use docconv_worker::{Outcome, Progress, WorkerError};
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -44,9 +45,17 @@ pub struct PoolConfig {
     pub worker_memory_limit: u64,
 }
 
+#[cfg(test)]
+mod tests;
+
+/// A worker as the pool holds it.
+type Worker = Box<dyn WorkerProcess>;
+
 pub struct Pool {
     jobs: Arc<Jobs>,
-    spec: WorkerSpec,
+    launcher: Arc<dyn Launcher>,
+    /// Where the samples for warming up and probing are.
+    samples_dir: PathBuf,
     config: PoolConfig,
     /// How many slots have had a warm worker; health reports ready when all have.
     warm: watch::Sender<usize>,
@@ -70,14 +79,15 @@ pub struct Running {
 }
 
 impl Pool {
-    pub fn start(jobs: Arc<Jobs>, spec: WorkerSpec, config: PoolConfig) -> std::io::Result<Running> {
-        std::fs::create_dir_all(&spec.scratch_dir)?;
-        probe::write_samples(&spec.scratch_dir)?;
+    pub fn start(jobs: Arc<Jobs>, launcher: Arc<dyn Launcher>, config: PoolConfig) -> std::io::Result<Running> {
+        let samples_dir = launcher.samples_dir();
+        std::fs::create_dir_all(&samples_dir)?;
+        probe::write_samples(&samples_dir)?;
         let (warm, warm_rx) = watch::channel(0);
         let (targets, targets_rx) = watch::channel(None);
         let probed = std::sync::Mutex::new((Targets::default(), 0));
         let (sandbox, sandbox_rx) = watch::channel(None);
-        let pool = Arc::new(Pool { jobs, spec, config, warm, targets, probed, sandbox });
+        let pool = Arc::new(Pool { jobs, launcher, samples_dir, config, warm, targets, probed, sandbox });
         let runners = (0..pool.config.workers).map(|slot| tokio::spawn(pool.clone().runner(slot))).collect();
         Ok(Running { runners, warm: warm_rx, targets: targets_rx, sandbox: sandbox_rx })
     }
@@ -119,7 +129,7 @@ impl Pool {
         let slots = self.config.workers;
         let kinds: Vec<Kind> =
             Kind::ALL.into_iter().enumerate().filter(|(i, _)| i % slots == slot).map(|(_, k)| k).collect();
-        let found = probe::find_targets(worker, &self.spec.scratch_dir, &kinds, || self.start_worker()).await;
+        let found = probe::find_targets(worker, &self.samples_dir, &kinds, || self.start_worker()).await;
         let mut probed = self.probed.lock().unwrap();
         probed.0.extend(found);
         probed.1 += 1;
@@ -130,7 +140,7 @@ impl Pool {
     }
 
     fn worn_out(&self, worker: &Worker) -> bool {
-        worker.jobs_done >= self.config.max_jobs_per_worker
+        worker.jobs_done() >= self.config.max_jobs_per_worker
             || worker.rss_bytes().is_some_and(|rss| rss > self.config.max_worker_rss)
     }
 
@@ -142,10 +152,10 @@ impl Pool {
             if !self.jobs.is_accepting() {
                 return None;
             }
-            match Worker::start(&self.spec).await {
-                Ok(mut worker) => match probe::warm_up(&mut worker, &self.spec.scratch_dir).await {
+            match self.launcher.start().await {
+                Ok(mut worker) => match probe::warm_up(&mut worker, &self.samples_dir).await {
                     Ok(()) => {
-                        self.report_sandbox(&worker.sandbox);
+                        self.report_sandbox(worker.sandbox());
                         return Some(worker);
                     }
                     Err(e) => tracing::error!("worker warm-up failed: {e}"),
@@ -302,7 +312,7 @@ impl Pool {
         let mut loaded_at = None;
         let id = claim.id.as_str();
         let pid = worker.pid();
-        let convert = worker.convert(request, |progress| match progress {
+        let mut on_progress = |progress| match progress {
             // Loading is the first 60 % of the bar, exporting the next 30 %.
             Progress::Loading { percent } => claim.progress(Stage::Loading, share.of(percent * 60 / 100), None),
             Progress::Loaded { .. } => {
@@ -311,7 +321,8 @@ impl Pool {
                 let timings = StageTimings { load_ms, ..Default::default() };
                 claim.progress(Stage::Exporting, share.of(60), Some(timings));
             }
-        });
+        };
+        let convert = worker.convert(request, &mut on_progress);
         let attempt = tokio::select! {
             result = tokio::time::timeout_at(deadline.into(), convert) => match result {
                 Ok(Ok(Outcome::Done)) => Attempt::Done,

@@ -10,8 +10,9 @@
 //! that fail.
 
 use super::formats::{Kind, Targets};
+use super::workers::WorkerProcess;
+use docconv_worker::Outcome;
 use docconv_worker::proto::Convert;
-use docconv_worker::{Outcome, Worker};
 use std::future::Future;
 use std::path::Path;
 
@@ -48,7 +49,7 @@ pub fn write_samples(dir: &Path) -> std::io::Result<()> {
 
 /// Converts the warm-up samples to PDF. The worker's job count starts
 /// after them.
-pub async fn warm_up(worker: &mut Worker, samples_dir: &Path) -> Result<(), String> {
+pub async fn warm_up(worker: &mut Box<dyn WorkerProcess>, samples_dir: &Path) -> Result<(), String> {
     for sample in SAMPLES.iter().filter(|s| s.warms_up) {
         match export(worker, samples_dir, sample, "pdf").await {
             Ok(Outcome::Done) => {}
@@ -58,7 +59,7 @@ pub async fn warm_up(worker: &mut Worker, samples_dir: &Path) -> Result<(), Stri
             Err(e) => return Err(format!("{}: {e}", sample.file_name)),
         }
     }
-    worker.jobs_done = 0;
+    worker.reset_jobs_done();
     Ok(())
 }
 
@@ -66,10 +67,15 @@ pub async fn warm_up(worker: &mut Worker, samples_dir: &Path) -> Result<(), Stri
 /// A worker that dies on an export is replaced by `replace()` (a warmed-up
 /// one) and the probe goes on; `None` from it (shutting down) ends the probe
 /// with what it has found.
-pub async fn find_targets<F, Fut>(worker: &mut Worker, samples_dir: &Path, kinds: &[Kind], mut replace: F) -> Targets
+pub async fn find_targets<F, Fut>(
+    worker: &mut Box<dyn WorkerProcess>,
+    samples_dir: &Path,
+    kinds: &[Kind],
+    mut replace: F,
+) -> Targets
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = Option<Worker>>,
+    Fut: Future<Output = Option<Box<dyn WorkerProcess>>>,
 {
     let mut targets = Targets::default();
     for &kind in kinds {
@@ -92,12 +98,12 @@ where
             }
         }
     }
-    worker.jobs_done = 0;
+    worker.reset_jobs_done();
     targets
 }
 
 async fn export(
-    worker: &mut Worker,
+    worker: &mut Box<dyn WorkerProcess>,
     samples_dir: &Path,
     sample: &Sample,
     target: &str,
@@ -109,7 +115,7 @@ async fn export(
         format: target.into(),
         ..Convert::default()
     };
-    let outcome = worker.convert(request, |_| {}).await;
+    let outcome = worker.convert(request, &mut |_| {}).await;
     let _ = tokio::fs::remove_file(&output).await;
     outcome
 }

@@ -9,6 +9,7 @@ use super::jobs::Jobs;
 use super::pool::{Pool, PoolConfig};
 use super::postprocess;
 use super::service::{ConverterService, Settings};
+use super::workers::Processes;
 use docconv::proto::v1::converter_server::ConverterServer;
 use docconv_auth::TokensFile;
 use docconv_backend::Backend;
@@ -106,7 +107,7 @@ pub async fn run(
         worker_memory_limit: config.worker_memory_limit_mib * 1024 * 1024,
     };
     let workers = pool_config.workers;
-    let pool = Pool::start(jobs.clone(), spec, pool_config)
+    let pool = Pool::start(jobs.clone(), Arc::new(Processes(spec)), pool_config)
         .map_err(|e| StartError(format!("cannot prepare the worker directory: {e}")))?;
 
     let (health, health_service) = tonic_health::server::health_reporter();

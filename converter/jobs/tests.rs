@@ -312,3 +312,27 @@ async fn after_a_crash_running_jobs_wait_again_and_missing_inputs_fail() {
     let claim = next(&jobs).await;
     assert_eq!((claim.id.as_str(), claim.attempts), (running.id.as_str(), 2), "its first attempt counts");
 }
+
+#[tokio::test]
+async fn a_job_of_a_node_that_died_goes_to_another_once_its_lease_runs_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = Backend::in_memory();
+    let files = JobFiles::new(dir.path().join("jobs"));
+    let lease = Duration::from_millis(200);
+    let first = Jobs::new(backend.clone(), files.clone(), 10).with_lease(lease);
+    let second = Jobs::new(backend, files, 10).with_lease(lease);
+    let job = submit(&first).await;
+    let mut claim = next(&first).await;
+    claim.started().await;
+    // The first node dies mid-job: its keeper stops extending the lease.
+    drop(claim);
+    let taken = next(&second).await;
+    assert_eq!((taken.id.as_str(), taken.attempts), (job.id.as_str(), 2), "handed out again once the lease ran out");
+    // A node that is alive keeps its job past the lease time.
+    let other = submit(&first).await;
+    let mut kept = next(&first).await;
+    assert_eq!(kept.id, other.id);
+    assert!(tokio::time::timeout(lease * 3, second.next()).await.is_err(), "a kept lease is not handed out");
+    first.finish(&mut kept, Ending::Succeeded(output()), StageTimings::default()).await;
+    assert_eq!(second.get(&other.id).await.unwrap().state(), JobState::Succeeded, "any node sees the end");
+}
