@@ -1,56 +1,25 @@
-//! The files of each job, in one directory per job under the data
-//! directory.
+//! The names of a job's files in the job backend's blobs (see
+//! `docconv_backend::Blobs`): the converter chooses them, never a client.
 
-use std::path::{Path, PathBuf};
-
-/// The files of each job: `<root>/<id>/input.<ext>` and `output.<ext>`.
-#[derive(Clone, Debug)]
-pub struct JobFiles {
-    root: PathBuf,
+/// The (first) document.
+pub fn input(extension: &str) -> String {
+    format!("input.{extension}")
 }
 
-impl JobFiles {
-    pub fn new(root: PathBuf) -> JobFiles {
-        JobFiles { root }
-    }
-
-    /// The job's directory. Ids are checked by the caller (`ids::is_valid`)
-    /// before they reach a path.
-    pub fn dir(&self, id: &str) -> PathBuf {
-        self.root.join(id)
-    }
-
-    pub fn input(&self, id: &str, extension: &str) -> PathBuf {
-        self.dir(id).join(format!("input.{extension}"))
-    }
-
-    /// The `index`-th further document of a merge (from 1).
-    pub fn more_input(&self, id: &str, index: usize, extension: &str) -> PathBuf {
-        self.dir(id).join(format!("input-{index}.{extension}"))
-    }
-
-    pub fn output(&self, id: &str, extension: &str) -> PathBuf {
-        self.dir(id).join(format!("output.{extension}"))
-    }
-
-    pub fn remove(&self, id: &str) {
-        let _ = std::fs::remove_dir_all(self.dir(id));
-    }
-
-    /// The directory holding every job's directory.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// The names of every job directory on disk, whatever their records.
-    pub fn dir_names(&self) -> std::io::Result<Vec<String>> {
-        let mut names = Vec::new();
-        for entry in std::fs::read_dir(&self.root)? {
-            let entry = entry?;
-            if entry.file_type()?.is_dir() {
-                names.push(entry.file_name().to_string_lossy().into_owned());
-            }
-        }
-        Ok(names)
-    }
+/// The `index`-th further document of a merge (from 1).
+pub fn more_input(index: usize, extension: &str) -> String {
+    format!("input-{index}.{extension}")
 }
+
+/// The result.
+pub fn output(extension: &str) -> String {
+    format!("output.{extension}")
+}
+
+/// One document of a merge, converted, before the merge.
+pub fn part(index: usize) -> String {
+    format!("part-{index}.pdf")
+}
+
+/// The picture of a PDF result's first page, made on first request.
+pub const PREVIEW: &str = "preview.png";

@@ -18,9 +18,11 @@
 
 use super::error::{Error, Result};
 use super::failure::Failure;
-use super::files::JobFiles;
+use super::files;
 use docconv::proto::v1::{ConversionOptions, Job, JobState, Output, Progress, Stage, StageTimings};
-use docconv_backend::{Backend, BackendError, Created, Durability, Events, Lease, Modified, StoredInput, StoredJob};
+use docconv_backend::{
+    Backend, BackendError, Blobs, Created, Durability, Events, Lease, Modified, StoredInput, StoredJob,
+};
 use docconv_backend::{has_ended, modify, revision_of};
 use futures_util::StreamExt;
 use std::collections::HashSet;
@@ -45,7 +47,6 @@ const BACKEND_RETRY: Duration = Duration::from_secs(1);
 
 pub struct Jobs {
     backend: Backend,
-    pub files: JobFiles,
     inner: Mutex<Inner>,
     capacity: usize,
     /// How long a job stays this node's without its lease being extended.
@@ -171,6 +172,15 @@ impl PendingUpload<'_> {
         &self.id
     }
 
+    /// The upload failed or was refused: its files go now, before the
+    /// caller answers (dropping it would delete them a moment later).
+    pub async fn discard(mut self) {
+        self.kept = true;
+        if let Err(e) = self.jobs.backend.blobs.delete(&self.id).await {
+            tracing::warn!(job = %self.id, "cannot delete a refused upload: {e}");
+        }
+    }
+
     /// The job is recorded; its directory is its own from now on.
     pub fn keep(mut self) {
         self.kept = true;
@@ -180,7 +190,9 @@ impl PendingUpload<'_> {
 impl Drop for PendingUpload<'_> {
     fn drop(&mut self) {
         if !self.kept {
-            self.jobs.files.remove(&self.id);
+            // The client went away mid-upload (this call's future was dropped).
+            let (blobs, id) = (self.jobs.backend.blobs.clone(), self.id.clone());
+            tokio::spawn(async move { blobs.delete(&id).await });
         }
         self.jobs.lock().uploading.remove(&self.id);
     }
@@ -194,10 +206,9 @@ pub struct Watch {
 }
 
 impl Jobs {
-    pub fn new(backend: Backend, files: JobFiles, capacity: usize) -> Jobs {
+    pub fn new(backend: Backend, capacity: usize) -> Jobs {
         Jobs {
             backend,
-            files,
             inner: Mutex::new(Inner { reserved: 0, uploading: HashSet::new(), accepting: true, last_order: 0 }),
             capacity,
             lease: LEASE,
@@ -209,6 +220,11 @@ impl Jobs {
     fn with_lease(mut self, lease: Duration) -> Jobs {
         self.lease = lease;
         self
+    }
+
+    /// The files of jobs.
+    pub fn blobs(&self) -> &dyn Blobs {
+        &*self.backend.blobs
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -227,7 +243,7 @@ impl Jobs {
             let Some(record) = self.backend.records.get(&id).await? else {
                 continue;
             };
-            if !self.files.input(&id, &record.input_extension).exists() {
+            if self.backend.blobs.open(&id, &files::input(&record.input_extension), 0).await?.is_none() {
                 tracing::warn!(job = %id, "input missing after restart");
                 if self.backend.queue.remove(&id).await? {
                     self.end(&id, Ending::Failed(Failure::Unreadable), None).await?;
@@ -272,8 +288,7 @@ impl Jobs {
     /// into them: the remains of an upload cut off by a crash. Returns how
     /// many.
     pub async fn sweep_orphans(&self) -> Result<usize> {
-        let files = self.files.clone();
-        let names = tokio::task::spawn_blocking(move || files.dir_names()).await??;
+        let names = self.backend.blobs.ids().await?;
         let mut swept = 0;
         for name in names {
             if self.lock().uploading.contains(&name) {
@@ -287,8 +302,7 @@ impl Jobs {
                 continue;
             }
             tracing::info!(dir = %name, "removing a job directory without a record (an upload cut off)");
-            let files = self.files.clone();
-            tokio::task::spawn_blocking(move || files.remove(&name)).await?;
+            self.backend.blobs.delete(&name).await?;
             swept += 1;
         }
         Ok(swept)
@@ -570,9 +584,7 @@ impl Jobs {
         let expired = self.backend.records.ended_before(cutoff).await?;
         for id in &expired {
             self.backend.records.delete(id).await?;
-            let files = self.files.clone();
-            let id = id.clone();
-            tokio::task::spawn_blocking(move || files.remove(&id)).await?;
+            self.backend.blobs.delete(id).await?;
         }
         Ok(expired.len())
     }

@@ -15,7 +15,7 @@
 
 use super::csv;
 use super::failure::Failure;
-use super::files::JobFiles;
+use super::files;
 use super::formats::{self, Kind, Targets};
 use super::html;
 use super::jobs::{Claim, Ending, Jobs};
@@ -25,6 +25,7 @@ use super::postprocess;
 use super::probe;
 use super::workers::{Launcher, WorkerProcess};
 use docconv::proto::v1::{Output, Stage, StageTimings};
+use docconv_backend::Blobs;
 use docconv_worker::proto::{Convert, Sandbox};
 use docconv_worker::{Outcome, Progress, WorkerError};
 use sha2::{Digest, Sha256};
@@ -215,9 +216,9 @@ impl Pool {
     /// stops any of those stages too.
     async fn run(&self, mut claim: Claim, mut worker: Worker) -> Option<Worker> {
         let mut deadline = Instant::now() + self.config.job_timeout;
-        let prepared = self.within(&claim, deadline, prepare_all(&self.jobs.files, &claim)).await;
-        let requests = match prepared.and_then(|prepared| prepared) {
-            Ok(requests) => requests,
+        let prepared = self.within(&claim, deadline, prepare_all(self.jobs.blobs(), &claim)).await;
+        let (folder, requests) = match prepared.and_then(|prepared| prepared) {
+            Ok(prepared) => prepared,
             Err(failure) => {
                 self.jobs.finish(&mut claim, Ending::Failed(failure), StageTimings::default()).await;
                 return Some(worker);
@@ -232,7 +233,7 @@ impl Pool {
                 matches!(attempt, Attempt::Died(_) | Attempt::TimedOut | Attempt::Cancelled | Attempt::OutOfMemory);
             let ending = match attempt {
                 Attempt::Done => {
-                    let stored = store_output(&self.jobs.files, &requests, &claim, &mut timings);
+                    let stored = store_output(self.jobs.blobs(), &folder, &requests, &claim, &mut timings);
                     match self.within(&claim, deadline, stored).await.and_then(|stored| stored) {
                         Ok(output) => Ending::Succeeded(output),
                         Err(failure) => Ending::Failed(failure),
@@ -410,26 +411,35 @@ async fn memory_passes(pid: Option<u32>, limit: u64) {
     }
 }
 
-/// Checks each input and builds the worker's requests: one for a single
-/// document, one per document (each to its own part) for a merge.
-async fn prepare_all(files: &JobFiles, claim: &Claim) -> Result<Vec<Convert>, Failure> {
+/// Checks out the job's documents into this node's folder for it, checks
+/// each, and builds the worker's requests: one for a single document, one
+/// per document (each to its own part) for a merge. Returns the folder too.
+async fn prepare_all(blobs: &dyn Blobs, claim: &Claim) -> Result<(PathBuf, Vec<Convert>), Failure> {
     let id = &claim.id;
+    let documents: Vec<(String, &String, &String)> =
+        std::iter::once((files::input(&claim.input_extension), &claim.input_extension, &claim.file_name))
+            .chain(
+                claim
+                    .more_inputs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, more)| (files::more_input(i + 1, &more.extension), &more.extension, &more.file_name)),
+            )
+            .collect();
+    let names: Vec<String> = documents.iter().map(|(name, ..)| name.clone()).collect();
+    let folder = blobs.checkout(id, &names).await.map_err(|e| {
+        tracing::error!(job = %id, "cannot check out the job's documents: {e}");
+        Failure::Unreadable
+    })?;
     if claim.more_inputs.is_empty() {
-        let input = files.input(id, &claim.input_extension);
-        let output = files.output(id, &claim.target_format);
-        return Ok(vec![prepare(claim, input, &claim.input_extension, &claim.file_name, output).await?]);
+        let input = folder.join(&names[0]);
+        let output = folder.join(files::output(&claim.target_format));
+        let request = prepare(claim, input, &claim.input_extension, &claim.file_name, output).await?;
+        return Ok((folder, vec![request]));
     }
     let mut requests = Vec::new();
-    let documents =
-        std::iter::once((files.input(id, &claim.input_extension), &claim.input_extension, &claim.file_name)).chain(
-            claim
-                .more_inputs
-                .iter()
-                .enumerate()
-                .map(|(i, more)| (files.more_input(id, i + 1, &more.extension), &more.extension, &more.file_name)),
-        );
-    for (index, (input, extension, name)) in documents.enumerate() {
-        let part = files.dir(id).join(format!("part-{}.pdf", index + 1));
+    for (index, (input, extension, name)) in documents.into_iter().enumerate() {
+        let (input, part) = (folder.join(input), folder.join(files::part(index + 1)));
         let request = prepare(claim, input, extension, name, part).await.map_err(|failure| Failure::InDocument {
             position: index + 1,
             name: name.clone(),
@@ -437,7 +447,7 @@ async fn prepare_all(files: &JobFiles, claim: &Claim) -> Result<Vec<Convert>, Fa
         })?;
         requests.push(request);
     }
-    Ok(requests)
+    Ok((folder, requests))
 }
 
 /// Checks one input and builds its request. CSV is turned into a
@@ -494,9 +504,10 @@ fn path_string(path: &Path) -> String {
 }
 
 /// Merges (for several documents), post-processes, hashes and measures
-/// the output, and makes it durable.
+/// the output, and keeps it in the job's blobs.
 async fn store_output(
-    files: &JobFiles,
+    blobs: &dyn Blobs,
+    folder: &Path,
     requests: &[Convert],
     claim: &Claim,
     timings: &mut StageTimings,
@@ -505,7 +516,7 @@ async fn store_output(
     let written = match requests {
         [single] => PathBuf::from(&single.output_path),
         parts => {
-            let merged = files.output(&claim.id, "pdf");
+            let merged = folder.join(files::output("pdf"));
             let parts: Vec<PathBuf> = parts.iter().map(|r| PathBuf::from(&r.output_path)).collect();
             postprocess::merge(&parts, &merged).await?;
             merged
@@ -519,12 +530,12 @@ async fn store_output(
     };
     let file_name = formats::output_name(&claim.file_name, extension);
     let extension = extension.to_owned();
+    let kept = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
     let output = tokio::task::spawn_blocking(move || -> std::io::Result<Output> {
         if extension == "html" {
             html::inline_images(&path)?;
         }
         let data = std::fs::read(&path)?;
-        std::fs::File::open(&path)?.sync_all()?;
         // Pages of the PDF (before any split), read from its page tree.
         let page_count = match extension.as_str() {
             "pdf" => pdf::page_count(&data).unwrap_or(0),
@@ -543,6 +554,10 @@ async fn store_output(
     .map_err(|_| Failure::ExportFailed)?
     .map_err(|e| {
         tracing::error!(job = %claim.id, "cannot read the output: {e}");
+        Failure::ExportFailed
+    })?;
+    blobs.keep(&claim.id, &[kept]).await.map_err(|e| {
+        tracing::error!(job = %claim.id, "cannot keep the output: {e}");
         Failure::ExportFailed
     })?;
     timings.store_ms = started.elapsed().as_millis() as u64;

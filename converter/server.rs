@@ -4,7 +4,6 @@
 
 use super::auth::Authenticate;
 use super::config::ConverterConfig;
-use super::files::JobFiles;
 use super::jobs::Jobs;
 use super::pool::{Pool, PoolConfig};
 use super::postprocess;
@@ -80,8 +79,9 @@ pub async fn run(
     let _ = std::fs::remove_dir_all(&scratch_dir);
     std::fs::create_dir_all(data_dir.join("jobs"))
         .map_err(|e| StartError(format!("cannot create the data directory {}: {e}", data_dir.display())))?;
-    let backend = Backend::embedded(&data_dir.join("jobs.redb")).map_err(|e| StartError(e.to_string()))?;
-    let jobs = Arc::new(Jobs::new(backend, JobFiles::new(data_dir.join("jobs")), config.queue_capacity));
+    let backend = Backend::embedded(&data_dir.join("jobs.redb"), &data_dir.join("jobs"))
+        .map_err(|e| StartError(e.to_string()))?;
+    let jobs = Arc::new(Jobs::new(backend, config.queue_capacity));
     let recovered = jobs.recover().await.map_err(|e| StartError(format!("{e:?}")))?;
     if recovered > 0 {
         tracing::info!(recovered, "jobs from the previous run are queued again");
@@ -114,8 +114,8 @@ pub async fn run(
     health.set_not_serving::<ConverterServer<ConverterService>>().await;
     health.set_service_status("", ServingStatus::NotServing).await;
     let min_free_disk = config.min_free_disk_mib << 20;
-    let readiness =
-        tokio::spawn(report_readiness(health.clone(), pool.warm.clone(), workers, jobs.clone(), min_free_disk));
+    let disk = Disk { dir: data_dir.clone(), min_free: min_free_disk };
+    let readiness = tokio::spawn(report_readiness(health.clone(), pool.warm.clone(), workers, jobs.clone(), disk));
 
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
     let settings = Settings {
@@ -123,6 +123,7 @@ pub async fn run(
         heartbeat: config.heartbeat(),
         min_free_disk,
         workers: workers as u32,
+        data_dir: data_dir.clone(),
     };
     let service = ConverterService::new(jobs.clone(), &pool, stopping, settings);
     let expiry = tokio::spawn(expire_periodically(jobs.clone(), config.retention()));
@@ -194,6 +195,12 @@ pub async fn run(
     result
 }
 
+/// The disk this node writes job files to, and the free space it needs.
+struct Disk {
+    dir: PathBuf,
+    min_free: u64,
+}
+
 /// How often free disk space is read for health.
 const DISK_CHECK: Duration = Duration::from_secs(2);
 
@@ -205,8 +212,9 @@ async fn report_readiness(
     mut warm: tokio::sync::watch::Receiver<usize>,
     workers: usize,
     jobs: Arc<Jobs>,
-    min_free: u64,
+    disk: Disk,
 ) {
+    let Disk { dir, min_free } = disk;
     if warm.wait_for(|&n| n >= workers).await.is_err() {
         return;
     }
@@ -216,7 +224,7 @@ async fn report_readiness(
         if !jobs.is_accepting() {
             return;
         }
-        let free = super::disk::available(jobs.files.root()).ok();
+        let free = super::disk::available(&dir).ok();
         let disk_ok = super::disk::enough(free, min_free);
         if serving != Some(disk_ok) {
             let status = if disk_ok { ServingStatus::Serving } else { ServingStatus::NotServing };

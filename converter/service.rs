@@ -4,6 +4,7 @@
 
 use super::disk;
 use super::error::{Error, Result};
+use super::files;
 use super::formats::{self, Targets};
 use super::jobs::{Jobs, now_timestamp};
 use super::options;
@@ -18,13 +19,13 @@ use docconv::proto::v1::{
     ServerInfo, SubmitHeader, SubmitRequest, WatchJobRequest, WatchJobResponse, WorkerSandbox, submit_request,
     watch_job_response,
 };
-use docconv_backend::{Events, StoredInput, StoredJob};
+use docconv_backend::{BlobWriter, Blobs, Events, StoredInput, StoredJob};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
@@ -47,6 +48,8 @@ pub struct Settings {
     pub min_free_disk: u64,
     /// Worker processes, as `GetServerInfo` reports them.
     pub workers: u32,
+    /// Where this node writes job files, for its free space.
+    pub data_dir: std::path::PathBuf,
 }
 
 pub struct ConverterService {
@@ -62,13 +65,24 @@ pub struct ConverterService {
     heartbeat: Duration,
     min_free_disk: u64,
     workers: u32,
+    data_dir: std::path::PathBuf,
 }
 
 impl ConverterService {
     pub fn new(jobs: Arc<Jobs>, pool: &Running, stopping: watch::Receiver<bool>, settings: Settings) -> Self {
-        let Settings { max_upload_bytes, heartbeat, min_free_disk, workers } = settings;
+        let Settings { max_upload_bytes, heartbeat, min_free_disk, workers, data_dir } = settings;
         let (targets, sandbox) = (pool.targets.clone(), pool.sandbox.clone());
-        ConverterService { jobs, targets, sandbox, stopping, max_upload_bytes, heartbeat, min_free_disk, workers }
+        ConverterService {
+            jobs,
+            targets,
+            sandbox,
+            stopping,
+            max_upload_bytes,
+            heartbeat,
+            min_free_disk,
+            workers,
+            data_dir,
+        }
     }
 
     /// The probed targets. Calls that arrive while the first worker is
@@ -96,13 +110,40 @@ impl ConverterService {
             return Ok(job);
         }
         self.jobs.check_room().await?;
-        disk::check(self.jobs.files.root(), self.min_free_disk)?;
+        disk::check(&self.data_dir, self.min_free_disk)?;
         // From here on, any way out but `keep` (an error, or the client
         // going away and this future being dropped) deletes the upload.
         let upload = self.jobs.begin_upload(ids::new_id());
         let id = upload.id().to_owned();
         let options = header.options.clone().unwrap_or_default();
-        let (input_size_bytes, more_inputs) = self.receive(&mut stream, &id, &checked, &header, &options).await?;
+        let accepted = self.accept(&mut stream, &id, checked, header, options).await;
+        match accepted {
+            Ok(job) if job.id == upload.id() => {
+                upload.keep();
+                Ok(job)
+            }
+            // The request id named an earlier job: that one is the answer.
+            Ok(job) => {
+                upload.discard().await;
+                Ok(job)
+            }
+            Err(e) => {
+                upload.discard().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Receives the documents of job `id` and records it.
+    async fn accept(
+        &self,
+        stream: &mut Streaming<SubmitRequest>,
+        id: &str,
+        checked: Checked,
+        header: SubmitHeader,
+        options: ConversionOptions,
+    ) -> Result<Job> {
+        let (input_size_bytes, more_inputs) = self.receive(stream, id, &checked, &header, &options).await?;
         let reservation = self.jobs.reserve().await?;
         let merged_file_names = match more_inputs.is_empty() {
             true => Vec::new(),
@@ -112,7 +153,7 @@ impl ConverterService {
         };
         let record = StoredJob {
             job: Some(Job {
-                id,
+                id: id.to_owned(),
                 file_name: checked.file_name,
                 target_format: checked.target,
                 input_size_bytes,
@@ -127,11 +168,7 @@ impl ConverterService {
             more_inputs,
             cancel_requested: false,
         };
-        let job = self.jobs.enqueue(reservation, record).await?;
-        if job.id == upload.id() {
-            upload.keep();
-        }
-        Ok(job)
+        self.jobs.enqueue(reservation, record).await
     }
 
     fn check_header(&self, header: &SubmitHeader, targets: &Targets) -> Result<Checked> {
@@ -170,9 +207,8 @@ impl ConverterService {
         header: &SubmitHeader,
         options: &ConversionOptions,
     ) -> Result<(u64, Vec<StoredInput>)> {
-        tokio::fs::create_dir_all(self.jobs.files.dir(id)).await?;
         let declared = Declared { field: "header", size_bytes: header.size_bytes, sha256: header.sha256.clone() };
-        let mut current = Upload::create(self.jobs.files.input(id, &first.extension), declared).await?;
+        let mut current = Upload::create(self.jobs.blobs(), id, &files::input(&first.extension), declared).await?;
         let mut more_inputs: Vec<StoredInput> = Vec::new();
         let mut total = 0u64;
         while let Some(message) = stream.message().await.map_err(upload_broken)? {
@@ -199,10 +235,10 @@ impl ConverterService {
                         return Err(Error::BadRequest(violations));
                     }
                     let index = more_inputs.len() + 1;
-                    let path = self.jobs.files.more_input(id, index, format.extension);
+                    let name = files::more_input(index, format.extension);
                     let declared =
                         Declared { field: "next_document", size_bytes: next.size_bytes, sha256: next.sha256 };
-                    current = Upload::create(path, declared).await?;
+                    current = Upload::create(self.jobs.blobs(), id, &name, declared).await?;
                     more_inputs.push(StoredInput { file_name, extension: format.extension.to_owned() });
                 }
                 _ => {
@@ -257,39 +293,31 @@ struct Declared {
     sha256: String,
 }
 
-/// One document being written to disk.
+/// One document being written to the job's blobs.
 struct Upload {
-    file: tokio::fs::File,
+    writer: Box<dyn BlobWriter>,
     hasher: Sha256,
     size: u64,
     declared: Declared,
 }
 
 impl Upload {
-    async fn create(path: std::path::PathBuf, declared: Declared) -> Result<Upload> {
+    async fn create(blobs: &dyn Blobs, id: &str, name: &str, declared: Declared) -> Result<Upload> {
         let hex_digest = declared.sha256.len() == 64 && declared.sha256.bytes().all(|b| b.is_ascii_hexdigit());
         if !declared.sha256.is_empty() && !hex_digest {
             return Err(Error::InvalidArgument(format!("{}.sha256 must be 64 hex digits", declared.field)));
         }
-        Ok(Upload { file: tokio::fs::File::create(&path).await?, hasher: Sha256::new(), size: 0, declared })
+        Ok(Upload { writer: blobs.create(id, name).await?, hasher: Sha256::new(), size: 0, declared })
     }
 
     async fn write(&mut self, chunk: &[u8]) -> Result<()> {
         self.size += chunk.len() as u64;
         self.hasher.update(chunk);
-        Ok(self.file.write_all(chunk).await?)
+        Ok(self.writer.write(chunk).await?)
     }
 
-    /// Every byte written and on disk. The flush comes first: tokio's file
-    /// writes in the background, and a failed write (a full disk) is only
-    /// reported by the next write or flush; `sync_all` alone would drop it
-    /// and a job would be accepted with a truncated input.
-    async fn make_durable(&mut self) -> Result<()> {
-        self.file.flush().await?;
-        Ok(self.file.sync_all().await?)
-    }
-
-    async fn finish(&mut self) -> Result<()> {
+    /// Checks what arrived against what was declared, then makes it durable.
+    async fn finish(mut self) -> Result<()> {
         let field = self.declared.field;
         if self.size == 0 {
             return Err(Error::InvalidArgument("the upload is empty: send the document in data messages".into()));
@@ -306,7 +334,7 @@ impl Upload {
                 "{field}.sha256 does not match the data received (sha256 {digest})"
             )));
         }
-        self.make_durable().await
+        Ok(self.writer.finish().await?)
     }
 }
 
@@ -317,10 +345,13 @@ impl ConverterService {
         if job.state() != JobState::Succeeded || job.target_format != "pdf" {
             return Err(Error::FailedPrecondition(format!("job {id} has no PDF to preview")));
         }
-        let png = self.jobs.files.dir(id).join("preview.png");
-        if let Ok(data) = tokio::fs::read(&png).await {
+        if let Some(mut kept) = self.jobs.blobs().open(id, files::PREVIEW, 0).await? {
+            let mut data = Vec::new();
+            kept.read_to_end(&mut data).await?;
             return Ok(data);
         }
+        let folder = self.jobs.blobs().checkout(id, &[files::output("pdf")]).await?;
+        let png = folder.join(files::PREVIEW);
         let record = self.jobs.stored(id).await?.unwrap_or_default();
         let password = record
             .options
@@ -328,10 +359,11 @@ impl ConverterService {
             .and_then(|p| p.encryption)
             .map(|e| e.open_password)
             .filter(|p| !p.is_empty());
-        let pdf = self.jobs.files.output(id, "pdf");
+        let pdf = folder.join(files::output("pdf"));
         postprocess::render_preview(&pdf, &png, password.as_deref())
             .await
-            .map_err(|_| Error::Internal(format!("rendering the preview of job {id} failed")))?;
+            .map_err(|failure| Error::internal(format!("rendering the preview of job {id}: {failure:?}")))?;
+        self.jobs.blobs().keep(id, &[files::PREVIEW.to_owned()]).await?;
         Ok(tokio::fs::read(&png).await?)
     }
 }
@@ -411,9 +443,10 @@ impl Converter for ConverterService {
             ))
             .into());
         }
-        let path = self.jobs.files.output(&job.id, formats::result_extension(&output.file_name));
-        let mut file = tokio::fs::File::open(&path).await.map_err(Error::from)?;
-        file.seek(std::io::SeekFrom::Start(request.offset)).await.map_err(Error::from)?;
+        let name = files::output(formats::result_extension(&output.file_name));
+        let Some(file) = self.jobs.blobs().open(&job.id, &name, request.offset).await.map_err(Error::from)? else {
+            return Err(Error::internal(format!("the result of job {} is missing", job.id)).into());
+        };
         let remaining = output.size_bytes - request.offset;
         let length = if request.limit == 0 { remaining } else { request.limit.min(remaining) };
         let (tx, rx) = mpsc::channel(4);
@@ -544,7 +577,7 @@ async fn next_update(state: &mut Watching, updates: &mut Events) -> std::result:
 }
 
 async fn send_file(
-    mut file: tokio::fs::File,
+    mut file: Box<dyn tokio::io::AsyncRead + Send + Unpin>,
     mut offset: u64,
     mut remaining: u64,
     output: Output,

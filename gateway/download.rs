@@ -29,9 +29,8 @@ pub async fn download(
         deadline(state.timeout(), state.client(&caller).read_result(request)).await.map_err(no_result)?.into_inner();
     let first = deadline(state.timeout(), stream.message())
         .await?
-        .ok_or_else(|| AppError::Upstream("the result stream ended before it began".into()))?;
-    let output =
-        first.output.clone().ok_or_else(|| AppError::Upstream("the result came without its description".into()))?;
+        .ok_or_else(|| AppError::upstream("the result stream ended before it began"))?;
+    let output = first.output.clone().ok_or_else(|| AppError::upstream("the result came without its description"))?;
     let rest = stream.map(|chunk| chunk.map(|c| Bytes::from(c.data)));
     let body = Body::from_stream(tokio_stream::once(Ok(Bytes::from(first.data))).chain(rest));
     let headers = [

@@ -8,38 +8,57 @@ use axum::response::{IntoResponse, Response};
 use tonic::Code;
 use tonic_types::StatusExt;
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum AppError {
+    #[error("no such job")]
     NotFound,
     /// The request is wrong; the message says how.
+    #[error("{0}")]
     BadRequest(String),
+    #[error("{0}")]
     TooLarge(String),
     /// No token, or one the tokens file does not list (see `auth`).
+    #[error("no valid token")]
     Unauthorized,
     /// The converter refused the token the gateway forwarded: the two read
     /// different tokens files, or only the converter has one. The detail
     /// is the converter's message, for the log.
+    #[error("the converter refused the token: {0}")]
     RefusedUpstream(String),
     /// Refused on principle, e.g. a WebSocket from another site.
+    #[error("{0}")]
     Forbidden(String),
     /// The converter is restarting or unreachable for now; try again later.
+    #[error("{0}")]
     Busy(String),
     /// The converter is full (queue, disk); try again after the delay.
-    Overloaded {
-        message: String,
-        retry_after_secs: u64,
-    },
+    #[error("{message}")]
+    Overloaded { message: String, retry_after_secs: u64 },
     /// The job is not in a state the request needs (e.g. no result yet).
+    #[error("{0}")]
     Conflict(String),
     /// The converter did not answer in time.
+    #[error("the converter did not answer in time")]
     Timeout,
     /// The client sent its request too slowly, or for too long.
+    #[error("{0}")]
     TooSlow(String),
-    /// The converter could not be reached or failed.
-    Upstream(String),
+    /// The converter could not be reached or failed: what the gateway was
+    /// doing, and why, for the log.
+    #[error("{doing}")]
+    Upstream {
+        doing: String,
+        #[source]
+        cause: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
 }
 
 impl AppError {
+    /// The converter answered in a way it never should.
+    pub fn upstream(doing: impl Into<String>) -> AppError {
+        AppError::Upstream { doing: doing.into(), cause: None }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             AppError::NotFound => StatusCode::NOT_FOUND,
@@ -52,7 +71,7 @@ impl AppError {
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Timeout => StatusCode::GATEWAY_TIMEOUT,
             AppError::TooSlow(_) => StatusCode::REQUEST_TIMEOUT,
-            AppError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            AppError::Upstream { .. } => StatusCode::BAD_GATEWAY,
         }
     }
 
@@ -74,7 +93,7 @@ impl AppError {
                  sign in with the token as the password (any user name); scripts send the header \
                  `Authorization: Bearer <token>`."
                 .into(),
-            AppError::Upstream(_) => {
+            AppError::Upstream { .. } => {
                 "The conversion service is unavailable right now. Please try again shortly.".into()
             }
         }
@@ -82,7 +101,10 @@ impl AppError {
 
     fn log(&self) {
         match self {
-            AppError::Upstream(detail) => tracing::error!("converter: {detail}"),
+            AppError::Upstream { doing, cause } => match cause {
+                Some(cause) => tracing::error!("converter: {doing}: {cause}"),
+                None => tracing::error!("converter: {doing}"),
+            },
             AppError::Timeout => tracing::warn!("converter timed out"),
             AppError::RefusedUpstream(detail) => tracing::warn!(
                 "the converter refused the token of a request ({detail}); unless it was revoked a moment \
@@ -147,7 +169,7 @@ impl From<tonic::Status> for AppError {
             Code::FailedPrecondition | Code::OutOfRange => AppError::Conflict(message),
             Code::DeadlineExceeded => AppError::Timeout,
             Code::Unauthenticated => AppError::RefusedUpstream(message),
-            _ => AppError::Upstream(format!("{:?}: {message}", status.code())),
+            _ => AppError::Upstream { doing: "calling the converter".into(), cause: Some(Box::new(status)) },
         }
     }
 }

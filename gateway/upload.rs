@@ -322,7 +322,7 @@ impl Submission {
         let call = self.call.take().expect("a submission is closed once");
         match call.await {
             Ok(result) => Ok(result?.into_inner()),
-            Err(e) => Err(AppError::Upstream(format!("submit task: {e}"))),
+            Err(e) => Err(AppError::Upstream { doing: "running the submit task".into(), cause: Some(Box::new(e)) }),
         }
     }
 }

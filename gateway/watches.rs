@@ -98,7 +98,7 @@ impl Watches {
         let snapshot = match deadline(timeout, upstream.message()).await? {
             Some(WatchJobResponse { event: Some(watch_job_response::Event::Job(job)) }) => job,
             _ => {
-                return Err(AppError::Upstream(format!("the watch of {id} began without a state")));
+                return Err(AppError::upstream(format!("the watch of {id} began without a state")));
             }
         };
         let first = frame(&snapshot);

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use docconv::proto::v1::{Job, JobState, Progress};
 use futures_util::StreamExt;
 use std::time::Duration;
+use tokio::io::AsyncReadExt;
 
 /// A backend under test.
 #[async_trait]
@@ -38,6 +39,8 @@ pub async fn run(subject: &mut impl Subject) {
     a_lease_that_runs_out_is_handed_out_again(&subject.fresh().await).await;
     an_extended_lease_is_kept(&subject.fresh().await).await;
     a_released_job_is_first_in_line(&subject.fresh().await).await;
+    files_are_readable_once_written_whole(&subject.fresh().await).await;
+    checkouts_hold_inputs_and_kept_results_are_readable(&subject.fresh().await).await;
     let backend = subject.fresh().await;
     let prepared = prepare_restart(&backend).await;
     if let Some(after) = subject.restart(backend).await {
@@ -325,6 +328,63 @@ async fn a_released_job_is_first_in_line(backend: &Backend) {
     assert_eq!((again.id.as_str(), again.deliveries), ("a", 2));
 }
 
+async fn write(backend: &Backend, id: &str, name: &str, parts: &[&[u8]]) {
+    let mut writer = backend.blobs.create(id, name).await.unwrap();
+    for part in parts {
+        writer.write(part).await.unwrap();
+    }
+    writer.finish().await.unwrap();
+}
+
+async fn read(backend: &Backend, id: &str, name: &str, offset: u64) -> Option<Vec<u8>> {
+    let mut reader = backend.blobs.open(id, name, offset).await.unwrap()?;
+    let mut data = Vec::new();
+    reader.read_to_end(&mut data).await.unwrap();
+    Some(data)
+}
+
+async fn files_are_readable_once_written_whole(backend: &Backend) {
+    let blobs = &*backend.blobs;
+    let mut writer = blobs.create("a", "input.docx").await.unwrap();
+    writer.write(b"hello ").await.unwrap();
+    writer.write(b"world").await.unwrap();
+    assert!(read(backend, "a", "input.docx", 0).await.is_none(), "a file being written cannot be read");
+    writer.finish().await.unwrap();
+    assert_eq!(read(backend, "a", "input.docx", 0).await.unwrap(), b"hello world");
+    assert_eq!(read(backend, "a", "input.docx", 6).await.unwrap(), b"world", "reads start at the offset");
+    assert_eq!(read(backend, "a", "input.docx", 11).await.unwrap(), b"");
+    assert!(read(backend, "a", "nope", 0).await.is_none());
+    assert!(read(backend, "b", "input.docx", 0).await.is_none());
+    let mut abandoned = blobs.create("a", "input-1.docx").await.unwrap();
+    abandoned.write(b"half").await.unwrap();
+    drop(abandoned);
+    assert!(read(backend, "a", "input-1.docx", 0).await.is_none(), "an abandoned file leaves nothing readable");
+    write(backend, "a", "input.docx", &[b"again"]).await;
+    assert_eq!(read(backend, "a", "input.docx", 0).await.unwrap(), b"again", "writing again replaces");
+    write(backend, "c", "input.docx", &[b"c"]).await;
+    let mut ids = blobs.ids().await.unwrap();
+    ids.sort();
+    assert_eq!(ids, ["a", "c"]);
+    blobs.delete("a").await.unwrap();
+    blobs.delete("never").await.unwrap();
+    assert!(read(backend, "a", "input.docx", 0).await.is_none());
+    assert_eq!(blobs.ids().await.unwrap(), ["c"]);
+}
+
+async fn checkouts_hold_inputs_and_kept_results_are_readable(backend: &Backend) {
+    let blobs = &*backend.blobs;
+    write(backend, "a", "input.docx", &[b"document"]).await;
+    let folder = blobs.checkout("a", &["input.docx".to_owned()]).await.unwrap();
+    assert_eq!(std::fs::read(folder.join("input.docx")).unwrap(), b"document");
+    std::fs::write(folder.join("output.pdf"), b"%PDF").unwrap();
+    blobs.keep("a", &["output.pdf".to_owned()]).await.unwrap();
+    assert_eq!(read(backend, "a", "output.pdf", 0).await.unwrap(), b"%PDF", "a kept result is readable");
+    assert_eq!(blobs.checkout("a", &[]).await.unwrap(), folder, "one folder per job");
+    blobs.delete("a").await.unwrap();
+    assert!(read(backend, "a", "output.pdf", 0).await.is_none());
+    assert!(!folder.join("output.pdf").exists(), "deleting a job clears its folder too");
+}
+
 /// What a restart must keep.
 pub struct BeforeRestart {
     highest: Revision,
@@ -345,6 +405,7 @@ async fn prepare_restart(backend: &Backend) -> BeforeRestart {
     let mut progressed = running.clone();
     progressed.job.as_mut().unwrap().progress = Some(Progress { stage: 1, percent: 50 });
     let progressed = records.update(progressed, Durability::Passing).await.unwrap();
+    write(backend, "ended", "output.pdf", &[b"%PDF"]).await;
     BeforeRestart { highest: revision_of(&progressed), ended, running }
 }
 
@@ -361,4 +422,5 @@ async fn check_restart(backend: &Backend, before: BeforeRestart) {
     assert!(revision_of(&written) > before.highest, "revisions keep growing past every one handed out before");
     let lease = backend.queue.lease(SHORT * 10).await.unwrap().unwrap();
     assert_eq!(lease.id, "running");
+    assert_eq!(read(backend, "ended", "output.pdf", 0).await.unwrap(), b"%PDF", "files survive");
 }

@@ -24,6 +24,16 @@ pub enum BackendError {
 }
 
 impl BackendError {
+    /// A file error, with what was being done; a full disk is `OutOfSpace`.
+    pub fn io(doing: &str, e: std::io::Error) -> BackendError {
+        let full = matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
+            || matches!(e.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded);
+        match full {
+            true => BackendError::OutOfSpace(format!("out of disk space ({doing}: {e})")),
+            false => BackendError::Other(format!("{doing}: {e}")),
+        }
+    }
+
     pub fn is_out_of_space(&self) -> bool {
         matches!(self, BackendError::OutOfSpace(_))
     }

@@ -9,31 +9,40 @@
 //!   released for another node. A lease that runs out is handed out again:
 //!   that is how a job of a node that died is recovered.
 //!
-//! Two implementations live here, both [`Local`]: [`Backend::in_memory`],
-//! for fast tests, and [`Backend::embedded`], a redb file that survives
-//! restarts. Both pass the suite in [`conformance`], which any other
-//! implementation (a shared engine for a cluster) must pass too. The
-//! files of a job are not here yet: they are local to the node.
+//! - [`Blobs`]: the files of a job, streamed in (an upload), streamed
+//!   out from an offset (a download), and checked out into a folder of
+//!   this node for a worker to convert, its results kept from there.
+//!
+//! Two implementations live here: [`Backend::in_memory`], for fast tests,
+//! and [`Backend::embedded`], a redb file and a directory per job, which
+//! survive restarts. Records and queue are [`Local`] in both. Both pass
+//! the suite in [`conformance`], which any other implementation (a shared
+//! engine for a cluster) must pass too.
 #![forbid(unsafe_code)]
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod error;
+mod files;
 mod ledger;
 mod local;
+mod memory_files;
 mod record;
 mod redb;
 
 pub use error::{BackendError, Result};
+pub use files::Files;
 pub use local::Local;
+pub use memory_files::MemoryFiles;
 pub use record::{StoredInput, StoredJob};
 
 use async_trait::async_trait;
 use futures_util::Stream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+use tokio::io::AsyncRead;
 
 /// A job record's version: it grows with every write of any job, and a
 /// record's revision is its `job.sequence`.
@@ -120,30 +129,62 @@ pub trait Queue: Send + Sync + 'static {
     fn close(&self);
 }
 
-/// A job backend: the records and the queue, which may be one object.
+/// The files of jobs. A file name is one path component, chosen by the
+/// service (never by a client); ids are checked before they get here.
+#[async_trait]
+pub trait Blobs: Send + Sync + 'static {
+    /// Starts writing file `name` of job `id`, replacing any. It can be
+    /// read only once the writer is finished, and is durable then.
+    async fn create(&self, id: &str, name: &str) -> Result<Box<dyn BlobWriter>>;
+    /// Reads file `name` of job `id` from `offset` on; `None` if there is no
+    /// such file.
+    async fn open(&self, id: &str, name: &str, offset: u64) -> Result<Option<Box<dyn AsyncRead + Send + Unpin>>>;
+    /// The folder of this node where job `id` is worked on, holding the
+    /// named files (fetched there where they are kept elsewhere). Files a
+    /// worker writes into it stay local until `keep`.
+    async fn checkout(&self, id: &str, names: &[String]) -> Result<PathBuf>;
+    /// Keeps the named files of the job's local folder: durable, and
+    /// readable with `open` from any node.
+    async fn keep(&self, id: &str, names: &[String]) -> Result<()>;
+    /// Deletes every file of job `id`, kept or local.
+    async fn delete(&self, id: &str) -> Result<()>;
+    /// The ids of every job that has files, whatever its record.
+    async fn ids(&self) -> Result<Vec<String>>;
+}
+
+/// A file being written; see `Blobs::create`. Dropping it unfinished
+/// leaves nothing readable.
+#[async_trait]
+pub trait BlobWriter: Send {
+    async fn write(&mut self, data: &[u8]) -> Result<()>;
+    /// Every byte durable, the file readable.
+    async fn finish(self: Box<Self>) -> Result<()>;
+}
+
+/// A job backend: the records, the queue and the files, which may be one object.
 #[derive(Clone)]
 pub struct Backend {
     pub records: Arc<dyn Records>,
     pub queue: Arc<dyn Queue>,
+    pub blobs: Arc<dyn Blobs>,
 }
 
 impl Backend {
-    /// Everything in this process's memory: nothing survives it. For tests.
+    /// Everything in this process's memory (and a temporary folder for
+    /// checkouts): nothing survives it. For tests.
     pub fn in_memory() -> Backend {
-        Backend::from_local(Arc::new(Local::new(Arc::new(ledger::MemoryLedger::default()))))
+        let local = Arc::new(Local::new(Arc::new(ledger::MemoryLedger::default())));
+        Backend { records: local.clone(), queue: local, blobs: Arc::new(MemoryFiles::new()) }
     }
 
-    /// Records in a redb file at `path` (created if there is no file; a
-    /// damaged one is refused, never replaced). Jobs that had not ended
-    /// when the last process stopped wait in the queue again, in the order
-    /// they were submitted: their leases died with that process.
-    pub fn embedded(path: &Path) -> Result<Backend> {
-        let store = redb::RedbStore::open(path)?;
-        Ok(Backend::from_local(Arc::new(Local::open(Arc::new(store))?)))
-    }
-
-    fn from_local(local: Arc<Local>) -> Backend {
-        Backend { records: local.clone(), queue: local }
+    /// Records in a redb file at `store` (created if there is no file; a
+    /// damaged one is refused, never replaced) and a directory per job
+    /// under `files`. Jobs that had not ended when the last process stopped
+    /// wait in the queue again, in the order they were submitted: their
+    /// leases died with that process.
+    pub fn embedded(store: &Path, files: &Path) -> Result<Backend> {
+        let local = Arc::new(Local::open(Arc::new(redb::RedbStore::open(store)?))?);
+        Ok(Backend { records: local.clone(), queue: local, blobs: Arc::new(Files::new(files.to_owned())) })
     }
 }
 
@@ -229,8 +270,9 @@ mod tests {
     }
 
     impl Embedded {
-        fn path(&self) -> std::path::PathBuf {
-            self.dir.path().join(format!("jobs-{}.redb", self.made))
+        fn open(&self) -> Backend {
+            let dir = self.dir.path().join(self.made.to_string());
+            Backend::embedded(&dir.join("jobs.redb"), &dir.join("jobs")).unwrap()
         }
     }
 
@@ -238,12 +280,13 @@ mod tests {
     impl Subject for Embedded {
         async fn fresh(&mut self) -> Backend {
             self.made += 1;
-            Backend::embedded(&self.path()).unwrap()
+            std::fs::create_dir_all(self.dir.path().join(self.made.to_string())).unwrap();
+            self.open()
         }
 
         async fn restart(&mut self, old: Backend) -> Option<Backend> {
             drop(old);
-            Some(Backend::embedded(&self.path()).unwrap())
+            Some(self.open())
         }
     }
 

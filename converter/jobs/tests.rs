@@ -8,13 +8,20 @@ use futures_util::StreamExt;
 
 struct Hub {
     jobs: Arc<Jobs>,
-    _dir: tempfile::TempDir,
 }
 
 fn hub(capacity: usize) -> Hub {
-    let dir = tempfile::tempdir().unwrap();
-    let files = JobFiles::new(dir.path().join("jobs"));
-    Hub { jobs: Arc::new(Jobs::new(Backend::in_memory(), files, capacity)), _dir: dir }
+    Hub { jobs: Arc::new(Jobs::new(Backend::in_memory(), capacity)) }
+}
+
+async fn write(jobs: &Jobs, id: &str, name: &str) {
+    let mut writer = jobs.blobs().create(id, name).await.unwrap();
+    writer.write(b"PK").await.unwrap();
+    writer.finish().await.unwrap();
+}
+
+async fn exists(jobs: &Jobs, id: &str, name: &str) -> bool {
+    jobs.blobs().open(id, name, 0).await.unwrap().is_some()
 }
 
 fn record(id: &str, request_id: &str) -> StoredJob {
@@ -31,8 +38,7 @@ fn record(id: &str, request_id: &str) -> StoredJob {
 /// Submits a job the way the service does: input on disk, a place held, then recorded.
 async fn submit_as(jobs: &Jobs, request_id: &str) -> Job {
     let id = ids::new_id();
-    std::fs::create_dir_all(jobs.files.dir(&id)).unwrap();
-    std::fs::write(jobs.files.input(&id, "docx"), b"PK").unwrap();
+    write(jobs, &id, &files::input("docx")).await;
     let reservation = jobs.reserve().await.unwrap();
     jobs.enqueue(reservation, record(&id, request_id)).await.unwrap()
 }
@@ -252,20 +258,20 @@ async fn shutdown_hands_out_nothing_and_refuses_uploads() {
 }
 
 #[tokio::test]
-async fn directories_without_a_record_are_swept_unless_an_upload_streams_in() {
+async fn files_without_a_record_are_swept_unless_an_upload_streams_in() {
     let Hub { jobs, .. } = hub(10);
     let job = submit(&jobs).await;
     let orphan = ids::new_id();
-    std::fs::create_dir_all(jobs.files.dir(&orphan)).unwrap();
+    write(&jobs, &orphan, "input.docx").await;
     let streaming = jobs.begin_upload(ids::new_id());
-    std::fs::create_dir_all(jobs.files.dir(streaming.id())).unwrap();
+    write(&jobs, streaming.id(), "input.docx").await;
     assert_eq!(jobs.sweep_orphans().await.unwrap(), 1);
-    assert!(!jobs.files.dir(&orphan).exists());
-    assert!(jobs.files.dir(&job.id).exists());
-    assert!(jobs.files.dir(streaming.id()).exists());
+    assert!(!exists(&jobs, &orphan, "input.docx").await);
+    assert!(exists(&jobs, &job.id, "input.docx").await);
+    assert!(exists(&jobs, streaming.id(), "input.docx").await);
     let id = streaming.id().to_owned();
-    drop(streaming);
-    assert!(!jobs.files.dir(&id).exists(), "an upload not kept leaves nothing");
+    streaming.discard().await;
+    assert!(!exists(&jobs, &id, "input.docx").await, "an upload not kept leaves nothing");
 }
 
 #[tokio::test]
@@ -278,31 +284,30 @@ async fn ended_jobs_expire_with_their_files() {
     assert_eq!(jobs.expire(Duration::from_secs(3600)).await.unwrap(), 0);
     assert_eq!(jobs.expire(Duration::ZERO).await.unwrap(), 1);
     assert!(matches!(jobs.get(&job.id).await, Err(Error::NotFound(_))));
-    assert!(!jobs.files.dir(&job.id).exists());
+    assert!(!exists(&jobs, &job.id, "input.docx").await);
     assert!(jobs.get(&queued.id).await.is_ok(), "unfinished jobs never expire");
 }
 
 #[tokio::test]
 async fn after_a_crash_running_jobs_wait_again_and_missing_inputs_fail() {
     let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("jobs.redb");
-    let files = JobFiles::new(dir.path().join("jobs"));
+    let (store, files) = (dir.path().join("jobs.redb"), dir.path().join("jobs"));
     let (running, queued, lost) = {
-        let jobs = Jobs::new(Backend::embedded(&store).unwrap(), files.clone(), 10);
+        let jobs = Jobs::new(Backend::embedded(&store, &files).unwrap(), 10);
         let running = submit(&jobs).await;
         let queued = submit(&jobs).await;
         let lost = submit(&jobs).await;
         let mut claim = next(&jobs).await;
         claim.started().await;
         claim.progress(Stage::Exporting, 60, None);
-        std::fs::remove_file(files.input(&lost.id, "docx")).unwrap();
+        std::fs::remove_file(files.join(&lost.id).join("input.docx")).unwrap();
         // The process dies here: the claim and the hub go without a word.
         drop(claim);
         // Let the aborted keeper go, with its hold on the store file.
         tokio::task::yield_now().await;
         (running, queued, lost)
     };
-    let jobs = Jobs::new(Backend::embedded(&store).unwrap(), files, 10);
+    let jobs = Jobs::new(Backend::embedded(&store, &files).unwrap(), 10);
     assert_eq!(jobs.recover().await.unwrap(), 2);
     let again = jobs.get(&running.id).await.unwrap();
     assert_eq!((again.state(), again.queue_position, again.progress), (JobState::Queued, 1, None));
@@ -315,12 +320,10 @@ async fn after_a_crash_running_jobs_wait_again_and_missing_inputs_fail() {
 
 #[tokio::test]
 async fn a_job_of_a_node_that_died_goes_to_another_once_its_lease_runs_out() {
-    let dir = tempfile::tempdir().unwrap();
     let backend = Backend::in_memory();
-    let files = JobFiles::new(dir.path().join("jobs"));
     let lease = Duration::from_millis(200);
-    let first = Jobs::new(backend.clone(), files.clone(), 10).with_lease(lease);
-    let second = Jobs::new(backend, files, 10).with_lease(lease);
+    let first = Jobs::new(backend.clone(), 10).with_lease(lease);
+    let second = Jobs::new(backend, 10).with_lease(lease);
     let job = submit(&first).await;
     let mut claim = next(&first).await;
     claim.started().await;

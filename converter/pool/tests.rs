@@ -176,7 +176,7 @@ fn config() -> PoolConfig {
 
 async fn rig(config: PoolConfig, start_delay: Duration) -> Rig {
     let dir = tempfile::tempdir().unwrap();
-    let jobs = Arc::new(Jobs::new(Backend::in_memory(), JobFiles::new(dir.path().join("jobs")), 100));
+    let jobs = Arc::new(Jobs::new(Backend::in_memory(), 100));
     let script = Arc::new(Script::default());
     let launcher = FakeLauncher { script: script.clone(), dir: dir.path().join("workers"), start_delay };
     let workers = config.workers;
@@ -188,8 +188,9 @@ async fn rig(config: PoolConfig, start_delay: Duration) -> Rig {
 
 async fn submit(jobs: &Jobs, command: &str) -> Job {
     let id = ids::new_id();
-    std::fs::create_dir_all(jobs.files.dir(&id)).unwrap();
-    std::fs::write(jobs.files.input(&id, "docx"), document(command)).unwrap();
+    let mut writer = jobs.blobs().create(&id, &files::input("docx")).await.unwrap();
+    writer.write(&document(command)).await.unwrap();
+    writer.finish().await.unwrap();
     let job =
         Job { id: id.clone(), file_name: format!("{command}.docx"), target_format: "pdf".into(), ..Job::default() };
     let record = StoredJob { job: Some(job), input_extension: "docx".into(), ..StoredJob::default() };
