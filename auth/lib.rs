@@ -9,6 +9,10 @@
 //! and line) and read again when it changes, so a token is revoked by
 //! deleting its line, without a restart. The converter and the gateway each
 //! keep their own `TokensFile`; neither ever stores or logs a token.
+//!
+//! `tls` is the other half of facing others: the certificate and key the
+//! two listeners serve TLS with, kept current with their files the same
+//! way (`watch`).
 #![forbid(unsafe_code)]
 
 use sha2::{Digest, Sha256};
@@ -18,6 +22,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use watch::{Look, Watched};
 
+pub mod tls;
 mod watch;
 
 /// How often, at most, a check looks at the file for changes. Checks happen
@@ -46,8 +51,9 @@ pub fn bearer(value: &str) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// Why a tokens file cannot be used; the message names the file (and the
-/// line, for a malformed one).
+/// Why a file (the tokens file, a TLS certificate, key or CA file) cannot
+/// be used; the message names the file (and the line, for a malformed
+/// tokens file) and never quotes what may be a secret.
 #[derive(Debug)]
 pub struct LoadError(String);
 
