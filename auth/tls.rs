@@ -27,6 +27,7 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use sha2::{Digest, Sha256};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -87,7 +88,8 @@ impl ServerCertificate {
 
     fn open_with_interval(cert: &Path, key: &Path, interval: Duration) -> Result<Arc<ServerCertificate>, LoadError> {
         let provider = provider();
-        let watch = Watched::new(&[cert, key], interval).map_err(|(path, e)| cannot_read(&path, &e))?;
+        let watch = Watched::new(&[cert, key], interval)
+            .map_err(|(path, e)| cannot_read(if path == cert { "certificate" } else { "key" }, &path, &e))?;
         let current = Arc::new(load(cert, key, &provider)?);
         tracing::info!(cert = %cert.display(), fingerprint = %fingerprint(&current), "serving TLS");
         Ok(Arc::new(ServerCertificate {
@@ -129,7 +131,8 @@ impl ServerCertificate {
         match self.watch.look() {
             Look::Same => {}
             Look::Unreadable(path, e) => {
-                tracing::error!("{}; the certificate read before is still served", cannot_read(path, &e))
+                let what = if path == self.cert_path { "certificate" } else { "key" };
+                tracing::error!("{}; the certificate read before is still served", cannot_read(what, path, &e))
             }
             Look::Changed => match load(&self.cert_path, &self.key_path, &self.provider) {
                 Err(e) => tracing::error!("{e}; the certificate read before is still served"),
@@ -253,11 +256,15 @@ pub async fn handshake(acceptor: &TlsAcceptor, socket: TcpStream) -> Result<TlsS
     }
 }
 
+/// A connection whose handshake succeeded, and its peer's address.
+pub type Accepted = (TlsStream<TcpStream>, SocketAddr);
+
 /// Accepts connections on `listener` and completes each handshake in a
 /// task of its own, handing over the connections whose handshake succeeded
-/// (with `TCP_NODELAY` set: small gRPC messages must leave at once). Ends
-/// when the receiver is dropped.
-pub fn incoming(listener: TcpListener, acceptor: TlsAcceptor) -> tokio::sync::mpsc::Receiver<TlsStream<TcpStream>> {
+/// (with `TCP_NODELAY` set: small messages, a job state or a stream frame,
+/// must leave at once, not wait for an ACK). Ends when the receiver is
+/// dropped.
+pub fn incoming(listener: TcpListener, acceptor: TlsAcceptor) -> tokio::sync::mpsc::Receiver<Accepted> {
     let (sender, receiver) = tokio::sync::mpsc::channel(64);
     let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
     tokio::spawn(async move {
@@ -285,7 +292,7 @@ pub fn incoming(listener: TcpListener, acceptor: TlsAcceptor) -> tokio::sync::mp
                 drop(permit);
                 match result {
                     Ok(stream) => {
-                        let _ = sender.send(stream).await;
+                        let _ = sender.send((stream, peer)).await;
                     }
                     // Scanners and plain-text clients do this all day.
                     Err(e) => tracing::debug!(%peer, "{e}"),
@@ -296,16 +303,17 @@ pub fn incoming(listener: TcpListener, acceptor: TlsAcceptor) -> tokio::sync::mp
     receiver
 }
 
-fn cannot_read(path: &Path, error: &std::io::Error) -> LoadError {
-    LoadError(format!("cannot read the TLS file {}: {error}", path.display()))
+/// `what`: "certificate" or "key".
+fn cannot_read(what: &str, path: &Path, error: &std::io::Error) -> LoadError {
+    LoadError(format!("cannot read the TLS {what} file {}: {error}", path.display()))
 }
 
 /// The pair in `cert` and `key`, checked to belong together.
 fn load(cert: &Path, key: &Path, provider: &CryptoProvider) -> Result<CertifiedKey, LoadError> {
-    let chain = std::fs::read(cert).map_err(|e| cannot_read(cert, &e))?;
+    let chain = std::fs::read(cert).map_err(|e| cannot_read("certificate", cert, &e))?;
     let chain = certificates(&chain)
         .map_err(|problem| LoadError(format!("the TLS certificate file {}: {problem}", cert.display())))?;
-    let key_text = std::fs::read(key).map_err(|e| cannot_read(key, &e))?;
+    let key_text = std::fs::read(key).map_err(|e| cannot_read("key", key, &e))?;
     let private_key = private_key(&key_text)
         .map_err(|problem| LoadError(format!("the TLS key file {}: {problem}", key.display())))?;
     let signing_key = provider.key_provider.load_private_key(private_key).map_err(|_| {
@@ -319,7 +327,7 @@ fn load(cert: &Path, key: &Path, provider: &CryptoProvider) -> Result<CertifiedK
         // `Unknown`: the key cannot tell its public half; nothing to check.
         Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => Ok(pair),
         Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => Err(LoadError(format!(
-            "the TLS key file {} holds the key of another certificate than the first one in {}",
+            "the TLS key file {} is not the key of the certificate in {} (the first one there)",
             key.display(),
             cert.display()
         ))),
@@ -490,12 +498,15 @@ mod tests {
 
         let files = Files::with(&chain, &other_key);
         let error = files.open().unwrap_err();
-        assert!(error.contains(&files.key.display().to_string()) && error.contains("another certificate"), "{error}");
+        assert!(
+            error.contains(&files.key.display().to_string()) && error.contains("is not the key of the certificate"),
+            "{error}"
+        );
 
         let files = Files::with(&chain, &key);
         std::fs::remove_file(&files.key).unwrap();
         let error = files.open().unwrap_err();
-        assert!(error.starts_with(&format!("cannot read the TLS file {}", files.key.display())), "{error}");
+        assert!(error.starts_with(&format!("cannot read the TLS key file {}", files.key.display())), "{error}");
 
         let files = Files::with(&key, &key);
         let error = files.open().unwrap_err();
