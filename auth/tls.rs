@@ -13,9 +13,9 @@
 //! (half-written, or a key that does not belong to the certificate) is
 //! logged as an error and the pair read before keeps being served.
 //!
-//! Handshakes run in tasks of their own with a deadline (`handshake`,
-//! `incoming`), so a client that connects and says nothing never holds up
-//! the next connection. Key material is never logged or put in an error.
+//! Handshakes run in tasks of their own with a deadline (`incoming`), so a
+//! client that connects and says nothing never holds up the next
+//! connection. Key material is never logged or put in an error.
 
 use crate::LoadError;
 use crate::watch::{Look, Watched};
@@ -248,7 +248,7 @@ pub fn trust_anchors(path: &Path) -> Result<Vec<TrustAnchor<'static>>, LoadError
 
 /// Completes the handshake of an accepted connection within
 /// `HANDSHAKE_TIMEOUT`; the error says why it did not.
-pub async fn handshake(acceptor: &TlsAcceptor, socket: TcpStream) -> Result<TlsStream<TcpStream>, String> {
+async fn handshake(acceptor: &TlsAcceptor, socket: TcpStream) -> Result<TlsStream<TcpStream>, String> {
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await {
         Ok(Ok(stream)) => Ok(stream),
         Ok(Err(e)) => Err(format!("TLS handshake failed: {e}")),
