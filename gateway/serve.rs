@@ -10,6 +10,7 @@
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
+use axum::http::{HeaderValue, header};
 use docconv_auth::tls::{self, TlsAcceptor, TlsStream};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
@@ -109,9 +110,10 @@ fn spawn_connection<I>(
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    // Handlers learn who is calling (per-client upload limits).
     let service = TowerToHyperService::new(app.clone().map_request(move |mut request: Request<_>| {
+        // Handlers learn who is calling (per-client upload limits).
         request.extensions_mut().insert(ConnectInfo(peer));
+        host_from_authority(&mut request);
         request.map(Body::new)
     }));
     let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service).into_owned();
@@ -121,4 +123,39 @@ fn spawn_connection<I>(
             tracing::debug!("connection: {e}");
         }
     });
+}
+
+/// Gives an HTTP/2 request the `Host` header HTTP/1.1 would have had.
+/// Browsers send the host of an HTTP/2 request in `:authority` alone, and
+/// the same-site checks (`stream::origin_allowed`) compare `Origin` with
+/// `Host`; RFC 9113 (8.3.1) asks the same of anything that passes such a
+/// request on as HTTP/1.1.
+fn host_from_authority<B>(request: &mut Request<B>) {
+    if request.headers().contains_key(header::HOST) {
+        return;
+    }
+    let Some(host) = request.uri().authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()) else {
+        return;
+    };
+    request.headers_mut().insert(header::HOST, host);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_http2_request_gets_its_authority_as_host() {
+        let mut request = Request::get("https://convert.example.com:8443/jobs").body(()).unwrap();
+        host_from_authority(&mut request);
+        assert_eq!(request.headers()[header::HOST], "convert.example.com:8443");
+
+        // A Host sent is left as it is; a request without an authority gets none.
+        let mut request = Request::get("https://a.example/").header(header::HOST, "b.example").body(()).unwrap();
+        host_from_authority(&mut request);
+        assert_eq!(request.headers()[header::HOST], "b.example");
+        let mut request = Request::get("/").body(()).unwrap();
+        host_from_authority(&mut request);
+        assert!(!request.headers().contains_key(header::HOST));
+    }
 }

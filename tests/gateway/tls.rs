@@ -106,16 +106,27 @@ async fn read_chunked(stream: &mut TlsClientStream, mut raw: Vec<u8>) -> Vec<u8>
     }
 }
 
-/// A GET over HTTP/2 on a connection that negotiated it; the status and body.
-async fn get_h2(stream: TlsClientStream, path: &str, authorization: &str) -> (u16, String) {
+/// A request over HTTP/2 on a connection that negotiated it, its head in
+/// pseudo-headers as browsers send it (no `Host`); the status and body.
+async fn h2_request(
+    stream: TlsClientStream,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> (u16, String) {
+    let port = stream.get_ref().0.peer_addr().unwrap().port();
     let (client, connection) = h2::client::handshake(stream).await.unwrap();
     tokio::spawn(connection);
     let mut client = client.ready().await.unwrap();
-    let request = axum::http::Request::get(format!("https://localhost{path}"))
-        .header("authorization", authorization)
-        .body(())
-        .unwrap();
-    let (response, _) = client.send_request(request, true).unwrap();
+    let mut request = axum::http::Request::builder().method(method).uri(format!("https://localhost:{port}{path}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let (response, mut send) = client.send_request(request.body(()).unwrap(), body.is_empty()).unwrap();
+    if !body.is_empty() {
+        send.send_data(body.into(), true).unwrap();
+    }
     let response = response.await.unwrap();
     let status = response.status().as_u16();
     let mut body = response.into_body();
@@ -197,13 +208,21 @@ async fn serve_with_tls_serves_pages_uploads_and_wss_streams_and_checks_tokens_o
     // Browsers get HTTP/2.
     let h2 = files.connect(serve.http, &[b"h2", b"http/1.1"]).await;
     assert_eq!(alpn(&h2).as_deref(), Some("h2"));
-    let (status, page) = get_h2(h2, "/", &bearer).await;
+    let (status, page) = h2_request(h2, "GET", "/", &[("authorization", &bearer)], Vec::new()).await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains(".docx"), "the page lists the converter's formats: {page}");
+    // A form posted from the page itself, as a browser sends it over
+    // HTTP/2: the site's origin, and the host in `:authority` alone.
+    let data = std::fs::read(fixture("page_1.docx")).unwrap();
+    let (content_type, body) = multipart(&[("file", "page_1.docx", &data)]);
+    let origin = format!("https://localhost:{}", serve.http.port());
+    let headers = [("content-type", content_type.as_str()), ("origin", &origin), ("authorization", &bearer)];
+    let h2 = files.connect(serve.http, &[b"h2"]).await;
+    let (status, answer) = h2_request(h2, "POST", "/convert", &headers, body).await;
+    assert_eq!(status, 303, "{answer}");
 
     // An upload over HTTPS converts through that hop, which carries the
     // caller's token as any other.
-    let data = std::fs::read(fixture("page_1.docx")).unwrap();
     let (content_type, body) = multipart(&[("file", "page_1.docx", &data)]);
     let headers = [("Content-Type", content_type.as_str()), ("Accept", "application/json"), ("Authorization", &bearer)];
     let reply = request(&mut web, "POST", "/convert", &headers, &body).await;
