@@ -114,8 +114,9 @@ impl ServerCertificate {
     }
 
     /// The SHA-256 of the certificate served now, in hex (as `openssl x509
-    /// -fingerprint -sha256` prints it, without the colons).
-    pub fn fingerprint(&self) -> String {
+    /// -fingerprint -sha256` prints it, without the colons), as logged.
+    #[cfg(test)]
+    fn fingerprint(&self) -> String {
         fingerprint(&self.current())
     }
 
