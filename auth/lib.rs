@@ -9,14 +9,21 @@
 //! and line) and read again when it changes, so a token is revoked by
 //! deleting its line, without a restart. The converter and the gateway each
 //! keep their own `TokensFile`; neither ever stores or logs a token.
+//!
+//! `tls` is the other half of facing others: the certificate and key the
+//! two listeners serve TLS with, kept current with their files the same
+//! way (`watch`).
 #![forbid(unsafe_code)]
 
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use watch::{Look, Watched};
+
+pub mod tls;
+mod watch;
 
 /// How often, at most, a check looks at the file for changes. Checks happen
 /// as calls come in, so a revocation takes effect within about this long.
@@ -44,8 +51,9 @@ pub fn bearer(value: &str) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// Why a tokens file cannot be used; the message names the file (and the
-/// line, for a malformed one).
+/// Why a file (the tokens file, a TLS certificate, key or CA file) cannot
+/// be used; the message names the file (and the line, for a malformed
+/// tokens file) and never quotes what may be a secret.
 #[derive(Debug)]
 pub struct LoadError(String);
 
@@ -64,42 +72,20 @@ struct Entry {
     label: Arc<str>,
 }
 
-/// What the file looked like when last read: a change of any of these
-/// (an edit in place, or a new file renamed over it) means read it again.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-struct Stamp {
-    modified: Option<SystemTime>,
-    len: u64,
-    device: u64,
-    inode: u64,
-}
-
-struct Watch {
-    checked: Instant,
-    /// `None` while the file cannot be read (so that is logged once).
-    stamp: Option<Stamp>,
-}
-
 /// The tokens of one file, kept current with it.
 pub struct TokensFile {
     path: PathBuf,
     entries: RwLock<Arc<[Entry]>>,
-    watch: Mutex<Watch>,
+    watch: Watched,
 }
 
 impl TokensFile {
     /// Reads the file; one that cannot be read or has a malformed line is
     /// an error naming it.
     pub fn open(path: &Path) -> Result<TokensFile, LoadError> {
-        // The stamp is taken before reading: an edit in between is then
-        // seen as a change at the next check, never missed.
-        let stamp = stamp(path).map_err(|e| cannot_read(path, &e))?;
+        let watch = Watched::new(&[path], RELOAD_INTERVAL).map_err(|(_, e)| cannot_read(path, &e))?;
         let entries = read(path)?;
-        Ok(TokensFile {
-            path: path.to_path_buf(),
-            entries: RwLock::new(entries.into()),
-            watch: Mutex::new(Watch { checked: Instant::now(), stamp: Some(stamp) }),
-        })
+        Ok(TokensFile { path: path.to_path_buf(), entries: RwLock::new(entries.into()), watch })
     }
 
     pub fn path(&self) -> &Path {
@@ -136,43 +122,19 @@ impl TokensFile {
         self.entries.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    fn watch(&self) -> MutexGuard<'_, Watch> {
-        self.watch.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Reads the file again if it changed since the last read. A file that
     /// became unreadable or malformed (say, saved half-way by an editor)
     /// leaves the tokens in force as they were, with an error in the log:
     /// a typo must not lock everyone out, and the next good save applies.
     fn refresh(&self) {
-        let previous = {
-            let mut watch = self.watch();
-            if watch.checked.elapsed() < RELOAD_INTERVAL {
+        match self.watch.look() {
+            Look::Same => return,
+            Look::Unreadable(path, e) => {
+                tracing::error!("{}; the {} tokens read before stay in force", cannot_read(path, &e), self.len());
                 return;
             }
-            // Claimed before the I/O, which then runs outside the lock:
-            // one caller a second looks, the others go on at once.
-            watch.checked = Instant::now();
-            watch.stamp
-        };
-        let current = match stamp(&self.path) {
-            Ok(current) => current,
-            Err(e) => {
-                if previous.is_some() {
-                    self.watch().stamp = None;
-                    tracing::error!(
-                        "{}; the {} tokens read before stay in force",
-                        cannot_read(&self.path, &e),
-                        self.len()
-                    );
-                }
-                return;
-            }
-        };
-        if previous == Some(current) {
-            return;
+            Look::Changed => {}
         }
-        self.watch().stamp = Some(current);
         let entries = match read(&self.path) {
             Ok(entries) => entries,
             Err(e) => {
@@ -205,13 +167,6 @@ impl TokensFile {
 fn same_digest(a: &[u8; 32], b: &[u8; 32]) -> bool {
     let difference = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
     std::hint::black_box(difference) == 0
-}
-
-fn stamp(path: &Path) -> std::io::Result<Stamp> {
-    // `metadata` follows symbolic links, so a mounted secret whose link is
-    // swapped to a new file counts as changed.
-    let metadata = std::fs::metadata(path)?;
-    Ok(Stamp { modified: metadata.modified().ok(), len: metadata.len(), device: metadata.dev(), inode: metadata.ino() })
 }
 
 fn cannot_read(path: &Path, error: &std::io::Error) -> LoadError {

@@ -2,11 +2,16 @@
 #![forbid(unsafe_code)]
 
 use clap::{Args, Parser, Subcommand};
+use docconv_auth::tls::ServerCertificate;
 use docconv_converter::{config::ConverterConfig, server};
-use docconv_gateway::{self as gateway, config::GatewayConfig};
+use docconv_gateway::{
+    self as gateway,
+    config::{ConverterTrust, GatewayConfig},
+};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -34,6 +39,8 @@ enum Command {
         gateway: GatewayConfig,
         #[command(flatten)]
         auth: Auth,
+        #[command(flatten)]
+        tls: Tls,
     },
     /// Run only the converter: the gRPC job service and its workers.
     Converter {
@@ -44,19 +51,29 @@ enum Command {
         converter: ConverterConfig,
         #[command(flatten)]
         auth: Auth,
+        #[command(flatten)]
+        tls: Tls,
     },
     /// Run only the web gateway, in front of a converter.
     Gateway {
         /// HTTP address to listen on
         #[arg(long, env = "DOCCONV_HTTP_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
-        /// The converter's gRPC address
+        /// The converter's gRPC address; https://HOST:PORT for a converter
+        /// serving TLS (its certificate must name HOST)
         #[arg(long, env = "DOCCONV_CONVERTER_URL", default_value = "http://127.0.0.1:50051")]
         converter_url: String,
+        /// PEM file of the CA certificate(s) that an https:// converter
+        /// URL's certificate must be issued by (the system's bundle,
+        /// /etc/ssl/certs/ca-certificates.crt, for a public CA)
+        #[arg(long, env = "DOCCONV_CONVERTER_CA", value_name = "FILE")]
+        converter_ca: Option<PathBuf>,
         #[command(flatten)]
         gateway: GatewayConfig,
         #[command(flatten)]
         auth: Auth,
+        #[command(flatten)]
+        tls: Tls,
     },
     /// Print the tokens-file line for a token read from standard input.
     ///
@@ -93,6 +110,35 @@ struct Auth {
     auth_tokens_file: Option<PathBuf>,
 }
 
+/// TLS for the listeners, one pair for both parts under `serve` (so, like
+/// `Auth`, not a flag of either settings struct).
+#[derive(Args)]
+struct Tls {
+    /// PEM certificate to serve TLS with (HTTPS on the web side), the
+    /// server's certificate first, then any intermediates; needs --tls-key.
+    /// Read again when it changes [default: no TLS]
+    #[arg(long, env = "DOCCONV_TLS_CERT", value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert's certificate (unencrypted); read
+    /// again when it changes
+    #[arg(long, env = "DOCCONV_TLS_KEY", value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+}
+
+impl Tls {
+    /// Reads the pair, if there is one; one file alone is a mistake.
+    fn open(self) -> Result<Option<Arc<ServerCertificate>>, String> {
+        match (self.tls_cert, self.tls_key) {
+            (None, None) => Ok(None),
+            (Some(cert), Some(key)) => ServerCertificate::open(&cert, &key).map(Some).map_err(|e| e.to_string()),
+            (cert, _) => Err(format!(
+                "--tls-cert and --tls-key go together (a certificate and its key); {} is missing",
+                if cert.is_some() { "--tls-key (DOCCONV_TLS_KEY)" } else { "--tls-cert (DOCCONV_TLS_CERT)" }
+            )),
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -102,11 +148,27 @@ fn main() -> ExitCode {
             return ExitCode::from(docconv_worker::child::run(&program_dir, &profile_dir, &home) as u8);
         }
         Command::HashToken { name } => hash_token(name.as_deref()),
-        Command::Serve { grpc_listen, http_listen, mut converter, mut gateway, auth } => block_on(async move {
+        Command::Serve { grpc_listen, http_listen, mut converter, mut gateway, auth, tls } => block_on(async move {
             converter.auth_tokens_file = auth.auth_tokens_file.clone();
             gateway.auth_tokens_file = auth.auth_tokens_file;
+            let tls = tls.open()?;
+            // With TLS the gateway reaches its converter over TLS too, on
+            // the one listener everyone uses, so every call still passes
+            // the converter's token check and nothing listens in plain
+            // text. It trusts exactly the certificate that converter serves
+            // (the same files, read once for both, so a renewal is seen by
+            // both at once): the name in it is for the outside world, and
+            // the CA that issued it need not be known here.
+            let converter_url = match &tls {
+                Some(certificate) => {
+                    gateway.converter_trust = ConverterTrust::Own(certificate.clone());
+                    format!("https://{grpc_listen}")
+                }
+                None => format!("http://{grpc_listen}"),
+            };
+            converter.tls = tls.clone();
+            gateway.tls = tls;
             let shutdown = shutdown_signal();
-            let converter_url = format!("http://{grpc_listen}");
             let grpc = bind(grpc_listen).await?;
             let http = bind(http_listen).await?;
             let exe = current_exe()?;
@@ -116,13 +178,18 @@ fn main() -> ExitCode {
             )
             .map(|_| ())
         }),
-        Command::Converter { listen, mut converter, auth } => block_on(async move {
+        Command::Converter { listen, mut converter, auth, tls } => block_on(async move {
             converter.auth_tokens_file = auth.auth_tokens_file;
+            converter.tls = tls.open()?;
             let listener = bind(listen).await?;
             server::run(converter, current_exe()?, listener, shutdown_signal().wait()).await.map_err(|e| e.to_string())
         }),
-        Command::Gateway { listen, converter_url, mut gateway, auth } => block_on(async move {
+        Command::Gateway { listen, converter_url, converter_ca, mut gateway, auth, tls } => block_on(async move {
             gateway.auth_tokens_file = auth.auth_tokens_file;
+            gateway.tls = tls.open()?;
+            if let Some(ca) = converter_ca {
+                gateway.converter_trust = ConverterTrust::Ca(ca);
+            }
             let listener = bind(listen).await?;
             gateway::run(&converter_url, gateway, listener, shutdown_signal().wait()).await
         }),

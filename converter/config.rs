@@ -1,7 +1,9 @@
 //! The converter's settings, from flags or `DOCCONV_*` environment
 //! variables. Defaults are documented where they are declared.
 
+use docconv_auth::tls::ServerCertificate;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(clap::Args, Clone, Debug)]
@@ -68,6 +70,13 @@ pub struct ConverterConfig {
     /// gateway too, so it is not a flag of this struct.
     #[arg(skip)]
     pub auth_tokens_file: Option<PathBuf>,
+
+    /// The certificate the gRPC listener serves TLS with (see
+    /// `docconv_auth::tls`); without it, plain HTTP/2. Opened from the
+    /// command line's `--tls-cert` and `--tls-key`, which `serve` hands to
+    /// the gateway too, so they are not flags of this struct.
+    #[arg(skip)]
+    pub tls: Option<Arc<ServerCertificate>>,
 
     /// Leave LibreOffice's own link blocking off, relying on the sandbox
     /// alone. Only for tests that prove the sandbox holds by itself.

@@ -1,6 +1,7 @@
 //! Assembles the converter: store, job hub, worker pool and gRPC server
 //! (with health and reflection, and the tokens check on the Converter
-//! service), and runs it until `shutdown` resolves.
+//! service), over TLS when it has a certificate, and runs it until
+//! `shutdown` resolves.
 
 use super::auth::Authenticate;
 use super::config::ConverterConfig;
@@ -11,6 +12,7 @@ use super::service::{ConverterService, Settings};
 use super::workers::Processes;
 use docconv::proto::v1::converter_server::ConverterServer;
 use docconv_auth::TokensFile;
+use docconv_auth::tls;
 use docconv_backend::Backend;
 use docconv_worker::WorkerSpec;
 use std::future::Future;
@@ -18,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio_stream::StreamExt;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
@@ -165,9 +168,9 @@ pub async fn run(
     };
 
     let address = listener.local_addr().ok();
-    tracing::info!(?address, workers, "converter listening");
+    tracing::info!(?address, workers, tls = config.tls.is_some(), "converter listening");
     docconv_auth::log_state(tokens.as_deref(), address, "calls");
-    let serve = tonic::transport::Server::builder()
+    let router = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         // A gateway multiplexes every browser's watch over one connection;
         // the HTTP/2 default of 200 streams would cap it at 200 watchers.
@@ -176,11 +179,25 @@ pub async fn run(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         // Health and reflection are not wrapped: see `auth`.
-        .add_service(ConverterServer::with_interceptor(service, Authenticate::new(tokens)))
+        .add_service(ConverterServer::with_interceptor(service, Authenticate::new(tokens)));
+    let serve: Serving = match &config.tls {
+        // tonic's own TLS reads its certificate once; we accept and
+        // handshake ourselves (`docconv_auth::tls::incoming`, which also
+        // sets TCP_NODELAY) so a renewed certificate applies without a
+        // restart, and hand tonic the finished connections.
+        Some(certificate) => {
+            let connections = tls::incoming(listener, certificate.acceptor(tls::ALPN_GRPC));
+            let connections = tokio_stream::wrappers::ReceiverStream::new(connections)
+                .map(|(connection, _)| Ok::<_, std::io::Error>(connection));
+            Box::pin(router.serve_with_incoming_shutdown(connections, drain))
+        }
         // Small messages (job states, the end of a result) must leave at
         // once: with Nagle's algorithm they wait for the client's delayed
         // ACK, 40 ms a message.
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), drain);
+        None => {
+            Box::pin(router.serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), drain))
+        }
+    };
     let result = tokio::select! {
         result = serve => result.map_err(|e| StartError(format!("gRPC server: {e}"))),
         // A graceful shutdown waits for every client connection to close,
@@ -200,6 +217,9 @@ struct Disk {
     dir: PathBuf,
     min_free: u64,
 }
+
+/// The gRPC server, on plain or TLS connections.
+type Serving = std::pin::Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>>;
 
 /// How often free disk space is read for health.
 const DISK_CHECK: Duration = Duration::from_secs(2);

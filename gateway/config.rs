@@ -1,6 +1,8 @@
 //! The gateway's settings, from flags or `DOCCONV_*` environment variables.
 
+use docconv_auth::tls::ServerCertificate;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(clap::Args, Clone, Debug)]
@@ -35,6 +37,31 @@ pub struct GatewayConfig {
     /// converter too, so it is not a flag of this struct.
     #[arg(skip)]
     pub auth_tokens_file: Option<PathBuf>,
+
+    /// The certificate the web listener serves HTTPS with (see
+    /// `docconv_auth::tls`); without it, plain HTTP. Opened from the command
+    /// line's `--tls-cert` and `--tls-key`, which `serve` hands to the
+    /// converter too, so they are not flags of this struct.
+    #[arg(skip)]
+    pub tls: Option<Arc<ServerCertificate>>,
+
+    /// How the certificate of an `https://` converter URL is checked. Set
+    /// by the command line: `docconv gateway`'s `--converter-ca`, or, under
+    /// `serve`, the certificate that process's converter serves.
+    #[arg(skip)]
+    pub converter_trust: ConverterTrust,
+}
+
+/// Whom the gateway trusts to be the converter on an `https://` URL.
+#[derive(Clone, Debug, Default)]
+pub enum ConverterTrust {
+    /// No one: the converter URL must be `http://`.
+    #[default]
+    None,
+    /// A certificate for the URL's host issued by a CA in this PEM file.
+    Ca(PathBuf),
+    /// Exactly the certificate this process's own converter serves.
+    Own(Arc<ServerCertificate>),
 }
 
 impl Default for GatewayConfig {

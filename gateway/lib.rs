@@ -24,7 +24,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
 use axum::routing::{get, post};
-use config::GatewayConfig;
+use config::{ConverterTrust, GatewayConfig};
 use docconv::auth::Bearer;
 use docconv::proto::v1::converter_client::ConverterClient;
 use docconv_auth::TokensFile;
@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 /// A converter client whose calls carry one request's token.
 type Client = ConverterClient<InterceptedService<Channel, Bearer>>;
@@ -65,10 +65,10 @@ impl AppState {
             Some(path) => Some(Arc::new(TokensFile::open(path).map_err(|e| e.to_string())?)),
             None => None,
         };
-        let channel = Channel::from_shared(converter_url.to_owned())
+        let endpoint = Channel::from_shared(converter_url.to_owned())
             .map_err(|e| format!("bad converter URL {converter_url:?}: {e}"))?
-            .connect_timeout(Duration::from_secs(5))
-            .connect_lazy();
+            .connect_timeout(Duration::from_secs(5));
+        let channel = converter_tls(endpoint, &config.converter_trust)?.connect_lazy();
         Ok(AppState {
             channel,
             config: Arc::new(config),
@@ -146,6 +146,34 @@ async fn security_headers(mut response: axum::response::Response) -> axum::respo
     response
 }
 
+/// TLS for the connection to the converter, as its URL's scheme and the
+/// trust configured say: `https://` needs someone to trust, and a CA given
+/// for a plain `http://` URL is a mistake worth stopping for (it would
+/// suggest a protection that is not there).
+fn converter_tls(endpoint: Endpoint, trust: &ConverterTrust) -> Result<Endpoint, String> {
+    let https = endpoint.uri().scheme_str() == Some("https");
+    let tls = ClientTlsConfig::new().timeout(docconv_auth::tls::HANDSHAKE_TIMEOUT);
+    let endpoint = match (https, trust) {
+        (false, ConverterTrust::None) => return Ok(endpoint),
+        (false, _) => return Err("--converter-ca is for a converter URL that starts with https://".into()),
+        // Not the system's roots by default: a converter is usually on a
+        // private network with a private CA, and a public CA's bundle is
+        // one flag away.
+        (true, ConverterTrust::None) => {
+            return Err("the converter URL is https://: give --converter-ca FILE, the PEM certificate of the CA \
+                        that issued the converter's certificate (for a public CA, the system's bundle: \
+                        --converter-ca /etc/ssl/certs/ca-certificates.crt)"
+                .into());
+        }
+        (true, ConverterTrust::Ca(path)) => {
+            let anchors = docconv_auth::tls::trust_anchors(path).map_err(|e| e.to_string())?;
+            endpoint.tls_config(tls.trust_anchors(anchors))
+        }
+        (true, ConverterTrust::Own(certificate)) => endpoint.tls_config_with_verifier(tls, certificate.own_verifier()),
+    };
+    endpoint.map_err(|e| format!("TLS to the converter: {e}"))
+}
+
 /// Serves the gateway on `listener` until `shutdown` resolves.
 pub async fn run(
     converter_url: &str,
@@ -155,9 +183,10 @@ pub async fn run(
 ) -> Result<(), String> {
     let state = AppState::new(converter_url, config)?;
     let address = listener.local_addr().ok();
-    tracing::info!(?address, "gateway listening");
+    let tls = state.config.tls.as_ref().map(|certificate| certificate.acceptor(docconv_auth::tls::ALPN_WEB));
+    tracing::info!(?address, https = tls.is_some(), "gateway listening");
     docconv_auth::log_state(state.tokens.as_deref(), address, "requests");
-    serve::serve(listener, app(state), shutdown).await;
+    serve::serve(listener, tls, app(state), shutdown).await;
     Ok(())
 }
 

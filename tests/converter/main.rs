@@ -14,3 +14,4 @@ mod safety;
 mod soak;
 mod supervision;
 mod support;
+mod tls;

@@ -10,15 +10,16 @@ use docconv::proto::v1::{
     GetJobRequest, Job, JobError, JobState, ReadResultRequest, SubmitHeader, SubmitRequest, WatchJobRequest,
     submit_request, watch_job_response,
 };
+use docconv_auth::tls::ServerCertificate;
 use docconv_converter::config::ConverterConfig;
 use docconv_converter::server;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 /// A client that sends a token with every call, or none (`Bearer::none`).
 pub type Client = ConverterClient<InterceptedService<Channel, Bearer>>;
@@ -48,6 +49,8 @@ pub fn config(data_dir: &Path, edit: impl FnOnce(&mut ConverterConfig)) -> Conve
 pub struct Server {
     pub addr: SocketAddr,
     pub data_dir: tempfile::TempDir,
+    /// The certificate it serves, if it serves TLS.
+    tls: Option<Arc<ServerCertificate>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -65,6 +68,7 @@ impl Server {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
+        let tls = config.tls.clone();
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -78,13 +82,16 @@ impl Server {
             // Workers, runners and the store go with the runtime.
             runtime.shutdown_timeout(Duration::from_secs(5));
         });
-        let server = Server { addr, data_dir, shutdown: Some(shutdown), thread: Some(thread) };
-        wait_ready(addr);
+        let server = Server { addr, data_dir, tls: tls.clone(), shutdown: Some(shutdown), thread: Some(thread) };
+        wait_ready_with(addr, tls);
         server
     }
 
+    /// A client without a token; over TLS if the server serves it, trusting
+    /// exactly the certificate served.
     pub async fn client(&self) -> Client {
-        connect(self.addr).await
+        let channel = endpoint(self.addr, self.tls.as_ref()).connect().await.unwrap();
+        ConverterClient::with_interceptor(channel, Bearer::none())
     }
 
     /// The `docconv worker` processes of this server.
@@ -129,15 +136,20 @@ pub async fn connect_with(addr: SocketAddr, token: Bearer) -> Client {
 /// Polls grpc.health.v1 until the converter reports SERVING. Blocks, on a
 /// thread of its own so that async tests may call it too.
 pub fn wait_ready(addr: SocketAddr) {
-    std::thread::spawn(move || wait_ready_on_this_thread(addr)).join().unwrap();
+    wait_ready_with(addr, None);
 }
 
-fn wait_ready_on_this_thread(addr: SocketAddr) {
+/// `wait_ready` for a converter serving TLS with `tls`.
+pub fn wait_ready_with(addr: SocketAddr, tls: Option<Arc<ServerCertificate>>) {
+    std::thread::spawn(move || wait_ready_on_this_thread(addr, tls.as_ref())).join().unwrap();
+}
+
+fn wait_ready_on_this_thread(addr: SocketAddr, tls: Option<&Arc<ServerCertificate>>) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
-            if health(addr).await == Some(1) {
+            if health_of(endpoint(addr, tls)).await == Some(1) {
                 return;
             }
             assert!(Instant::now() < deadline, "converter at {addr} never became ready");
@@ -146,10 +158,27 @@ fn wait_ready_on_this_thread(addr: SocketAddr) {
     });
 }
 
+/// The converter at `addr`: plain, or over TLS trusting exactly the
+/// certificate `tls` serves (as `docconv serve`'s gateway does).
+pub fn endpoint(addr: SocketAddr, tls: Option<&Arc<ServerCertificate>>) -> Endpoint {
+    match tls {
+        None => Endpoint::from_shared(format!("http://{addr}")).unwrap(),
+        Some(certificate) => Endpoint::from_shared(format!("https://{addr}"))
+            .unwrap()
+            .tls_config_with_verifier(ClientTlsConfig::new(), certificate.own_verifier())
+            .unwrap(),
+    }
+}
+
 /// The overall health status (1 = SERVING, 2 = NOT_SERVING), if reachable.
 pub async fn health(addr: SocketAddr) -> Option<i32> {
+    health_of(endpoint(addr, None)).await
+}
+
+/// `health` through `endpoint`.
+pub async fn health_of(endpoint: Endpoint) -> Option<i32> {
     use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
-    let channel = Channel::from_shared(format!("http://{addr}")).ok()?.connect().await.ok()?;
+    let channel = endpoint.connect().await.ok()?;
     let response = HealthClient::new(channel).check(HealthCheckRequest { service: String::new() }).await.ok()?;
     Some(response.into_inner().status)
 }
@@ -542,4 +571,121 @@ impl Drop for Listener {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// A test CA, and a server certificate it issued for `localhost` and
+/// 127.0.0.1, as PEM files in a directory of their own (`ca.pem`,
+/// `cert.pem` with the chain, `key.pem`).
+pub struct TlsFiles {
+    _dir: tempfile::TempDir,
+    ca: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+    pub ca_path: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl TlsFiles {
+    pub fn new() -> TlsFiles {
+        let dir = tempfile::tempdir().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.distinguished_name.push(rcgen::DnType::CommonName, "docconv test CA");
+        let ca = rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap()).unwrap();
+        let files = TlsFiles {
+            ca_path: dir.path().join("ca.pem"),
+            cert: dir.path().join("cert.pem"),
+            key: dir.path().join("key.pem"),
+            _dir: dir,
+            ca,
+        };
+        std::fs::write(&files.ca_path, files.ca.pem()).unwrap();
+        let (chain, key, _) = files.issue();
+        std::fs::write(&files.cert, chain).unwrap();
+        std::fs::write(&files.key, key).unwrap();
+        files
+    }
+
+    /// A new certificate and key from the same CA: the chain, the key and
+    /// the certificate's fingerprint.
+    pub fn issue(&self) -> (String, String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+        params.distinguished_name.push(rcgen::DnType::CommonName, "localhost");
+        let leaf = params.signed_by(&key, &*self.ca).unwrap();
+        (format!("{}{}", leaf.pem(), self.ca.pem()), key.serialize_pem(), fingerprint(leaf.der()))
+    }
+
+    /// Renews the pair as a renewal tool does, each file written aside and
+    /// renamed over the old one, the certificate first; returns the new
+    /// certificate's fingerprint.
+    pub fn renew(&self) -> String {
+        let (chain, key, fingerprint) = self.issue();
+        replace(&self.cert, &chain);
+        replace(&self.key, &key);
+        fingerprint
+    }
+
+    /// The pair, as the command line opens it.
+    pub fn open(&self) -> Arc<ServerCertificate> {
+        ServerCertificate::open(&self.cert, &self.key).unwrap()
+    }
+
+    /// A client's TLS settings: trusting this CA, offering `alpn`.
+    pub fn connector(&self, alpn: &[&[u8]]) -> tokio_rustls::TlsConnector {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(self.ca.der().clone()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        tokio_rustls::TlsConnector::from(Arc::new(config))
+    }
+
+    /// A TLS connection to `addr` checked against this CA for the name
+    /// `localhost`, with its fresh handshake (a new client config each
+    /// time: no session is resumed).
+    pub async fn connect(&self, addr: SocketAddr, alpn: &[&[u8]]) -> TlsClientStream {
+        let socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        self.connector(alpn).connect(name, socket).await.unwrap()
+    }
+
+    /// A converter client over TLS, checking the certificate against this
+    /// CA as any client would.
+    pub async fn client(&self, addr: SocketAddr) -> Client {
+        let tls = ClientTlsConfig::new()
+            .ca_certificate(tonic::transport::Certificate::from_pem(self.ca.pem()))
+            .domain_name("localhost");
+        let channel =
+            Endpoint::from_shared(format!("https://{addr}")).unwrap().tls_config(tls).unwrap().connect().await.unwrap();
+        ConverterClient::with_interceptor(channel, Bearer::none())
+    }
+}
+
+pub type TlsClientStream = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
+
+/// The SHA-256 of a certificate, in hex.
+pub fn fingerprint(der: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(der).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The fingerprint of the certificate the server presented on `stream`.
+pub fn peer_fingerprint(stream: &TlsClientStream) -> String {
+    fingerprint(stream.get_ref().1.peer_certificates().expect("the server sent a certificate")[0].as_ref())
+}
+
+/// The ALPN protocol the server chose on `stream`.
+pub fn alpn(stream: &TlsClientStream) -> Option<String> {
+    stream.get_ref().1.alpn_protocol().map(|p| String::from_utf8_lossy(p).into_owned())
+}
+
+/// Writes `path` aside and renames it over the old file.
+fn replace(path: &Path, content: &str) {
+    let new = path.with_extension("new");
+    std::fs::write(&new, content).unwrap();
+    std::fs::rename(&new, path).unwrap();
 }

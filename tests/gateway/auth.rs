@@ -26,7 +26,7 @@ pub const BROWSER: &str = "browser-token-6d1f3a5c7e9b2d4f6a8c";
 const SCRIPT: &str = "script-token-0e2c4a6e8c1a3e5c7a9e";
 /// Listed in a gateway's file but not in its converter's.
 const GATEWAY_ONLY: &str = "gateway-only-token-7f5d3b1f9d7b5f3d";
-const CHALLENGE: &str = "Basic realm=\"docconv\"";
+pub const CHALLENGE: &str = "Basic realm=\"docconv\"";
 
 /// A converter whose tokens file lists `BROWSER` and `SCRIPT`.
 pub fn converter() -> &'static (support::Server, TokensFile) {
@@ -44,7 +44,7 @@ fn gateway(tokens: &Path) -> Router {
     app(AppState::new(&format!("http://{}", converter().0.addr), config).unwrap())
 }
 
-fn basic(user: &str, token: &str) -> String {
+pub fn basic(user: &str, token: &str) -> String {
     format!("Basic {}", BASE64.encode(format!("{user}:{token}")))
 }
 
@@ -171,15 +171,20 @@ async fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str
 }
 
 /// `docconv serve` in a process of its own, killed when dropped.
-struct Serve {
+pub struct Serve {
     child: std::process::Child,
-    grpc: SocketAddr,
-    http: SocketAddr,
+    pub grpc: SocketAddr,
+    pub http: SocketAddr,
     _data_dir: tempfile::TempDir,
 }
 
 impl Serve {
     fn start(tokens: &Path) -> Serve {
+        Serve::start_with(tokens, &[])
+    }
+
+    /// `start`, with more flags.
+    pub fn start_with(tokens: &Path, flags: &[&std::ffi::OsStr]) -> Serve {
         let data_dir = tempfile::tempdir().unwrap();
         let grpc: SocketAddr = format!("127.0.0.1:{}", support::free_port()).parse().unwrap();
         let http: SocketAddr = format!("127.0.0.1:{}", support::free_port()).parse().unwrap();
@@ -189,6 +194,7 @@ impl Serve {
             .arg(tokens)
             .arg("--data-dir")
             .arg(data_dir.path())
+            .args(flags)
             .env("DOCCONV_LOG", "warn")
             .stdout(std::process::Stdio::null())
             .spawn()

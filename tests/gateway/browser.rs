@@ -349,3 +349,59 @@ async fn a_person_signs_in_with_a_token_and_the_page_stays_live() {
         .collect();
     assert_eq!(handshakes, [&json!(101)]);
 }
+
+#[tokio::test]
+async fn over_https_the_page_comes_over_http2_and_its_upload_and_stream_work() {
+    use docconv_gateway::config::GatewayConfig;
+    let files = crate::support::TlsFiles::new();
+    let config = GatewayConfig { tls: Some(files.open()), ..GatewayConfig::default() };
+    let gateway = crate::web::spawn_gateway_with(crate::web::converter().addr, config);
+    let dir = tempfile::tempdir().unwrap();
+    let document = dir.path().join("long.fodt");
+    std::fs::write(&document, big_text_document(6000)).unwrap();
+
+    let mut browser = Browser::start().await;
+    // The test CA is not one the browser knows; what is tested here is
+    // what the page does over HTTPS, not who signed the certificate.
+    browser.call("Security.setIgnoreCertificateErrors", json!({ "ignore": true })).await;
+    browser.call("Network.enable", json!({})).await;
+    browser.open(&format!("https://localhost:{}/", gateway.port())).await;
+    let protocol = browser.eval("performance.getEntriesByType('navigation')[0].nextHopProtocol").await;
+    assert_eq!(protocol, json!("h2"));
+
+    // The form posts over HTTP/2 and passes the same-site check.
+    let root = browser.call("DOM.getDocument", json!({})).await;
+    let input = browser
+        .call("DOM.querySelector", json!({ "nodeId": root["root"]["nodeId"], "selector": "input[type=file]" }))
+        .await;
+    browser
+        .call("DOM.setFileInputFiles", json!({ "nodeId": input["nodeId"], "files": [document.to_str().unwrap()] }))
+        .await;
+    browser.eval("document.querySelector('form[data-upload]').requestSubmit()").await;
+    browser
+        .wait_for(
+            "location.pathname.startsWith('/jobs/') && !!document.querySelector('.card--queued, .card--running')",
+            "the live status page",
+        )
+        .await;
+    browser.eval("document.body.dataset.mark = 'live'").await;
+
+    // The card updates itself to the end over one wss:// stream.
+    browser.wait_for("!!document.querySelector('[data-download]')", "the result").await;
+    assert_eq!(browser.eval("document.body.dataset.mark").await, json!("live"), "the page was reloaded");
+    let sockets: Vec<&Value> = browser
+        .events
+        .iter()
+        .filter(|e| e["method"] == "Network.webSocketCreated")
+        .map(|e| &e["params"]["url"])
+        .collect();
+    assert_eq!(sockets.len(), 1, "{sockets:?}");
+    assert!(sockets[0].as_str().unwrap().starts_with("wss://localhost:"), "{sockets:?}");
+    let handshakes: Vec<&Value> = browser
+        .events
+        .iter()
+        .filter(|e| e["method"] == "Network.webSocketHandshakeResponseReceived")
+        .map(|e| &e["params"]["response"]["status"])
+        .collect();
+    assert_eq!(handshakes, [&json!(101)]);
+}

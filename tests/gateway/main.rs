@@ -6,5 +6,6 @@ mod browser;
 mod routes;
 #[path = "../converter/support.rs"]
 mod support;
+mod tls;
 mod web;
 mod websocket;
