@@ -2,9 +2,8 @@
 //! through the gateway: memory per watcher, and the delay from a state
 //! change to its arrival.
 //!
-//! A job's sequence number is at least the time of the change in
-//! microseconds, so arrival time minus sequence is the delivery delay
-//! (same machine, same clock).
+//! Every state carries the time it was written (`update_time`), so
+//! arrival time minus that is the delivery delay (same machine, same clock).
 
 use super::Bench;
 use super::documents::Document;
@@ -21,6 +20,11 @@ use tokio_stream::StreamExt;
 
 fn now_micros() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_micros() as u64
+}
+
+fn micros_of(time: Option<prost_types::Timestamp>) -> u64 {
+    time.and_then(|t| SystemTime::try_from(t).ok())
+        .map_or(0, |t| t.duration_since(UNIX_EPOCH).unwrap_or_default().as_micros() as u64)
 }
 
 /// Busy jobs holding the only worker for seconds (long enough to connect
@@ -128,7 +132,7 @@ pub async fn watchers(bench: &Bench, busy: &Document, small: &Document, report: 
         table,
         "\nMemory per watcher is each process's growth with all watchers connected, divided by their number. The \
          converter and the gateway run as separate processes here; a WebSocket watcher costs a socket and a task \
-         in the gateway plus a watch in the converter. Delay is from a state change (its sequence number, in microseconds) to the message \
+         in the gateway plus a watch in the converter. Delay is from a state's writing (its update_time) to the message \
          arriving at the watching client, over every state after the snapshot.\n"
     );
     report.section("4. Watchers", table);
@@ -147,7 +151,7 @@ async fn watch_grpc(client: &mut Client, id: &str, ready: mpsc::Sender<()>) -> R
             first = false;
             let _ = ready.send(()).await;
         } else {
-            delays.push(now_micros().saturating_sub(job.sequence));
+            delays.push(now_micros().saturating_sub(micros_of(job.update_time)));
         }
         if matches!(job.state(), JobState::Succeeded | JobState::Failed | JobState::Cancelled) {
             break;
@@ -171,13 +175,13 @@ async fn watch_websocket(gateway: std::net::SocketAddr, id: &str, ready: mpsc::S
             let _ = ready.send(()).await;
             continue;
         }
-        let sequence = text
-            .split("data-sequence=\"")
+        let updated = text
+            .split("data-updated=\"")
             .nth(1)
             .and_then(|rest| rest.split('"').next())
             .and_then(|n| n.parse::<u64>().ok())
-            .ok_or("a frame without a sequence")?;
-        delays.push(arrived.saturating_sub(sequence));
+            .ok_or("a frame without its time of writing")?;
+        delays.push(arrived.saturating_sub(updated));
     }
     Ok(delays)
 }

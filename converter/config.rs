@@ -78,6 +78,29 @@ pub struct ConverterConfig {
     #[arg(skip)]
     pub tls: Option<Arc<ServerCertificate>>,
 
+    /// NATS server URLs (JetStream enabled): converters given the same
+    /// servers share one job space. Several URLs, comma-separated or
+    /// repeated, name servers of one NATS cluster. Without it, jobs are kept
+    /// on this machine (the data directory).
+    #[arg(long = "nats-url", env = "DOCCONV_NATS_URL", value_delimiter = ',')]
+    pub nats_urls: Vec<String>,
+
+    /// Seconds a job stays with a converter that stops answering for it
+    /// (killed, cut off) before another converter takes it over. Running
+    /// jobs renew it every third of this.
+    #[arg(long, env = "DOCCONV_JOB_LEASE_SECS", default_value_t = 30)]
+    pub job_lease_secs: u64,
+
+    /// Names the shared buckets and stream, so that several services can
+    /// use one NATS
+    #[arg(long, env = "DOCCONV_NATS_PREFIX", default_value = "docconv")]
+    pub nats_prefix: String,
+
+    /// Copies NATS keeps of the shared job space: 1, or 3 on a cluster of
+    /// three or more NATS servers
+    #[arg(long, env = "DOCCONV_NATS_REPLICAS", default_value_t = 1)]
+    pub nats_replicas: usize,
+
     /// Leave LibreOffice's own link blocking off, relying on the sandbox
     /// alone. Only for tests that prove the sandbox holds by itself.
     #[arg(long, hide = true)]
@@ -108,6 +131,10 @@ impl ConverterConfig {
 
     pub fn job_timeout(&self) -> Duration {
         Duration::from_secs(self.job_timeout_secs.max(1))
+    }
+
+    pub fn job_lease(&self) -> Duration {
+        Duration::from_secs(self.job_lease_secs.max(1))
     }
 
     pub fn max_upload_bytes(&self) -> u64 {

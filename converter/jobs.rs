@@ -36,10 +36,11 @@ use tokio::task::JoinHandle;
 /// time a few small documents take.
 const QUEUE_FULL_RETRY: Duration = Duration::from_secs(5);
 
-/// How long a job stays with this node without its lease being extended.
-/// The keeper extends it three times as often, so only a node that stopped
-/// (or a runtime stalled this long) loses a job to another worker.
-const LEASE: Duration = Duration::from_secs(30);
+/// A lease time for tests. The service's is `--job-lease-secs`; the
+/// keeper extends a lease three times as often, so only a node that
+/// stopped (or a runtime stalled that long) loses a job to another worker.
+#[cfg(test)]
+pub const LEASE: Duration = Duration::from_secs(30);
 
 /// How long a runner waits before asking the backend for work again after
 /// it failed to answer.
@@ -49,8 +50,10 @@ pub struct Jobs {
     backend: Backend,
     inner: Mutex<Inner>,
     capacity: usize,
-    /// How long a job stays this node's without its lease being extended.
-    lease: Duration,
+    /// How old files without a record must be to be swept: zero when this
+    /// node is the only one (its own uploads in progress are known), more
+    /// when other nodes' uploads may be about to be recorded.
+    orphan_age: Duration,
 }
 
 #[cfg(test)]
@@ -206,20 +209,13 @@ pub struct Watch {
 }
 
 impl Jobs {
-    pub fn new(backend: Backend, capacity: usize) -> Jobs {
+    pub fn new(backend: Backend, capacity: usize, orphan_age: Duration) -> Jobs {
         Jobs {
+            orphan_age,
             backend,
             inner: Mutex::new(Inner { reserved: 0, uploading: HashSet::new(), accepting: true, last_order: 0 }),
             capacity,
-            lease: LEASE,
         }
-    }
-
-    /// The same hub with leases of `lease` (tests of nodes that die).
-    #[cfg(test)]
-    fn with_lease(mut self, lease: Duration) -> Jobs {
-        self.lease = lease;
-        self
     }
 
     /// The files of jobs.
@@ -288,7 +284,7 @@ impl Jobs {
     /// into them: the remains of an upload cut off by a crash. Returns how
     /// many.
     pub async fn sweep_orphans(&self) -> Result<usize> {
-        let names = self.backend.blobs.ids().await?;
+        let names = self.backend.blobs.ids(self.orphan_age).await?;
         let mut swept = 0;
         for name in names {
             if self.lock().uploading.contains(&name) {
@@ -357,7 +353,7 @@ impl Jobs {
     /// `None` once the service is shutting down.
     pub async fn next(&self) -> Option<Claim> {
         loop {
-            let lease = match self.backend.queue.lease(self.lease).await {
+            let lease = match self.backend.queue.lease().await {
                 Ok(Some(lease)) => lease,
                 Ok(None) => return None,
                 Err(e) => {
@@ -407,7 +403,6 @@ impl Jobs {
         let keeper = Keeper {
             backend: backend.clone(),
             lease: lease.clone(),
-            duration: self.lease,
             queue_wait_ms,
             cancel: cancel.clone(),
             lost: lost.clone(),
@@ -467,6 +462,9 @@ impl Jobs {
         }
         if let Err(e) = self.backend.queue.ack(&claim.lease).await {
             tracing::warn!(job = %claim.id, "could not hand the job back as done: {e}");
+        }
+        if let Err(e) = self.backend.blobs.forget_local(&claim.id).await {
+            tracing::warn!(job = %claim.id, "could not clear the job's local folder: {e}");
         }
     }
 
@@ -594,8 +592,6 @@ impl Jobs {
 struct Keeper {
     backend: Backend,
     lease: Lease,
-    /// How far each extension pushes the lease's deadline.
-    duration: Duration,
     queue_wait_ms: u64,
     cancel: Arc<Notify>,
     lost: Arc<AtomicBool>,
@@ -645,7 +641,7 @@ impl Keeper {
                 None
             }
         };
-        let mut extend = tokio::time::interval(self.duration / 3);
+        let mut extend = tokio::time::interval(self.backend.queue.lease_time() / 3);
         extend.tick().await;
         loop {
             tokio::select! {
@@ -665,7 +661,7 @@ impl Keeper {
                     Some(Ok(_)) => {}
                     Some(Err(_)) | None => events = None,
                 },
-                _ = extend.tick() => match self.backend.queue.extend(&self.lease, self.duration).await {
+                _ = extend.tick() => match self.backend.queue.extend(&self.lease).await {
                     Ok(()) => {}
                     Err(BackendError::LeaseLost { .. }) => {
                         tracing::warn!(job = %id, "the job's lease ran out; another worker has it");

@@ -13,7 +13,7 @@ use super::workers::Processes;
 use docconv::proto::v1::converter_server::ConverterServer;
 use docconv_auth::TokensFile;
 use docconv_auth::tls;
-use docconv_backend::Backend;
+use docconv_backend::{Backend, NatsSettings};
 use docconv_worker::WorkerSpec;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -82,9 +82,8 @@ pub async fn run(
     let _ = std::fs::remove_dir_all(&scratch_dir);
     std::fs::create_dir_all(data_dir.join("jobs"))
         .map_err(|e| StartError(format!("cannot create the data directory {}: {e}", data_dir.display())))?;
-    let backend = Backend::embedded(&data_dir.join("jobs.redb"), &data_dir.join("jobs"))
-        .map_err(|e| StartError(e.to_string()))?;
-    let jobs = Arc::new(Jobs::new(backend, config.queue_capacity));
+    let (backend, orphan_age) = open_backend(&config, &data_dir).await?;
+    let jobs = Arc::new(Jobs::new(backend, config.queue_capacity, orphan_age));
     let recovered = jobs.recover().await.map_err(|e| StartError(format!("{e:?}")))?;
     if recovered > 0 {
         tracing::info!(recovered, "jobs from the previous run are queued again");
@@ -210,6 +209,33 @@ pub async fn run(
     };
     expiry.abort();
     result
+}
+
+/// Files older than this without a record are swept in cluster mode;
+/// younger ones may be another node's upload about to be recorded.
+const SHARED_ORPHAN_AGE: Duration = Duration::from_secs(600);
+
+/// The job backend: shared on NATS when servers are given, else embedded
+/// in the data directory. Returns it with the age at which files without
+/// a record count as orphans.
+async fn open_backend(config: &ConverterConfig, data_dir: &Path) -> Result<(Backend, Duration), StartError> {
+    if config.nats_urls.is_empty() {
+        let backend = Backend::embedded(&data_dir.join("jobs.redb"), &data_dir.join("jobs"), config.job_lease())
+            .map_err(|e| StartError(e.to_string()))?;
+        // This node knows its own uploads in progress.
+        return Ok((backend, Duration::ZERO));
+    }
+    let settings = NatsSettings {
+        urls: config.nats_urls.clone(),
+        prefix: config.nats_prefix.clone(),
+        lease: config.job_lease(),
+        retention: config.retention(),
+        replicas: config.nats_replicas.max(1),
+        scratch: data_dir.join("jobs"),
+    };
+    let backend = Backend::nats(settings).await.map_err(|e| StartError(e.to_string()))?;
+    tracing::info!(urls = ?config.nats_urls, prefix = %config.nats_prefix, "jobs are shared on NATS");
+    Ok((backend, SHARED_ORPHAN_AGE))
 }
 
 /// The disk this node writes job files to, and the free space it needs.

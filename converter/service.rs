@@ -364,7 +364,9 @@ impl ConverterService {
             .await
             .map_err(|failure| Error::internal(format!("rendering the preview of job {id}: {failure:?}")))?;
         self.jobs.blobs().keep(id, &[files::PREVIEW.to_owned()]).await?;
-        Ok(tokio::fs::read(&png).await?)
+        let data = tokio::fs::read(&png).await?;
+        self.jobs.blobs().forget_local(id).await?;
+        Ok(data)
     }
 }
 

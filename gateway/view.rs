@@ -31,10 +31,11 @@ static TEMPLATES: LazyLock<Tera> = LazyLock::new(|| {
 #[derive(Serialize, Clone, Debug)]
 pub struct JobView {
     pub id: String,
-    /// The job's sequence number: newer states have larger ones. (It is
-    /// also the time of the change in microseconds, which the benchmark
-    /// uses to measure delivery delay.)
+    /// The job's sequence number: newer states have larger ones.
     pub sequence: u64,
+    /// When the state was written, in microseconds since the epoch (the
+    /// benchmark measures delivery delay from it).
+    pub updated_micros: u64,
     pub file_name: String,
     /// queued, running, succeeded, failed or cancelled.
     pub state: &'static str,
@@ -106,6 +107,10 @@ impl JobView {
         JobView {
             id: job.id.clone(),
             sequence: job.sequence,
+            updated_micros: job
+                .update_time
+                .and_then(|t| std::time::SystemTime::try_from(t).ok())
+                .map_or(0, |t| t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_micros() as u64),
             file_name: job.file_name.clone(),
             state,
             ended: matches!(state, "succeeded" | "failed" | "cancelled"),

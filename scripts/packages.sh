@@ -12,6 +12,8 @@ LIBREOFFICE_PACKAGES="$LIBREOFFICE_PACKAGES fonts-liberation fonts-dejavu-core f
 # What the converter runs on finished PDFs: encryption and splitting (qpdf),
 # metadata (exiftool), previews (pdftoppm).
 PDF_TOOL_PACKAGES="qpdf libimage-exiftool-perl poppler-utils"
+# The shared engine of cluster mode; tests start their own servers.
+NATS_PACKAGES="nats-server"
 
 ensure_packages() {
     local missing=()

@@ -14,7 +14,7 @@ use futures_util::StreamExt;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 
-/// A backend under test.
+/// A backend under test. Its leases must last `LEASE`.
 #[async_trait]
 pub trait Subject: Send {
     /// A new backend holding no jobs.
@@ -27,6 +27,7 @@ pub trait Subject: Send {
 
 /// Runs every check of the suite, panicking at the first that fails.
 pub async fn run(subject: &mut impl Subject) {
+    assert_eq!(subject.fresh().await.queue.lease_time(), LEASE, "the suite's lease time");
     records_get_a_new_revision_at_each_write(&subject.fresh().await).await;
     request_ids_make_submission_idempotent(&subject.fresh().await).await;
     a_write_from_a_stale_read_is_refused(&subject.fresh().await).await;
@@ -38,7 +39,7 @@ pub async fn run(subject: &mut impl Subject) {
     a_lease_waits_for_work_and_ends_at_close(&subject.fresh().await).await;
     a_lease_that_runs_out_is_handed_out_again(&subject.fresh().await).await;
     an_extended_lease_is_kept(&subject.fresh().await).await;
-    a_released_job_is_first_in_line(&subject.fresh().await).await;
+    a_released_job_waits_again(&subject.fresh().await).await;
     files_are_readable_once_written_whole(&subject.fresh().await).await;
     checkouts_hold_inputs_and_kept_results_are_readable(&subject.fresh().await).await;
     let backend = subject.fresh().await;
@@ -81,7 +82,12 @@ async fn create(records: &dyn Records, record: StoredJob) -> StoredJob {
     }
 }
 
-const SHORT: Duration = Duration::from_millis(150);
+/// The lease time of the backends under test: short, so that leases run
+/// out within the suite, long enough for a few calls to a server.
+pub const LEASE: Duration = Duration::from_millis(500);
+
+/// A pause well within a lease.
+const SHORT: Duration = Duration::from_millis(100);
 
 async fn records_get_a_new_revision_at_each_write(backend: &Backend) {
     let records = &*backend.records;
@@ -252,7 +258,7 @@ async fn the_queue_hands_out_jobs_in_order(backend: &Backend) {
     let queue = &*backend.queue;
     queue_of(backend, &["a", "b", "c", "d"]).await;
     assert_eq!(queue.waiting().await.unwrap(), ["a", "b", "c", "d"]);
-    let a = queue.lease(SHORT * 10).await.unwrap().unwrap();
+    let a = queue.lease().await.unwrap().unwrap();
     assert_eq!((a.id.as_str(), a.deliveries), ("a", 1));
     assert_eq!(queue.waiting().await.unwrap(), ["b", "c", "d"], "a leased job no longer waits");
     assert!(queue.remove("c").await.unwrap(), "a waiting job can be taken out");
@@ -261,39 +267,39 @@ async fn the_queue_hands_out_jobs_in_order(backend: &Backend) {
     assert_eq!(queue.waiting().await.unwrap(), ["b", "d"]);
     queue.ack(&a).await.unwrap();
     assert!(matches!(queue.ack(&a).await, Err(BackendError::LeaseLost { .. })), "a lease is acknowledged once");
-    assert_eq!(queue.lease(SHORT).await.unwrap().unwrap().id, "b");
-    assert_eq!(queue.lease(SHORT).await.unwrap().unwrap().id, "d");
+    assert_eq!(queue.lease().await.unwrap().unwrap().id, "b");
+    assert_eq!(queue.lease().await.unwrap().unwrap().id, "d");
 }
 
 async fn a_lease_waits_for_work_and_ends_at_close(backend: &Backend) {
     let queue = backend.queue.clone();
-    let waiting = tokio::spawn(async move { queue.lease(SHORT * 10).await });
+    let waiting = tokio::spawn(async move { queue.lease().await });
     tokio::time::sleep(SHORT).await;
     assert!(!waiting.is_finished(), "a lease waits while nothing is queued");
     queue_of(backend, &["a"]).await;
     let lease = tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("pushed work wakes a lease");
     assert_eq!(lease.unwrap().unwrap().unwrap().id, "a");
     let queue = backend.queue.clone();
-    let waiting = tokio::spawn(async move { queue.lease(SHORT).await });
+    let waiting = tokio::spawn(async move { queue.lease().await });
     tokio::time::sleep(SHORT / 3).await;
     backend.queue.close();
     let closed = tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("close wakes waiting leases");
     assert!(closed.unwrap().unwrap().is_none());
     queue_of(backend, &["b"]).await;
-    assert!(backend.queue.lease(SHORT).await.unwrap().is_none(), "a closed queue hands out nothing");
+    assert!(backend.queue.lease().await.unwrap().is_none(), "a closed queue hands out nothing");
 }
 
 async fn a_lease_that_runs_out_is_handed_out_again(backend: &Backend) {
     let queue = &*backend.queue;
     queue_of(backend, &["a", "b"]).await;
-    let first = queue.lease(SHORT).await.unwrap().unwrap();
-    assert_eq!(queue.lease(SHORT * 10).await.unwrap().unwrap().id, "b");
+    let first = queue.lease().await.unwrap().unwrap();
+    assert_eq!(queue.lease().await.unwrap().unwrap().id, "b");
     // Nothing waits now; the next lease comes when `a`'s runs out.
-    let again = tokio::time::timeout(Duration::from_secs(5), queue.lease(SHORT * 10)).await.expect("handed out again");
+    let again = tokio::time::timeout(Duration::from_secs(5), queue.lease()).await.expect("handed out again");
     let again = again.unwrap().unwrap();
     assert_eq!((again.id.as_str(), again.deliveries), ("a", 2));
     assert_ne!(again.token, first.token);
-    assert!(matches!(queue.extend(&first, SHORT).await, Err(BackendError::LeaseLost { .. })));
+    assert!(matches!(queue.extend(&first).await, Err(BackendError::LeaseLost { .. })));
     assert!(matches!(queue.ack(&first).await, Err(BackendError::LeaseLost { .. })));
     assert!(matches!(queue.release(&first).await, Err(BackendError::LeaseLost { .. })));
     queue.ack(&again).await.unwrap();
@@ -302,30 +308,35 @@ async fn a_lease_that_runs_out_is_handed_out_again(backend: &Backend) {
 async fn an_extended_lease_is_kept(backend: &Backend) {
     let queue = &*backend.queue;
     queue_of(backend, &["a"]).await;
-    let lease = queue.lease(SHORT).await.unwrap().unwrap();
+    let lease = queue.lease().await.unwrap().unwrap();
     let other = {
         let queue = backend.queue.clone();
-        tokio::spawn(async move { queue.lease(SHORT).await })
+        tokio::spawn(async move { queue.lease().await })
     };
-    for _ in 0..6 {
-        tokio::time::sleep(SHORT / 3).await;
-        queue.extend(&lease, SHORT).await.unwrap();
+    // Twice the lease time, extended every quarter of it.
+    for _ in 0..8 {
+        tokio::time::sleep(LEASE / 4).await;
+        queue.extend(&lease).await.unwrap();
     }
     assert!(!other.is_finished(), "an extended lease is not handed out again");
     queue.ack(&lease).await.unwrap();
-    tokio::time::sleep(SHORT * 2).await;
+    tokio::time::sleep(LEASE * 2).await;
     assert!(!other.is_finished(), "an acknowledged job is not handed out again");
     other.abort();
 }
 
-async fn a_released_job_is_first_in_line(backend: &Backend) {
+async fn a_released_job_waits_again(backend: &Backend) {
     let queue = &*backend.queue;
     queue_of(backend, &["a", "b"]).await;
-    let a = queue.lease(SHORT * 10).await.unwrap().unwrap();
+    let a = queue.lease().await.unwrap().unwrap();
     queue.release(&a).await.unwrap();
-    assert_eq!(queue.waiting().await.unwrap(), ["a", "b"]);
-    let again = queue.lease(SHORT * 10).await.unwrap().unwrap();
-    assert_eq!((again.id.as_str(), again.deliveries), ("a", 2));
+    let mut waiting = queue.waiting().await.unwrap();
+    waiting.sort();
+    assert_eq!(waiting, ["a", "b"], "at the front or the back of the line");
+    let mut leased = [queue.lease().await.unwrap().unwrap().id, queue.lease().await.unwrap().unwrap().id];
+    leased.sort();
+    assert_eq!(leased, ["a", "b"]);
+    assert!(matches!(queue.release(&a).await, Err(BackendError::LeaseLost { .. })), "a lease is handed back once");
 }
 
 async fn write(backend: &Backend, id: &str, name: &str, parts: &[&[u8]]) {
@@ -362,13 +373,14 @@ async fn files_are_readable_once_written_whole(backend: &Backend) {
     write(backend, "a", "input.docx", &[b"again"]).await;
     assert_eq!(read(backend, "a", "input.docx", 0).await.unwrap(), b"again", "writing again replaces");
     write(backend, "c", "input.docx", &[b"c"]).await;
-    let mut ids = blobs.ids().await.unwrap();
+    let mut ids = blobs.ids(Duration::ZERO).await.unwrap();
     ids.sort();
     assert_eq!(ids, ["a", "c"]);
+    assert!(blobs.ids(Duration::from_secs(3600)).await.unwrap().is_empty(), "files written just now are young");
     blobs.delete("a").await.unwrap();
     blobs.delete("never").await.unwrap();
     assert!(read(backend, "a", "input.docx", 0).await.is_none());
-    assert_eq!(blobs.ids().await.unwrap(), ["c"]);
+    assert_eq!(blobs.ids(Duration::ZERO).await.unwrap(), ["c"]);
 }
 
 async fn checkouts_hold_inputs_and_kept_results_are_readable(backend: &Backend) {
@@ -380,6 +392,10 @@ async fn checkouts_hold_inputs_and_kept_results_are_readable(backend: &Backend) 
     blobs.keep("a", &["output.pdf".to_owned()]).await.unwrap();
     assert_eq!(read(backend, "a", "output.pdf", 0).await.unwrap(), b"%PDF", "a kept result is readable");
     assert_eq!(blobs.checkout("a", &[]).await.unwrap(), folder, "one folder per job");
+    blobs.forget_local("a").await.unwrap();
+    assert_eq!(read(backend, "a", "output.pdf", 0).await.unwrap(), b"%PDF", "kept files outlive the local folder");
+    let folder = blobs.checkout("a", &["output.pdf".to_owned()]).await.unwrap();
+    assert_eq!(std::fs::read(folder.join("output.pdf")).unwrap(), b"%PDF", "and check out again");
     blobs.delete("a").await.unwrap();
     assert!(read(backend, "a", "output.pdf", 0).await.is_none());
     assert!(!folder.join("output.pdf").exists(), "deleting a job clears its folder too");
@@ -395,11 +411,11 @@ pub struct BeforeRestart {
 async fn prepare_restart(backend: &Backend) -> BeforeRestart {
     let records = &*backend.records;
     queue_of(backend, &["ended", "running", "queued"]).await;
-    let lease = backend.queue.lease(SHORT * 10).await.unwrap().unwrap();
+    let lease = backend.queue.lease().await.unwrap().unwrap();
     let ended = records.get(&lease.id).await.unwrap().unwrap();
     let ended = records.update(with_state(ended, JobState::Succeeded), Durability::Lasting).await.unwrap();
     backend.queue.ack(&lease).await.unwrap();
-    let lease = backend.queue.lease(SHORT * 10).await.unwrap().unwrap();
+    let lease = backend.queue.lease().await.unwrap().unwrap();
     let running = records.get(&lease.id).await.unwrap().unwrap();
     let running = records.update(with_state(running, JobState::Running), Durability::Lasting).await.unwrap();
     let mut progressed = running.clone();
@@ -415,12 +431,51 @@ async fn check_restart(backend: &Backend, before: BeforeRestart) {
     let running = records.get("running").await.unwrap().unwrap();
     assert!(!has_ended(&running));
     assert!(revision_of(&running) >= revision_of(&before.running), "the last lasting write at least");
-    // Jobs that had not ended wait again, in submission order: the lease
-    // of the running one died with its process.
-    assert_eq!(backend.queue.waiting().await.unwrap(), ["running", "queued"]);
     let written = records.update(running, Durability::Passing).await.unwrap();
     assert!(revision_of(&written) > before.highest, "revisions keep growing past every one handed out before");
-    let lease = backend.queue.lease(SHORT * 10).await.unwrap().unwrap();
-    assert_eq!(lease.id, "running");
+    // Jobs that had not ended are handed out again: the running one once
+    // its lease, which died with its process, has run out.
+    let mut leased = Vec::new();
+    for _ in 0..2 {
+        let lease = tokio::time::timeout(LEASE * 4, backend.queue.lease()).await.expect("handed out again");
+        leased.push(lease.unwrap().unwrap().id);
+    }
+    leased.sort();
+    assert_eq!(leased, ["queued", "running"]);
     assert_eq!(read(backend, "ended", "output.pdf", 0).await.unwrap(), b"%PDF", "files survive");
+}
+
+/// A NATS server with JetStream on a free port, its storage in a
+/// temporary directory; killed when dropped.
+pub struct NatsServer {
+    child: std::process::Child,
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl NatsServer {
+    pub fn start() -> NatsServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let dir = tempfile::tempdir().unwrap();
+        let child = std::process::Command::new("nats-server")
+            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nats-server is installed (scripts/test installs it)");
+        let ready = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < ready, "nats-server did not listen within 10 s");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        NatsServer { child, url: format!("nats://127.0.0.1:{port}"), _dir: dir }
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

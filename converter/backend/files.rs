@@ -11,6 +11,7 @@ use crate::{BlobWriter, Blobs};
 use async_trait::async_trait;
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 use tokio::io::{AsyncRead, AsyncSeekExt, AsyncWriteExt};
 
 /// Suffix of a file still being written.
@@ -101,6 +102,11 @@ impl Blobs for Files {
             .map_err(|e| BackendError::io("saving a job file", e))
     }
 
+    /// The local folder is where files are kept: nothing to do.
+    async fn forget_local(&self, _id: &str) -> Result<()> {
+        Ok(())
+    }
+
     async fn delete(&self, id: &str) -> Result<()> {
         match tokio::fs::remove_dir_all(self.dir(id)).await {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(BackendError::io("deleting a job's files", e)),
@@ -108,9 +114,9 @@ impl Blobs for Files {
         }
     }
 
-    async fn ids(&self) -> Result<Vec<String>> {
+    async fn ids(&self, older_than: Duration) -> Result<Vec<String>> {
         let root = self.root.clone();
-        tokio::task::spawn_blocking(move || dir_names(&root))
+        tokio::task::spawn_blocking(move || dir_names(&root, older_than))
             .await
             .map_err(|e| BackendError::Other(format!("listing job directories: {e}")))?
             .map_err(|e| BackendError::io("listing job directories", e))
@@ -124,7 +130,9 @@ fn sync_files(dir: &Path, names: &[String]) -> std::io::Result<()> {
     Ok(())
 }
 
-fn dir_names(root: &Path) -> std::io::Result<Vec<String>> {
+/// The job directories last changed more than `older_than` ago.
+fn dir_names(root: &Path, older_than: Duration) -> std::io::Result<Vec<String>> {
+    let now = SystemTime::now();
     let mut names = Vec::new();
     let entries = match std::fs::read_dir(root) {
         Ok(entries) => entries,
@@ -133,7 +141,9 @@ fn dir_names(root: &Path) -> std::io::Result<Vec<String>> {
     };
     for entry in entries {
         let entry = entry?;
-        if entry.file_type()?.is_dir() {
+        let metadata = entry.metadata()?;
+        let age = metadata.modified().ok().and_then(|m| now.duration_since(m).ok()).unwrap_or_default();
+        if metadata.is_dir() && age >= older_than {
             names.push(entry.file_name().to_string_lossy().into_owned());
         }
     }

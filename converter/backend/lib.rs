@@ -27,6 +27,7 @@ mod files;
 mod ledger;
 mod local;
 mod memory_files;
+mod nats;
 mod record;
 mod redb;
 
@@ -34,6 +35,7 @@ pub use error::{BackendError, Result};
 pub use files::Files;
 pub use local::Local;
 pub use memory_files::MemoryFiles;
+pub use nats::NatsSettings;
 pub use record::{StoredInput, StoredJob};
 
 use async_trait::async_trait;
@@ -108,17 +110,21 @@ pub struct Lease {
 /// Jobs waiting for a worker, in the order they were pushed.
 #[async_trait]
 pub trait Queue: Send + Sync + 'static {
+    /// How long a lease lasts unless extended (a setting of the queue: a
+    /// shared engine fixes it when the queue is made).
+    fn lease_time(&self) -> Duration;
     /// Adds a job at the end.
     async fn push(&self, id: &str) -> Result<()>;
-    /// Waits for the first waiting job and leases it for `ttl`. `None`
-    /// once the queue is closed.
-    async fn lease(&self, ttl: Duration) -> Result<Option<Lease>>;
-    /// Pushes the lease's deadline to `ttl` from now; `LeaseLost` if it ran
-    /// out and the job was handed out again.
-    async fn extend(&self, lease: &Lease, ttl: Duration) -> Result<()>;
+    /// Waits for the first waiting job and leases it for the lease time.
+    /// `None` once the queue is closed.
+    async fn lease(&self) -> Result<Option<Lease>>;
+    /// Pushes the lease's deadline to the lease time from now; `LeaseLost`
+    /// if it ran out and the job was handed out again.
+    async fn extend(&self, lease: &Lease) -> Result<()>;
     /// The job is done with, whatever its end.
     async fn ack(&self, lease: &Lease) -> Result<()>;
-    /// Hands the job back, first in line, for another worker.
+    /// Hands the job back for another worker (first in line, or last,
+    /// as the implementation can).
     async fn release(&self, lease: &Lease) -> Result<()>;
     /// Takes a waiting job out of the queue; `false` if it was not waiting
     /// (leased, done, or unknown).
@@ -146,10 +152,15 @@ pub trait Blobs: Send + Sync + 'static {
     /// Keeps the named files of the job's local folder: durable, and
     /// readable with `open` from any node.
     async fn keep(&self, id: &str, names: &[String]) -> Result<()>;
+    /// This node is done working on job `id`: its local folder may go
+    /// (kept files stay readable).
+    async fn forget_local(&self, id: &str) -> Result<()>;
     /// Deletes every file of job `id`, kept or local.
     async fn delete(&self, id: &str) -> Result<()>;
-    /// The ids of every job that has files, whatever its record.
-    async fn ids(&self) -> Result<Vec<String>>;
+    /// The ids of the jobs whose files were written more than
+    /// `older_than` ago, whatever their records (to find orphans: files
+    /// of an upload another node is about to record are young).
+    async fn ids(&self, older_than: Duration) -> Result<Vec<String>>;
 }
 
 /// A file being written; see `Blobs::create`. Dropping it unfinished
@@ -171,9 +182,9 @@ pub struct Backend {
 
 impl Backend {
     /// Everything in this process's memory (and a temporary folder for
-    /// checkouts): nothing survives it. For tests.
-    pub fn in_memory() -> Backend {
-        let local = Arc::new(Local::new(Arc::new(ledger::MemoryLedger::default())));
+    /// checkouts): nothing survives it. For tests. Leases last `lease`.
+    pub fn in_memory(lease: Duration) -> Backend {
+        let local = Arc::new(Local::new(Arc::new(ledger::MemoryLedger::default()), lease));
         Backend { records: local.clone(), queue: local, blobs: Arc::new(MemoryFiles::new()) }
     }
 
@@ -181,11 +192,23 @@ impl Backend {
     /// damaged one is refused, never replaced) and a directory per job
     /// under `files`. Jobs that had not ended when the last process stopped
     /// wait in the queue again, in the order they were submitted: their
-    /// leases died with that process.
-    pub fn embedded(store: &Path, files: &Path) -> Result<Backend> {
-        let local = Arc::new(Local::open(Arc::new(redb::RedbStore::open(store)?))?);
+    /// leases died with that process. Leases last `lease`.
+    pub fn embedded(store: &Path, files: &Path, lease: Duration) -> Result<Backend> {
+        let local = Arc::new(Local::open(Arc::new(redb::RedbStore::open(store)?), lease)?);
         Ok(Backend { records: local.clone(), queue: local, blobs: Arc::new(Files::new(files.to_owned())) })
     }
+
+    /// The job space shared by every node connected to the same NATS
+    /// servers with the same prefix (see `nats`).
+    pub async fn nats(settings: NatsSettings) -> Result<Backend> {
+        let shared = Arc::new(nats::Nats::connect(settings).await?);
+        Ok(Backend { records: shared.clone(), queue: shared.clone(), blobs: shared })
+    }
+}
+
+/// Marks the record as written now (the job's `update_time`).
+fn stamp(record: &mut StoredJob) {
+    record.job.get_or_insert_default().update_time = Some(SystemTime::now().into());
 }
 
 /// The job id of a record.
@@ -248,7 +271,7 @@ pub async fn modify(
 #[cfg(test)]
 mod tests {
     use super::Backend;
-    use super::conformance::{self, Subject};
+    use super::conformance::{self, NatsServer, Subject};
     use async_trait::async_trait;
 
     struct InMemory;
@@ -256,7 +279,7 @@ mod tests {
     #[async_trait]
     impl Subject for InMemory {
         async fn fresh(&mut self) -> Backend {
-            Backend::in_memory()
+            Backend::in_memory(conformance::LEASE)
         }
 
         async fn restart(&mut self, _: Backend) -> Option<Backend> {
@@ -272,7 +295,7 @@ mod tests {
     impl Embedded {
         fn open(&self) -> Backend {
             let dir = self.dir.path().join(self.made.to_string());
-            Backend::embedded(&dir.join("jobs.redb"), &dir.join("jobs")).unwrap()
+            Backend::embedded(&dir.join("jobs.redb"), &dir.join("jobs"), conformance::LEASE).unwrap()
         }
     }
 
@@ -293,6 +316,45 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_in_memory_backend_conforms() {
         conformance::run(&mut InMemory).await;
+    }
+
+    struct OnNats {
+        server: NatsServer,
+        scratch: tempfile::TempDir,
+        made: usize,
+    }
+
+    impl OnNats {
+        async fn connect(&self) -> Backend {
+            let settings = super::NatsSettings {
+                urls: vec![self.server.url.clone()],
+                prefix: format!("t{}", self.made),
+                lease: conformance::LEASE,
+                retention: std::time::Duration::from_secs(3600),
+                replicas: 1,
+                scratch: self.scratch.path().join(self.made.to_string()),
+            };
+            Backend::nats(settings).await.unwrap()
+        }
+    }
+
+    #[async_trait]
+    impl Subject for OnNats {
+        async fn fresh(&mut self) -> Backend {
+            self.made += 1;
+            self.connect().await
+        }
+
+        async fn restart(&mut self, old: Backend) -> Option<Backend> {
+            drop(old);
+            Some(self.connect().await)
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_nats_backend_conforms() {
+        let server = NatsServer::start();
+        conformance::run(&mut OnNats { server, scratch: tempfile::tempdir().unwrap(), made: 0 }).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,7 +15,7 @@
 use crate::error::{BackendError, Result};
 use crate::ledger::{Inserted, Ledger};
 use crate::record::StoredJob;
-use crate::{Created, Durability, Events, Lease, Queue, Records, Revision, has_ended, id_of, revision_of};
+use crate::{Created, Durability, Events, Lease, Queue, Records, Revision, has_ended, id_of, revision_of, stamp};
 use async_trait::async_trait;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -35,6 +35,7 @@ const REVISION_BLOCK: Revision = 1 << 20;
 
 pub struct Local {
     ledger: Arc<dyn Ledger>,
+    lease: Duration,
     state: Mutex<State>,
     /// Wakes `lease` callers: one per pushed job, all at close.
     work: Notify,
@@ -79,18 +80,18 @@ impl Live {
 
 impl Local {
     /// An empty backend over `ledger` (which holds nothing unfinished).
-    pub(crate) fn new(ledger: Arc<dyn Ledger>) -> Local {
-        Local { ledger, state: Mutex::default(), work: Notify::new() }
+    pub(crate) fn new(ledger: Arc<dyn Ledger>, lease: Duration) -> Local {
+        Local { ledger, lease, state: Mutex::default(), work: Notify::new() }
     }
 
     /// A backend over a ledger that may hold jobs from an earlier process:
     /// those that had not ended wait in the queue again.
-    pub(crate) fn open(ledger: Arc<dyn Ledger>) -> Result<Local> {
+    pub(crate) fn open(ledger: Arc<dyn Ledger>, lease: Duration) -> Result<Local> {
         let revision = ledger.revisions()?;
         let reserved = revision + REVISION_BLOCK;
         ledger.reserve_revisions(reserved)?;
         let unfinished = ledger.unfinished()?;
-        let local = Local::new(ledger);
+        let local = Local::new(ledger, lease);
         {
             let mut state = local.state();
             state.revision = revision;
@@ -151,6 +152,7 @@ impl Local {
             return Err(BackendError::Conflict { id, current: revision_of(&stored) });
         }
         record.job.get_or_insert_default().sequence = self.next_revision().await?;
+        stamp(&mut record);
         let written = record.clone();
         self.ledger(move |ledger| ledger.write(&written)).await?;
         Ok(record)
@@ -161,6 +163,7 @@ impl Local {
 impl Records for Local {
     async fn create(&self, mut record: StoredJob) -> Result<Created> {
         record.job.get_or_insert_default().sequence = self.next_revision().await?;
+        stamp(&mut record);
         let written = record.clone();
         match self.ledger(move |ledger| ledger.insert(&written)).await? {
             Inserted::New => {
@@ -207,6 +210,7 @@ impl Records for Local {
             Some(_) => {}
         }
         record.job.get_or_insert_default().sequence = self.next_revision().await?;
+        stamp(&mut record);
         // An end is always lasting: an ended job lives only in the ledger.
         if durability == Durability::Lasting || has_ended(&record) {
             let written = record.clone();
@@ -337,7 +341,11 @@ impl Queue for Local {
         Ok(())
     }
 
-    async fn lease(&self, ttl: Duration) -> Result<Option<Lease>> {
+    fn lease_time(&self) -> Duration {
+        self.lease
+    }
+
+    async fn lease(&self) -> Result<Option<Lease>> {
         loop {
             let notified = self.work.notified();
             tokio::pin!(notified);
@@ -358,7 +366,7 @@ impl Queue for Local {
                     let deliveries = live.deliveries;
                     state.next_token += 1;
                     let token = state.next_token;
-                    state.leased.insert(id.clone(), Held { token, deadline: now + ttl });
+                    state.leased.insert(id.clone(), Held { token, deadline: now + self.lease });
                     if !state.waiting.is_empty() {
                         // Another runner may take the next one.
                         self.work.notify_one();
@@ -379,11 +387,11 @@ impl Queue for Local {
         }
     }
 
-    async fn extend(&self, lease: &Lease, ttl: Duration) -> Result<()> {
+    async fn extend(&self, lease: &Lease) -> Result<()> {
         let mut state = self.state();
         match state.leased.get_mut(&lease.id) {
             Some(held) if held.token == lease.token => {
-                held.deadline = Instant::now() + ttl;
+                held.deadline = Instant::now() + self.lease;
                 Ok(())
             }
             _ => Err(BackendError::LeaseLost { id: lease.id.clone() }),

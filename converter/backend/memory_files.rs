@@ -11,10 +11,11 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 use tokio::io::AsyncRead;
 
 /// Job id → file name → bytes.
-type ByJob = HashMap<String, HashMap<String, Arc<Vec<u8>>>>;
+type ByJob = HashMap<String, HashMap<String, (Arc<Vec<u8>>, Instant)>>;
 type Kept = Arc<Mutex<ByJob>>;
 
 pub struct MemoryFiles {
@@ -68,7 +69,8 @@ impl BlobWriter for Writer {
 
     async fn finish(self: Box<Self>) -> Result<()> {
         let Writer { kept, id, name, data } = *self;
-        kept.lock().unwrap_or_else(PoisonError::into_inner).entry(id).or_default().insert(name, Arc::new(data));
+        let file = (Arc::new(data), Instant::now());
+        kept.lock().unwrap_or_else(PoisonError::into_inner).entry(id).or_default().insert(name, file);
         Ok(())
     }
 }
@@ -80,7 +82,7 @@ impl Blobs for MemoryFiles {
     }
 
     async fn open(&self, id: &str, name: &str, offset: u64) -> Result<Option<Box<dyn AsyncRead + Send + Unpin>>> {
-        let Some(data) = self.kept().get(id).and_then(|files| files.get(name)).cloned() else {
+        let Some((data, _)) = self.kept().get(id).and_then(|files| files.get(name)).cloned() else {
             return Ok(None);
         };
         let mut reader = std::io::Cursor::new(data.to_vec());
@@ -94,7 +96,7 @@ impl Blobs for MemoryFiles {
         let files: Vec<(String, Arc<Vec<u8>>)> = {
             let kept = self.kept();
             let job = kept.get(id);
-            names.iter().filter_map(|n| Some((n.clone(), job?.get(n)?.clone()))).collect()
+            names.iter().filter_map(|n| Some((n.clone(), job?.get(n)?.0.clone()))).collect()
         };
         for (name, data) in files {
             std::fs::write(dir.join(name), &*data).map_err(|e| BackendError::io("checking out a job file", e))?;
@@ -106,20 +108,26 @@ impl Blobs for MemoryFiles {
         let dir = self.scratch.join(id);
         for name in names {
             let data = std::fs::read(dir.join(name)).map_err(|e| BackendError::io("keeping a job file", e))?;
-            self.kept().entry(id.to_owned()).or_default().insert(name.clone(), Arc::new(data));
+            self.kept().entry(id.to_owned()).or_default().insert(name.clone(), (Arc::new(data), Instant::now()));
         }
         Ok(())
     }
 
-    async fn delete(&self, id: &str) -> Result<()> {
-        self.kept().remove(id);
+    async fn forget_local(&self, id: &str) -> Result<()> {
         match std::fs::remove_dir_all(self.scratch.join(id)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(BackendError::io("deleting a checkout", e)),
             _ => Ok(()),
         }
     }
 
-    async fn ids(&self) -> Result<Vec<String>> {
-        Ok(self.kept().keys().cloned().collect())
+    async fn delete(&self, id: &str) -> Result<()> {
+        self.kept().remove(id);
+        self.forget_local(id).await
+    }
+
+    async fn ids(&self, older_than: Duration) -> Result<Vec<String>> {
+        let old =
+            |files: &HashMap<String, (Arc<Vec<u8>>, Instant)>| files.values().all(|(_, at)| at.elapsed() >= older_than);
+        Ok(self.kept().iter().filter(|(_, files)| old(files)).map(|(id, _)| id.clone()).collect())
     }
 }

@@ -11,7 +11,7 @@ struct Hub {
 }
 
 fn hub(capacity: usize) -> Hub {
-    Hub { jobs: Arc::new(Jobs::new(Backend::in_memory(), capacity)) }
+    Hub { jobs: Arc::new(Jobs::new(Backend::in_memory(LEASE), capacity, Duration::ZERO)) }
 }
 
 async fn write(jobs: &Jobs, id: &str, name: &str) {
@@ -189,7 +189,7 @@ async fn a_job_cancelled_while_another_worker_held_it_never_runs() {
     let Hub { jobs, .. } = hub(10);
     let job = submit(&jobs).await;
     // Another node's worker leases the job, then hands it back.
-    let lease = jobs.backend.queue.lease(LEASE).await.unwrap().unwrap();
+    let lease = jobs.backend.queue.lease().await.unwrap().unwrap();
     let cancel = {
         let jobs = jobs.clone();
         let id = job.id.clone();
@@ -293,7 +293,7 @@ async fn after_a_crash_running_jobs_wait_again_and_missing_inputs_fail() {
     let dir = tempfile::tempdir().unwrap();
     let (store, files) = (dir.path().join("jobs.redb"), dir.path().join("jobs"));
     let (running, queued, lost) = {
-        let jobs = Jobs::new(Backend::embedded(&store, &files).unwrap(), 10);
+        let jobs = Jobs::new(Backend::embedded(&store, &files, LEASE).unwrap(), 10, Duration::ZERO);
         let running = submit(&jobs).await;
         let queued = submit(&jobs).await;
         let lost = submit(&jobs).await;
@@ -307,7 +307,7 @@ async fn after_a_crash_running_jobs_wait_again_and_missing_inputs_fail() {
         tokio::task::yield_now().await;
         (running, queued, lost)
     };
-    let jobs = Jobs::new(Backend::embedded(&store, &files).unwrap(), 10);
+    let jobs = Jobs::new(Backend::embedded(&store, &files, LEASE).unwrap(), 10, Duration::ZERO);
     assert_eq!(jobs.recover().await.unwrap(), 2);
     let again = jobs.get(&running.id).await.unwrap();
     assert_eq!((again.state(), again.queue_position, again.progress), (JobState::Queued, 1, None));
@@ -320,10 +320,10 @@ async fn after_a_crash_running_jobs_wait_again_and_missing_inputs_fail() {
 
 #[tokio::test]
 async fn a_job_of_a_node_that_died_goes_to_another_once_its_lease_runs_out() {
-    let backend = Backend::in_memory();
     let lease = Duration::from_millis(200);
-    let first = Jobs::new(backend.clone(), 10).with_lease(lease);
-    let second = Jobs::new(backend, 10).with_lease(lease);
+    let backend = Backend::in_memory(lease);
+    let first = Jobs::new(backend.clone(), 10, Duration::ZERO);
+    let second = Jobs::new(backend, 10, Duration::ZERO);
     let job = submit(&first).await;
     let mut claim = next(&first).await;
     claim.started().await;

@@ -176,7 +176,7 @@ fn config() -> PoolConfig {
 
 async fn rig(config: PoolConfig, start_delay: Duration) -> Rig {
     let dir = tempfile::tempdir().unwrap();
-    let jobs = Arc::new(Jobs::new(Backend::in_memory(), 100));
+    let jobs = Arc::new(Jobs::new(Backend::in_memory(crate::jobs::LEASE), 100, Duration::ZERO));
     let script = Arc::new(Script::default());
     let launcher = FakeLauncher { script: script.clone(), dir: dir.path().join("workers"), start_delay };
     let workers = config.workers;

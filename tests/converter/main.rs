@@ -3,6 +3,7 @@
 
 mod api;
 mod auth;
+mod cluster;
 mod containment;
 mod durability;
 mod fixtures;

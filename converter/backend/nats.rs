@@ -1,0 +1,610 @@
+//! The shared backend of cluster mode, on NATS JetStream: every converter
+//! node connected to the same NATS servers shares one job space. Nothing
+//! here is home-made consensus; each trait maps onto the engine's own
+//! primitives:
+//!
+//! - `Records`: a key-value bucket, `<prefix>-jobs`, one key per job. A
+//!   key's revision (the stream sequence of its last write) is the job's
+//!   revision; `update` is the bucket's compare-and-set; `watch` is a KV
+//!   watch with history (the last value, then each write). Request ids map
+//!   to job ids in `<prefix>-requests`, keyed by their SHA-256 (a client's
+//!   id may hold characters a key cannot).
+//! - `Queue`: a work-queue stream, `<prefix>-queue`, one subject per job,
+//!   and one durable pull consumer shared by every node. Its ack wait is
+//!   the lease: in-progress acks extend it, an ack ends it, and the server
+//!   hands out again what was not acknowledged in time.
+//! - `Blobs`: an object store, `<prefix>-files`, one object per file
+//!   (`<id>/<name>`), streamed in and out in chunks; workers convert in a
+//!   local folder per job.
+//!
+//! Retention is the buckets' and the stream's maximum age, so nothing grows
+//! without bound even if every node is gone.
+
+use crate::error::{BackendError, Result};
+use crate::record::StoredJob;
+use crate::{
+    BlobWriter, Blobs, Created, Durability, Events, Lease, Queue, Records, Revision, ended_before, has_ended, id_of,
+    revision_of, stamp,
+};
+use async_nats::jetstream::{self, AckKind, consumer, kv, object_store, stream};
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use prost::Message;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Notify;
+
+/// How a node reaches the shared job space.
+#[derive(Clone, Debug)]
+pub struct NatsSettings {
+    /// One or more server URLs of one NATS cluster.
+    pub urls: Vec<String>,
+    /// Names the buckets and the stream, so several services can share a NATS.
+    pub prefix: String,
+    /// How long a lease lasts unless extended (the consumer's ack wait).
+    pub lease: Duration,
+    /// How long jobs and their files are kept after their last change.
+    pub retention: Duration,
+    /// Copies of every bucket and stream (1, or 3 on a three-server cluster).
+    pub replicas: usize,
+    /// This node's folder for the files of the jobs it converts.
+    pub scratch: PathBuf,
+}
+
+/// How long one pull waits for a job before asking again (and noticing a close).
+const PULL_WAIT: Duration = Duration::from_secs(1);
+
+pub struct Nats {
+    js: jetstream::Context,
+    jobs: kv::Store,
+    requests: kv::Store,
+    queue: stream::Stream,
+    consumer: consumer::Consumer<consumer::pull::Config>,
+    files: object_store::ObjectStore,
+    settings: NatsSettings,
+    /// Messages this node holds a lease on, by token.
+    held: Mutex<HashMap<u64, Held>>,
+    next_token: AtomicU64,
+    closed: AtomicBool,
+    closing: Notify,
+}
+
+struct Held {
+    message: jetstream::Message,
+    /// When this node counts the lease as gone: a little before the
+    /// server does, since the server's clock started at delivery.
+    deadline: Instant,
+}
+
+fn failed(doing: &str, e: impl std::fmt::Display) -> BackendError {
+    BackendError::Other(format!("NATS: {doing}: {e}"))
+}
+
+impl Nats {
+    /// Connects and makes (or finds) the buckets, the stream and the consumer.
+    pub async fn connect(settings: NatsSettings) -> Result<Nats> {
+        let client = async_nats::ConnectOptions::new()
+            .name("docconv")
+            .connect(settings.urls.join(","))
+            .await
+            .map_err(|e| failed(&format!("connecting to {}", settings.urls.join(", ")), e))?;
+        let js = jetstream::new(client);
+        let prefix = &settings.prefix;
+        let jobs = key_value(&js, format!("{prefix}-jobs"), &settings).await?;
+        let requests = key_value(&js, format!("{prefix}-requests"), &settings).await?;
+        let queue = js
+            .get_or_create_stream(stream::Config {
+                name: format!("{prefix}-queue"),
+                subjects: vec![format!("{prefix}.queue.*")],
+                retention: stream::RetentionPolicy::WorkQueue,
+                max_age: settings.retention,
+                num_replicas: settings.replicas,
+                storage: stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| failed("making the queue stream", e))?;
+        let consumer = queue
+            .get_or_create_consumer(
+                "workers",
+                consumer::pull::Config {
+                    durable_name: Some("workers".into()),
+                    ack_policy: consumer::AckPolicy::Explicit,
+                    ack_wait: settings.lease,
+                    // Attempts are counted in the job record, not here.
+                    max_deliver: -1,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| failed("making the queue consumer", e))?;
+        let files = match js.get_object_store(format!("{prefix}-files")).await {
+            Ok(files) => files,
+            Err(_) => js
+                .create_object_store(object_store::Config {
+                    bucket: format!("{prefix}-files"),
+                    max_age: settings.retention,
+                    num_replicas: settings.replicas,
+                    storage: stream::StorageType::File,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| failed("making the files bucket", e))?,
+        };
+        Ok(Nats {
+            js,
+            jobs,
+            requests,
+            queue,
+            consumer,
+            files,
+            settings,
+            held: Mutex::default(),
+            next_token: AtomicU64::new(1),
+            closed: AtomicBool::new(false),
+            closing: Notify::new(),
+        })
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Held>> {
+        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn subject(&self, id: &str) -> String {
+        format!("{}.queue.{id}", self.settings.prefix)
+    }
+
+    /// The message of a lease this node still holds, taken out of the map.
+    fn take_held(&self, lease: &Lease) -> Result<Held> {
+        let held = self.held().remove(&lease.token);
+        match held {
+            Some(held) if held.deadline > Instant::now() => Ok(held),
+            _ => Err(BackendError::LeaseLost { id: lease.id.clone() }),
+        }
+    }
+
+    fn object(id: &str, name: &str) -> String {
+        format!("{id}/{name}")
+    }
+}
+
+/// Finds or makes a key-value bucket. Made by hand, as the bucket's own
+/// stream: the client's `create_key_value` first asks the server for
+/// account details in a shape the NATS 2.9 of Debian does not send. The
+/// stream is what that call would make (one subject per key, rollups,
+/// direct gets).
+async fn key_value(js: &jetstream::Context, bucket: String, settings: &NatsSettings) -> Result<kv::Store> {
+    if let Ok(store) = js.get_key_value(bucket.clone()).await {
+        return Ok(store);
+    }
+    js.get_or_create_stream(stream::Config {
+        name: format!("KV_{bucket}"),
+        subjects: vec![format!("$KV.{bucket}.>")],
+        max_messages_per_subject: 1,
+        max_age: settings.retention,
+        storage: stream::StorageType::File,
+        num_replicas: settings.replicas,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        discard: stream::DiscardPolicy::New,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| failed(&format!("making the bucket {bucket}"), e))?;
+    js.get_key_value(bucket.clone()).await.map_err(|e| failed(&format!("opening the bucket {bucket}"), e))
+}
+
+fn request_key(request_id: &str) -> String {
+    docconv::ids::hex(&Sha256::digest(request_id.as_bytes()))
+}
+
+fn decode(entry: &kv::Entry) -> Result<StoredJob> {
+    let mut record = StoredJob::decode(entry.value.as_ref())
+        .map_err(|e| BackendError::Damaged(format!("job {} does not decode: {e}", entry.key)))?;
+    record.job.get_or_insert_default().sequence = entry.revision;
+    Ok(record)
+}
+
+#[async_trait]
+impl Records for Nats {
+    async fn create(&self, mut record: StoredJob) -> Result<Created> {
+        stamp(&mut record);
+        let id = id_of(&record).to_owned();
+        if !record.request_id.is_empty() {
+            let key = request_key(&record.request_id);
+            match self.requests.create(&key, id.clone().into()).await {
+                Ok(_) => {}
+                Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
+                    let earlier = self.requests.get(&key).await.map_err(|e| failed("reading a request id", e))?;
+                    let earlier = earlier.map(|id| String::from_utf8_lossy(&id).into_owned());
+                    if let Some(earlier) = earlier.filter(|earlier| *earlier != id)
+                        && let Some(existing) = self.get(&earlier).await?
+                    {
+                        return Ok(Created::Existing(existing));
+                    }
+                    // A node died between the two writes: the request id is
+                    // this job's now.
+                    self.requests
+                        .put(&key, id.clone().into())
+                        .await
+                        .map_err(|e| failed("recording a request id", e))?;
+                }
+                Err(e) => return Err(failed("recording a request id", e)),
+            }
+        }
+        let revision = self
+            .jobs
+            .create(&id, record.encode_to_vec().into())
+            .await
+            .map_err(|e| failed(&format!("recording job {id}"), e))?;
+        record.job.get_or_insert_default().sequence = revision;
+        Ok(Created::New(record))
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<StoredJob>> {
+        let entry = self.jobs.entry(id).await.map_err(|e| failed("reading a job", e))?;
+        match entry {
+            Some(entry) if entry.operation == kv::Operation::Put => Ok(Some(decode(&entry)?)),
+            _ => Ok(None),
+        }
+    }
+
+    async fn by_request_id(&self, request_id: &str) -> Result<Option<StoredJob>> {
+        let id = self.requests.get(request_key(request_id)).await.map_err(|e| failed("reading a request id", e))?;
+        match id {
+            Some(id) => self.get(&String::from_utf8_lossy(&id)).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Both durabilities are one write here: the bucket is on disk.
+    async fn update(&self, mut record: StoredJob, _durability: Durability) -> Result<StoredJob> {
+        let id = id_of(&record).to_owned();
+        let expected = revision_of(&record);
+        if expected == 0 {
+            // Never read from the bucket (revision 0 would mean "create").
+            return Err(BackendError::Missing { id });
+        }
+        stamp(&mut record);
+        match self.jobs.update(&id, record.encode_to_vec().into(), expected).await {
+            Ok(revision) => {
+                record.job.get_or_insert_default().sequence = revision;
+                Ok(record)
+            }
+            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => match self.get(&id).await? {
+                Some(current) => Err(BackendError::Conflict { id, current: revision_of(&current) }),
+                None => Err(BackendError::Missing { id }),
+            },
+            Err(e) => Err(failed(&format!("writing job {id}"), e)),
+        }
+    }
+
+    async fn delete(&self, id: &str) -> Result<()> {
+        if let Some(record) = self.get(id).await?
+            && !record.request_id.is_empty()
+        {
+            let key = request_key(&record.request_id);
+            self.requests.purge(key).await.map_err(|e| failed("forgetting a request id", e))?;
+        }
+        self.jobs.purge(id).await.map_err(|e| failed(&format!("deleting job {id}"), e))
+    }
+
+    async fn ended_before(&self, cutoff: SystemTime) -> Result<Vec<String>> {
+        let mut keys = self.jobs.keys().await.map_err(|e| failed("listing jobs", e))?;
+        let mut ended = Vec::new();
+        while let Some(key) = keys.next().await {
+            let key = key.map_err(|e| failed("listing jobs", e))?;
+            if let Some(record) = self.get(&key).await?
+                && ended_before(&record, cutoff)
+            {
+                ended.push(key);
+            }
+        }
+        Ok(ended)
+    }
+
+    async fn watch(&self, id: &str, from: Revision) -> Result<Option<Events>> {
+        if self.get(id).await?.is_none() {
+            return Ok(None);
+        }
+        let watch = self.jobs.watch_with_history(id).await.map_err(|e| failed("watching a job", e))?;
+        let watching = Watching { id: id.to_owned(), watch: Some(watch), last: from.saturating_sub(1) };
+        Ok(Some(Box::pin(futures_util::stream::unfold(watching, Watching::next))))
+    }
+}
+
+/// Where a watch is: the bucket's watch (none once the job has ended or
+/// the watch failed) and the revision last sent.
+struct Watching {
+    id: String,
+    watch: Option<kv::Watch>,
+    last: Revision,
+}
+
+impl Watching {
+    /// The next record newer than the last sent; after the record of an
+    /// end, or an error, the watch is over.
+    async fn next(mut self) -> Option<(Result<StoredJob>, Watching)> {
+        loop {
+            let entry = self.watch.as_mut()?.next().await;
+            let record = match entry {
+                None => Err(failed("watching a job", "the watch ended")),
+                Some(Err(e)) => Err(failed("watching a job", e)),
+                Some(Ok(entry)) if entry.operation != kv::Operation::Put => {
+                    Err(BackendError::Missing { id: self.id.clone() })
+                }
+                Some(Ok(entry)) if entry.revision <= self.last => continue,
+                Some(Ok(entry)) => {
+                    self.last = entry.revision;
+                    decode(&entry)
+                }
+            };
+            if !matches!(&record, Ok(record) if !has_ended(record)) {
+                self.watch = None;
+            }
+            return Some((record, self));
+        }
+    }
+}
+
+#[async_trait]
+impl Queue for Nats {
+    fn lease_time(&self) -> Duration {
+        self.settings.lease
+    }
+
+    async fn push(&self, id: &str) -> Result<()> {
+        let ack =
+            self.js.publish(self.subject(id), id.to_owned().into()).await.map_err(|e| failed("queueing a job", e))?;
+        ack.await.map_err(|e| failed("queueing a job", e))?;
+        Ok(())
+    }
+
+    async fn lease(&self) -> Result<Option<Lease>> {
+        loop {
+            if self.closed.load(Ordering::SeqCst) {
+                return Ok(None);
+            }
+            let closing = self.closing.notified();
+            let fetched = async {
+                let mut batch = self
+                    .consumer
+                    .batch()
+                    .max_messages(1)
+                    .expires(PULL_WAIT)
+                    .messages()
+                    .await
+                    .map_err(|e| failed("asking for a job", e))?;
+                batch.next().await.transpose().map_err(|e| failed("receiving a job", e))
+            };
+            let message = tokio::select! {
+                message = fetched => message?,
+                () = closing => return Ok(None),
+            };
+            let Some(message) = message else {
+                continue;
+            };
+            let info = message.info().map_err(|e| failed("reading a job's delivery", e))?;
+            let deliveries = info.delivered.max(1) as u32;
+            let id = String::from_utf8_lossy(&message.payload).into_owned();
+            let token = self.next_token.fetch_add(1, Ordering::Relaxed);
+            // The server's ack wait began when it sent the message, a
+            // moment before it arrived here: a tenth of the lease covers that.
+            let deadline = Instant::now() + self.settings.lease * 9 / 10;
+            self.held().insert(token, Held { message, deadline });
+            return Ok(Some(Lease { id, deliveries, token }));
+        }
+    }
+
+    async fn extend(&self, lease: &Lease) -> Result<()> {
+        let held = self.take_held(lease)?;
+        let asked = Instant::now();
+        held.message.ack_with(AckKind::Progress).await.map_err(|e| failed("extending a lease", e))?;
+        let deadline = asked + self.settings.lease * 9 / 10;
+        self.held().insert(lease.token, Held { deadline, ..held });
+        Ok(())
+    }
+
+    async fn ack(&self, lease: &Lease) -> Result<()> {
+        let held = self.take_held(lease)?;
+        held.message.double_ack().await.map_err(|e| failed("acknowledging a job", e))
+    }
+
+    /// Hands the job back at the end of the line: acknowledged, then queued
+    /// again (a negative acknowledgement would leave it out of `waiting`).
+    async fn release(&self, lease: &Lease) -> Result<()> {
+        let held = self.take_held(lease)?;
+        held.message.double_ack().await.map_err(|e| failed("handing a job back", e))?;
+        self.push(&lease.id).await
+    }
+
+    async fn remove(&self, id: &str) -> Result<bool> {
+        let message = match self.queue.get_last_raw_message_by_subject(&self.subject(id)).await {
+            Ok(message) => message,
+            Err(_) => return Ok(false),
+        };
+        let mut consumer = self.consumer.clone();
+        let delivered = consumer.info().await.map_err(|e| failed("reading the queue", e))?.delivered.stream_sequence;
+        if message.sequence <= delivered {
+            // Handed out (or about to be again): its holder ends it.
+            return Ok(false);
+        }
+        self.queue.delete_message(message.sequence).await.map_err(|e| failed("taking a job out of the queue", e))
+    }
+
+    async fn waiting(&self) -> Result<Vec<String>> {
+        let mut consumer = self.consumer.clone();
+        let delivered = consumer.info().await.map_err(|e| failed("reading the queue", e))?.delivered.stream_sequence;
+        let mut queue = self.queue.clone();
+        let state = queue.info().await.map_err(|e| failed("reading the queue", e))?.state.clone();
+        let mut waiting = Vec::new();
+        if state.messages == 0 {
+            return Ok(waiting);
+        }
+        for sequence in (delivered + 1).max(state.first_sequence)..=state.last_sequence {
+            // Gaps are jobs taken out of the queue.
+            if let Ok(message) = self.queue.get_raw_message(sequence).await {
+                waiting.push(String::from_utf8_lossy(&message.payload).into_owned());
+            }
+        }
+        Ok(waiting)
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.closing.notify_waiters();
+    }
+}
+
+/// An object being written: the data goes through a pipe into the object
+/// store's own chunked upload, running in a task.
+struct ObjectWriter {
+    pipe: Option<tokio::io::DuplexStream>,
+    upload: Option<tokio::task::JoinHandle<Result<()>>>,
+}
+
+/// Room in the pipe between a writer and its upload: a few chunks.
+const PIPE: usize = 256 * 1024;
+
+#[async_trait]
+impl BlobWriter for ObjectWriter {
+    async fn write(&mut self, data: &[u8]) -> Result<()> {
+        let pipe = self.pipe.as_mut().expect("written before finishing");
+        pipe.write_all(data).await.map_err(|e| failed("storing a file", e))
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<()> {
+        if let Some(mut pipe) = self.pipe.take() {
+            pipe.shutdown().await.map_err(|e| failed("storing a file", e))?;
+        }
+        let upload = self.upload.take().expect("finished once");
+        upload.await.map_err(|e| failed("storing a file", e))?
+    }
+}
+
+impl Drop for ObjectWriter {
+    /// An unfinished file must not be stored cut: the upload is stopped
+    /// before the pipe closes (a closed pipe would read as the end).
+    fn drop(&mut self) {
+        if let (Some(upload), pipe) = (self.upload.take(), self.pipe.take()) {
+            upload.abort();
+            tokio::spawn(async move {
+                let _ = upload.await;
+                drop(pipe);
+            });
+        }
+    }
+}
+
+#[async_trait]
+impl Blobs for Nats {
+    async fn create(&self, id: &str, name: &str) -> Result<Box<dyn BlobWriter>> {
+        let (pipe, mut reader) = tokio::io::duplex(PIPE);
+        let files = self.files.clone();
+        let object = Nats::object(id, name);
+        let upload = tokio::spawn(async move {
+            files.put(object.as_str(), &mut reader).await.map(drop).map_err(|e| failed("storing a file", e))
+        });
+        Ok(Box::new(ObjectWriter { pipe: Some(pipe), upload: Some(upload) }))
+    }
+
+    async fn open(&self, id: &str, name: &str, offset: u64) -> Result<Option<Box<dyn AsyncRead + Send + Unpin>>> {
+        let mut object = match self.files.get(Nats::object(id, name)).await {
+            Ok(object) => object,
+            Err(e) if e.kind() == object_store::GetErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(failed("reading a file", e)),
+        };
+        // Objects are read from their start; the skipped part is read and dropped.
+        tokio::io::copy(&mut (&mut object).take(offset), &mut tokio::io::sink())
+            .await
+            .map_err(|e| failed("reading a file", e))?;
+        Ok(Some(Box::new(object)))
+    }
+
+    async fn checkout(&self, id: &str, names: &[String]) -> Result<PathBuf> {
+        let folder = self.settings.scratch.join(id);
+        tokio::fs::create_dir_all(&folder).await.map_err(|e| BackendError::io("creating a job folder", e))?;
+        for name in names {
+            let Some(mut object) = self.open(id, name, 0).await? else {
+                continue;
+            };
+            let mut file = tokio::fs::File::create(folder.join(name))
+                .await
+                .map_err(|e| BackendError::io("checking out a file", e))?;
+            tokio::io::copy(&mut object, &mut file).await.map_err(|e| BackendError::io("checking out a file", e))?;
+            file.flush().await.map_err(|e| BackendError::io("checking out a file", e))?;
+        }
+        Ok(folder)
+    }
+
+    async fn keep(&self, id: &str, names: &[String]) -> Result<()> {
+        let folder = self.settings.scratch.join(id);
+        for name in names {
+            let mut file =
+                tokio::fs::File::open(folder.join(name)).await.map_err(|e| BackendError::io("keeping a file", e))?;
+            self.files
+                .put(Nats::object(id, name).as_str(), &mut file)
+                .await
+                .map_err(|e| failed("keeping a file", e))?;
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, id: &str) -> Result<()> {
+        let prefix = format!("{id}/");
+        for name in self.object_names(|name, _| name.starts_with(&prefix)).await? {
+            match self.files.delete(&name).await {
+                Err(e) if e.kind() != object_store::DeleteErrorKind::NotFound => {
+                    return Err(failed("deleting a file", e));
+                }
+                _ => {}
+            }
+        }
+        self.forget_local(id).await
+    }
+
+    async fn forget_local(&self, id: &str) -> Result<()> {
+        match tokio::fs::remove_dir_all(self.settings.scratch.join(id)).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(BackendError::io("deleting a job folder", e)),
+            _ => Ok(()),
+        }
+    }
+
+    async fn ids(&self, older_than: Duration) -> Result<Vec<String>> {
+        let now = SystemTime::now();
+        let old = |modified: Option<SystemTime>| {
+            modified.is_some_and(|m| now.duration_since(m).unwrap_or_default() >= older_than)
+        };
+        let names = self.object_names(|_, modified| old(modified)).await?;
+        let mut ids: Vec<String> = names.iter().filter_map(|n| n.split('/').next()).map(str::to_owned).collect();
+        ids.sort();
+        ids.dedup();
+        Ok(ids)
+    }
+}
+
+impl Nats {
+    /// The names of the stored objects that `keep` accepts, given each
+    /// one's name and time of writing.
+    async fn object_names(&self, keep: impl Fn(&str, Option<SystemTime>) -> bool) -> Result<Vec<String>> {
+        let mut list = self.files.list().await.map_err(|e| failed("listing files", e))?;
+        let mut names = Vec::new();
+        while let Some(info) = list.next().await {
+            let info = info.map_err(|e| failed("listing files", e))?;
+            if info.deleted {
+                continue;
+            }
+            let modified = info.modified.map(SystemTime::from);
+            if keep(&info.name, modified) {
+                names.push(info.name);
+            }
+        }
+        Ok(names)
+    }
+}
