@@ -60,9 +60,11 @@ enum Command {
         #[arg(long, env = "DOCCONV_HTTP_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
         /// The converter's gRPC address; https://HOST:PORT for a converter
-        /// serving TLS (its certificate must name HOST)
-        #[arg(long, env = "DOCCONV_CONVERTER_URL", default_value = "http://127.0.0.1:50051")]
-        converter_url: String,
+        /// serving TLS (its certificate must name HOST). Several (comma-
+        /// separated or repeated) for converters of one cluster: calls go to
+        /// those that answer
+        #[arg(long, env = "DOCCONV_CONVERTER_URL", default_value = "http://127.0.0.1:50051", value_delimiter = ',')]
+        converter_url: Vec<String>,
         /// PEM file of the CA certificate(s) that an https:// converter
         /// URL's certificate must be issued by (the system's bundle,
         /// /etc/ssl/certs/ca-certificates.crt, for a public CA)
@@ -159,13 +161,13 @@ fn main() -> ExitCode {
             // (the same files, read once for both, so a renewal is seen by
             // both at once): the name in it is for the outside world, and
             // the CA that issued it need not be known here.
-            let converter_url = match &tls {
+            let converter_url = [match &tls {
                 Some(certificate) => {
                     gateway.converter_trust = ConverterTrust::Own(certificate.clone());
                     format!("https://{grpc_listen}")
                 }
                 None => format!("http://{grpc_listen}"),
-            };
+            }];
             converter.tls = tls.clone();
             gateway.tls = tls;
             let shutdown = shutdown_signal();

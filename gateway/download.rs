@@ -4,7 +4,7 @@
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::{AppError, deadline};
+use super::error::{AppError, deadline, read};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
@@ -20,13 +20,18 @@ pub async fn download(
     if !docconv::ids::is_valid(&id) {
         return Err(AppError::NotFound);
     }
-    let request = ReadResultRequest { id, offset: 0, limit: 0 };
     let no_result = |error: AppError| match error {
         AppError::Conflict(_) => AppError::Conflict("This job has no result to download (yet).".into()),
         other => other,
     };
-    let mut stream =
-        deadline(state.timeout(), state.client(&caller).read_result(request)).await.map_err(no_result)?.into_inner();
+    let request = || ReadResultRequest { id: id.clone(), offset: 0, limit: 0 };
+    let mut stream = read(state.timeout(), || {
+        let (mut client, request) = (state.client(&caller), request());
+        async move { client.read_result(request).await }
+    })
+    .await
+    .map_err(no_result)?
+    .into_inner();
     let first = deadline(state.timeout(), stream.message())
         .await?
         .ok_or_else(|| AppError::upstream("the result stream ended before it began"))?;
@@ -52,8 +57,13 @@ pub async fn preview(
     if !docconv::ids::is_valid(&id) {
         return Err(AppError::NotFound);
     }
-    let request = docconv::proto::v1::GetPreviewRequest { id };
-    let preview = deadline(state.timeout(), state.client(&caller).get_preview(request)).await?.into_inner();
+    let request = || docconv::proto::v1::GetPreviewRequest { id: id.clone() };
+    let preview = read(state.timeout(), || {
+        let (mut client, request) = (state.client(&caller), request());
+        async move { client.get_preview(request).await }
+    })
+    .await?
+    .into_inner();
     let headers = [
         (header::CONTENT_TYPE, HeaderValue::from_static("image/png")),
         (header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=3600")),

@@ -174,6 +174,26 @@ impl From<tonic::Status> for AppError {
     }
 }
 
+/// Bounds a converter call that only reads (and so may be made again) by
+/// the request timeout, and makes it once more if the converter that took
+/// it was unavailable: with several converters, a dead one is left out
+/// after its first failure, and the second try reaches one that answers.
+pub async fn read<T, F, Fut>(limit: std::time::Duration, mut call: F) -> Result<T, AppError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, tonic::Status>>,
+{
+    let started = std::time::Instant::now();
+    match tokio::time::timeout(limit, call()).await {
+        Ok(Err(status)) if status.code() == Code::Unavailable => {
+            tracing::debug!("a converter was unavailable ({}); trying again", status.message());
+            deadline(limit.saturating_sub(started.elapsed()), call()).await
+        }
+        Ok(result) => result.map_err(AppError::from),
+        Err(_) => Err(AppError::Timeout),
+    }
+}
+
 /// Bounds a converter call by the request timeout.
 pub async fn deadline<T>(
     limit: std::time::Duration,

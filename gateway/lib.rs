@@ -59,16 +59,27 @@ pub struct AppState {
 
 impl AppState {
     /// Connects lazily: the gateway starts (and answers /healthz) before
-    /// the converter is up. Reads the tokens file, if there is one.
-    pub fn new(converter_url: &str, config: GatewayConfig) -> Result<AppState, String> {
+    /// the converter is up. With several converter URLs (converters of
+    /// one cluster), calls are spread over those that answer: one that
+    /// goes down is left out until it is back. Reads the tokens file, if
+    /// there is one.
+    pub fn new(converter_urls: &[String], config: GatewayConfig) -> Result<AppState, String> {
         let tokens = match &config.auth_tokens_file {
             Some(path) => Some(Arc::new(TokensFile::open(path).map_err(|e| e.to_string())?)),
             None => None,
         };
-        let endpoint = Channel::from_shared(converter_url.to_owned())
-            .map_err(|e| format!("bad converter URL {converter_url:?}: {e}"))?
-            .connect_timeout(Duration::from_secs(5));
-        let channel = converter_tls(endpoint, &config.converter_trust)?.connect_lazy();
+        let mut endpoints = Vec::new();
+        for url in converter_urls {
+            let endpoint = Channel::from_shared(url.clone())
+                .map_err(|e| format!("bad converter URL {url:?}: {e}"))?
+                .connect_timeout(Duration::from_secs(5));
+            endpoints.push(converter_tls(endpoint, &config.converter_trust)?);
+        }
+        let channel = match endpoints.len() {
+            0 => return Err("no converter URL".into()),
+            1 => endpoints.remove(0).connect_lazy(),
+            _ => Channel::balance_list(endpoints.into_iter()),
+        };
         Ok(AppState {
             channel,
             config: Arc::new(config),
@@ -97,10 +108,13 @@ impl AppState {
             return Ok(limit);
         }
         let request = docconv::proto::v1::ListFormatsRequest {};
-        let limit = error::deadline(self.timeout(), self.client(caller).list_formats(request))
-            .await?
-            .into_inner()
-            .max_upload_bytes;
+        let limit = error::read(self.timeout(), || {
+            let mut client = self.client(caller);
+            async move { client.list_formats(request).await }
+        })
+        .await?
+        .into_inner()
+        .max_upload_bytes;
         *self.upload_limit.lock().unwrap_or_else(|p| p.into_inner()) = Some((std::time::Instant::now(), limit));
         Ok(limit)
     }
@@ -176,12 +190,12 @@ fn converter_tls(endpoint: Endpoint, trust: &ConverterTrust) -> Result<Endpoint,
 
 /// Serves the gateway on `listener` until `shutdown` resolves.
 pub async fn run(
-    converter_url: &str,
+    converter_urls: &[String],
     config: GatewayConfig,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
-    let state = AppState::new(converter_url, config)?;
+    let state = AppState::new(converter_urls, config)?;
     let address = listener.local_addr().ok();
     let tls = state.config.tls.as_ref().map(|certificate| certificate.acceptor(docconv_auth::tls::ALPN_WEB));
     tracing::info!(?address, https = tls.is_some(), "gateway listening");

@@ -3,7 +3,7 @@
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::{AppError, deadline};
+use super::error::{AppError, read};
 use super::view;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -14,8 +14,12 @@ use serde::Deserialize;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
 
 pub async fn index(State(state): State<AppState>, caller: Caller) -> Result<Html<String>, AppError> {
-    let formats =
-        deadline(state.timeout(), state.client(&caller).list_formats(ListFormatsRequest {})).await?.into_inner();
+    let formats = read(state.timeout(), || {
+        let mut client = state.client(&caller);
+        async move { client.list_formats(ListFormatsRequest {}).await }
+    })
+    .await?
+    .into_inner();
     Ok(Html(view::render_index(&formats, state.config.max_files)))
 }
 
@@ -56,7 +60,12 @@ pub async fn get_job(state: &AppState, caller: &Caller, id: &str) -> Result<Job,
     if !ids::is_valid(id) {
         return Err(AppError::NotFound);
     }
-    Ok(deadline(state.timeout(), state.client(caller).get_job(GetJobRequest { id: id.into() })).await?.into_inner())
+    Ok(read(state.timeout(), || {
+        let (mut client, request) = (state.client(caller), GetJobRequest { id: id.into() });
+        async move { client.get_job(request).await }
+    })
+    .await?
+    .into_inner())
 }
 
 /// Alive: the gateway answers.

@@ -16,7 +16,7 @@
 //! own token.
 
 use super::Client;
-use super::error::{AppError, deadline};
+use super::error::{AppError, deadline, read};
 use super::view;
 use axum::extract::ws::Utf8Bytes;
 use docconv::proto::v1::{Job, WatchJobRequest, WatchJobResponse, watch_job_response};
@@ -93,8 +93,13 @@ impl Watches {
         if let Some(shared) = self.jobs().get(id).cloned() {
             return Ok(shared.subscribe());
         }
-        let request = WatchJobRequest { id: id.to_owned() };
-        let mut upstream = deadline(timeout, client.watch_job(request)).await?.into_inner();
+        let request = || WatchJobRequest { id: id.to_owned() };
+        let mut upstream = read(timeout, || {
+            let (mut client, request) = (client.clone(), request());
+            async move { client.watch_job(request).await }
+        })
+        .await?
+        .into_inner();
         let snapshot = match deadline(timeout, upstream.message()).await? {
             Some(WatchJobResponse { event: Some(watch_job_response::Event::Job(job)) }) => job,
             _ => {

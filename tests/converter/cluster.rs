@@ -11,11 +11,30 @@ use std::time::{Duration, Instant};
 /// Lease time of the nodes under test, so a dead node's jobs move on quickly.
 const LEASE_SECS: &str = "2";
 
-fn node(nats: &NatsServer, data_dir: &std::path::Path) -> (std::process::Child, std::net::SocketAddr) {
+/// A process of the test, killed when dropped (a failed assertion must not
+/// leave it running).
+struct Process(std::process::Child);
+
+impl Process {
+    /// Kills it at once, as a crash or a power cut would.
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn node(nats: &NatsServer, data_dir: &std::path::Path) -> (Process, std::net::SocketAddr) {
     let flags = ["--nats-url", nats.url.as_str(), "--job-lease-secs", LEASE_SECS];
     let (child, addr) = start_process_with(data_dir, free_port(), &flags);
+    let node = Process(child);
     wait_ready(addr);
-    (child, addr)
+    (node, addr)
 }
 
 #[tokio::test]
@@ -55,9 +74,8 @@ async fn any_node_answers_for_any_job_with_the_same_states_and_bytes() {
     wait_running(&mut on_b, &long.id).await;
     let cancelled = on_b.cancel_job(docconv::proto::v1::CancelJobRequest { id: long.id.clone() }).await.unwrap();
     assert_eq!(cancelled.into_inner().state(), JobState::Cancelled);
-    a.kill().unwrap();
-    b.kill().unwrap();
-    let _ = (a.wait(), b.wait());
+    a.kill();
+    b.kill();
 }
 
 #[tokio::test]
@@ -73,11 +91,10 @@ async fn a_killed_node_loses_no_job() {
         accepted.push(submit_fixture(&mut on_a, name).await);
     }
     wait_running(&mut on_a, &running.id).await;
-    a.kill().unwrap();
-    a.wait().unwrap();
+    a.kill();
     let killed = Instant::now();
 
-    let (mut b, addr_b) = node(&nats, dir_b.path());
+    let (_b, addr_b) = node(&nats, dir_b.path());
     let mut on_b = connect(addr_b).await;
     for job in &accepted {
         let ended = wait_end(&mut on_b, &job.id).await;
@@ -88,6 +105,56 @@ async fn a_killed_node_loses_no_job() {
     let moved = on_b.get_job(GetJobRequest { id: running.id.clone() }).await.unwrap().into_inner();
     assert_eq!(moved.attempts, 2, "the interrupted job ran again on the other node");
     assert!(killed.elapsed() < Duration::from_secs(120), "failover took {:?}", killed.elapsed());
-    b.kill().unwrap();
-    let _ = b.wait();
+}
+
+/// A GET over a fresh HTTP/1.1 connection: the status and the body.
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head");
+    let head = String::from_utf8_lossy(&response[..split]).into_owned();
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("a status");
+    assert!(!head.to_ascii_lowercase().contains("transfer-encoding: chunked"), "a plain body expected: {head}");
+    (status, response[split + 4..].to_vec())
+}
+
+#[tokio::test]
+async fn a_gateway_in_front_of_two_nodes_keeps_serving_when_one_dies() {
+    let nats = NatsServer::start();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (mut a, addr_a) = node(&nats, dir_a.path());
+    let (b, addr_b) = node(&nats, dir_b.path());
+    let http: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let urls = format!("http://{addr_a},http://{addr_b}");
+    let _gateway = Process(
+        std::process::Command::new(docconv_exe())
+            .args(["gateway", "--listen", &http.to_string(), "--converter-url", &urls])
+            .env("DOCCONV_LOG", "warn")
+            .spawn()
+            .unwrap(),
+    );
+    let mut on_a = connect(addr_a).await;
+    let (job, pdf) = convert(&mut on_a, "page_1.docx").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(http).await.is_err() {
+        assert!(Instant::now() < deadline, "the gateway never listened");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let download = format!("/jobs/{}/download", job.id);
+    assert_eq!(http_get(http, &download).await, (200, pdf.clone()));
+    a.kill();
+    // Every request after the death is answered, by the node left.
+    for _ in 0..5 {
+        let (status, body) = http_get(http, &download).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(body, pdf);
+        let (status, page) = http_get(http, &format!("/jobs/{}", job.id)).await;
+        assert_eq!(status, 200);
+        assert!(String::from_utf8_lossy(&page).contains("card--succeeded"), "the page shows the job's state");
+    }
+    drop(b);
 }

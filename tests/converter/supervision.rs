@@ -167,7 +167,7 @@ async fn workers_are_recycled_after_their_job_limit_without_a_cold_start() {
 /// Uploads one file through a gateway in front of `server`.
 async fn gateway_upload(server: &Server, name: &str, data: &[u8]) -> axum::response::Response {
     use tower::ServiceExt;
-    let state = docconv_gateway::AppState::new(&format!("http://{}", server.addr), Default::default()).unwrap();
+    let state = docconv_gateway::AppState::new(&[format!("http://{}", server.addr)], Default::default()).unwrap();
     let boundary = "queue-full-boundary";
     let mut body =
         format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\r\n")

@@ -41,7 +41,7 @@ pub fn converter() -> &'static (support::Server, TokensFile) {
 /// A gateway in front of that converter, reading `tokens`.
 fn gateway(tokens: &Path) -> Router {
     let config = GatewayConfig { auth_tokens_file: Some(tokens.to_path_buf()), ..GatewayConfig::default() };
-    app(AppState::new(&format!("http://{}", converter().0.addr), config).unwrap())
+    app(AppState::new(&[format!("http://{}", converter().0.addr)], config).unwrap())
 }
 
 pub fn basic(user: &str, token: &str) -> String {

@@ -35,7 +35,7 @@ async fn finish(id: &str) {
 async fn health_and_readiness() {
     assert_eq!(get("/healthz").await.status(), StatusCode::OK);
     assert_eq!(get("/readyz").await.status(), StatusCode::OK);
-    let nowhere = docconv_gateway::AppState::new("http://127.0.0.1:1", Default::default()).unwrap();
+    let nowhere = docconv_gateway::AppState::new(&["http://127.0.0.1:1".to_owned()], Default::default()).unwrap();
     let response = app(nowhere).oneshot(Request::get("/readyz").body(Body::empty()).unwrap()).await.unwrap();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
 }

@@ -20,7 +20,7 @@ pub fn converter() -> &'static support::Server {
 pub fn state(edit: impl FnOnce(&mut GatewayConfig)) -> AppState {
     let mut config = GatewayConfig::default();
     edit(&mut config);
-    AppState::new(&format!("http://{}", converter().addr), config).unwrap()
+    AppState::new(&[format!("http://{}", converter().addr)], config).unwrap()
 }
 
 /// The shared gateway on a real socket, for WebSocket and browser tests.
@@ -46,7 +46,7 @@ pub fn spawn_gateway_with(converter: SocketAddr, config: GatewayConfig) -> Socke
         runtime.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
             let forever = std::future::pending::<()>();
-            gateway::run(&converter_url, config, listener, forever).await.unwrap();
+            gateway::run(&[converter_url], config, listener, forever).await.unwrap();
         });
     });
     addr
