@@ -82,12 +82,14 @@ pub async fn download(
     let received = receive(client, job, output, (&mut file, &to.partial), &mut hash, done, &progress).await;
     // What arrived is kept for the next attempt, whatever happened.
     let flushed = file.flush().await;
-    let done = received?;
+    let resume = || format!("`docconv job download {} -o {}` goes on from there", job.id, to.path.display());
+    let done = received.map_err(|e| ClientError::Interrupted { resume: resume(), cause: Box::new(e) })?;
     flushed.map_err(|e| ClientError::io(format!("writing {shown}"), e))?;
     if done != output.size_bytes {
         return Err(ClientError::Protocol(format!(
-            "the download stopped at {done} of {} bytes; `docconv job download {}` goes on from there",
-            output.size_bytes, job.id
+            "the download stopped at {done} of {} bytes; {}",
+            output.size_bytes,
+            resume()
         )));
     }
     let digest = docconv::ids::hex(&hash.finalize());

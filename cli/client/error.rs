@@ -26,6 +26,10 @@ pub enum ClientError {
         #[source]
         cause: std::io::Error,
     },
+    /// A download stopped midway; what arrived is kept, and `resume` says
+    /// how to go on.
+    #[error("{cause}; {resume}")]
+    Interrupted { resume: String, cause: Box<ClientError> },
     /// The service answered in a way it never should, or a download came
     /// out wrong.
     #[error("{0}")]
@@ -63,6 +67,7 @@ impl ClientError {
         match self {
             ClientError::Rpc { status, .. } => Some(status.code()),
             ClientError::Connect { .. } => Some(Code::Unavailable),
+            ClientError::Interrupted { cause, .. } => cause.code(),
             _ => None,
         }
     }

@@ -225,7 +225,7 @@ mod tests {
         assert_eq!(encryption, expected);
         // A permission alone still sends encryption, for the service to
         // say that it needs a password rather than drop it silently.
-        assert_eq!(pdf(&["--allow-copying"]).encryption.unwrap().allow_copying, true);
+        assert!(pdf(&["--allow-copying"]).encryption.unwrap().allow_copying);
     }
 
     #[test]
