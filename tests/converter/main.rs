@@ -7,6 +7,7 @@ mod cli;
 mod cluster;
 mod containment;
 mod durability;
+mod examples;
 mod fixtures;
 mod grpcurl;
 mod merge;
