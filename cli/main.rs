@@ -1,6 +1,8 @@
 //! The `docconv` command: one binary for every part of the service.
 #![forbid(unsafe_code)]
 
+mod client;
+
 use clap::{Args, Parser, Subcommand};
 use docconv_auth::tls::ServerCertificate;
 use docconv_converter::{config::ConverterConfig, server};
@@ -77,6 +79,16 @@ enum Command {
         #[command(flatten)]
         tls: Tls,
     },
+    /// Convert documents with a running docconv service, showing progress,
+    /// and write the results into place.
+    ///
+    /// Exits with 0 when every job succeeded, 1 when a job failed or was
+    /// cancelled (its message is printed), 2 when the command could not do
+    /// its work (a wrong argument, a service that cannot be reached or
+    /// refused a call, a file that cannot be read or written).
+    Convert(client::ConvertArgs),
+    /// Look at, follow, cancel or download one job of a running service.
+    Job(client::JobArgs),
     /// Print the tokens-file line for a token read from standard input.
     ///
     /// The token comes from standard input, not the command line, so it
@@ -149,6 +161,9 @@ fn main() -> ExitCode {
         Command::Worker { program_dir, profile_dir, home } => {
             return ExitCode::from(docconv_worker::child::run(&program_dir, &profile_dir, &home) as u8);
         }
+        // The client commands have exit codes of their own.
+        Command::Convert(args) => return client::convert(args),
+        Command::Job(args) => return client::job(args),
         Command::HashToken { name } => hash_token(name.as_deref()),
         Command::Serve { grpc_listen, http_listen, mut converter, mut gateway, auth, tls } => block_on(async move {
             converter.auth_tokens_file = auth.auth_tokens_file.clone();

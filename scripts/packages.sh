@@ -39,3 +39,30 @@ ensure_unoserver_venv() {
         "$UNOSERVER_VENV/bin/pip" install --quiet "unoserver==$UNOSERVER_VERSION"
     fi
 }
+
+# The client examples the tests run: Python's in a venv of its own (gRPC and
+# its code generator, from PyPI), Node's from its lock file. Node.js itself
+# is Debian's (20 or newer).
+EXAMPLES_PYTHON_VENV=target/examples/python-venv
+ensure_example_clients() {
+    ensure_packages python3-venv
+    command -v node >/dev/null && command -v npm >/dev/null || ensure_packages nodejs npm
+    local requirements=examples/python/requirements.txt
+    # Made again when the requirements change.
+    if [ ! -x "$EXAMPLES_PYTHON_VENV/bin/python" ] || ! cmp -s "$requirements" "$EXAMPLES_PYTHON_VENV/requirements.txt"; then
+        rm -rf "$EXAMPLES_PYTHON_VENV"
+        /usr/bin/python3 -m venv "$EXAMPLES_PYTHON_VENV"
+        "$EXAMPLES_PYTHON_VENV/bin/pip" install --quiet -r "$requirements"
+        cp "$requirements" "$EXAMPLES_PYTHON_VENV/requirements.txt"
+    fi
+    npm_ci examples/node
+}
+
+# `npm ci` in $1 when its lock file is newer than what it installed. No
+# install scripts run: none of these packages needs one.
+npm_ci() {
+    local dir=$1
+    if [ ! -f "$dir/node_modules/.package-lock.json" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+        npm ci --prefix "$dir" --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
+    fi
+}

@@ -18,12 +18,14 @@ const GRPCURL: &str = "grpcurl-8d2f4a6c0e1b3d5f7a9c2e4f";
 const KEPT: &str = "kept-5a7c9e1f3b5d7f9a1c3e5a7c";
 const REVOKED: &str = "revoked-2e4a6c8e0a2c4e6a8c0e2a4c";
 const ADDED: &str = "added-9b1d3f5a7c9e1b3d5f7a9c1e";
+/// The command-line client's, in `cli.rs`.
+pub const CLI: &str = "cli-6f0b2d4e8a1c3e5b7d9f0a2c";
 
 /// A converter whose tokens file lists every token above but `ADDED`.
-fn server() -> &'static (Server, TokensFile) {
+pub fn server() -> &'static (Server, TokensFile) {
     static SERVER: OnceLock<(Server, TokensFile)> = OnceLock::new();
     SERVER.get_or_init(|| {
-        let tokens = TokensFile::with(&[CONVERTS, GRPCURL, KEPT, REVOKED]);
+        let tokens = TokensFile::with(&[CONVERTS, GRPCURL, KEPT, REVOKED, CLI]);
         let server = Server::start(|c| c.auth_tokens_file = Some(tokens.path.clone()));
         (server, tokens)
     })
@@ -89,12 +91,12 @@ async fn editing_the_file_revokes_and_adds_tokens_without_a_restart() {
 
     // The line removed by an edit in place: the next calls on the same
     // connection are refused.
-    tokens.rewrite(&[CONVERTS, GRPCURL, KEPT]);
+    tokens.rewrite(&[CONVERTS, GRPCURL, KEPT, CLI]);
     wait_for(&mut revoked, Some(Code::Unauthenticated)).await;
     list_formats(&mut kept).await.unwrap();
 
     // A line added, the new file renamed over the old.
-    tokens.replace(&[CONVERTS, GRPCURL, KEPT, ADDED]);
+    tokens.replace(&[CONVERTS, GRPCURL, KEPT, ADDED, CLI]);
     wait_for(&mut added, None).await;
     list_formats(&mut kept).await.unwrap();
     assert_eq!(list_formats(&mut revoked).await.unwrap_err().code(), Code::Unauthenticated);

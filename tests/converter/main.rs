@@ -3,9 +3,11 @@
 
 mod api;
 mod auth;
+mod cli;
 mod cluster;
 mod containment;
 mod durability;
+mod examples;
 mod fixtures;
 mod grpcurl;
 mod merge;

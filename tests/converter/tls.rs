@@ -16,7 +16,7 @@ use tonic::transport::Endpoint;
 
 /// One converter serving TLS for every test here (its certificate is
 /// renewed by one of them; every pair comes from the same CA).
-fn server() -> &'static (Server, TlsFiles) {
+pub fn server() -> &'static (Server, TlsFiles) {
     static SERVER: OnceLock<(Server, TlsFiles)> = OnceLock::new();
     SERVER.get_or_init(|| {
         let files = TlsFiles::new();

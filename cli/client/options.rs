@@ -1,0 +1,264 @@
+//! Conversion option flags: one per field of the API's ConversionOptions,
+//! named as the field in kebab-case. The service checks the values (and
+//! names a wrong one by its field), so nothing is checked twice here.
+
+use clap::{Args, ValueEnum};
+use docconv::proto::v1::{
+    ConversionOptions, PageRanges, PdfEncryption, PdfMetadata, PdfOptions, PdfSplit, PdfStandard, pdf_split,
+};
+
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Conversion options")]
+pub struct OptionArgs {
+    /// The password that opens a protected input document
+    #[arg(long, env = "DOCCONV_INPUT_PASSWORD", hide_env_values = true, value_name = "PASSWORD")]
+    input_password: Option<String>,
+    /// PDF: an archival standard to conform to
+    #[arg(long, value_enum, value_name = "STANDARD")]
+    standard: Option<Standard>,
+    /// PDF: tagged PDF conforming to PDF/UA (universal accessibility)
+    #[arg(long)]
+    universal_access: bool,
+    /// PDF: pages to export, e.g. "2-3" or "1,4-" (from 4 to the end)
+    #[arg(long, value_name = "RANGES")]
+    page_ranges: Option<String>,
+    /// PDF: spreadsheets put each sheet on one page, however large
+    #[arg(long)]
+    single_page_sheets: bool,
+    /// PDF: JPEG quality of images, 1 to 100
+    #[arg(long, value_name = "1-100")]
+    image_quality: Option<u32>,
+    /// PDF: downsample images above this resolution: 75, 150, 300, 600 or 1200 DPI
+    #[arg(long, value_name = "DPI")]
+    max_image_resolution: Option<u32>,
+    /// PDF: export headings as bookmarks [default: true]
+    #[arg(long, value_name = "BOOL")]
+    export_bookmarks: Option<bool>,
+    /// PDF: export comments as annotations [default: true]
+    #[arg(long, value_name = "BOOL")]
+    export_notes: Option<bool>,
+    /// PDF: export form controls as form fields [default: true]
+    #[arg(long, value_name = "BOOL")]
+    export_form_fields: Option<bool>,
+    /// PDF: text drawn across every page, e.g. DRAFT
+    #[arg(long, value_name = "TEXT")]
+    watermark: Option<String>,
+    /// PDF: turn portrait pages of text documents and spreadsheets to landscape
+    #[arg(long)]
+    landscape: bool,
+    /// PDF encryption: the password needed to open the PDF
+    #[arg(long, env = "DOCCONV_OPEN_PASSWORD", hide_env_values = true, value_name = "PASSWORD")]
+    open_password: Option<String>,
+    /// PDF encryption: the password needed to change permissions (required
+    /// to restrict them)
+    #[arg(long, env = "DOCCONV_OWNER_PASSWORD", hide_env_values = true, value_name = "PASSWORD")]
+    owner_password: Option<String>,
+    /// PDF encryption: readers without the owner password may print
+    #[arg(long)]
+    allow_printing: bool,
+    /// PDF encryption: readers without the owner password may copy text
+    #[arg(long)]
+    allow_copying: bool,
+    /// PDF encryption: readers without the owner password may edit
+    #[arg(long)]
+    allow_editing: bool,
+    /// PDF metadata: the document's title
+    #[arg(long, value_name = "TEXT")]
+    title: Option<String>,
+    /// PDF metadata: the document's author
+    #[arg(long, value_name = "TEXT")]
+    author: Option<String>,
+    /// PDF metadata: the document's subject
+    #[arg(long, value_name = "TEXT")]
+    subject: Option<String>,
+    /// PDF metadata: keywords, comma-separated or the flag repeated
+    #[arg(long, value_name = "WORDS", value_delimiter = ',')]
+    keywords: Vec<String>,
+    /// PDF split: a zip with one PDF per this many pages
+    #[arg(long, value_name = "PAGES", conflicts_with = "split_ranges")]
+    split_every_pages: Option<u32>,
+    /// PDF split: a zip with one PDF per page range ("1-2", "3,5", "6-"),
+    /// the flag repeated for each
+    #[arg(long, value_name = "RANGES")]
+    split_ranges: Vec<String>,
+}
+
+/// `PdfStandard` without its UNSPECIFIED.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standard {
+    #[value(name = "pdf-a-1b")]
+    PdfA1b,
+    #[value(name = "pdf-a-2b")]
+    PdfA2b,
+    #[value(name = "pdf-a-3b")]
+    PdfA3b,
+}
+
+impl From<Standard> for PdfStandard {
+    fn from(standard: Standard) -> PdfStandard {
+        match standard {
+            Standard::PdfA1b => PdfStandard::PdfA1b,
+            Standard::PdfA2b => PdfStandard::PdfA2b,
+            Standard::PdfA3b => PdfStandard::PdfA3b,
+        }
+    }
+}
+
+impl OptionArgs {
+    /// The options as the API takes them. PDF options stay unset unless a
+    /// PDF flag was given: the service refuses them for other targets.
+    pub fn to_options(&self) -> ConversionOptions {
+        let text = |value: &Option<String>| value.clone().unwrap_or_default();
+        let encryption = (self.open_password.is_some()
+            || self.owner_password.is_some()
+            || self.allow_printing
+            || self.allow_copying
+            || self.allow_editing)
+            .then(|| PdfEncryption {
+                open_password: text(&self.open_password),
+                owner_password: text(&self.owner_password),
+                allow_printing: self.allow_printing,
+                allow_copying: self.allow_copying,
+                allow_editing: self.allow_editing,
+            });
+        let metadata =
+            (self.title.is_some() || self.author.is_some() || self.subject.is_some() || !self.keywords.is_empty())
+                .then(|| PdfMetadata {
+                    title: text(&self.title),
+                    author: text(&self.author),
+                    subject: text(&self.subject),
+                    keywords: self.keywords.clone(),
+                });
+        let split = match (self.split_every_pages, self.split_ranges.is_empty()) {
+            (Some(pages), _) => Some(PdfSplit { by: Some(pdf_split::By::EveryPages(pages)) }),
+            (None, false) => {
+                Some(PdfSplit { by: Some(pdf_split::By::Ranges(PageRanges { ranges: self.split_ranges.clone() })) })
+            }
+            (None, true) => None,
+        };
+        let pdf = PdfOptions {
+            standard: self.standard.map_or(PdfStandard::Unspecified, PdfStandard::from) as i32,
+            universal_access: self.universal_access,
+            page_ranges: text(&self.page_ranges),
+            single_page_sheets: self.single_page_sheets,
+            image_quality: self.image_quality.unwrap_or(0),
+            max_image_resolution: self.max_image_resolution.unwrap_or(0),
+            export_bookmarks: self.export_bookmarks,
+            export_notes: self.export_notes,
+            export_form_fields: self.export_form_fields,
+            watermark: text(&self.watermark),
+            encryption,
+            landscape: self.landscape,
+            metadata,
+            split,
+        };
+        ConversionOptions {
+            input_password: text(&self.input_password),
+            pdf: (pdf != PdfOptions::default()).then_some(pdf),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        options: OptionArgs,
+    }
+
+    fn parse(args: &[&str]) -> ConversionOptions {
+        let all = std::iter::once("convert").chain(args.iter().copied());
+        Command::try_parse_from(all).unwrap_or_else(|e| panic!("{args:?}: {e}")).options.to_options()
+    }
+
+    fn pdf(args: &[&str]) -> PdfOptions {
+        parse(args).pdf.expect("PDF options")
+    }
+
+    #[test]
+    fn no_flag_sends_no_options() {
+        assert_eq!(parse(&[]), ConversionOptions::default());
+        // A document password alone is no PDF option: other targets take it.
+        let options = parse(&["--input-password", "secret"]);
+        assert_eq!(options.input_password, "secret");
+        assert_eq!(options.pdf, None);
+    }
+
+    #[test]
+    fn each_pdf_flag_sets_its_field() {
+        let cases: Vec<(&[&str], PdfOptions)> = vec![
+            (&["--standard", "pdf-a-1b"], PdfOptions { standard: PdfStandard::PdfA1b as i32, ..Default::default() }),
+            (&["--standard", "pdf-a-2b"], PdfOptions { standard: PdfStandard::PdfA2b as i32, ..Default::default() }),
+            (&["--standard", "pdf-a-3b"], PdfOptions { standard: PdfStandard::PdfA3b as i32, ..Default::default() }),
+            (&["--universal-access"], PdfOptions { universal_access: true, ..Default::default() }),
+            (&["--page-ranges", "1,4-"], PdfOptions { page_ranges: "1,4-".into(), ..Default::default() }),
+            (&["--single-page-sheets"], PdfOptions { single_page_sheets: true, ..Default::default() }),
+            (&["--image-quality", "70"], PdfOptions { image_quality: 70, ..Default::default() }),
+            (&["--max-image-resolution", "150"], PdfOptions { max_image_resolution: 150, ..Default::default() }),
+            (&["--export-bookmarks", "false"], PdfOptions { export_bookmarks: Some(false), ..Default::default() }),
+            (&["--export-notes=true"], PdfOptions { export_notes: Some(true), ..Default::default() }),
+            (&["--export-form-fields", "false"], PdfOptions { export_form_fields: Some(false), ..Default::default() }),
+            (&["--watermark", "DRAFT"], PdfOptions { watermark: "DRAFT".into(), ..Default::default() }),
+            (&["--landscape"], PdfOptions { landscape: true, ..Default::default() }),
+        ];
+        for (args, expected) in cases {
+            assert_eq!(pdf(args), expected, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn encryption_flags_fill_one_message() {
+        let encryption = pdf(&["--open-password", "o", "--owner-password", "w", "--allow-printing", "--allow-editing"])
+            .encryption
+            .unwrap();
+        let expected = PdfEncryption {
+            open_password: "o".into(),
+            owner_password: "w".into(),
+            allow_printing: true,
+            allow_copying: false,
+            allow_editing: true,
+        };
+        assert_eq!(encryption, expected);
+        // A permission alone still sends encryption, for the service to
+        // say that it needs a password rather than drop it silently.
+        assert!(pdf(&["--allow-copying"]).encryption.unwrap().allow_copying);
+    }
+
+    #[test]
+    fn metadata_flags_fill_one_message() {
+        let metadata =
+            pdf(&["--title", "T", "--author", "A", "--subject", "S", "--keywords", "a,b", "--keywords", "c"])
+                .metadata
+                .unwrap();
+        let expected = PdfMetadata {
+            title: "T".into(),
+            author: "A".into(),
+            subject: "S".into(),
+            keywords: vec!["a".into(), "b".into(), "c".into()],
+        };
+        assert_eq!(metadata, expected);
+    }
+
+    #[test]
+    fn split_by_pages_or_by_ranges_not_both() {
+        assert_eq!(pdf(&["--split-every-pages", "2"]).split.unwrap().by, Some(pdf_split::By::EveryPages(2)));
+        let ranges = pdf(&["--split-ranges", "1-2", "--split-ranges", "3,5"]).split.unwrap().by;
+        let expected = PageRanges { ranges: vec!["1-2".into(), "3,5".into()] };
+        assert_eq!(ranges, Some(pdf_split::By::Ranges(expected)));
+        let both = ["convert", "--split-every-pages", "2", "--split-ranges", "1-2"];
+        assert!(Command::try_parse_from(both).is_err());
+    }
+
+    #[test]
+    fn values_are_not_judged_here() {
+        // The service names the field of a wrong value; the client passes it on.
+        assert_eq!(pdf(&["--image-quality", "500"]).image_quality, 500);
+        assert_eq!(pdf(&["--page-ranges", "3-1"]).page_ranges, "3-1");
+        let unknown = ["convert", "--standard", "pdf-x"];
+        assert!(Command::try_parse_from(unknown).is_err());
+    }
+}
