@@ -122,6 +122,10 @@ impl From<BackendError> for Error {
             tracing::warn!("{e}");
             return super::disk::out_of_space();
         }
+        if let BackendError::Unavailable(why) = &e {
+            tracing::warn!("{why}");
+            return Error::Unavailable("the job store is unavailable for now; try again shortly".into());
+        }
         Error::caused("using the job backend", e)
     }
 }

@@ -25,7 +25,7 @@ use docconv_backend::{
 };
 use docconv_backend::{has_ended, modify, revision_of};
 use futures_util::StreamExt;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -67,6 +67,9 @@ struct Inner {
     uploading: HashSet<String>,
     accepting: bool,
     last_order: u64,
+    /// The leases of the jobs this node is running, to hand back if it
+    /// stops before they end.
+    leases: HashMap<String, Lease>,
 }
 
 /// A job handed to a runner, with the lease that makes it this node's.
@@ -213,7 +216,13 @@ impl Jobs {
         Jobs {
             orphan_age,
             backend,
-            inner: Mutex::new(Inner { reserved: 0, uploading: HashSet::new(), accepting: true, last_order: 0 }),
+            inner: Mutex::new(Inner {
+                reserved: 0,
+                uploading: HashSet::new(),
+                accepting: true,
+                last_order: 0,
+                leases: HashMap::new(),
+            }),
             capacity,
         }
     }
@@ -408,6 +417,7 @@ impl Jobs {
             lost: lost.clone(),
         };
         let keeper = tokio::spawn(keeper.run(reported, started_tx, stopped));
+        self.lock().leases.insert(lease.id.clone(), lease.clone());
         Ok(Some(Claim {
             id: lease.id.clone(),
             options: record.options.unwrap_or_default(),
@@ -451,6 +461,7 @@ impl Jobs {
     /// watchers) and hands the job back to the queue as done.
     pub async fn finish(&self, claim: &mut Claim, ending: Ending, timings: StageTimings) {
         claim.settle().await;
+        self.lock().leases.remove(&claim.id);
         if claim.lost.load(Ordering::Relaxed) {
             tracing::warn!(job = %claim.id, "the job went to another worker; not recording this end");
             return;
@@ -570,6 +581,21 @@ impl Jobs {
     pub fn stop_accepting(&self) {
         self.lock().accepting = false;
         self.backend.queue.close();
+    }
+
+    /// Hands the jobs still running here back to the queue (their runners
+    /// were stopped at shutdown), so that another node takes them now
+    /// rather than when their leases run out. Returns how many.
+    pub async fn hand_back(&self) -> usize {
+        let leases: Vec<Lease> = self.lock().leases.drain().map(|(_, lease)| lease).collect();
+        let mut handed = 0;
+        for lease in leases {
+            match self.backend.queue.release(&lease).await {
+                Ok(()) => handed += 1,
+                Err(e) => tracing::warn!(job = %lease.id, "could not hand the job back: {e}"),
+            }
+        }
+        handed
     }
 
     pub fn is_accepting(&self) -> bool {

@@ -157,10 +157,12 @@ pub async fn run(
             let _ = stopping_tx.send(true);
             let aborts: Vec<_> = pool.runners.iter().map(|r| r.abort_handle()).collect();
             if tokio::time::timeout(grace, join_all(pool.runners)).await.is_err() {
-                tracing::warn!("running jobs did not finish in time; they run again at the next start");
-                // Dropping a runner kills its worker; the job stays recorded
-                // as running and is queued again at the next start.
+                // Dropping a runner kills its worker. Its job goes back to
+                // the queue: for another node now, or for this one at its
+                // next start (the record still says running).
                 aborts.iter().for_each(|a| a.abort());
+                let handed = jobs.hand_back().await;
+                tracing::warn!(handed, "running jobs did not finish in time; they go back to the queue");
             }
             let _ = drained_tx.send(());
         }
@@ -211,6 +213,9 @@ pub async fn run(
     result
 }
 
+/// How many times a start tries to reach NATS, a second apart.
+const NATS_START_TRIES: u32 = 60;
+
 /// Files older than this without a record are swept in cluster mode;
 /// younger ones may be another node's upload about to be recorded.
 const SHARED_ORPHAN_AGE: Duration = Duration::from_secs(600);
@@ -233,7 +238,20 @@ async fn open_backend(config: &ConverterConfig, data_dir: &Path) -> Result<(Back
         replicas: config.nats_replicas.max(1),
         scratch: data_dir.join("jobs"),
     };
-    let backend = Backend::nats(settings).await.map_err(|e| StartError(e.to_string()))?;
+    // NATS may come up after the converters (or be electing a JetStream
+    // leader): keep trying for a while before giving up.
+    let mut tries = 0;
+    let backend = loop {
+        match Backend::nats(settings.clone()).await {
+            Ok(backend) => break backend,
+            Err(e) if tries < NATS_START_TRIES => {
+                tries += 1;
+                tracing::warn!("NATS is not ready ({e}); trying again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(StartError(e.to_string())),
+        }
+    };
     tracing::info!(urls = ?config.nats_urls, prefix = %config.nats_prefix, "jobs are shared on NATS");
     Ok((backend, SHARED_ORPHAN_AGE))
 }

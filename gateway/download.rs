@@ -25,7 +25,7 @@ pub async fn download(
         other => other,
     };
     let request = || ReadResultRequest { id: id.clone(), offset: 0, limit: 0 };
-    let mut stream = read(state.timeout(), || {
+    let mut stream = read(state.timeout(), state.others, || {
         let (mut client, request) = (state.client(&caller), request());
         async move { client.read_result(request).await }
     })
@@ -58,7 +58,7 @@ pub async fn preview(
         return Err(AppError::NotFound);
     }
     let request = || docconv::proto::v1::GetPreviewRequest { id: id.clone() };
-    let preview = read(state.timeout(), || {
+    let preview = read(state.timeout(), state.others, || {
         let (mut client, request) = (state.client(&caller), request());
         async move { client.get_preview(request).await }
     })

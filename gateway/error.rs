@@ -175,22 +175,27 @@ impl From<tonic::Status> for AppError {
 }
 
 /// Bounds a converter call that only reads (and so may be made again) by
-/// the request timeout, and makes it once more if the converter that took
-/// it was unavailable: with several converters, a dead one is left out
-/// after its first failure, and the second try reaches one that answers.
-pub async fn read<T, F, Fut>(limit: std::time::Duration, mut call: F) -> Result<T, AppError>
+/// the request timeout. With several converters (`others`), it is made
+/// again while the converter that took it was unavailable: one that died
+/// is left out within a health check (see `converters`), and a later try
+/// reaches one that answers. With one, there is no other to wait for.
+pub async fn read<T, F, Fut>(limit: std::time::Duration, others: bool, mut call: F) -> Result<T, AppError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, tonic::Status>>,
 {
-    let started = std::time::Instant::now();
-    match tokio::time::timeout(limit, call()).await {
-        Ok(Err(status)) if status.code() == Code::Unavailable => {
-            tracing::debug!("a converter was unavailable ({}); trying again", status.message());
-            deadline(limit.saturating_sub(started.elapsed()), call()).await
+    const PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match tokio::time::timeout(left, call()).await {
+            Ok(Err(status)) if others && status.code() == Code::Unavailable && left > PAUSE * 2 => {
+                tracing::debug!("a converter was unavailable ({}); trying again", status.message());
+                tokio::time::sleep(PAUSE).await;
+            }
+            Ok(result) => return result.map_err(AppError::from),
+            Err(_) => return Err(AppError::Timeout),
         }
-        Ok(result) => result.map_err(AppError::from),
-        Err(_) => Err(AppError::Timeout),
     }
 }
 

@@ -9,6 +9,7 @@
 mod assets;
 mod auth;
 pub mod config;
+mod converters;
 mod download;
 mod error;
 mod form;
@@ -45,6 +46,9 @@ pub use stream::{CLOSE_DONE, CLOSE_RECONNECT};
 pub struct AppState {
     /// One HTTP/2 connection to the converter, shared by all requests.
     channel: Channel,
+    /// Whether there are several converters, so that a read another
+    /// converter could answer is worth trying again.
+    others: bool,
     config: Arc<GatewayConfig>,
     /// The shared upstream watches, one per watched job.
     watches: Arc<watches::Watches>,
@@ -60,9 +64,8 @@ pub struct AppState {
 impl AppState {
     /// Connects lazily: the gateway starts (and answers /healthz) before
     /// the converter is up. With several converter URLs (converters of
-    /// one cluster), calls are spread over those that answer: one that
-    /// goes down is left out until it is back. Reads the tokens file, if
-    /// there is one.
+    /// one cluster), calls are spread over those that serve (see
+    /// `converters`). Reads the tokens file, if there is one.
     pub fn new(converter_urls: &[String], config: GatewayConfig) -> Result<AppState, String> {
         let tokens = match &config.auth_tokens_file {
             Some(path) => Some(Arc::new(TokensFile::open(path).map_err(|e| e.to_string())?)),
@@ -75,13 +78,14 @@ impl AppState {
                 .connect_timeout(Duration::from_secs(5));
             endpoints.push(converter_tls(endpoint, &config.converter_trust)?);
         }
-        let channel = match endpoints.len() {
-            0 => return Err("no converter URL".into()),
-            1 => endpoints.remove(0).connect_lazy(),
-            _ => Channel::balance_list(endpoints.into_iter()),
-        };
+        if endpoints.is_empty() {
+            return Err("no converter URL".into());
+        }
+        let others = endpoints.len() > 1;
+        let channel = converters::channel(endpoints);
         Ok(AppState {
             channel,
+            others,
             config: Arc::new(config),
             watches: Default::default(),
             upload_limit: Default::default(),
@@ -108,7 +112,7 @@ impl AppState {
             return Ok(limit);
         }
         let request = docconv::proto::v1::ListFormatsRequest {};
-        let limit = error::read(self.timeout(), || {
+        let limit = error::read(self.timeout(), self.others, || {
             let mut client = self.client(caller);
             async move { client.list_formats(request).await }
         })

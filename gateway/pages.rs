@@ -14,7 +14,7 @@ use serde::Deserialize;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
 
 pub async fn index(State(state): State<AppState>, caller: Caller) -> Result<Html<String>, AppError> {
-    let formats = read(state.timeout(), || {
+    let formats = read(state.timeout(), state.others, || {
         let mut client = state.client(&caller);
         async move { client.list_formats(ListFormatsRequest {}).await }
     })
@@ -60,7 +60,7 @@ pub async fn get_job(state: &AppState, caller: &Caller, id: &str) -> Result<Job,
     if !ids::is_valid(id) {
         return Err(AppError::NotFound);
     }
-    Ok(read(state.timeout(), || {
+    Ok(read(state.timeout(), state.others, || {
         let (mut client, request) = (state.client(caller), GetJobRequest { id: id.into() });
         async move { client.get_job(request).await }
     })

@@ -16,7 +16,7 @@
 //! own token.
 
 use super::Client;
-use super::error::{AppError, deadline, read};
+use super::error::{AppError, deadline};
 use super::view;
 use axum::extract::ws::Utf8Bytes;
 use docconv::proto::v1::{Job, WatchJobRequest, WatchJobResponse, watch_job_response};
@@ -94,12 +94,9 @@ impl Watches {
             return Ok(shared.subscribe());
         }
         let request = || WatchJobRequest { id: id.to_owned() };
-        let mut upstream = read(timeout, || {
-            let (mut client, request) = (client.clone(), request());
-            async move { client.watch_job(request).await }
-        })
-        .await?
-        .into_inner();
+        // No second try here: a stream that fails closes with "reconnect",
+        // and the page's next attempt may reach another converter.
+        let mut upstream = deadline(timeout, client.watch_job(request())).await?.into_inner();
         let snapshot = match deadline(timeout, upstream.message()).await? {
             Some(WatchJobResponse { event: Some(watch_job_response::Event::Job(job)) }) => job,
             _ => {

@@ -448,18 +448,26 @@ async fn check_restart(backend: &Backend, before: BeforeRestart) {
 /// A NATS server with JetStream on a free port, its storage in a
 /// temporary directory; killed when dropped.
 pub struct NatsServer {
-    child: std::process::Child,
+    child: Option<std::process::Child>,
     pub url: String,
     _dir: tempfile::TempDir,
 }
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
 impl NatsServer {
     pub fn start() -> NatsServer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        NatsServer::start_with(free_port(), &[])
+    }
+
+    fn start_with(port: u16, args: &[String]) -> NatsServer {
         let dir = tempfile::tempdir().unwrap();
         let child = std::process::Command::new("nats-server")
             .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
             .arg(dir.path())
+            .args(args)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -469,13 +477,60 @@ impl NatsServer {
             assert!(std::time::Instant::now() < ready, "nats-server did not listen within 10 s");
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        NatsServer { child, url: format!("nats://127.0.0.1:{port}"), _dir: dir }
+        NatsServer { child: Some(child), url: format!("nats://127.0.0.1:{port}"), _dir: dir }
+    }
+
+    /// Kills the server at once, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
 impl Drop for NatsServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
+    }
+}
+
+/// A NATS cluster of `size` servers routed to each other, JetStream
+/// clustered among them.
+pub struct NatsCluster {
+    pub servers: Vec<NatsServer>,
+}
+
+impl NatsCluster {
+    pub fn start(size: usize) -> NatsCluster {
+        let ports: Vec<(u16, u16)> = (0..size).map(|_| (free_port(), free_port())).collect();
+        let servers = ports
+            .iter()
+            .enumerate()
+            .map(|(i, &(client, cluster))| {
+                let routes: Vec<String> = ports
+                    .iter()
+                    .filter(|&&(_, other)| other != cluster)
+                    .map(|&(_, other)| format!("nats://127.0.0.1:{other}"))
+                    .collect();
+                let args = [
+                    "-n".to_owned(),
+                    format!("docconv-test-{i}"),
+                    "--cluster_name".to_owned(),
+                    "docconv-test".to_owned(),
+                    "--cluster".to_owned(),
+                    format!("nats://127.0.0.1:{cluster}"),
+                    "--routes".to_owned(),
+                    routes.join(","),
+                ];
+                NatsServer::start_with(client, &args)
+            })
+            .collect();
+        NatsCluster { servers }
+    }
+
+    /// Every server's URL, as a comma-separated list.
+    pub fn urls(&self) -> String {
+        self.servers.iter().map(|s| s.url.as_str()).collect::<Vec<_>>().join(",")
     }
 }

@@ -19,6 +19,10 @@ pub enum BackendError {
     /// A write for a job that does not exist.
     #[error("no job {id}")]
     Missing { id: String },
+    /// A shared job store could not be reached or did not answer in time
+    /// (a server lost, a leader being elected): trying again later may work.
+    #[error("job store unavailable: {0}")]
+    Unavailable(String),
     #[error("job store: {0}")]
     Other(String),
 }

@@ -34,7 +34,7 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
@@ -81,18 +81,48 @@ struct Held {
     deadline: Instant,
 }
 
+/// A NATS call that failed: the server or its cluster did not answer as
+/// it should (a server lost, a leader being elected, a cut connection),
+/// which trying again later may mend.
 fn failed(doing: &str, e: impl std::fmt::Display) -> BackendError {
-    BackendError::Other(format!("NATS: {doing}: {e}"))
+    BackendError::Unavailable(format!("NATS: {doing}: {e}"))
+}
+
+/// Reads are tried again for a few seconds: long enough for a NATS
+/// cluster to elect a new leader after losing a server.
+const READ_TRIES: u32 = 8;
+const READ_PAUSE: Duration = Duration::from_millis(500);
+
+/// Runs a read, again while NATS is unavailable (see `READ_TRIES`).
+async fn again<T, Fut: std::future::Future<Output = Result<T>>>(mut read: impl FnMut() -> Fut) -> Result<T> {
+    let mut tries = 1;
+    loop {
+        match read().await {
+            Err(BackendError::Unavailable(why)) if tries < READ_TRIES => {
+                tracing::debug!("{why}; trying again");
+                tries += 1;
+                tokio::time::sleep(READ_PAUSE).await;
+            }
+            result => return result,
+        }
+    }
 }
 
 impl Nats {
     /// Connects and makes (or finds) the buckets, the stream and the consumer.
     pub async fn connect(settings: NatsSettings) -> Result<Nats> {
+        let shown = settings.urls.join(", ");
+        let servers = settings
+            .urls
+            .iter()
+            .map(|url| url.trim().parse::<async_nats::ServerAddr>())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| failed(&format!("reading the server URLs {shown}"), e))?;
         let client = async_nats::ConnectOptions::new()
             .name("docconv")
-            .connect(settings.urls.join(","))
+            .connect(servers)
             .await
-            .map_err(|e| failed(&format!("connecting to {}", settings.urls.join(", ")), e))?;
+            .map_err(|e| failed(&format!("connecting to {shown}"), e))?;
         let js = jetstream::new(client);
         let prefix = &settings.prefix;
         let jobs = key_value(&js, format!("{prefix}-jobs"), &settings).await?;
@@ -248,7 +278,7 @@ impl Records for Nats {
     }
 
     async fn get(&self, id: &str) -> Result<Option<StoredJob>> {
-        let entry = self.jobs.entry(id).await.map_err(|e| failed("reading a job", e))?;
+        let entry = again(|| async { self.jobs.entry(id).await.map_err(|e| failed("reading a job", e)) }).await?;
         match entry {
             Some(entry) if entry.operation == kv::Operation::Put => Ok(Some(decode(&entry)?)),
             _ => Ok(None),
@@ -313,7 +343,8 @@ impl Records for Nats {
         if self.get(id).await?.is_none() {
             return Ok(None);
         }
-        let watch = self.jobs.watch_with_history(id).await.map_err(|e| failed("watching a job", e))?;
+        let watch =
+            again(|| async { self.jobs.watch_with_history(id).await.map_err(|e| failed("watching a job", e)) }).await?;
         let watching = Watching { id: id.to_owned(), watch: Some(watch), last: from.saturating_sub(1) };
         Ok(Some(Box::pin(futures_util::stream::unfold(watching, Watching::next))))
     }
@@ -515,30 +546,36 @@ impl Blobs for Nats {
     }
 
     async fn open(&self, id: &str, name: &str, offset: u64) -> Result<Option<Box<dyn AsyncRead + Send + Unpin>>> {
-        let mut object = match self.files.get(Nats::object(id, name)).await {
-            Ok(object) => object,
-            Err(e) if e.kind() == object_store::GetErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(failed("reading a file", e)),
-        };
-        // Objects are read from their start; the skipped part is read and dropped.
-        tokio::io::copy(&mut (&mut object).take(offset), &mut tokio::io::sink())
-            .await
-            .map_err(|e| failed("reading a file", e))?;
-        Ok(Some(Box::new(object)))
+        let object = Nats::object(id, name);
+        let exists = again(|| async {
+            match self.files.info(&object).await {
+                Ok(info) => Ok(!info.deleted),
+                Err(e) if e.kind() == object_store::InfoErrorKind::NotFound => Ok(false),
+                Err(e) => Err(failed("reading a file", e)),
+            }
+        });
+        if !exists.await? {
+            return Ok(None);
+        }
+        Ok(Some(read_object(self.files.clone(), object, offset)))
     }
 
     async fn checkout(&self, id: &str, names: &[String]) -> Result<PathBuf> {
         let folder = self.settings.scratch.join(id);
         tokio::fs::create_dir_all(&folder).await.map_err(|e| BackendError::io("creating a job folder", e))?;
         for name in names {
-            let Some(mut object) = self.open(id, name, 0).await? else {
-                continue;
-            };
-            let mut file = tokio::fs::File::create(folder.join(name))
-                .await
-                .map_err(|e| BackendError::io("checking out a file", e))?;
-            tokio::io::copy(&mut object, &mut file).await.map_err(|e| BackendError::io("checking out a file", e))?;
-            file.flush().await.map_err(|e| BackendError::io("checking out a file", e))?;
+            let path = folder.join(name);
+            // A copy cut short by a server's loss is made again, whole.
+            let copied = again(|| async {
+                let Some(mut object) = self.open(id, name, 0).await? else {
+                    return Ok(());
+                };
+                let mut file =
+                    tokio::fs::File::create(&path).await.map_err(|e| BackendError::io("checking out a file", e))?;
+                tokio::io::copy(&mut object, &mut file).await.map_err(|e| failed("checking out a file", e))?;
+                file.flush().await.map_err(|e| BackendError::io("checking out a file", e))
+            });
+            copied.await?;
         }
         Ok(folder)
     }
@@ -586,6 +623,56 @@ impl Blobs for Nats {
         ids.sort();
         ids.dedup();
         Ok(ids)
+    }
+}
+
+/// Reads an object from `offset` on, in a task of its own: the client's
+/// object reader panics when a server does not answer in time (it unwraps
+/// the consumer it makes for the chunks), and that must become an error of
+/// this read, not bring down the task reading. A read cut short (a server
+/// lost mid-way) goes on from where it was, for a few tries.
+fn read_object(files: object_store::ObjectStore, name: String, offset: u64) -> Box<dyn AsyncRead + Send + Unpin> {
+    let (chunks, received) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
+    tokio::spawn(async move {
+        let sent = Arc::new(AtomicU64::new(offset));
+        let mut tries = 1;
+        loop {
+            let pump = tokio::spawn(pump(files.clone(), name.clone(), sent.clone(), chunks.clone()));
+            let failure = match pump.await {
+                Ok(Ok(())) => return,
+                Ok(Err(e)) => e,
+                Err(e) => std::io::Error::other(format!("the NATS object reader failed: {e}")),
+            };
+            if tries >= READ_TRIES || chunks.is_closed() {
+                let _ = chunks.send(Err(failure)).await;
+                return;
+            }
+            tracing::debug!("reading {name} from NATS: {failure}; going on from where it was");
+            tries += 1;
+            tokio::time::sleep(READ_PAUSE).await;
+        }
+    });
+    Box::new(tokio_util::io::StreamReader::new(tokio_stream::wrappers::ReceiverStream::new(received)))
+}
+
+/// Sends an object's bytes from `sent` on into `chunks`, counting them.
+async fn pump(
+    files: object_store::ObjectStore,
+    name: String,
+    sent: Arc<AtomicU64>,
+    chunks: tokio::sync::mpsc::Sender<std::io::Result<bytes::Bytes>>,
+) -> std::io::Result<()> {
+    let mut object = files.get(&name).await.map_err(std::io::Error::other)?;
+    // Objects are read from their start; the part already sent is dropped.
+    let from = sent.load(Ordering::SeqCst);
+    tokio::io::copy(&mut (&mut object).take(from), &mut tokio::io::sink()).await?;
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let read = object.read(&mut buffer).await?;
+        if read == 0 || chunks.send(Ok(bytes::Bytes::copy_from_slice(&buffer[..read]))).await.is_err() {
+            return Ok(());
+        }
+        sent.fetch_add(read as u64, Ordering::SeqCst);
     }
 }
 

@@ -339,3 +339,19 @@ async fn a_job_of_a_node_that_died_goes_to_another_once_its_lease_runs_out() {
     first.finish(&mut kept, Ending::Succeeded(output()), StageTimings::default()).await;
     assert_eq!(second.get(&other.id).await.unwrap().state(), JobState::Succeeded, "any node sees the end");
 }
+
+#[tokio::test]
+async fn a_stopping_node_hands_its_running_jobs_back_at_once() {
+    let backend = Backend::in_memory(LEASE);
+    let stopping = Jobs::new(backend.clone(), 10, Duration::ZERO);
+    let other = Jobs::new(backend, 10, Duration::ZERO);
+    let job = submit(&stopping).await;
+    let claim = next(&stopping).await;
+    // Its runner is stopped mid-job.
+    drop(claim);
+    assert_eq!(stopping.hand_back().await, 1);
+    let taken =
+        tokio::time::timeout(Duration::from_secs(1), other.next()).await.expect("long before the lease runs out");
+    assert_eq!(taken.expect("a claim").id, job.id);
+    assert_eq!(stopping.hand_back().await, 0, "nothing is handed back twice");
+}

@@ -4,7 +4,7 @@
 
 use crate::support::*;
 use docconv::proto::v1::{GetJobRequest, JobState};
-use docconv_backend::conformance::NatsServer;
+use docconv_backend::conformance::{NatsCluster, NatsServer};
 use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
 
@@ -30,7 +30,11 @@ impl Drop for Process {
 }
 
 fn node(nats: &NatsServer, data_dir: &std::path::Path) -> (Process, std::net::SocketAddr) {
-    let flags = ["--nats-url", nats.url.as_str(), "--job-lease-secs", LEASE_SECS];
+    node_leasing(nats, data_dir, LEASE_SECS)
+}
+
+fn node_leasing(nats: &NatsServer, data_dir: &std::path::Path, lease_secs: &str) -> (Process, std::net::SocketAddr) {
+    let flags = ["--nats-url", nats.url.as_str(), "--job-lease-secs", lease_secs];
     let (child, addr) = start_process_with(data_dir, free_port(), &flags);
     let node = Process(child);
     wait_ready(addr);
@@ -59,6 +63,17 @@ async fn any_node_answers_for_any_job_with_the_same_states_and_bytes() {
     assert_eq!(docconv::ids::hex(&Sha256::digest(&pdf_b)), output.sha256, "the bytes the job describes");
     assert_eq!(pdf_pages(&pdf_b), 1);
     assert_eq!(read_result(&mut on_b, &job.id, 100).await, pdf_a[100..], "reads resume at an offset");
+
+    // Jobs submitted to both nodes are each converted once.
+    let mut jobs = Vec::new();
+    for name in ["page_2.docx", "pages_3.docx", "page_1.docx", "page_2.docx"] {
+        jobs.push(submit_fixture(&mut on_a, name).await);
+        jobs.push(submit_fixture(&mut on_b, name).await);
+    }
+    for job in &jobs {
+        let ended = wait_end(&mut on_b, &job.id).await;
+        assert_eq!((ended.state(), ended.attempts), (JobState::Succeeded, 1), "{ended:?}");
+    }
 
     // A request id used on one node names the same job on the other.
     let mut first = header("page_2.docx");
@@ -157,4 +172,72 @@ async fn a_gateway_in_front_of_two_nodes_keeps_serving_when_one_dies() {
         assert!(String::from_utf8_lossy(&page).contains("card--succeeded"), "the page shows the job's state");
     }
     drop(b);
+}
+
+#[tokio::test]
+async fn a_stopping_node_hands_its_running_job_to_another_at_once() {
+    let nats = NatsServer::start();
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    // Leases far longer than the test may take: only a hand-back moves the job.
+    let mut nodes = [node_leasing(&nats, dirs[0].path(), "600"), node_leasing(&nats, dirs[1].path(), "600")];
+    let mut client = connect(nodes[0].1).await;
+    let long = submit(&mut client, header("long.fodt"), &big_text_document(16000)).await.unwrap();
+    wait_running(&mut client, &long.id).await;
+    // The node converting it has the job's folder.
+    let runner = usize::from(!dirs[0].path().join("jobs").join(&long.id).exists());
+    assert!(dirs[runner].path().join("jobs").join(&long.id).exists(), "one of the nodes runs it");
+    let pid = rustix::process::Pid::from_raw(nodes[runner].0.0.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let stopped = Instant::now();
+    let _ = nodes[runner].0.0.wait();
+    let mut other = connect(nodes[1 - runner].1).await;
+    let ended = wait_end(&mut other, &long.id).await;
+    assert_eq!((ended.state(), ended.attempts), (JobState::Succeeded, 2), "it ran again on the other node: {ended:?}");
+    assert!(stopped.elapsed() < Duration::from_secs(120), "it moved on long before its lease would run out");
+    nodes[runner].0.kill();
+}
+
+#[tokio::test]
+async fn losing_one_nats_server_of_three_loses_no_job() {
+    let mut nats = NatsCluster::start(3);
+    let urls = nats.urls();
+    let flags = ["--nats-url", urls.as_str(), "--nats-replicas", "3", "--job-lease-secs", LEASE_SECS];
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (child_a, addr_a) = start_process_with(dir_a.path(), free_port(), &flags);
+    let (child_b, addr_b) = start_process_with(dir_b.path(), free_port(), &flags);
+    let (_a, _b) = (Process(child_a), Process(child_b));
+    wait_ready(addr_a);
+    wait_ready(addr_b);
+    let mut clients = [connect(addr_a).await, connect(addr_b).await];
+    // A long job first, so that the loss comes mid-conversion.
+    let mut accepted = vec![submit(&mut clients[0], header("long.fodt"), &big_text_document(8000)).await.unwrap()];
+    let names = ["page_1.docx", "page_2.docx", "pages_3.docx", "page_1.docx", "page_2.docx"];
+    for (i, name) in names.iter().enumerate() {
+        accepted.push(submit_fixture(&mut clients[(i + 1) % 2], name).await);
+    }
+    wait_running(&mut clients[0], &accepted[0].id).await;
+    nats.servers[0].kill();
+    for (i, job) in accepted.iter().enumerate() {
+        let ended = ended_despite_failover(&mut clients[i % 2], &job.id).await;
+        assert_eq!(ended.state(), JobState::Succeeded, "{} ended as {ended:?}", job.file_name);
+        assert!(ended.attempts <= 2, "{ended:?}");
+        let pdf = read_result(&mut clients[(i + 1) % 2], &job.id, 0).await;
+        assert_eq!(docconv::ids::hex(&Sha256::digest(&pdf)), ended.output.unwrap().sha256, "one result, whole");
+    }
+}
+
+/// The job's end, asked until it comes, as a client should while a NATS
+/// cluster fails over: UNAVAILABLE means "try again shortly".
+async fn ended_despite_failover(client: &mut Client, id: &str) -> docconv::proto::v1::Job {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        match client.get_job(GetJobRequest { id: id.to_owned() }).await {
+            Ok(job) if is_ended(job.get_ref()) => return job.into_inner(),
+            Ok(_) => {}
+            Err(status) if status.code() == tonic::Code::Unavailable => {}
+            Err(status) => panic!("job {id}: {status}"),
+        }
+        assert!(Instant::now() < deadline, "job {id} did not end within two minutes");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
