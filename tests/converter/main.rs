@@ -1,5 +1,6 @@
 //! End-to-end tests of the converter against real LibreOffice workers.
-//! One file per concern; `support` has the shared machinery.
+//! One file per concern; `support` has the shared machinery, `reliability`
+//! the measurements fault and hostile tests record for the reliability report.
 
 mod api;
 mod auth;
@@ -12,6 +13,7 @@ mod fixtures;
 mod grpcurl;
 mod merge;
 mod options;
+mod reliability;
 mod restart;
 mod safety;
 mod soak;

@@ -1,6 +1,7 @@
 //! A killed converter process loses nothing: its workers die with it, and
 //! the next start runs every unfinished job and still serves old results.
 
+use crate::reliability::Case;
 use crate::support::*;
 use docconv::proto::v1::JobState;
 use std::net::SocketAddr;
@@ -26,6 +27,7 @@ async fn health_until_serving(addr: SocketAddr) -> Vec<i32> {
 
 #[tokio::test]
 async fn a_killed_converter_resumes_its_jobs_after_restart() {
+    let mut case = Case::fault("converter killed", "SIGKILL with 1 done, 1 running, 2 queued");
     let data_dir = tempfile::tempdir().unwrap();
     let (mut first, addr) = start_process(data_dir.path(), free_port());
     let seen = health_until_serving(addr).await;
@@ -33,8 +35,12 @@ async fn a_killed_converter_resumes_its_jobs_after_restart() {
     let mut client = connect(addr).await;
 
     let (finished, pdf) = convert(&mut client, "page_1.docx").await;
-    let running = submit(&mut client, header("long.fodt"), &big_text_document(16000)).await.unwrap();
+    case.accepted(&finished.id);
+    let running = case.submit(submit(&mut client, header("long.fodt"), &big_text_document(16000)).await).unwrap();
     let queued = [submit_fixture(&mut client, "page_2.docx").await, submit_fixture(&mut client, "pages_3.docx").await];
+    for job in &queued {
+        case.accepted(&job.id);
+    }
     wait_running(&mut client, &running.id).await;
     let workers = worker_pids_under(data_dir.path());
     assert_eq!(workers.len(), 1);
@@ -48,8 +54,10 @@ async fn a_killed_converter_resumes_its_jobs_after_restart() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
+    let restarted = Instant::now();
     let (mut second, addr) = start_process(data_dir.path(), free_port());
     health_until_serving(addr).await;
+    case.recovered(restarted.elapsed(), "restart → SERVING");
     let mut client = connect(addr).await;
     let resumed = wait_end(&mut client, &running.id).await;
     assert_eq!(resumed.state(), JobState::Succeeded, "{resumed:?}");
@@ -58,13 +66,16 @@ async fn a_killed_converter_resumes_its_jobs_after_restart() {
         let done = wait_end(&mut client, &job.id).await;
         assert_eq!(done.state(), JobState::Succeeded, "{done:?}");
     }
+    case.figure("restart_to_all_ended_ms", restarted.elapsed().as_millis() as u64);
     let pages_3 = read_result(&mut client, &queued[1].id, 0).await;
     assert_eq!(pdf_pages(&pages_3), 3);
     // Results from before the crash are still there, byte for byte.
     assert_eq!(read_result(&mut client, &finished.id, 0).await, pdf);
+    let outcome = case.finish(&client, data_dir.path()).await;
 
     second.kill().unwrap();
     second.wait().unwrap();
+    outcome.assert_clean();
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 //!
 //! One minute by default; `DOCCONV_SOAK_SECS=1800` runs it for half an hour.
 
+use crate::reliability::{Case, worker_temp_files};
 use crate::support::*;
 use docconv::proto::v1::JobState;
 use std::collections::HashMap;
@@ -56,6 +57,7 @@ fn count_entries(dir: &Path, prefix: &str) -> usize {
 async fn a_mixed_load_with_poison_loses_nothing_and_leaks_nothing() {
     const WORKERS: usize = 2;
     const LIMIT_MIB: u64 = 500;
+    let mut case = Case::soak("mixed load with poison", &format!("{} s, {WORKERS} workers", soak_duration().as_secs()));
     let data_dir = tempfile::tempdir().unwrap();
     let flags = ["--workers", "2", "--job-timeout-secs", "20", "--worker-memory-limit-mib", "500"];
     let (mut process, addr) = start_process_with(data_dir.path(), free_port(), &flags);
@@ -63,8 +65,9 @@ async fn a_mixed_load_with_poison_loses_nothing_and_leaks_nothing() {
     let pid = process.id();
     let mut client = connect(addr).await;
     // Warm the service's own paths once before taking the baseline.
-    convert(&mut client, "page_1.docx").await;
+    case.accepted(&convert(&mut client, "page_1.docx").await.0.id);
     let (base_fds, base_rss) = usage(pid);
+    let base_temp_files = worker_temp_files(data_dir.path());
 
     let documents = documents();
     let started = Instant::now();
@@ -75,8 +78,9 @@ async fn a_mixed_load_with_poison_loses_nothing_and_leaks_nothing() {
     while started.elapsed() < soak_duration() {
         // A burst of the whole mix, then every job to its end.
         let mut jobs = Vec::new();
-        for (name, data, _) in &documents {
-            let job = submit(&mut client, header(name), data).await.unwrap();
+        for (name, data, converts) in &documents {
+            let job = case.submit(submit(&mut client, header(name), data).await).unwrap();
+            case.count(if *converts { "convertible_jobs" } else { "poison_jobs" }, 1);
             jobs.push((*name, job.id));
         }
         accepted += jobs.len();
@@ -105,7 +109,8 @@ async fn a_mixed_load_with_poison_loses_nothing_and_leaks_nothing() {
         }
     }
     // The service held: still serving, nothing leaked.
-    let (_, pdf) = convert(&mut client, "page_2.docx").await;
+    let (last, pdf) = convert(&mut client, "page_2.docx").await;
+    case.accepted(&last.id);
     assert_eq!(pdf_pages(&pdf), 1);
     accepted += 1;
     let (fds, rss) = usage(pid);
@@ -121,6 +126,26 @@ async fn a_mixed_load_with_poison_loses_nothing_and_leaks_nothing() {
          worker peak {worker_peak} MiB; {outcomes:?}",
         started.elapsed()
     );
+    let (succeeded, failed) = outcomes.values().fold((0, 0), |(s, f), (ok, bad)| (s + ok, f + bad));
+    for (name, value) in [
+        ("seconds", started.elapsed().as_secs()),
+        ("rounds", round),
+        ("succeeded", succeeded as u64),
+        ("failed", failed as u64),
+        ("converter_rss_mib_before", base_rss),
+        ("converter_rss_mib_after", rss),
+        ("converter_fds_before", base_fds as u64),
+        ("converter_fds_after", fds as u64),
+        ("worker_peak_rss_mib", worker_peak),
+        ("worker_dirs", homes as u64),
+        ("worker_temp_files_before", base_temp_files as u64),
+        ("worker_temp_files_after", worker_temp_files(data_dir.path()) as u64),
+        ("job_dirs", count_entries(&data_dir.path().join("jobs"), "") as u64),
+    ] {
+        case.figure(name, value);
+    }
+    let outcome = case.finish(&client, data_dir.path()).await;
     process.kill().unwrap();
     process.wait().unwrap();
+    outcome.assert_clean();
 }

@@ -3,6 +3,8 @@
 
 mod auth;
 mod browser;
+#[path = "../converter/reliability.rs"]
+mod reliability;
 mod routes;
 #[path = "../converter/support.rs"]
 mod support;

@@ -1,5 +1,6 @@
 //! Routes through the router with `oneshot`, against a real converter.
 
+use crate::reliability::Case;
 use crate::support::{self, fixture, pdf_pages};
 use crate::web::{converter, form, multipart, state};
 use axum::body::{Body, to_bytes};
@@ -163,13 +164,17 @@ async fn a_hostile_file_name_shows_as_text() {
 
 #[tokio::test]
 async fn bad_uploads_are_refused_clearly() {
+    let mut case = Case::fault("upload limits", "web: no file, over 1 MiB, 3 files of 2, unknown format");
     // No file chosen.
     let response = post_files(&[("file", "", b"")], false, 10).await;
+    case.tried();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(text(response).await.contains("Choose at least one document"));
     // Over the converter's 1 MiB limit, counted while streaming.
     let big = vec![b'a'; 2 * 1024 * 1024];
     let response = post_files(&[("file", "big.txt", &big)], true, 10).await;
+    case.tried();
+    let refused = std::time::Instant::now();
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let json: serde_json::Value = serde_json::from_str(&text(response).await).unwrap();
     assert!(json["error"].as_str().unwrap().contains("1 MB"), "{json}");
@@ -180,16 +185,20 @@ async fn bad_uploads_are_refused_clearly() {
         assert!(std::time::Instant::now() < deadline, "the cut-off upload was left on disk: {left:?}");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    case.recovered(refused.elapsed(), "413 → cut-off upload removed");
     // More files than allowed.
     let one = std::fs::read(fixture("page_1.docx")).unwrap();
     let files = [("file", "a.docx", &one[..]), ("file", "b.docx", &one[..]), ("file", "c.docx", &one[..])];
     let response = post_files(&files, false, 2).await;
+    case.tried();
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert!(text(response).await.contains("At most 2 documents"));
     // A format the converter does not read: its message reaches the page.
     let response = post_files(&[("file", "program.exe", b"MZ")], false, 10).await;
+    case.tried();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(text(response).await.contains("no extension docconv reads"));
+    case.finish_on(converter()).await.assert_clean();
 }
 
 #[tokio::test]
@@ -314,6 +323,7 @@ fn cut_off_upload(jobs: &std::path::Path) -> Option<std::path::PathBuf> {
 #[tokio::test]
 async fn a_trickled_upload_is_cut_off() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut case = Case::fault("slow clients", "upload body at 10 bytes a second");
     let gateway = crate::web::serve();
     let mut socket = tokio::net::TcpStream::connect(gateway).await.unwrap();
     let boundary = "trickle";
@@ -343,14 +353,19 @@ async fn a_trickled_upload_is_cut_off() {
             Err(_) => {}
         }
     }
+    case.tried();
+    case.recovered(started.elapsed(), "trickle began → answered 408");
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 408"), "after {:?}: {answer:?}", started.elapsed());
     assert!(started.elapsed() < std::time::Duration::from_secs(20), "cut off only after {:?}", started.elapsed());
+    // What the converter had of the upload goes with it.
+    case.finish_on(converter()).await.assert_clean();
 }
 
 #[tokio::test]
 async fn trickled_request_headers_are_cut_off() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut case = Case::fault("slow clients", "request head at 5 bytes a second");
     let gateway = crate::web::serve();
     let mut socket = tokio::net::TcpStream::connect(gateway).await.unwrap();
     socket.write_all(format!("GET / HTTP/1.1\r\nHost: {gateway}\r\nX-Slow: ").as_bytes()).await.unwrap();
@@ -371,8 +386,11 @@ async fn trickled_request_headers_are_cut_off() {
             Err(_) => {}
         }
     }
+    case.tried();
+    case.recovered(started.elapsed(), "trickle began → connection closed");
     assert!(closed, "the connection was still open after {:?}", started.elapsed());
     assert!(started.elapsed() < std::time::Duration::from_secs(20), "cut off only after {:?}", started.elapsed());
+    case.finish_on(converter()).await.assert_clean();
 }
 
 #[tokio::test]
@@ -397,6 +415,7 @@ async fn uploads_posted_from_another_site_are_refused() {
 #[tokio::test]
 async fn one_client_cannot_hold_more_uploads_than_its_share() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut case = Case::fault("uploads per client", "1 allowed: a second while one trickles");
     let config = docconv_gateway::config::GatewayConfig { max_uploads_per_client: 1, ..Default::default() };
     let gateway = crate::web::spawn_gateway_with(converter().addr, config);
     // An upload in progress: the head and the start of a file, then nothing.
@@ -425,12 +444,25 @@ async fn one_client_cannot_hold_more_uploads_than_its_share() {
         answer
     };
     let answer = post(gateway).await;
+    case.tried();
     assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
     assert!(answer.to_ascii_lowercase().contains("retry-after: 5"), "{answer}");
 
-    // Once the first is gone, the next is taken.
+    // Once the first is gone, the next is taken within 300 ms.
     drop(slow);
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let answer = post(gateway).await;
+    case.tried();
+    let gone = std::time::Instant::now();
+    let answer = loop {
+        let answer = post(gateway).await;
+        if !answer.starts_with("HTTP/1.1 429") || gone.elapsed() > std::time::Duration::from_millis(300) {
+            break answer;
+        }
+        case.tried();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    case.recovered(gone.elapsed(), "slow upload gone → next upload taken");
     assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    let id = answer.split("\"id\":\"").nth(1).and_then(|rest| rest.get(..32)).expect("the job's id");
+    case.accepted(id);
+    case.finish_on(converter()).await.assert_clean();
 }
