@@ -16,6 +16,18 @@ pub fn output(extension: &str) -> String {
     format!("output.{extension}")
 }
 
+/// The result as kept: a name of its own for each conversion, so that a
+/// second conversion of the same job that ends late (its first node lost
+/// its lease mid-way) never replaces the result the job's record describes.
+pub fn result(extension: &str) -> String {
+    format!("result-{}.{extension}", docconv::ids::new_id())
+}
+
+/// Where results were kept before they had names of their own.
+pub fn result_of(record: &docconv_backend::StoredJob, extension: &str) -> String {
+    if record.result_file.is_empty() { output(extension) } else { record.result_file.clone() }
+}
+
 /// One document of a merge, converted, before the merge.
 pub fn part(index: usize) -> String {
     format!("part-{index}.pdf")

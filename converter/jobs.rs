@@ -149,7 +149,8 @@ impl Drop for Claim {
 /// How a running job ended.
 #[derive(Clone)]
 pub enum Ending {
-    Succeeded(Output),
+    /// The result's description, and its name among the job's files.
+    Succeeded(Output, String),
     Failed(Failure),
 }
 
@@ -495,9 +496,10 @@ impl Jobs {
                 job.timings = timings;
             }
             match &ending {
-                Ending::Succeeded(output) => {
+                Ending::Succeeded(output, file) => {
                     job.set_state(JobState::Succeeded);
                     job.output = Some(output.clone());
+                    record.result_file = file.clone();
                 }
                 Ending::Failed(failure) => {
                     let state = match failure {

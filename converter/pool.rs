@@ -235,7 +235,7 @@ impl Pool {
                 Attempt::Done => {
                     let stored = store_output(self.jobs.blobs(), &folder, &requests, &claim, &mut timings);
                     match self.within(&claim, deadline, stored).await.and_then(|stored| stored) {
-                        Ok(output) => Ending::Succeeded(output),
+                        Ok((output, file)) => Ending::Succeeded(output, file),
                         Err(failure) => Ending::Failed(failure),
                     }
                 }
@@ -504,14 +504,15 @@ fn path_string(path: &Path) -> String {
 }
 
 /// Merges (for several documents), post-processes, hashes and measures
-/// the output, and keeps it in the job's blobs.
+/// the output, and keeps it in the job's blobs under a name of its own
+/// (see `files::result`). Returns its description and that name.
 async fn store_output(
     blobs: &dyn Blobs,
     folder: &Path,
     requests: &[Convert],
     claim: &Claim,
     timings: &mut StageTimings,
-) -> Result<Output, Failure> {
+) -> Result<(Output, String), Failure> {
     let started = Instant::now();
     let written = match requests {
         [single] => PathBuf::from(&single.output_path),
@@ -530,12 +531,14 @@ async fn store_output(
     };
     let file_name = formats::output_name(&claim.file_name, extension);
     let extension = extension.to_owned();
-    let kept = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    let kept = files::result(&extension);
+    let result = folder.join(&kept);
     let output = tokio::task::spawn_blocking(move || -> std::io::Result<Output> {
         if extension == "html" {
             html::inline_images(&path)?;
         }
-        let data = std::fs::read(&path)?;
+        std::fs::rename(&path, &result)?;
+        let data = std::fs::read(&result)?;
         // Pages of the PDF (before any split), read from its page tree.
         let page_count = match extension.as_str() {
             "pdf" => pdf::page_count(&data).unwrap_or(0),
@@ -556,10 +559,10 @@ async fn store_output(
         tracing::error!(job = %claim.id, "cannot read the output: {e}");
         Failure::ExportFailed
     })?;
-    blobs.keep(&claim.id, &[kept]).await.map_err(|e| {
+    blobs.keep(&claim.id, std::slice::from_ref(&kept)).await.map_err(|e| {
         tracing::error!(job = %claim.id, "cannot keep the output: {e}");
         Failure::ExportFailed
     })?;
     timings.store_ms = started.elapsed().as_millis() as u64;
-    Ok(output)
+    Ok((output, kept))
 }

@@ -166,7 +166,7 @@ impl ConverterService {
             order: 0,
             options: Some(options),
             more_inputs,
-            cancel_requested: false,
+            ..StoredJob::default()
         };
         self.jobs.enqueue(reservation, record).await
     }
@@ -350,16 +350,17 @@ impl ConverterService {
             kept.read_to_end(&mut data).await?;
             return Ok(data);
         }
-        let folder = self.jobs.blobs().checkout(id, &[files::output("pdf")]).await?;
-        let png = folder.join(files::PREVIEW);
         let record = self.jobs.stored(id).await?.unwrap_or_default();
+        let result = files::result_of(&record, "pdf");
+        let folder = self.jobs.blobs().checkout(id, std::slice::from_ref(&result)).await?;
+        let png = folder.join(files::PREVIEW);
         let password = record
             .options
             .and_then(|o| o.pdf)
             .and_then(|p| p.encryption)
             .map(|e| e.open_password)
             .filter(|p| !p.is_empty());
-        let pdf = folder.join(files::output("pdf"));
+        let pdf = folder.join(&result);
         postprocess::render_preview(&pdf, &png, password.as_deref())
             .await
             .map_err(|failure| Error::internal(format!("rendering the preview of job {id}: {failure:?}")))?;
@@ -428,7 +429,12 @@ impl Converter for ConverterService {
     ) -> std::result::Result<Response<Self::ReadResultStream>, Status> {
         let request = request.into_inner();
         check_id(&request.id)?;
-        let job = self.jobs.get(&request.id).await?;
+        let record = self
+            .jobs
+            .stored(&request.id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no job {}: it never existed or has expired", request.id)))?;
+        let job = record.job.clone().unwrap_or_default();
         let output = job.output.as_ref().filter(|_| job.state() == JobState::Succeeded);
         let Some(output) = output else {
             return Err(Error::FailedPrecondition(format!(
@@ -445,7 +451,7 @@ impl Converter for ConverterService {
             ))
             .into());
         }
-        let name = files::output(formats::result_extension(&output.file_name));
+        let name = files::result_of(&record, formats::result_extension(&output.file_name));
         let Some(file) = self.jobs.blobs().open(&job.id, &name, request.offset).await.map_err(Error::from)? else {
             return Err(Error::internal(format!("the result of job {} is missing", job.id)).into());
         };

@@ -5,7 +5,7 @@
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::{AppError, wants_json};
+use super::error::{AppError, deadline, wants_json};
 use super::form::UploadForm;
 use super::stream::origin_allowed;
 use super::view::human_size;
@@ -58,12 +58,7 @@ pub async fn convert(
         let refused = AppError::Forbidden("Uploads are accepted from this site's own page only.".into());
         return if wants_json { refused.into_json_response() } else { refused.into_response() };
     }
-    let limit = state.config.upload_timeout();
-    let submitted = match tokio::time::timeout(limit, submit_all(&state, &caller, multipart)).await {
-        Ok(submitted) => submitted,
-        Err(_) => Err(AppError::TooSlow(format!("The upload took longer than {} s and was cut off.", limit.as_secs()))),
-    };
-    match submitted {
+    match submit_all(&state, &caller, multipart).await {
         Ok(jobs) if wants_json => {
             let links: Vec<JobLinks> = jobs.iter().map(links).collect();
             (StatusCode::CREATED, axum::Json(serde_json::json!({ "jobs": links }))).into_response()
@@ -128,12 +123,39 @@ fn links(job: &Job) -> JobLinks {
     }
 }
 
-async fn submit_all(state: &AppState, caller: &Caller, mut multipart: Multipart) -> Result<Vec<Job>, AppError> {
+/// Submits every file of the form, within the upload deadline. A request
+/// refused part-way (a file too many or too large, a bad field, too slow)
+/// cancels the jobs it had already submitted: the client is never told
+/// their ids, so nobody would ever watch, read or cancel them.
+async fn submit_all(state: &AppState, caller: &Caller, multipart: Multipart) -> Result<Vec<Job>, AppError> {
+    let limit = state.config.upload_timeout();
+    let mut jobs = Vec::new();
+    let submitted = match tokio::time::timeout(limit, submit_into(state, caller, multipart, &mut jobs)).await {
+        Ok(submitted) => submitted,
+        Err(_) => Err(AppError::TooSlow(format!("The upload took longer than {} s and was cut off.", limit.as_secs()))),
+    };
+    if let Err(error) = submitted {
+        for job in &jobs {
+            let request = docconv::proto::v1::CancelJobRequest { id: job.id.clone() };
+            if let Err(e) = deadline(state.timeout(), state.client(caller).cancel_job(request)).await {
+                tracing::warn!(job = %job.id, "could not cancel a job of a refused upload: {e}");
+            }
+        }
+        return Err(error);
+    }
+    Ok(jobs)
+}
+
+async fn submit_into(
+    state: &AppState,
+    caller: &Caller,
+    mut multipart: Multipart,
+    jobs: &mut Vec<Job>,
+) -> Result<(), AppError> {
     let max_bytes = state.upload_limit(caller).await?;
     let mut form = UploadForm::default();
     // Every field that is not understood, so one answer names them all.
     let mut problems: Vec<String> = Vec::new();
-    let mut jobs = Vec::new();
     let mut files = 0;
     // With merge, the one call all files go into.
     let mut merging: Option<Submission> = None;
@@ -198,7 +220,7 @@ async fn submit_all(state: &AppState, caller: &Caller, mut multipart: Multipart)
     if jobs.is_empty() {
         return Err(AppError::BadRequest("Choose at least one document to convert.".into()));
     }
-    Ok(jobs)
+    Ok(())
 }
 
 /// One `Submit` call in flight, fed message by message.

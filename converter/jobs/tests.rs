@@ -100,7 +100,7 @@ async fn the_running_state_the_progress_and_the_end_are_published_in_order() {
     claim.progress(Stage::Loading, 30, None);
     claim.progress(Stage::Exporting, 60, Some(StageTimings { load_ms: 7, ..StageTimings::default() }));
     let timings = StageTimings { load_ms: 7, export_ms: 5, store_ms: 1, ..StageTimings::default() };
-    jobs.finish(&mut claim, Ending::Succeeded(output()), timings).await;
+    jobs.finish(&mut claim, Ending::Succeeded(output(), "result.pdf".into()), timings).await;
     let states = watcher.await.unwrap();
     let sequences: Vec<u64> = states.iter().map(|j| j.sequence).collect();
     assert!(sequences.windows(2).all(|w| w[0] < w[1]), "sequences grow: {sequences:?}");
@@ -159,7 +159,7 @@ async fn cancel_racing_the_end_ends_the_job_once() {
         if round % 2 == 0 {
             tokio::task::yield_now().await;
         }
-        jobs.finish(&mut claim, Ending::Succeeded(output()), StageTimings::default()).await;
+        jobs.finish(&mut claim, Ending::Succeeded(output(), "result.pdf".into()), StageTimings::default()).await;
         let cancelled = tokio::time::timeout(Duration::from_secs(5), cancel).await.expect("cancel returns").unwrap();
         let stored = jobs.get(&job.id).await.unwrap();
         assert_eq!(cancelled, stored, "cancel answers with the final state");
@@ -280,7 +280,7 @@ async fn ended_jobs_expire_with_their_files() {
     let job = submit(&jobs).await;
     let queued = submit(&jobs).await;
     let mut claim = next(&jobs).await;
-    jobs.finish(&mut claim, Ending::Succeeded(output()), StageTimings::default()).await;
+    jobs.finish(&mut claim, Ending::Succeeded(output(), "result.pdf".into()), StageTimings::default()).await;
     assert_eq!(jobs.expire(Duration::from_secs(3600)).await.unwrap(), 0);
     assert_eq!(jobs.expire(Duration::ZERO).await.unwrap(), 1);
     assert!(matches!(jobs.get(&job.id).await, Err(Error::NotFound(_))));
@@ -336,7 +336,7 @@ async fn a_job_of_a_node_that_died_goes_to_another_once_its_lease_runs_out() {
     let mut kept = next(&first).await;
     assert_eq!(kept.id, other.id);
     assert!(tokio::time::timeout(lease * 3, second.next()).await.is_err(), "a kept lease is not handed out");
-    first.finish(&mut kept, Ending::Succeeded(output()), StageTimings::default()).await;
+    first.finish(&mut kept, Ending::Succeeded(output(), "result.pdf".into()), StageTimings::default()).await;
     assert_eq!(second.get(&other.id).await.unwrap().state(), JobState::Succeeded, "any node sees the end");
 }
 

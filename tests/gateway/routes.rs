@@ -26,6 +26,14 @@ async fn post_files(files: &[(&str, &str, &[u8])], json: bool, max_files: usize)
     app(state(|c| c.max_files = max_files)).oneshot(request.body(Body::from(body)).unwrap()).await.unwrap()
 }
 
+/// The job directories under `dir` (other tests' too: compare before and after).
+fn job_dirs(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir).map_or_else(
+        |_| Vec::new(),
+        |entries| entries.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect(),
+    )
+}
+
 /// Waits until the converter says the job ended.
 async fn finish(id: &str) {
     let mut client = crate::web::converter().client().await;
@@ -186,13 +194,37 @@ async fn bad_uploads_are_refused_clearly() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     case.recovered(refused.elapsed(), "413 → cut-off upload removed");
-    // More files than allowed.
+    // More files than allowed: the jobs of the files before the one too
+    // many were submitted already, and are cancelled with the refusal.
+    let jobs_dir = converter().data_dir.path().join("jobs");
+    let before = job_dirs(&jobs_dir);
     let one = std::fs::read(fixture("page_1.docx")).unwrap();
-    let files = [("file", "a.docx", &one[..]), ("file", "b.docx", &one[..]), ("file", "c.docx", &one[..])];
+    // The first takes seconds to convert, so it is still running when the third is refused.
+    let long = support::big_text_document(8000);
+    let files =
+        [("file", "limit-1.fodt", &long[..]), ("file", "limit-2.docx", &one[..]), ("file", "limit-3.docx", &one[..])];
     let response = post_files(&files, false, 2).await;
     case.tried();
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert!(text(response).await.contains("At most 2 documents"));
+    // Other tests share the converter: its new jobs of these names are this request's.
+    let mut client = converter().client().await;
+    let mut submitted = Vec::new();
+    for id in job_dirs(&jobs_dir).into_iter().filter(|id| !before.contains(id)) {
+        if let Ok(job) = client.get_job(docconv::proto::v1::GetJobRequest { id }).await {
+            let job = job.into_inner();
+            if job.file_name.starts_with("limit-") {
+                submitted.push(job);
+            }
+        }
+    }
+    assert_eq!(submitted.len(), 2, "the two files before the limit were submitted");
+    for job in submitted {
+        assert!(support::is_ended(&job), "a refused upload leaves no job to run: {job:?}");
+        if job.file_name == "limit-1.fodt" {
+            assert_eq!(job.state(), docconv::proto::v1::JobState::Cancelled, "{job:?}");
+        }
+    }
     // A format the converter does not read: its message reaches the page.
     let response = post_files(&[("file", "program.exe", b"MZ")], false, 10).await;
     case.tried();
