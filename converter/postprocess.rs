@@ -306,6 +306,14 @@ fn tool_failed(tool: &str, detail: &str) -> Failure {
 /// through an argument file; pdftoppm would need it on its command line).
 pub async fn render_preview(pdf: &Path, png: &Path, password: Option<&str>) -> Result<(), Failure> {
     let decrypted = png.with_extension("decrypted.pdf");
+    // Rendered under a private name and renamed, so a reader never sees a
+    // half-written preview.
+    let prefix = png.with_extension(format!("rendering-{}", docconv::ids::new_id()));
+    // pdftoppm appends ".png" to the prefix.
+    let written = PathBuf::from(format!("{}.png", prefix.display()));
+    // Whatever way this ends (an error, or the call dropped mid-render when
+    // its client goes away), no scratch file stays beside the job's files.
+    let _scratch = RemovedOnDrop(vec![decrypted.clone(), written.clone()]);
     let source = match password {
         None => pdf.to_path_buf(),
         Some(password) => {
@@ -319,9 +327,6 @@ pub async fn render_preview(pdf: &Path, png: &Path, password: Option<&str>) -> R
             decrypted.clone()
         }
     };
-    // Rendered under a private name and renamed, so a reader never sees a
-    // half-written preview.
-    let prefix = png.with_extension(format!("rendering-{}", docconv::ids::new_id()));
     let args: [&std::ffi::OsStr; 10] = [
         "-png".as_ref(),
         "-singlefile".as_ref(),
@@ -334,12 +339,19 @@ pub async fn render_preview(pdf: &Path, png: &Path, password: Option<&str>) -> R
         source.as_os_str(),
         prefix.as_os_str(),
     ];
-    let result = run_tool("pdftoppm", &args).await;
-    let _ = std::fs::remove_file(&decrypted);
-    result?;
-    // pdftoppm appends ".png" to the prefix.
-    let written = PathBuf::from(format!("{}.png", prefix.display()));
-    std::fs::rename(written, png).map_err(|e| tool_failed("pdftoppm", &e.to_string()))
+    run_tool("pdftoppm", &args).await?;
+    std::fs::rename(&written, png).map_err(|e| tool_failed("pdftoppm", &e.to_string()))
+}
+
+/// Files removed when this goes, if they are still there.
+struct RemovedOnDrop(Vec<PathBuf>);
+
+impl Drop for RemovedOnDrop {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -16,10 +16,9 @@ use std::path::Path;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_stream::StreamExt;
+use tokio_tungstenite::tungstenite::Error;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::{Error, Message};
 use tower::ServiceExt;
 
 pub const BROWSER: &str = "browser-token-6d1f3a5c7e9b2d4f6a8c";
@@ -252,17 +251,8 @@ async fn an_upload_with_a_token_converts_end_to_end_under_serve() {
     let mut request = url.into_client_request().unwrap();
     request.headers_mut().insert("authorization", browser.parse().unwrap());
     let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    let (mut last, mut close) = (String::new(), None);
-    while let Some(message) = socket.next().await {
-        match message.unwrap() {
-            Message::Text(text) => last = text.to_string(),
-            Message::Close(frame) => {
-                close = frame.map(|f| f.code);
-                break;
-            }
-            _ => {}
-        }
-    }
+    let (frames, close) = crate::websocket::frames_until_close(&mut socket).await;
+    let last = frames.last().cloned().unwrap_or_default();
     assert_eq!(close, Some(CloseCode::Normal));
     assert!(last.contains("Download page_1.pdf"), "{last}");
 

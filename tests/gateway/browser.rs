@@ -150,6 +150,17 @@ impl Browser {
     }
 
     /// Polls `script` until it returns true.
+    /// Chooses `document` in the upload form's file input and submits the form.
+    async fn upload(&mut self, document: &std::path::Path) {
+        let root = self.call("DOM.getDocument", json!({})).await;
+        let input = self
+            .call("DOM.querySelector", json!({ "nodeId": root["root"]["nodeId"], "selector": "input[type=file]" }))
+            .await;
+        self.call("DOM.setFileInputFiles", json!({ "nodeId": input["nodeId"], "files": [document.to_str().unwrap()] }))
+            .await;
+        self.eval("document.querySelector('form[data-upload]').requestSubmit()").await;
+    }
+
     async fn wait_for(&mut self, script: &str, what: &str) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while self.eval(script).await != json!(true) {
@@ -185,14 +196,7 @@ async fn a_person_uploads_watches_live_progress_and_downloads_the_pdf() {
         )
         .await;
 
-    let root = browser.call("DOM.getDocument", json!({})).await;
-    let input = browser
-        .call("DOM.querySelector", json!({ "nodeId": root["root"]["nodeId"], "selector": "input[type=file]" }))
-        .await;
-    browser
-        .call("DOM.setFileInputFiles", json!({ "nodeId": input["nodeId"], "files": [document.to_str().unwrap()] }))
-        .await;
-    browser.eval("document.querySelector('form[data-upload]').requestSubmit()").await;
+    browser.upload(&document).await;
     browser
         .wait_for(
             "location.pathname.startsWith('/jobs/') && !!document.querySelector('[data-job-card]')",
@@ -370,14 +374,7 @@ async fn over_https_the_page_comes_over_http2_and_its_upload_and_stream_work() {
     assert_eq!(protocol, json!("h2"));
 
     // The form posts over HTTP/2 and passes the same-site check.
-    let root = browser.call("DOM.getDocument", json!({})).await;
-    let input = browser
-        .call("DOM.querySelector", json!({ "nodeId": root["root"]["nodeId"], "selector": "input[type=file]" }))
-        .await;
-    browser
-        .call("DOM.setFileInputFiles", json!({ "nodeId": input["nodeId"], "files": [document.to_str().unwrap()] }))
-        .await;
-    browser.eval("document.querySelector('form[data-upload]').requestSubmit()").await;
+    browser.upload(&document).await;
     browser
         .wait_for(
             "location.pathname.startsWith('/jobs/') && !!document.querySelector('.card--queued, .card--running')",

@@ -11,8 +11,6 @@ use std::ffi::OsStr;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_stream::StreamExt;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
@@ -236,17 +234,9 @@ async fn serve_with_tls_serves_pages_uploads_and_wss_streams_and_checks_tokens_o
     let mut upgrade = format!("wss://localhost:{}/jobs/{id}/stream", serve.http.port()).into_client_request().unwrap();
     upgrade.headers_mut().insert("authorization", basic("me", TOKEN).parse().unwrap());
     let (mut socket, _) = tokio_tungstenite::client_async(upgrade, stream).await.unwrap();
-    let (mut last, mut close) = (String::new(), None);
-    while let Some(message) = tokio::time::timeout(Duration::from_secs(60), socket.next()).await.unwrap() {
-        match message.unwrap() {
-            Message::Text(text) => last = text.to_string(),
-            Message::Close(frame) => {
-                close = frame.map(|f| f.code);
-                break;
-            }
-            _ => {}
-        }
-    }
+    let read = crate::websocket::frames_until_close(&mut socket);
+    let (frames, close) = tokio::time::timeout(Duration::from_secs(120), read).await.expect("the stream ends");
+    let last = frames.last().cloned().unwrap_or_default();
     assert_eq!(close, Some(CloseCode::Normal));
     assert!(last.contains("Download page_1.pdf"), "{last}");
     let reply = request(&mut web, "GET", &format!("/jobs/{id}/download"), &[("Authorization", &bearer)], b"").await;

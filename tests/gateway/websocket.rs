@@ -7,10 +7,17 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error, Message};
 
-/// Every text frame, then the close code.
+/// Every text frame of a job's stream, then the close code.
 async fn read_stream(id: &str) -> (Vec<String>, Option<CloseCode>) {
     let url = format!("ws://{}/jobs/{id}/stream", serve());
     let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    frames_until_close(&mut socket).await
+}
+
+/// Every text frame an open stream sends, then its close code.
+pub async fn frames_until_close(
+    socket: &mut (impl tokio_stream::Stream<Item = Result<Message, Error>> + Unpin),
+) -> (Vec<String>, Option<CloseCode>) {
     let mut frames = Vec::new();
     while let Some(message) = socket.next().await {
         match message.unwrap() {
