@@ -26,6 +26,8 @@ pub enum Failure {
     },
     /// The job was cancelled by request.
     Cancelled,
+    /// The converter itself failed on the job (a bug); the log has details.
+    Internal,
     /// The worker passed its memory limit (in bytes) on this document.
     OutOfMemory {
         limit: u64,
@@ -83,6 +85,9 @@ impl Failure {
                 format!("LibreOffice crashed on this document ({attempts} attempts); it may be damaged"),
             ),
             Failure::Cancelled => (Code::Cancelled, "cancelled on request".into()),
+            Failure::Internal => {
+                (Code::Internal, "the converter failed on this job; the service log has details".into())
+            }
             Failure::OutOfMemory { limit } => (
                 Code::ResourceExhausted,
                 format!(

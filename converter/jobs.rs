@@ -585,6 +585,22 @@ impl Jobs {
         self.backend.queue.close();
     }
 
+    /// Ends a job whose runner failed unexpectedly (its claim is gone): as
+    /// failed, with the lease acknowledged, so that it is not handed out
+    /// again to fail the same way.
+    pub async fn abandon(&self, id: &str) {
+        let lease = self.lock().leases.remove(id);
+        if let Err(e) = self.end(id, Ending::Failed(Failure::Internal), None).await {
+            tracing::error!(job = id, "could not record the end: {e:?}");
+            return;
+        }
+        if let Some(lease) = lease
+            && let Err(e) = self.backend.queue.ack(&lease).await
+        {
+            tracing::warn!(job = id, "could not hand the job back as done: {e}");
+        }
+    }
+
     /// Hands the jobs still running here back to the queue (their runners
     /// were stopped at shutdown), so that another node takes them now
     /// rather than when their leases run out. Returns how many.

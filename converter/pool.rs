@@ -112,8 +112,21 @@ impl Pool {
                 }
                 claim = self.jobs.next() => {
                     let Some(claim) = claim else { break };
-                    let Some(next) = self.run(claim, worker).await else { break };
-                    worker = next;
+                    let id = claim.id.clone();
+                    // In a task of its own, so that a bug (a panic) while
+                    // converting ends that job, not this runner.
+                    let pool = self.clone();
+                    let mut job = AbortOnDrop(tokio::spawn(async move { pool.run(claim, worker).await }));
+                    worker = match (&mut job.0).await {
+                        Ok(Some(next)) => next,
+                        Ok(None) => break,
+                        Err(e) => {
+                            tracing::error!(job = %id, "converting the job failed unexpectedly ({e}); it fails, and its worker is replaced");
+                            self.jobs.abandon(&id).await;
+                            let Some(fresh) = self.start_worker().await else { break };
+                            fresh
+                        }
+                    };
                     if successor.is_none() && self.worn_out(&worker) {
                         let pool = self.clone();
                         successor = Some(tokio::spawn(async move { pool.start_worker().await }));
@@ -355,6 +368,16 @@ impl Pool {
             claim.progress(Stage::Storing, 90, Some(timings));
         }
         (attempt, timings)
+    }
+}
+
+/// A job's task, stopped with its runner (a runner stopped at shutdown
+/// must stop the conversion it was waiting for, and kill its worker).
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

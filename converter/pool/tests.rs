@@ -1,6 +1,6 @@
 //! Supervision against fake workers: a fake converts without LibreOffice,
 //! doing what the document tells it (`ok`, `slow`, `hang`, `crash`,
-//! `crash-once`, `refuse`), and logs what happened, so the rules of the
+//! `crash-once`, `refuse`, `panic`), and logs what happened, so the rules of the
 //! pool are tested in milliseconds and without sleeps in the assertions.
 
 use super::*;
@@ -110,6 +110,7 @@ impl WorkerProcess for Fake {
         on_progress(Progress::Loading { percent: 50 });
         match command.as_str() {
             "hang" => std::future::pending().await,
+            "panic" => panic!("the fake met a bug"),
             "crash" => return Err(WorkerError::Died("the fake crashed".into())),
             "crash-once" if tries == 1 => return Err(WorkerError::Died("the fake crashed".into())),
             "refuse" => {
@@ -344,4 +345,16 @@ async fn shutdown_lets_the_running_job_end_and_leaves_the_queued_one() {
     assert_eq!(rig.jobs.get(&running.id).await.unwrap().state(), JobState::Succeeded);
     assert_eq!(rig.jobs.get(&queued.id).await.unwrap().state(), JobState::Queued, "it runs at the next start");
     assert!(matches!(rig.jobs.reserve().await, Err(Error::Unavailable(_))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bug_while_converting_fails_that_job_and_the_runner_goes_on() {
+    let rig = rig(config(), Duration::ZERO).await;
+    let job = submit(&rig.jobs, "panic").await;
+    let next = submit(&rig.jobs, "ok").await;
+    let job = ended(&rig.jobs, &job.id).await;
+    assert_eq!(job.state(), JobState::Failed, "{job:?}");
+    assert_eq!(job.error.unwrap().code, tonic::Code::Internal as i32);
+    assert_eq!(ended(&rig.jobs, &next.id).await.state(), JobState::Succeeded, "the slot still converts");
+    assert_eq!(rig.script.started.load(Ordering::SeqCst), 2, "on a fresh worker");
 }
