@@ -553,12 +553,13 @@ impl Jobs {
 
     /// The job's current state. `NotFound` for unknown or expired ids.
     pub async fn get(&self, id: &str) -> Result<Job> {
-        self.stored(id).await?.and_then(|r| r.job).ok_or_else(|| not_found(id))
+        Ok(self.record(id).await?.job.unwrap_or_default())
     }
 
-    /// The record of a job (with its private fields).
-    pub async fn stored(&self, id: &str) -> Result<Option<StoredJob>> {
-        Ok(self.backend.records.get(id).await?)
+    /// The job's record (with its private fields). `NotFound` for unknown
+    /// or expired ids.
+    pub async fn record(&self, id: &str) -> Result<StoredJob> {
+        self.backend.records.get(id).await?.filter(|r| r.job.is_some()).ok_or_else(|| not_found(id))
     }
 
     pub async fn by_request_id(&self, request_id: &str) -> Result<Option<Job>> {

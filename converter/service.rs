@@ -341,7 +341,8 @@ impl Upload {
 impl ConverterService {
     /// The preview of a PDF result, rendered once and kept with the job.
     async fn preview(&self, id: &str) -> Result<Vec<u8>> {
-        let job = self.jobs.get(id).await?;
+        let record = self.jobs.record(id).await?;
+        let job = record.job.clone().unwrap_or_default();
         if job.state() != JobState::Succeeded || job.target_format != "pdf" {
             return Err(Error::FailedPrecondition(format!("job {id} has no PDF to preview")));
         }
@@ -350,7 +351,6 @@ impl ConverterService {
             kept.read_to_end(&mut data).await?;
             return Ok(data);
         }
-        let record = self.jobs.stored(id).await?.unwrap_or_default();
         let result = files::result_of(&record, "pdf");
         let folder = self.jobs.blobs().checkout(id, std::slice::from_ref(&result)).await?;
         let png = folder.join(files::PREVIEW);
@@ -429,11 +429,7 @@ impl Converter for ConverterService {
     ) -> std::result::Result<Response<Self::ReadResultStream>, Status> {
         let request = request.into_inner();
         check_id(&request.id)?;
-        let record = self
-            .jobs
-            .stored(&request.id)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("no job {}: it never existed or has expired", request.id)))?;
+        let record = self.jobs.record(&request.id).await?;
         let job = record.job.clone().unwrap_or_default();
         let output = job.output.as_ref().filter(|_| job.state() == JobState::Succeeded);
         let Some(output) = output else {
