@@ -124,17 +124,8 @@ async fn a_killed_node_loses_no_job() {
 
 /// A GET over a fresh HTTP/1.1 connection: the status and the body.
 async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, Vec<u8>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.unwrap();
-    let split = response.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head");
-    let head = String::from_utf8_lossy(&response[..split]).into_owned();
-    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("a status");
-    assert!(!head.to_ascii_lowercase().contains("transfer-encoding: chunked"), "a plain body expected: {head}");
-    (status, response[split + 4..].to_vec())
+    let reply = http(addr, "GET", path, &[], b"").await;
+    (reply.status, reply.body)
 }
 
 #[tokio::test]

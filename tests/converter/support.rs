@@ -689,3 +689,71 @@ fn replace(path: &Path, content: &str) {
     std::fs::write(&new, content).unwrap();
     std::fs::rename(&new, path).unwrap();
 }
+
+/// An HTTP/1.1 answer, as the tests' own small client reads it.
+pub struct Reply {
+    pub status: u16,
+    /// Names in lowercase.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// An HTTP/1.1 request head for `host`; `close` asks the server to close
+/// the connection after its answer.
+pub fn request_head(
+    method: &str,
+    path: &str,
+    host: &str,
+    headers: &[(&str, &str)],
+    length: usize,
+    close: bool,
+) -> String {
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {length}\r\n");
+    if close {
+        head.push_str("Connection: close\r\n");
+    }
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    head
+}
+
+/// An answer's head, once `raw` holds all of it: the answer with what
+/// followed the head as its body so far.
+pub fn parse_head(raw: &[u8]) -> Option<Reply> {
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+    let mut lines = head.lines();
+    let status = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Some(Reply { status, headers, body: raw[end + 4..].to_vec() })
+}
+
+/// One request on a new connection that the server closes after
+/// answering; the answer, read whole (plain bodies only).
+pub async fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = request_head(method, path, &addr.to_string(), headers, body.len(), true);
+    socket.write_all(head.as_bytes()).await.unwrap();
+    socket.write_all(body).await.unwrap();
+    let mut raw = Vec::new();
+    socket.read_to_end(&mut raw).await.unwrap();
+    let reply = parse_head(&raw).expect("a complete head");
+    assert_ne!(reply.header("transfer-encoding"), Some("chunked"), "this helper reads plain bodies only");
+    reply
+}

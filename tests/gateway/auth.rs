@@ -15,7 +15,6 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Error;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -131,44 +130,6 @@ async fn basic_and_bearer_let_in_and_the_converter_checks_the_token_again() {
     assert_eq!(response.status(), StatusCode::OK);
 }
 
-/// An HTTP/1.1 answer, read whole from a connection the server closes.
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-}
-
-async fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
-    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut head =
-        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str("\r\n");
-    socket.write_all(head.as_bytes()).await.unwrap();
-    socket.write_all(body).await.unwrap();
-    let mut raw = Vec::new();
-    socket.read_to_end(&mut raw).await.unwrap();
-    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a complete head");
-    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
-    let mut lines = head.lines();
-    let status = lines.next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let reply = Reply { status, headers, body: raw[end + 4..].to_vec() };
-    assert_ne!(reply.header("transfer-encoding"), Some("chunked"), "this helper reads plain bodies only");
-    reply
-}
-
 /// `docconv serve` in a process of its own, killed when dropped.
 pub struct Serve {
     child: std::process::Child,
@@ -226,8 +187,8 @@ async fn an_upload_with_a_token_converts_end_to_end_under_serve() {
         assert!(Instant::now() < deadline, "the gateway never listened");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(http(serve.http, "GET", "/healthz", &[], b"").await.status, 200);
-    let page = http(serve.http, "GET", "/", &[], b"").await;
+    assert_eq!(support::http(serve.http, "GET", "/healthz", &[], b"").await.status, 200);
+    let page = support::http(serve.http, "GET", "/", &[], b"").await;
     assert_eq!((page.status, page.header("www-authenticate")), (401, Some(CHALLENGE)));
 
     // A script uploads with Bearer.
@@ -235,7 +196,7 @@ async fn an_upload_with_a_token_converts_end_to_end_under_serve() {
     let (content_type, body) = multipart(&[("file", "page_1.docx", &data)]);
     let bearer = format!("Bearer {TOKEN}");
     let headers = [("Content-Type", content_type.as_str()), ("Accept", "application/json"), ("Authorization", &bearer)];
-    let reply = http(serve.http, "POST", "/convert", &headers, &body).await;
+    let reply = support::http(serve.http, "POST", "/convert", &headers, &body).await;
     assert_eq!(reply.status, 201, "{}", String::from_utf8_lossy(&reply.body));
     let json: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
     let id = json["jobs"][0]["id"].as_str().unwrap().to_owned();
@@ -258,8 +219,8 @@ async fn an_upload_with_a_token_converts_end_to_end_under_serve() {
 
     // And downloads the result, which needs the token too.
     let download = format!("/jobs/{id}/download");
-    assert_eq!(http(serve.http, "GET", &download, &[], b"").await.status, 401);
-    let reply = http(serve.http, "GET", &download, &[("Authorization", &browser)], b"").await;
+    assert_eq!(support::http(serve.http, "GET", &download, &[], b"").await.status, 401);
+    let reply = support::http(serve.http, "GET", &download, &[("Authorization", &browser)], b"").await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.header("content-type"), Some("application/pdf"));
     assert_eq!(pdf_pages(&reply.body), 1);

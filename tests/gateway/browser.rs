@@ -145,11 +145,19 @@ impl Browser {
     }
 
     /// How many WebSockets the page has opened so far.
+    /// The status of each WebSocket handshake answered so far.
+    fn websocket_handshakes(&self) -> Vec<&Value> {
+        self.events
+            .iter()
+            .filter(|e| e["method"] == "Network.webSocketHandshakeResponseReceived")
+            .map(|e| &e["params"]["response"]["status"])
+            .collect()
+    }
+
     fn websockets_opened(&self) -> usize {
         self.events.iter().filter(|e| e["method"] == "Network.webSocketCreated").count()
     }
 
-    /// Polls `script` until it returns true.
     /// Chooses `document` in the upload form's file input and submits the form.
     async fn upload(&mut self, document: &std::path::Path) {
         let root = self.call("DOM.getDocument", json!({})).await;
@@ -161,6 +169,7 @@ impl Browser {
         self.eval("document.querySelector('form[data-upload]').requestSubmit()").await;
     }
 
+    /// Polls `script` until it returns true.
     async fn wait_for(&mut self, script: &str, what: &str) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while self.eval(script).await != json!(true) {
@@ -345,13 +354,7 @@ async fn a_person_signs_in_with_a_token_and_the_page_stays_live() {
     browser.wait_for("!!document.querySelector('[data-download]')", "the result").await;
     assert_eq!(browser.eval("document.body.dataset.mark").await, json!("live"), "the page was reloaded");
     assert_eq!(browser.websockets_opened(), 1);
-    let handshakes: Vec<&Value> = browser
-        .events
-        .iter()
-        .filter(|e| e["method"] == "Network.webSocketHandshakeResponseReceived")
-        .map(|e| &e["params"]["response"]["status"])
-        .collect();
-    assert_eq!(handshakes, [&json!(101)]);
+    assert_eq!(browser.websocket_handshakes(), [&json!(101)]);
 }
 
 #[tokio::test]
@@ -394,11 +397,5 @@ async fn over_https_the_page_comes_over_http2_and_its_upload_and_stream_work() {
         .collect();
     assert_eq!(sockets.len(), 1, "{sockets:?}");
     assert!(sockets[0].as_str().unwrap().starts_with("wss://localhost:"), "{sockets:?}");
-    let handshakes: Vec<&Value> = browser
-        .events
-        .iter()
-        .filter(|e| e["method"] == "Network.webSocketHandshakeResponseReceived")
-        .map(|e| &e["params"]["response"]["status"])
-        .collect();
-    assert_eq!(handshakes, [&json!(101)]);
+    assert_eq!(browser.websocket_handshakes(), [&json!(101)]);
 }

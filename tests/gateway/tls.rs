@@ -4,7 +4,7 @@
 //! new connections without a restart.
 
 use crate::auth::{CHALLENGE, Serve, basic};
-use crate::support::{self, TlsClientStream, TlsFiles, TokensFile, alpn, fixture, peer_fingerprint};
+use crate::support::{self, Reply, TlsClientStream, TlsFiles, TokensFile, alpn, fixture, peer_fingerprint};
 use crate::web::{multipart, spawn_gateway_with};
 use docconv_gateway::config::GatewayConfig;
 use std::ffi::OsStr;
@@ -16,23 +16,6 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 const TOKEN: &str = "tls-token-3e5a7c9e1b3d5f7a9c1e";
 
-/// An HTTP/1.1 answer.
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
 /// One HTTP/1.1 request on an open (keep-alive) connection, and its answer.
 async fn request(
     stream: &mut TlsClientStream,
@@ -41,30 +24,18 @@ async fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Reply {
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n", body.len());
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str("\r\n");
+    let head = support::request_head(method, path, "localhost", headers, body.len(), false);
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(body).await.unwrap();
     stream.flush().await.unwrap();
 
     let mut raw = Vec::new();
-    let end = loop {
-        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-            break end;
+    let mut reply = loop {
+        if let Some(reply) = support::parse_head(&raw) {
+            break reply;
         }
         read_more(stream, &mut raw).await;
     };
-    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
-    let mut lines = head.lines();
-    let status = lines.next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let mut reply = Reply { status, headers, body: raw.split_off(end + 4) };
     if reply.header("transfer-encoding") == Some("chunked") {
         reply.body = read_chunked(stream, std::mem::take(&mut reply.body)).await;
     } else {
