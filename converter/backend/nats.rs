@@ -206,8 +206,8 @@ impl Nats {
 /// Finds or makes a key-value bucket. Made by hand, as the bucket's own
 /// stream: the client's `create_key_value` first asks the server for
 /// account details in a shape the NATS 2.9 of Debian does not send. The
-/// stream is what that call would make (one subject per key, rollups,
-/// direct gets).
+/// stream is what that call would make (one subject per key, rollups),
+/// but for direct gets (see below).
 async fn key_value(js: &jetstream::Context, bucket: String, settings: &NatsSettings) -> Result<kv::Store> {
     if let Ok(store) = js.get_key_value(bucket.clone()).await {
         return Ok(store);
@@ -221,7 +221,11 @@ async fn key_value(js: &jetstream::Context, bucket: String, settings: &NatsSetti
         num_replicas: settings.replicas,
         allow_rollup: true,
         deny_delete: true,
-        allow_direct: true,
+        // Reads go to the stream's leader: direct gets may be answered by a
+        // replica that has not applied the latest write yet, and a node
+        // must read back what it just wrote (a job it just created, the
+        // revision it compares and sets against).
+        allow_direct: false,
         discard: stream::DiscardPolicy::New,
         ..Default::default()
     })
