@@ -284,7 +284,9 @@ async fn a_conversion_past_its_deadline_is_killed_and_fails() {
 async fn cancelling_a_running_job_kills_its_worker() {
     let rig = rig(config(), Duration::ZERO).await;
     let job = submit(&rig.jobs, "hang").await;
-    wait_for(&rig.jobs, &job.id, |job| job.state() == JobState::Running).await;
+    // Converting, not still preparing its input (the first progress comes
+    // from the worker): a cancel then has a worker to stop.
+    wait_for(&rig.jobs, &job.id, |job| job.progress.is_some_and(|p| p.percent > 0)).await;
     let cancelled = tokio::time::timeout(Duration::from_secs(10), rig.jobs.cancel(&job.id)).await.unwrap().unwrap();
     assert_eq!(cancelled.state(), JobState::Cancelled);
     assert_eq!(rig.script.kills(), 1);
