@@ -213,7 +213,6 @@ async fn losing_one_nats_server_of_three_loses_no_job() {
     for (i, job) in accepted.iter().enumerate() {
         let ended = ended_despite_failover(&mut clients[i % 2], &job.id).await;
         assert_eq!(ended.state(), JobState::Succeeded, "{} ended as {ended:?}", job.file_name);
-        assert!(ended.attempts <= 2, "{ended:?}");
         let pdf = read_result(&mut clients[(i + 1) % 2], &job.id, 0).await;
         assert_eq!(docconv::ids::hex(&Sha256::digest(&pdf)), ended.output.unwrap().sha256, "one result, whole");
     }
