@@ -82,8 +82,29 @@ pub struct ConverterConfig {
     /// servers share one job space. Several URLs, comma-separated or
     /// repeated, name servers of one NATS cluster. Without it, jobs are kept
     /// on this machine (the data directory).
-    #[arg(long = "nats-url", env = "DOCCONV_NATS_URL", value_delimiter = ',')]
+    /// A user and password, or a token, may be part of a URL
+    /// (`nats://user:password@host:4222`); `tls://` asks for TLS.
+    #[arg(long = "nats-url", env = "DOCCONV_NATS_URL", value_delimiter = ',', hide_env_values = true)]
     pub nats_urls: Vec<String>,
+
+    /// A NATS credentials file (user JWT and NKey seed), for NATS servers
+    /// in operator mode
+    #[arg(long, env = "DOCCONV_NATS_CREDS", requires = "nats_urls")]
+    pub nats_creds: Option<PathBuf>,
+
+    /// Certificate authority (PEM) for the NATS servers' certificates, on
+    /// top of the system's; requires TLS
+    #[arg(long, env = "DOCCONV_NATS_TLS_CA", requires = "nats_urls")]
+    pub nats_tls_ca: Option<PathBuf>,
+
+    /// Client certificate (PEM) for NATS servers that verify clients;
+    /// requires TLS
+    #[arg(long, env = "DOCCONV_NATS_TLS_CERT", requires_all = ["nats_urls", "nats_tls_key"])]
+    pub nats_tls_cert: Option<PathBuf>,
+
+    /// The client certificate's key (PEM)
+    #[arg(long, env = "DOCCONV_NATS_TLS_KEY", requires = "nats_tls_cert")]
+    pub nats_tls_key: Option<PathBuf>,
 
     /// Seconds a job stays with a converter that stops answering for it
     /// (killed, cut off) before another converter takes it over. Running
@@ -143,6 +164,15 @@ impl ConverterConfig {
 
     pub fn retention(&self) -> Duration {
         Duration::from_secs_f64(self.retention_hours.max(0.0) * 3600.0)
+    }
+
+    /// Credentials and TLS for NATS, as given.
+    pub fn nats_access(&self) -> docconv_backend::NatsAccess {
+        docconv_backend::NatsAccess {
+            credentials: self.nats_creds.clone(),
+            ca: self.nats_tls_ca.clone(),
+            client_certificate: self.nats_tls_cert.clone().zip(self.nats_tls_key.clone()),
+        }
     }
 
     pub fn heartbeat(&self) -> Duration {

@@ -82,7 +82,11 @@ pub struct Claim {
     /// The documents after the first, for a merge.
     pub more_inputs: Vec<StoredInput>,
     pub target_format: String,
+    /// Starts of the job, this one included (as clients see them).
     pub attempts: u32,
+    /// Workers that died converting it before; one such death earns a
+    /// retry.
+    pub worker_deaths: u32,
     /// Notified when the job is cancelled while running (or stops being
     /// this node's).
     pub cancel: Arc<Notify>,
@@ -427,6 +431,7 @@ impl Jobs {
             more_inputs: record.more_inputs,
             target_format: job.target_format,
             attempts: job.attempts + 1,
+            worker_deaths: record.worker_deaths,
             cancel,
             lease,
             queue_wait_ms,
@@ -442,7 +447,8 @@ impl Jobs {
     pub async fn retry(&self, claim: &mut Claim) {
         claim.started().await;
         claim.attempts += 1;
-        let attempts = claim.attempts;
+        claim.worker_deaths += 1;
+        let (attempts, worker_deaths) = (claim.attempts, claim.worker_deaths);
         let retried = modify(&*self.backend.records, &claim.id, Durability::Lasting, |record| {
             let job = record.job.get_or_insert_default();
             if job.state().is_terminal() {
@@ -450,6 +456,7 @@ impl Jobs {
             }
             job.attempts = attempts;
             job.progress = Some(Progress { stage: Stage::Loading as i32, percent: 0 });
+            record.worker_deaths = worker_deaths;
             true
         })
         .await;

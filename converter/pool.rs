@@ -253,7 +253,7 @@ impl Pool {
                     }
                 }
                 Attempt::Refused(failure) => Ending::Failed(failure),
-                Attempt::Died(e) if claim.attempts < 2 => {
+                Attempt::Died(e) if claim.worker_deaths == 0 => {
                     tracing::warn!(job = %claim.id, "{e}; retrying on a fresh worker");
                     drop(worker);
                     worker = self.start_worker().await?;

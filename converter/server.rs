@@ -13,7 +13,7 @@ use super::workers::Processes;
 use docconv::proto::v1::converter_server::ConverterServer;
 use docconv_auth::TokensFile;
 use docconv_auth::tls;
-use docconv_backend::{Backend, NatsSettings};
+use docconv_backend::{Backend, BackendError, NatsSettings};
 use docconv_worker::WorkerSpec;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -237,6 +237,7 @@ async fn open_backend(config: &ConverterConfig, data_dir: &Path) -> Result<(Back
         retention: config.retention(),
         replicas: config.nats_replicas.max(1),
         scratch: data_dir.join("jobs"),
+        access: config.nats_access(),
     };
     // NATS may come up after the converters (or be electing a JetStream
     // leader): keep trying for a while before giving up.
@@ -244,6 +245,7 @@ async fn open_backend(config: &ConverterConfig, data_dir: &Path) -> Result<(Back
     let backend = loop {
         match Backend::nats(settings.clone()).await {
             Ok(backend) => break backend,
+            Err(e @ BackendError::Misconfigured(_)) => return Err(StartError(e.to_string())),
             Err(e) if tries < NATS_START_TRIES => {
                 tries += 1;
                 tracing::warn!("NATS is not ready ({e}); trying again");
@@ -252,7 +254,7 @@ async fn open_backend(config: &ConverterConfig, data_dir: &Path) -> Result<(Back
             Err(e) => return Err(StartError(e.to_string())),
         }
     };
-    tracing::info!(urls = ?config.nats_urls, prefix = %config.nats_prefix, "jobs are shared on NATS");
+    tracing::info!(urls = %docconv_backend::shown_urls(&config.nats_urls), prefix = %config.nats_prefix, "jobs are shared on NATS");
     Ok((backend, SHARED_ORPHAN_AGE))
 }
 

@@ -462,6 +462,11 @@ impl NatsServer {
         NatsServer::start_with(free_port(), &[])
     }
 
+    /// A server started with extra command-line arguments (TLS, users).
+    pub fn start_with_args(args: &[String]) -> NatsServer {
+        NatsServer::start_with(free_port(), args)
+    }
+
     fn start_with(port: u16, args: &[String]) -> NatsServer {
         let dir = tempfile::tempdir().unwrap();
         let child = std::process::Command::new("nats-server")

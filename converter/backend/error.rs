@@ -23,6 +23,10 @@ pub enum BackendError {
     /// (a server lost, a leader being elected): trying again later may work.
     #[error("job store unavailable: {0}")]
     Unavailable(String),
+    /// The settings for reaching a shared job store are wrong (a file
+    /// missing or unreadable): trying again cannot help.
+    #[error("job store settings: {0}")]
+    Misconfigured(String),
     #[error("job store: {0}")]
     Other(String),
 }

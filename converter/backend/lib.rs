@@ -28,6 +28,7 @@ mod ledger;
 mod local;
 mod memory_files;
 mod nats;
+mod nats_access;
 mod record;
 mod redb;
 
@@ -36,6 +37,7 @@ pub use files::Files;
 pub use local::Local;
 pub use memory_files::MemoryFiles;
 pub use nats::NatsSettings;
+pub use nats_access::{NatsAccess, shown_urls};
 pub use record::{StoredInput, StoredJob};
 
 use async_trait::async_trait;
@@ -333,6 +335,7 @@ mod tests {
                 retention: std::time::Duration::from_secs(3600),
                 replicas: 1,
                 scratch: self.scratch.path().join(self.made.to_string()),
+                access: Default::default(),
             };
             Backend::nats(settings).await.unwrap()
         }

@@ -21,11 +21,13 @@
 //! without bound even if every node is gone.
 
 use crate::error::{BackendError, Result};
+use crate::nats_access::{NatsAccess, shown_urls};
 use crate::record::StoredJob;
 use crate::{
     BlobWriter, Blobs, Created, Durability, Events, Lease, Queue, Records, Revision, ended_before, has_ended, id_of,
     revision_of, stamp,
 };
+use async_nats::ConnectErrorKind;
 use async_nats::jetstream::{self, AckKind, consumer, kv, object_store, stream};
 use async_trait::async_trait;
 use futures_util::StreamExt;
@@ -54,6 +56,8 @@ pub struct NatsSettings {
     pub replicas: usize,
     /// This node's folder for the files of the jobs it converts.
     pub scratch: PathBuf,
+    /// Credentials and TLS, when the servers ask for them.
+    pub access: NatsAccess,
 }
 
 /// How long one pull waits for a job before asking again (and noticing a close).
@@ -111,18 +115,21 @@ async fn again<T, Fut: std::future::Future<Output = Result<T>>>(mut read: impl F
 impl Nats {
     /// Connects and makes (or finds) the buckets, the stream and the consumer.
     pub async fn connect(settings: NatsSettings) -> Result<Nats> {
-        let shown = settings.urls.join(", ");
+        let shown = shown_urls(&settings.urls);
         let servers = settings
             .urls
             .iter()
             .map(|url| url.trim().parse::<async_nats::ServerAddr>())
             .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| failed(&format!("reading the server URLs {shown}"), e))?;
-        let client = async_nats::ConnectOptions::new()
-            .name("docconv")
-            .connect(servers)
-            .await
-            .map_err(|e| failed(&format!("connecting to {shown}"), e))?;
+            .map_err(|e| BackendError::Misconfigured(format!("NATS: reading the server URLs {shown}: {e}")))?;
+        let client = settings.access.options(&servers).await?.connect(servers).await.map_err(|e| match e.kind() {
+            // Servers that refuse who this node says it is will refuse it
+            // again: the settings need fixing, trying again cannot help.
+            ConnectErrorKind::AuthorizationViolation | ConnectErrorKind::Authentication => {
+                BackendError::Misconfigured(format!("NATS: {shown} refused this node: {e}"))
+            }
+            _ => failed(&format!("connecting to {shown}"), e),
+        })?;
         let js = jetstream::new(client);
         let prefix = &settings.prefix;
         let jobs = key_value(&js, format!("{prefix}-jobs"), &settings).await?;

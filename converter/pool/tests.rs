@@ -188,12 +188,18 @@ async fn rig(config: PoolConfig, start_delay: Duration) -> Rig {
 }
 
 async fn submit(jobs: &Jobs, command: &str) -> Job {
+    submit_started(jobs, command, 0).await
+}
+
+/// `submit` for a job already started `attempts` times elsewhere (whose
+/// leases ran out).
+async fn submit_started(jobs: &Jobs, command: &str, attempts: u32) -> Job {
     let id = ids::new_id();
     let mut writer = jobs.blobs().create(&id, &files::input("docx")).await.unwrap();
     writer.write(&document(command)).await.unwrap();
     writer.finish().await.unwrap();
-    let job =
-        Job { id: id.clone(), file_name: format!("{command}.docx"), target_format: "pdf".into(), ..Job::default() };
+    let file_name = format!("{command}.docx");
+    let job = Job { id: id.clone(), file_name, target_format: "pdf".into(), attempts, ..Job::default() };
     let record = StoredJob { job: Some(job), input_extension: "docx".into(), ..StoredJob::default() };
     let reservation = jobs.reserve().await.unwrap();
     jobs.enqueue(reservation, record).await.unwrap()
@@ -253,6 +259,14 @@ async fn a_worker_that_dies_is_replaced_and_the_job_retried_once() {
     assert_eq!((job.state(), job.attempts), (JobState::Succeeded, 2), "{job:?}");
     assert_eq!(rig.script.started.load(Ordering::SeqCst), 2, "one fresh worker for the retry");
     assert_eq!(converted_by(&rig.script, 2).last().map(String::as_str), Some("input.docx"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_lease_ran_out_before_still_gets_its_retry_when_a_worker_dies() {
+    let rig = rig(config(), Duration::ZERO).await;
+    let job = submit_started(&rig.jobs, "crash-once", 2).await;
+    let job = ended(&rig.jobs, &job.id).await;
+    assert_eq!((job.state(), job.attempts), (JobState::Succeeded, 4), "{job:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

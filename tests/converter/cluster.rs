@@ -165,6 +165,28 @@ async fn a_gateway_in_front_of_two_nodes_keeps_serving_when_one_dies() {
     drop(b);
 }
 
+#[test]
+fn a_node_that_nats_refuses_stops_at_once_and_never_shows_the_password() {
+    let nats = NatsServer::start_with_args(&["--user", "docconv", "--pass", "s3cret"].map(String::from));
+    let wrong = nats.url.replace("nats://", "nats://docconv:guess@");
+    let dir = tempfile::tempdir().unwrap();
+    let node = std::process::Command::new(docconv_exe())
+        .args(["converter", "--listen", &format!("127.0.0.1:{}", free_port()), "--nats-url", &wrong])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A node that cannot reach NATS keeps trying for a minute; one that
+    // NATS refuses has nothing to wait for.
+    let output = exit_within(node, Duration::from_secs(30));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("refused this node"), "says why: {stderr}");
+    assert!(!stderr.contains("guess"), "the password is not shown: {stderr}");
+}
+
 #[tokio::test]
 async fn a_stopping_node_hands_its_running_job_to_another_at_once() {
     let nats = NatsServer::start();
