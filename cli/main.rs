@@ -270,6 +270,21 @@ fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("DOCCONV_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // A panic in a task is caught where it matters (a job fails, a
+    // connection closes), but the default hook prints it as bare text,
+    // backtrace and all, outside the logs: one error line instead, with
+    // where it happened.
+    std::panic::set_hook(Box::new(|panic| {
+        let message = panic
+            .payload()
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| panic.payload().downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("(no message)");
+        let location = panic.location().map(ToString::to_string).unwrap_or_default();
+        let thread = std::thread::current();
+        tracing::error!(thread = thread.name().unwrap_or("unnamed"), %location, "panic: {message}");
+    }));
 }
 
 /// Resolves on Ctrl-C or SIGTERM (what service managers send); several
