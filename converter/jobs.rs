@@ -54,8 +54,10 @@ pub struct Jobs {
     /// node is the only one (its own uploads in progress are known), more
     /// when other nodes' uploads may be about to be recorded.
     orphan_age: Duration,
+    positions: Arc<positions::Positions>,
 }
 
+mod positions;
 #[cfg(test)]
 mod tests;
 
@@ -229,6 +231,7 @@ impl Jobs {
                 leases: HashMap::new(),
             }),
             capacity,
+            positions: Arc::default(),
         }
     }
 
@@ -276,7 +279,7 @@ impl Jobs {
             inner.last_order = inner.last_order.max(order);
             count += 1;
         }
-        reposition(&self.backend).await;
+        self.positions.refresh(&self.backend).await;
         Ok(count)
     }
 
@@ -359,7 +362,7 @@ impl Jobs {
         self.backend.queue.push(&id).await?;
         // The held place becomes the job's own.
         drop(reservation);
-        reposition(&self.backend).await;
+        self.positions.refresh(&self.backend).await;
         self.get(&id).await
     }
 
@@ -401,7 +404,6 @@ impl Jobs {
             let _ = backend.queue.ack(&lease).await;
             return Ok(None);
         }
-        reposition(backend).await;
         let job = record.job.clone().unwrap_or_default();
         let queue_wait_ms = job
             .create_time
@@ -416,6 +418,7 @@ impl Jobs {
         let (started_tx, started) = oneshot::channel();
         let keeper = Keeper {
             backend: backend.clone(),
+            positions: self.positions.clone(),
             lease: lease.clone(),
             queue_wait_ms,
             cancel: cancel.clone(),
@@ -531,7 +534,7 @@ impl Jobs {
     pub async fn cancel(&self, id: &str) -> Result<Job> {
         if self.backend.queue.remove(id).await? {
             let job = self.end(id, Ending::Failed(Failure::Cancelled), None).await?;
-            reposition(&self.backend).await;
+            self.positions.refresh(&self.backend).await;
             return Ok(job);
         }
         let asked = modify(&*self.backend.records, id, Durability::Lasting, |record| {
@@ -634,14 +637,16 @@ impl Jobs {
         let expired = self.backend.records.ended_before(cutoff).await?;
         for id in &expired {
             self.backend.records.delete(id).await?;
-            self.backend.blobs.delete(id).await?;
         }
+        // Files without a record are swept as orphans should this fail.
+        self.backend.blobs.delete_all(&expired).await?;
         Ok(expired.len())
     }
 }
 
 /// What a running job's keeper needs.
 struct Keeper {
+    positions: Arc<positions::Positions>,
     backend: Backend,
     lease: Lease,
     queue_wait_ms: u64,
@@ -677,6 +682,9 @@ impl Keeper {
             true
         })
         .await;
+        // The jobs behind move up. Here rather than before the conversion
+        // starts: a long queue on a shared backend takes a while to walk.
+        self.positions.refresh(&self.backend).await;
         let _ = started_tx.send(());
         let from = match started {
             Ok(Modified::Written(record) | Modified::Kept(record)) => revision_of(&record),
@@ -751,31 +759,6 @@ async fn next_event(events: &mut Option<Events>) -> Option<docconv_backend::Resu
     match events {
         Some(events) => events.next().await,
         None => std::future::pending().await,
-    }
-}
-
-/// Gives each waiting job its position (a passing write where it moved).
-async fn reposition(backend: &Backend) {
-    let waiting = match backend.queue.waiting().await {
-        Ok(waiting) => waiting,
-        Err(e) => {
-            tracing::warn!("cannot read the queue for positions: {e}");
-            return;
-        }
-    };
-    for (index, id) in waiting.iter().enumerate() {
-        let position = index as u32 + 1;
-        let moved = modify(&*backend.records, id, Durability::Passing, |record| {
-            let job = record.job.get_or_insert_default();
-            if job.state() != JobState::Queued || job.queue_position == position {
-                return false;
-            }
-            job.queue_position = position;
-            true
-        });
-        if let Err(e) = moved.await {
-            tracing::warn!(job = %id, "cannot publish the queue position: {e}");
-        }
     }
 }
 

@@ -381,6 +381,12 @@ async fn files_are_readable_once_written_whole(backend: &Backend) {
     blobs.delete("never").await.unwrap();
     assert!(read(backend, "a", "input.docx", 0).await.is_none());
     assert_eq!(blobs.ids(Duration::ZERO).await.unwrap(), ["c"]);
+    write(backend, "d", "input.docx", &[b"d"]).await;
+    write(backend, "d", "output.pdf", &[b"%PDF"]).await;
+    write(backend, "e", "input.docx", &[b"e"]).await;
+    blobs.delete_all(&["c".to_owned(), "d".to_owned(), "never".to_owned()]).await.unwrap();
+    assert!(read(backend, "d", "output.pdf", 0).await.is_none(), "every file of each job goes");
+    assert_eq!(blobs.ids(Duration::ZERO).await.unwrap(), ["e"], "other jobs' files stay");
 }
 
 async fn checkouts_hold_inputs_and_kept_results_are_readable(backend: &Backend) {

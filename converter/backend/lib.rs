@@ -159,6 +159,14 @@ pub trait Blobs: Send + Sync + 'static {
     async fn forget_local(&self, id: &str) -> Result<()>;
     /// Deletes every file of job `id`, kept or local.
     async fn delete(&self, id: &str) -> Result<()>;
+    /// Deletes every file of each of these jobs: `delete` for each, unless
+    /// the store can find many jobs' files in one go.
+    async fn delete_all(&self, ids: &[String]) -> Result<()> {
+        for id in ids {
+            self.delete(id).await?;
+        }
+        Ok(())
+    }
     /// The ids of the jobs whose files were written more than
     /// `older_than` ago, whatever their records (to find orphans: files
     /// of an upload another node is about to record are young).

@@ -60,6 +60,9 @@ pub struct NatsSettings {
     pub access: NatsAccess,
 }
 
+/// Queue messages read at once when listing the waiting jobs.
+const QUEUE_READS_AT_ONCE: usize = 16;
+
 /// How long one pull waits for a job before asking again (and noticing a close).
 const PULL_WAIT: Duration = Duration::from_secs(1);
 
@@ -91,6 +94,9 @@ struct Held {
 fn failed(doing: &str, e: impl std::fmt::Display) -> BackendError {
     BackendError::Unavailable(format!("NATS: {doing}: {e}"))
 }
+
+/// Longest a listing of every job may take before it counts as failed.
+const LISTING_TIME: Duration = Duration::from_secs(120);
 
 /// Reads are tried again for a few seconds: long enough for a NATS
 /// cluster to elect a new leader after losing a server.
@@ -336,17 +342,33 @@ impl Records for Nats {
         self.jobs.purge(id).await.map_err(|e| failed(&format!("deleting job {id}"), e))
     }
 
+    /// One pass over the latest value of every key (the bucket streamed
+    /// to this node once), not a read per job: retention can keep many.
     async fn ended_before(&self, cutoff: SystemTime) -> Result<Vec<String>> {
-        let mut keys = self.jobs.keys().await.map_err(|e| failed("listing jobs", e))?;
-        let mut ended = Vec::new();
-        while let Some(key) = keys.next().await {
-            let key = key.map_err(|e| failed("listing jobs", e))?;
-            if let Some(record) = self.get(&key).await?
-                && ended_before(&record, cutoff)
-            {
-                ended.push(key);
-            }
+        const LISTING: &str = "listing jobs";
+        // The bucket's own status is what it was when opened; ask afresh.
+        let mut bucket = self.jobs.stream.clone();
+        let info = bucket.info().await.map_err(|e| failed(LISTING, e))?;
+        if info.state.messages == 0 {
+            // A watch of an empty bucket would wait for a first write.
+            return Ok(Vec::new());
         }
+        let mut latest = self.jobs.watch_with_history(">").await.map_err(|e| failed(LISTING, e))?;
+        let mut ended = Vec::new();
+        let read = async {
+            while let Some(entry) = latest.next().await {
+                let entry = entry.map_err(|e| failed(LISTING, e))?;
+                if entry.operation == kv::Operation::Put && ended_before(&decode(&entry)?, cutoff) {
+                    ended.push(entry.key);
+                }
+                // `delta` counts the values still to come of those there were.
+                if entry.delta == 0 {
+                    break;
+                }
+            }
+            Ok::<_, BackendError>(())
+        };
+        tokio::time::timeout(LISTING_TIME, read).await.map_err(|e| failed(LISTING, e))??;
         Ok(ended)
     }
 
@@ -489,9 +511,15 @@ impl Queue for Nats {
         if state.messages == 0 {
             return Ok(waiting);
         }
-        for sequence in (delivered + 1).max(state.first_sequence)..=state.last_sequence {
+        // One request per message, several at once (in order) so that a
+        // long queue costs a few round trips' time, not one per job.
+        let sequences = (delivered + 1).max(state.first_sequence)..=state.last_sequence;
+        let mut messages = futures_util::stream::iter(sequences)
+            .map(|sequence| self.queue.get_raw_message(sequence))
+            .buffered(QUEUE_READS_AT_ONCE);
+        while let Some(message) = messages.next().await {
             // Gaps are jobs taken out of the queue.
-            if let Ok(message) = self.queue.get_raw_message(sequence).await {
+            if let Ok(message) = message {
                 waiting.push(String::from_utf8_lossy(&message.payload).into_owned());
             }
         }
@@ -605,8 +633,15 @@ impl Blobs for Nats {
     }
 
     async fn delete(&self, id: &str) -> Result<()> {
-        let prefix = format!("{id}/");
-        for name in self.object_names(|name, _| name.starts_with(&prefix)).await? {
+        self.delete_all(&[id.to_owned()]).await
+    }
+
+    /// Finding a job's objects means listing the store, so expiry lists it
+    /// once for all the jobs it deletes.
+    async fn delete_all(&self, ids: &[String]) -> Result<()> {
+        let ids: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+        let of_these = |name: &str, _| name.split_once('/').is_some_and(|(id, _)| ids.contains(id));
+        for name in self.object_names(of_these).await? {
             match self.files.delete(&name).await {
                 Err(e) if e.kind() != object_store::DeleteErrorKind::NotFound => {
                     return Err(failed("deleting a file", e));
@@ -614,7 +649,10 @@ impl Blobs for Nats {
                 _ => {}
             }
         }
-        self.forget_local(id).await
+        for id in ids {
+            self.forget_local(id).await?;
+        }
+        Ok(())
     }
 
     async fn forget_local(&self, id: &str) -> Result<()> {
