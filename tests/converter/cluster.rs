@@ -11,32 +11,12 @@ use std::time::{Duration, Instant};
 /// Lease time of the nodes under test, so a dead node's jobs move on quickly.
 const LEASE_SECS: &str = "2";
 
-/// A process of the test, killed when dropped (a failed assertion must not
-/// leave it running).
-struct Process(std::process::Child);
-
-impl Process {
-    /// Kills it at once, as a crash or a power cut would.
-    fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 fn node(nats: &NatsServer, data_dir: &std::path::Path) -> (Process, std::net::SocketAddr) {
     node_leasing(nats, data_dir, LEASE_SECS)
 }
 
 fn node_leasing(nats: &NatsServer, data_dir: &std::path::Path, lease_secs: &str) -> (Process, std::net::SocketAddr) {
-    let flags = ["--nats-url", nats.url.as_str(), "--job-lease-secs", lease_secs];
-    let (child, addr) = start_process_with(data_dir, free_port(), &flags);
-    let node = Process(child);
+    let (node, addr) = cluster_node(nats, data_dir, free_port(), &["--job-lease-secs", lease_secs]);
     wait_ready(addr);
     (node, addr)
 }
@@ -134,22 +114,9 @@ async fn a_gateway_in_front_of_two_nodes_keeps_serving_when_one_dies() {
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (mut a, addr_a) = node(&nats, dir_a.path());
     let (b, addr_b) = node(&nats, dir_b.path());
-    let http: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let urls = format!("http://{addr_a},http://{addr_b}");
-    let _gateway = Process(
-        std::process::Command::new(docconv_exe())
-            .args(["gateway", "--listen", &http.to_string(), "--converter-url", &urls])
-            .env("DOCCONV_LOG", "warn")
-            .spawn()
-            .unwrap(),
-    );
+    let (_gateway, http) = gateway_process(&[addr_a, addr_b]).await;
     let mut on_a = connect(addr_a).await;
     let (job, pdf) = convert(&mut on_a, "page_1.docx").await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while tokio::net::TcpStream::connect(http).await.is_err() {
-        assert!(Instant::now() < deadline, "the gateway never listened");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let download = format!("/jobs/{}/download", job.id);
     assert_eq!(http_get(http, &download).await, (200, pdf.clone()));
     a.kill();
