@@ -156,6 +156,64 @@ async fn a_stopping_node_hands_its_running_job_to_another_at_once() {
 }
 
 #[tokio::test]
+async fn restarting_every_node_resumes_every_job() {
+    let nats = NatsServer::start();
+    let lease = ["--job-lease-secs", LEASE_SECS];
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (mut a, addr_a) = cluster_node(&nats, dir_a.path(), free_port(), &lease);
+    let (mut b, addr_b) = cluster_node(&nats, dir_b.path(), free_port(), &lease);
+    wait_ready(addr_a);
+    wait_ready(addr_b);
+    let mut clients = [connect(addr_a).await, connect(addr_b).await];
+    // Two long jobs first, one for each node's one worker; the rest wait
+    // behind them.
+    let mut accepted = Vec::new();
+    for client in &mut clients {
+        accepted.push(submit(client, header("long.fodt"), &big_text_document(16000)).await.unwrap());
+    }
+    let names = ["page_1.docx", "page_2.docx", "pages_3.docx", "page_1.docx"];
+    for (i, name) in names.iter().enumerate() {
+        accepted.push(submit_fixture(&mut clients[i % 2], name).await);
+    }
+    for job in &accepted[..2] {
+        wait_running(&mut clients[0], &job.id).await;
+    }
+    let mut before = Vec::new();
+    for job in &accepted {
+        before.push(clients[1].get_job(GetJobRequest { id: job.id.clone() }).await.unwrap().into_inner().state());
+    }
+    assert_eq!(before[..2], [JobState::Running; 2], "both nodes were converting");
+    assert!(before[2..].iter().all(|&s| s == JobState::Queued), "the rest were waiting: {before:?}");
+    // Both die at once, as a power cut would take them.
+    a.kill();
+    b.kill();
+
+    // Fresh nodes with nothing of their own: every job is in NATS, the
+    // running ones handed out again as their leases run out.
+    let (dir_c, dir_d) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (_c, addr_c) = cluster_node(&nats, dir_c.path(), free_port(), &lease);
+    let (_d, addr_d) = cluster_node(&nats, dir_d.path(), free_port(), &lease);
+    wait_ready(addr_c);
+    wait_ready(addr_d);
+    let mut clients = [connect(addr_c).await, connect(addr_d).await];
+    for (i, job) in accepted.iter().enumerate() {
+        let ended = tokio::time::timeout(Duration::from_secs(300), wait_end(&mut clients[i % 2], &job.id))
+            .await
+            .unwrap_or_else(|_| panic!("{} did not end within five minutes", job.file_name));
+        assert_eq!(ended.state(), JobState::Succeeded, "{} ended as {ended:?}", job.file_name);
+        if i < 2 {
+            assert!(ended.attempts >= 2, "the interrupted job ran again: {ended:?}");
+        }
+        let output = ended.output.unwrap();
+        let pdf = read_result(&mut clients[(i + 1) % 2], &job.id, 0).await;
+        assert!(pdf.starts_with(b"%PDF-"), "{} gave no PDF", job.file_name);
+        assert_eq!(docconv::ids::hex(&Sha256::digest(&pdf)), output.sha256, "the bytes the job describes");
+        assert_eq!(pdf_pages(&pdf), output.page_count, "{} is whole", job.file_name);
+        assert_eq!(read_result(&mut clients[i % 2], &job.id, 0).await, pdf, "both nodes serve the same bytes");
+    }
+}
+
+#[tokio::test]
 async fn losing_one_nats_server_of_three_loses_no_job() {
     let mut nats = NatsCluster::start(3);
     let urls = nats.urls();
