@@ -11,32 +11,12 @@ use std::time::{Duration, Instant};
 /// Lease time of the nodes under test, so a dead node's jobs move on quickly.
 const LEASE_SECS: &str = "2";
 
-/// A process of the test, killed when dropped (a failed assertion must not
-/// leave it running).
-struct Process(std::process::Child);
-
-impl Process {
-    /// Kills it at once, as a crash or a power cut would.
-    fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 fn node(nats: &NatsServer, data_dir: &std::path::Path) -> (Process, std::net::SocketAddr) {
     node_leasing(nats, data_dir, LEASE_SECS)
 }
 
 fn node_leasing(nats: &NatsServer, data_dir: &std::path::Path, lease_secs: &str) -> (Process, std::net::SocketAddr) {
-    let flags = ["--nats-url", nats.url.as_str(), "--job-lease-secs", lease_secs];
-    let (child, addr) = start_process_with(data_dir, free_port(), &flags);
-    let node = Process(child);
+    let (node, addr) = cluster_node(nats, data_dir, free_port(), &["--job-lease-secs", lease_secs]);
     wait_ready(addr);
     (node, addr)
 }
@@ -134,22 +114,9 @@ async fn a_gateway_in_front_of_two_nodes_keeps_serving_when_one_dies() {
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (mut a, addr_a) = node(&nats, dir_a.path());
     let (b, addr_b) = node(&nats, dir_b.path());
-    let http: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let urls = format!("http://{addr_a},http://{addr_b}");
-    let _gateway = Process(
-        std::process::Command::new(docconv_exe())
-            .args(["gateway", "--listen", &http.to_string(), "--converter-url", &urls])
-            .env("DOCCONV_LOG", "warn")
-            .spawn()
-            .unwrap(),
-    );
+    let (_gateway, http) = gateway_process(&[addr_a, addr_b]).await;
     let mut on_a = connect(addr_a).await;
     let (job, pdf) = convert(&mut on_a, "page_1.docx").await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while tokio::net::TcpStream::connect(http).await.is_err() {
-        assert!(Instant::now() < deadline, "the gateway never listened");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let download = format!("/jobs/{}/download", job.id);
     assert_eq!(http_get(http, &download).await, (200, pdf.clone()));
     a.kill();
@@ -208,6 +175,64 @@ async fn a_stopping_node_hands_its_running_job_to_another_at_once() {
     assert_eq!((ended.state(), ended.attempts), (JobState::Succeeded, 2), "it ran again on the other node: {ended:?}");
     assert!(stopped.elapsed() < Duration::from_secs(120), "it moved on long before its lease would run out");
     nodes[runner].0.kill();
+}
+
+#[tokio::test]
+async fn restarting_every_node_resumes_every_job() {
+    let nats = NatsServer::start();
+    let lease = ["--job-lease-secs", LEASE_SECS];
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (mut a, addr_a) = cluster_node(&nats, dir_a.path(), free_port(), &lease);
+    let (mut b, addr_b) = cluster_node(&nats, dir_b.path(), free_port(), &lease);
+    wait_ready(addr_a);
+    wait_ready(addr_b);
+    let mut clients = [connect(addr_a).await, connect(addr_b).await];
+    // Two long jobs first, one for each node's one worker; the rest wait
+    // behind them.
+    let mut accepted = Vec::new();
+    for client in &mut clients {
+        accepted.push(submit(client, header("long.fodt"), &big_text_document(16000)).await.unwrap());
+    }
+    let names = ["page_1.docx", "page_2.docx", "pages_3.docx", "page_1.docx"];
+    for (i, name) in names.iter().enumerate() {
+        accepted.push(submit_fixture(&mut clients[i % 2], name).await);
+    }
+    for job in &accepted[..2] {
+        wait_running(&mut clients[0], &job.id).await;
+    }
+    let mut before = Vec::new();
+    for job in &accepted {
+        before.push(clients[1].get_job(GetJobRequest { id: job.id.clone() }).await.unwrap().into_inner().state());
+    }
+    assert_eq!(before[..2], [JobState::Running; 2], "both nodes were converting");
+    assert!(before[2..].iter().all(|&s| s == JobState::Queued), "the rest were waiting: {before:?}");
+    // Both die at once, as a power cut would take them.
+    a.kill();
+    b.kill();
+
+    // Fresh nodes with nothing of their own: every job is in NATS, the
+    // running ones handed out again as their leases run out.
+    let (dir_c, dir_d) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (_c, addr_c) = cluster_node(&nats, dir_c.path(), free_port(), &lease);
+    let (_d, addr_d) = cluster_node(&nats, dir_d.path(), free_port(), &lease);
+    wait_ready(addr_c);
+    wait_ready(addr_d);
+    let mut clients = [connect(addr_c).await, connect(addr_d).await];
+    for (i, job) in accepted.iter().enumerate() {
+        let ended = tokio::time::timeout(Duration::from_secs(300), wait_end(&mut clients[i % 2], &job.id))
+            .await
+            .unwrap_or_else(|_| panic!("{} did not end within five minutes", job.file_name));
+        assert_eq!(ended.state(), JobState::Succeeded, "{} ended as {ended:?}", job.file_name);
+        if i < 2 {
+            assert!(ended.attempts >= 2, "the interrupted job ran again: {ended:?}");
+        }
+        let output = ended.output.unwrap();
+        let pdf = read_result(&mut clients[(i + 1) % 2], &job.id, 0).await;
+        assert!(pdf.starts_with(b"%PDF-"), "{} gave no PDF", job.file_name);
+        assert_eq!(docconv::ids::hex(&Sha256::digest(&pdf)), output.sha256, "the bytes the job describes");
+        assert_eq!(pdf_pages(&pdf), output.page_count, "{} is whole", job.file_name);
+        assert_eq!(read_result(&mut clients[i % 2], &job.id, 0).await, pdf, "both nodes serve the same bytes");
+    }
 }
 
 #[tokio::test]

@@ -1,5 +1,7 @@
 //! Test support: real converters on 127.0.0.1:0 with real LibreOffice
-//! workers, a gRPC client, and PDF checks with poppler's command-line tools.
+//! workers (in process, or processes of their own, alone or as nodes of a
+//! NATS cluster), gateway processes, a gRPC client, and PDF checks with
+//! poppler's command-line tools.
 
 // Shared by several test binaries; each uses a part.
 #![allow(dead_code)]
@@ -11,6 +13,7 @@ use docconv::proto::v1::{
     submit_request, watch_job_response,
 };
 use docconv_auth::tls::ServerCertificate;
+use docconv_backend::conformance::NatsServer;
 use docconv_converter::config::ConverterConfig;
 use docconv_converter::server;
 use std::net::SocketAddr;
@@ -405,6 +408,52 @@ pub fn start_process_with(data_dir: &Path, port: u16, flags: &[&str]) -> (std::p
         .spawn()
         .unwrap();
     (child, addr)
+}
+
+/// A process of the test, killed when dropped (a failed assertion must not
+/// leave it running).
+pub struct Process(pub std::process::Child);
+
+impl Process {
+    /// Kills it at once, as a crash or a power cut would.
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A converter node of the cluster on `nats`, in a process of its own on
+/// `port`, with extra converter flags. Not yet ready: see `wait_ready`.
+pub fn cluster_node(nats: &NatsServer, data_dir: &Path, port: u16, flags: &[&str]) -> (Process, SocketAddr) {
+    let flags: Vec<&str> = ["--nats-url", nats.url.as_str()].into_iter().chain(flags.iter().copied()).collect();
+    let (child, addr) = start_process_with(data_dir, port, &flags);
+    (Process(child), addr)
+}
+
+/// A `docconv gateway` process in front of `converters` (all given to one
+/// `--converter-url`), once it listens.
+pub async fn gateway_process(converters: &[SocketAddr]) -> (Process, SocketAddr) {
+    let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let urls: Vec<String> = converters.iter().map(|c| format!("http://{c}")).collect();
+    let gateway = Process(
+        Command::new(docconv_exe())
+            .args(["gateway", "--listen", &http.to_string(), "--converter-url", &urls.join(",")])
+            .env("DOCCONV_LOG", "warn")
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while tokio::net::TcpStream::connect(http).await.is_err() {
+        assert!(Instant::now() < deadline, "the gateway never listened");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (gateway, http)
 }
 
 /// A PNG of `width`×`height` RGB pixels from `pixel(x, y)`.

@@ -1,12 +1,17 @@
 //! A real browser: headless Chromium, driven over the DevTools protocol,
-//! uploads a document through the form and watches the page update itself.
+//! uploads a document through the form and watches the page update itself;
+//! also through two gateways on two converters of one NATS cluster, one of
+//! them killed under the page.
 
 use crate::support::{big_text_document, pdf_pages};
 use crate::web::serve;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use docconv::proto::v1::{GetJobRequest, JobState};
+use docconv_backend::conformance::NatsServer;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -144,7 +149,6 @@ impl Browser {
         self.wait_for("document.readyState === 'complete'", url).await;
     }
 
-    /// How many WebSockets the page has opened so far.
     /// The status of each WebSocket handshake answered so far.
     fn websocket_handshakes(&self) -> Vec<&Value> {
         self.events
@@ -154,8 +158,14 @@ impl Browser {
             .collect()
     }
 
+    /// How many WebSockets the page has opened so far.
     fn websockets_opened(&self) -> usize {
         self.events.iter().filter(|e| e["method"] == "Network.webSocketCreated").count()
+    }
+
+    /// How many WebSocket messages the page has received so far.
+    fn websocket_frames_received(&self) -> usize {
+        self.events.iter().filter(|e| e["method"] == "Network.webSocketFrameReceived").count()
     }
 
     /// Chooses `document` in the upload form's file input and submits the form.
@@ -171,11 +181,50 @@ impl Browser {
 
     /// Polls `script` until it returns true.
     async fn wait_for(&mut self, script: &str, what: &str) {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        self.wait_for_within(script, what, Duration::from_secs(60)).await;
+    }
+
+    /// `wait_for`, for up to `limit`.
+    async fn wait_for_within(&mut self, script: &str, what: &str, limit: Duration) {
+        let deadline = Instant::now() + limit;
         while self.eval(script).await != json!(true) {
             assert!(Instant::now() < deadline, "timed out waiting for {what}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Fetches the page's download link as the page would: the content
+    /// type, the content disposition and the bytes.
+    async fn download(&mut self) -> (Value, Value, Vec<u8>) {
+        let download = self
+            .eval(
+                "(async () => {
+                    const response = await fetch(document.querySelector('[data-download]').href);
+                    const bytes = new Uint8Array(await response.arrayBuffer());
+                    let binary = '';
+                    for (let i = 0; i < bytes.length; i += 0x8000) {
+                        binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+                    }
+                    return { type: response.headers.get('content-type'),
+                             disposition: response.headers.get('content-disposition'),
+                             body: btoa(binary) };
+                })()",
+            )
+            .await;
+        let body = BASE64.decode(download["body"].as_str().unwrap()).unwrap();
+        (download["type"].clone(), download["disposition"].clone(), body)
+    }
+
+    /// What the job card shows: its class (`card card--STATE`), the
+    /// sequence of the state it shows, and its text.
+    async fn card(&mut self) -> Value {
+        self.eval(
+            "(() => {
+                const card = document.querySelector('[data-job-card]');
+                return { class: card.className, sequence: card.dataset.sequence, text: card.textContent.trim() };
+            })()",
+        )
+        .await
     }
 }
 
@@ -228,24 +277,9 @@ async fn a_person_uploads_watches_live_progress_and_downloads_the_pdf() {
     let announced = browser.eval("document.querySelector('[role=status]').textContent").await;
     assert!(announced.as_str().unwrap().starts_with("Ready:"), "{announced}");
 
-    let download = browser
-        .eval(
-            "(async () => {
-                const response = await fetch(document.querySelector('[data-download]').href);
-                const bytes = new Uint8Array(await response.arrayBuffer());
-                let binary = '';
-                for (let i = 0; i < bytes.length; i += 0x8000) {
-                    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-                }
-                return { type: response.headers.get('content-type'),
-                         disposition: response.headers.get('content-disposition'),
-                         body: btoa(binary) };
-            })()",
-        )
-        .await;
-    assert_eq!(download["type"], "application/pdf");
-    assert!(download["disposition"].as_str().unwrap().contains("Quarterly%20report%20%C3%9F.pdf"));
-    let pdf = BASE64.decode(download["body"].as_str().unwrap()).unwrap();
+    let (content_type, disposition, pdf) = browser.download().await;
+    assert_eq!(content_type, "application/pdf");
+    assert!(disposition.as_str().unwrap().contains("Quarterly%20report%20%C3%9F.pdf"));
     assert!(pdf_pages(&pdf) > 100);
 }
 
@@ -398,4 +432,141 @@ async fn over_https_the_page_comes_over_http2_and_its_upload_and_stream_work() {
     assert_eq!(sockets.len(), 1, "{sockets:?}");
     assert!(sockets[0].as_str().unwrap().starts_with("wss://localhost:"), "{sockets:?}");
     assert_eq!(browser.websocket_handshakes(), [&json!(101)]);
+}
+
+/// Lease time of the cluster nodes below: a dead node's job moves on soon,
+/// and a busy machine does not make a live node's job move.
+const LEASE_SECS: &str = "5";
+
+#[tokio::test]
+async fn two_gateways_on_two_clustered_converters_show_and_serve_one_job_alike() {
+    use crate::support::{cluster_node, connect, free_port, gateway_process, wait_ready};
+    let nats = NatsServer::start();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let flags = ["--job-lease-secs", LEASE_SECS];
+    let (_a, addr_a) = cluster_node(&nats, dir_a.path(), free_port(), &flags);
+    let (_b, addr_b) = cluster_node(&nats, dir_b.path(), free_port(), &flags);
+    wait_ready(addr_a);
+    wait_ready(addr_b);
+    let (_gateway_1, gateway_1) = gateway_process(&[addr_a, addr_b]).await;
+    let (_gateway_2, gateway_2) = gateway_process(&[addr_a, addr_b]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let document = dir.path().join("Cluster report.fodt");
+    std::fs::write(&document, big_text_document(12000)).unwrap();
+
+    // Uploaded on the first gateway, the page follows the job to its end.
+    let mut browser = Browser::start().await;
+    browser.open(&format!("http://{gateway_1}/")).await;
+    browser.wait_for("!!document.querySelector('form[data-upload]')", "the upload page").await;
+    browser.upload(&document).await;
+    browser
+        .wait_for(
+            "location.pathname.startsWith('/jobs/') && !!document.querySelector('[data-job-card]')",
+            "the status page",
+        )
+        .await;
+    browser.eval("document.body.dataset.mark = 'live'").await;
+    let shown = browser.card().await;
+    let shown = shown["class"].as_str().unwrap();
+    assert!(
+        shown.contains("card--queued") || shown.contains("card--running"),
+        "the job ended before the page showed it: {shown}"
+    );
+    browser
+        .wait_for_within("!!document.querySelector('[data-download]')", "the download link", Duration::from_secs(180))
+        .await;
+    assert_eq!(browser.eval("document.body.dataset.mark").await, json!("live"), "the page was reloaded");
+    let id = browser.eval("location.pathname.split('/')[2]").await.as_str().unwrap().to_owned();
+    let on_first = browser.card().await;
+    let (content_type, _, pdf) = browser.download().await;
+    assert_eq!(content_type, "application/pdf");
+
+    // What the converters say of it, and the bytes they describe.
+    let ended = connect(addr_b).await.get_job(GetJobRequest { id: id.clone() }).await.unwrap().into_inner();
+    assert_eq!(ended.state(), JobState::Succeeded, "{ended:?}");
+    assert_eq!(on_first["sequence"], json!(ended.sequence.to_string()), "the page shows the last state");
+    let output = ended.output.unwrap();
+    assert_eq!(docconv::ids::hex(&Sha256::digest(&pdf)), output.sha256, "the bytes the job describes");
+    assert_eq!(pdf_pages(&pdf), output.page_count);
+
+    // The second gateway shows the same finished job and serves the same bytes.
+    browser.open(&format!("http://{gateway_2}/jobs/{id}")).await;
+    let here = format!("location.host === '{gateway_2}' && !!document.querySelector('[data-job-card]')");
+    browser.wait_for(&here, "the job's page on the second gateway").await;
+    assert_eq!(browser.card().await, on_first, "both gateways show the same card");
+    let (content_type, _, again) = browser.download().await;
+    assert_eq!(content_type, "application/pdf");
+    assert!(again == pdf, "the second gateway served other bytes");
+}
+
+#[tokio::test]
+async fn a_page_whose_converter_dies_follows_the_job_to_its_end_on_another() {
+    use crate::support::{cluster_node, connect, free_port, gateway_process, wait_ready, worker_pids_under};
+    use rustix::process::{Pid, Signal, kill_process};
+    let nats = NatsServer::start();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // Deadlines far off: the conversion is held still below.
+    let flags = ["--job-lease-secs", LEASE_SECS, "--job-timeout-secs", "600"];
+    let (mut a, addr_a) = cluster_node(&nats, dir_a.path(), free_port(), &flags);
+    wait_ready(addr_a);
+    // The gateway is given both converters, but B starts only once the
+    // page streams: A is then the only one the page can stream from.
+    let port_b = free_port();
+    let addr_b: std::net::SocketAddr = format!("127.0.0.1:{port_b}").parse().unwrap();
+    let (_gateway, gateway) = gateway_process(&[addr_a, addr_b]).await;
+    let mut on_a = connect(addr_a).await;
+    let job = crate::support::submit(&mut on_a, crate::support::header("long.fodt"), &big_text_document(16000))
+        .await
+        .unwrap();
+    crate::support::wait_running(&mut on_a, &job.id).await;
+    // A's worker stops where it is, so that the job is still running on A
+    // when A dies, however long B takes to start on a busy machine. A
+    // itself goes on renewing the job's lease.
+    let workers = worker_pids_under(dir_a.path());
+    assert!(!workers.is_empty(), "A has a worker");
+    for &pid in &workers {
+        kill_process(Pid::from_raw(pid as i32).unwrap(), Signal::STOP).unwrap();
+    }
+
+    let mut browser = Browser::start().await;
+    browser.call("Network.enable", json!({})).await;
+    browser.open(&format!("http://{gateway}/jobs/{}", job.id)).await;
+    browser.wait_for("!!document.querySelector('.card--running')", "the running card").await;
+    // The stream's first message: the page now streams from A.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while browser.websocket_frames_received() == 0 {
+        assert!(Instant::now() < deadline, "the page's stream sent nothing");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Events arrive while a command waits for its answer.
+        browser.eval("1").await;
+    }
+    browser.eval("document.body.dataset.mark = 'live'").await;
+
+    let (_b, _) = cluster_node(&nats, dir_b.path(), port_b, &flags);
+    wait_ready(addr_b);
+    let mut on_b = connect(addr_b).await;
+    let before = on_b.get_job(GetJobRequest { id: job.id.clone() }).await.unwrap().into_inner();
+    assert_eq!((before.state(), before.attempts), (JobState::Running, 1), "still running on A: {before:?}");
+    a.kill();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while workers.iter().any(|&pid| crate::support::process_alive(pid)) {
+        assert!(Instant::now() < deadline, "A's worker outlived it");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The page's stream broke off with A; it reconnects, through the
+    // gateway, to B, which runs the job again once its lease runs out.
+    browser
+        .wait_for_within("!!document.querySelector('[data-download]')", "the result from B", Duration::from_secs(180))
+        .await;
+    assert_eq!(browser.eval("document.body.dataset.mark").await, json!("live"), "the page was reloaded");
+    assert!(browser.websockets_opened() >= 2, "the page never reconnected");
+    let ended = on_b.get_job(GetJobRequest { id: job.id.clone() }).await.unwrap().into_inner();
+    assert_eq!((ended.state(), ended.attempts), (JobState::Succeeded, 2), "it ran again on B: {ended:?}");
+    assert_eq!(browser.card().await["sequence"], json!(ended.sequence.to_string()), "the page shows the last state");
+    let (content_type, _, pdf) = browser.download().await;
+    assert_eq!(content_type, "application/pdf");
+    let output = ended.output.unwrap();
+    assert_eq!(docconv::ids::hex(&Sha256::digest(&pdf)), output.sha256, "the bytes the job describes");
+    assert_eq!(pdf_pages(&pdf), output.page_count);
 }
