@@ -42,10 +42,9 @@ async fn check(endpoints: Vec<Endpoint>, changes: tokio::sync::mpsc::Sender<Chan
     let mut ticks = tokio::time::interval(CHECK_EVERY);
     loop {
         ticks.tick().await;
-        let mut serving = Vec::with_capacity(clients.len());
-        for client in &clients {
-            serving.push(serves(client.clone()).await);
-        }
+        // All at once: one converter that hangs must not delay noticing
+        // the others.
+        let serving = futures_util::future::join_all(clients.iter().cloned().map(serves)).await;
         let any = serving.iter().any(|&s| s);
         for (key, endpoint) in endpoints.iter().enumerate() {
             let wanted = serving[key] || !any;
