@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod metrics;
 
 use clap::{Args, Parser, Subcommand};
 use docconv_auth::tls::ServerCertificate;
@@ -10,6 +11,7 @@ use docconv_gateway::{
     self as gateway,
     config::{ConverterTrust, GatewayConfig},
 };
+use prometheus_client::registry::Registry;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,6 +45,8 @@ enum Command {
         auth: Auth,
         #[command(flatten)]
         tls: Tls,
+        #[command(flatten)]
+        observe: metrics::Observe,
     },
     /// Run only the converter: the gRPC job service and its workers.
     Converter {
@@ -55,6 +59,8 @@ enum Command {
         auth: Auth,
         #[command(flatten)]
         tls: Tls,
+        #[command(flatten)]
+        observe: metrics::Observe,
     },
     /// Run only the web gateway, in front of a converter.
     Gateway {
@@ -78,6 +84,8 @@ enum Command {
         auth: Auth,
         #[command(flatten)]
         tls: Tls,
+        #[command(flatten)]
+        observe: metrics::Observe,
     },
     /// Convert documents with a running docconv service, showing progress,
     /// and write the results into place.
@@ -165,51 +173,65 @@ fn main() -> ExitCode {
         Command::Convert(args) => return client::convert(args),
         Command::Job(args) => return client::job(args),
         Command::HashToken { name } => hash_token(name.as_deref()),
-        Command::Serve { grpc_listen, http_listen, mut converter, mut gateway, auth, tls } => block_on(async move {
-            converter.auth_tokens_file = auth.auth_tokens_file.clone();
-            gateway.auth_tokens_file = auth.auth_tokens_file;
-            let tls = tls.open()?;
-            // With TLS the gateway reaches its converter over TLS too, on
-            // the one listener everyone uses, so every call still passes
-            // the converter's token check and nothing listens in plain
-            // text. It trusts exactly the certificate that converter serves
-            // (the same files, read once for both, so a renewal is seen by
-            // both at once): the name in it is for the outside world, and
-            // the CA that issued it need not be known here.
-            let converter_url = [match &tls {
-                Some(certificate) => {
-                    gateway.converter_trust = ConverterTrust::Own(certificate.clone());
-                    format!("https://{grpc_listen}")
-                }
-                None => format!("http://{grpc_listen}"),
-            }];
-            converter.tls = tls.clone();
-            gateway.tls = tls;
-            let shutdown = shutdown_signal();
-            let grpc = bind(grpc_listen).await?;
-            let http = bind(http_listen).await?;
-            let exe = current_exe()?;
-            tokio::try_join!(
-                async { server::run(converter, exe, grpc, shutdown.wait()).await.map_err(|e| e.to_string()) },
-                gateway::run(&converter_url, gateway, http, shutdown.wait()),
-            )
-            .map(|_| ())
-        }),
-        Command::Converter { listen, mut converter, auth, tls } => block_on(async move {
+        Command::Serve { grpc_listen, http_listen, mut converter, mut gateway, auth, tls, observe } => {
+            block_on(async move {
+                let mut registry = Registry::default();
+                converter.metrics.register(&mut registry);
+                gateway.metrics.register(&mut registry);
+                observe.serve(registry).await?;
+                converter.auth_tokens_file = auth.auth_tokens_file.clone();
+                gateway.auth_tokens_file = auth.auth_tokens_file;
+                let tls = tls.open()?;
+                // With TLS the gateway reaches its converter over TLS too, on
+                // the one listener everyone uses, so every call still passes
+                // the converter's token check and nothing listens in plain
+                // text. It trusts exactly the certificate that converter serves
+                // (the same files, read once for both, so a renewal is seen by
+                // both at once): the name in it is for the outside world, and
+                // the CA that issued it need not be known here.
+                let converter_url = [match &tls {
+                    Some(certificate) => {
+                        gateway.converter_trust = ConverterTrust::Own(certificate.clone());
+                        format!("https://{grpc_listen}")
+                    }
+                    None => format!("http://{grpc_listen}"),
+                }];
+                converter.tls = tls.clone();
+                gateway.tls = tls;
+                let shutdown = shutdown_signal();
+                let grpc = bind(grpc_listen).await?;
+                let http = bind(http_listen).await?;
+                let exe = current_exe()?;
+                tokio::try_join!(
+                    async { server::run(converter, exe, grpc, shutdown.wait()).await.map_err(|e| e.to_string()) },
+                    gateway::run(&converter_url, gateway, http, shutdown.wait()),
+                )
+                .map(|_| ())
+            })
+        }
+        Command::Converter { listen, mut converter, auth, tls, observe } => block_on(async move {
+            let mut registry = Registry::default();
+            converter.metrics.register(&mut registry);
+            observe.serve(registry).await?;
             converter.auth_tokens_file = auth.auth_tokens_file;
             converter.tls = tls.open()?;
             let listener = bind(listen).await?;
             server::run(converter, current_exe()?, listener, shutdown_signal().wait()).await.map_err(|e| e.to_string())
         }),
-        Command::Gateway { listen, converter_url, converter_ca, mut gateway, auth, tls } => block_on(async move {
-            gateway.auth_tokens_file = auth.auth_tokens_file;
-            gateway.tls = tls.open()?;
-            if let Some(ca) = converter_ca {
-                gateway.converter_trust = ConverterTrust::Ca(ca);
-            }
-            let listener = bind(listen).await?;
-            gateway::run(&converter_url, gateway, listener, shutdown_signal().wait()).await
-        }),
+        Command::Gateway { listen, converter_url, converter_ca, mut gateway, auth, tls, observe } => {
+            block_on(async move {
+                let mut registry = Registry::default();
+                gateway.metrics.register(&mut registry);
+                observe.serve(registry).await?;
+                gateway.auth_tokens_file = auth.auth_tokens_file;
+                gateway.tls = tls.open()?;
+                if let Some(ca) = converter_ca {
+                    gateway.converter_trust = ConverterTrust::Ca(ca);
+                }
+                let listener = bind(listen).await?;
+                gateway::run(&converter_url, gateway, listener, shutdown_signal().wait()).await
+            })
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

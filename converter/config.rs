@@ -78,6 +78,11 @@ pub struct ConverterConfig {
     #[arg(skip)]
     pub tls: Option<Arc<ServerCertificate>>,
 
+    /// What this converter counts; the command line registers it for
+    /// `--metrics-listen` (under `serve` next to the gateway's).
+    #[arg(skip)]
+    pub metrics: Arc<crate::metrics::Metrics>,
+
     /// NATS server URLs (JetStream enabled): converters given the same
     /// servers share one job space. Several URLs, comma-separated or
     /// repeated, name servers of one NATS cluster. Without it, jobs are kept

@@ -19,6 +19,7 @@
 use super::error::{Error, Result};
 use super::failure::Failure;
 use super::files;
+use super::metrics::{Ended, Input, Metrics};
 use docconv::proto::v1::{ConversionOptions, Job, JobState, Output, Progress, Stage, StageTimings};
 use docconv_backend::{
     Backend, BackendError, Blobs, Created, Durability, Events, Lease, Modified, StoredInput, StoredJob,
@@ -28,7 +29,7 @@ use futures_util::StreamExt;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -55,6 +56,7 @@ pub struct Jobs {
     /// when other nodes' uploads may be about to be recorded.
     orphan_age: Duration,
     positions: Arc<positions::Positions>,
+    metrics: Arc<Metrics>,
 }
 
 mod positions;
@@ -89,6 +91,8 @@ pub struct Claim {
     /// Workers that died converting it before; one such death earns a
     /// retry.
     pub worker_deaths: u32,
+    /// When this node took it, for the conversion's duration.
+    claimed_at: Instant,
     /// Notified when the job is cancelled while running (or stops being
     /// this node's).
     pub cancel: Arc<Notify>,
@@ -232,7 +236,18 @@ impl Jobs {
             }),
             capacity,
             positions: Arc::default(),
+            metrics: Arc::default(),
         }
+    }
+
+    /// Counts into `metrics` (which a registry may serve) from now on.
+    pub fn with_metrics(self, metrics: Arc<Metrics>) -> Jobs {
+        let positions = Arc::new(positions::Positions::counting_into(metrics.queue_depth.clone()));
+        Jobs { metrics, positions, ..self }
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// The files of jobs.
@@ -352,6 +367,7 @@ impl Jobs {
         job.set_state(JobState::Queued);
         job.create_time = Some(now_timestamp());
         let id = job.id.clone();
+        let record_input = record.input_extension.clone();
         match self.backend.records.create(record).await? {
             Created::Existing(existing) => {
                 drop(reservation);
@@ -360,6 +376,7 @@ impl Jobs {
             Created::New(_) => {}
         }
         self.backend.queue.push(&id).await?;
+        self.metrics.submitted.get_or_create(&Input { input: record_input }).inc();
         // The held place becomes the job's own.
         drop(reservation);
         self.positions.refresh(&self.backend).await;
@@ -411,6 +428,7 @@ impl Jobs {
             .and_then(|created| created.elapsed().ok())
             .unwrap_or_default()
             .as_millis() as u64;
+        self.metrics.waited(Duration::from_millis(queue_wait_ms));
         let cancel = Arc::new(Notify::new());
         let lost = Arc::new(AtomicBool::new(false));
         let (progress, reported) = watch::channel(None);
@@ -435,6 +453,7 @@ impl Jobs {
             target_format: job.target_format,
             attempts: job.attempts + 1,
             worker_deaths: record.worker_deaths,
+            claimed_at: Instant::now(),
             cancel,
             lease,
             queue_wait_ms,
@@ -478,6 +497,11 @@ impl Jobs {
             return;
         }
         let timings = StageTimings { queue_wait_ms: claim.queue_wait_ms, ..timings };
+        self.metrics.stages(&timings);
+        if matches!(ending, Ending::Succeeded(..)) {
+            let input = Input { input: claim.input_extension.clone() };
+            self.metrics.conversion.get_or_create(&input).observe(claim.claimed_at.elapsed().as_secs_f64());
+        }
         if let Err(e) = self.end(&claim.id, ending, Some(timings)).await {
             tracing::error!(job = %claim.id, "could not record the end: {e:?}");
             return;
@@ -523,9 +547,28 @@ impl Jobs {
             true
         });
         match modified.await? {
-            Modified::Written(record) | Modified::Kept(record) => Ok(record.job.unwrap_or_default()),
+            Modified::Written(record) => {
+                self.count_end(&record);
+                Ok(record.job.unwrap_or_default())
+            }
+            Modified::Kept(record) => Ok(record.job.unwrap_or_default()),
             Modified::Missing => Err(not_found(id)),
         }
+    }
+
+    fn count_end(&self, record: &StoredJob) {
+        let job = record.job.as_ref();
+        let outcome = match job.map(Job::state) {
+            Some(JobState::Succeeded) => "succeeded",
+            Some(JobState::Cancelled) => "cancelled",
+            _ => "failed",
+        };
+        let code = job
+            .and_then(|job| job.error.as_ref())
+            .filter(|_| outcome == "failed")
+            .map(|error| format!("{:?}", tonic::Code::from_i32(error.code)));
+        let ended = Ended { input: record.input_extension.clone(), outcome, code: code.unwrap_or_default() };
+        self.metrics.ended.get_or_create(&ended).inc();
     }
 
     /// Cancels a job that has not ended; returns its final state. A queued

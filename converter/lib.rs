@@ -13,6 +13,7 @@ mod files;
 mod formats;
 mod html;
 mod jobs;
+pub mod metrics;
 mod options;
 mod pdf;
 mod pool;

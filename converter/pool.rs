@@ -24,6 +24,7 @@ use super::pdf;
 use super::postprocess;
 use super::probe;
 use super::workers::{Launcher, WorkerProcess};
+use docconv::metrics::Active;
 use docconv::proto::v1::{Output, Stage, StageTimings};
 use docconv_backend::Blobs;
 use docconv_worker::proto::{Convert, Sandbox};
@@ -123,12 +124,14 @@ impl Pool {
                         Err(e) => {
                             tracing::error!(job = %id, "converting the job failed unexpectedly ({e}); it fails, and its worker is replaced");
                             self.jobs.abandon(&id).await;
+                            self.jobs.metrics().restarted("bug");
                             let Some(fresh) = self.start_worker().await else { break };
                             fresh
                         }
                     };
                     if successor.is_none() && self.worn_out(&worker) {
                         let pool = self.clone();
+                        self.jobs.metrics().restarted("recycled");
                         successor = Some(tokio::spawn(async move { pool.start_worker().await }));
                     }
                 }
@@ -228,6 +231,7 @@ impl Pool {
     /// converting every document, merging and post-processing. Cancellation
     /// stops any of those stages too.
     async fn run(&self, mut claim: Claim, mut worker: Worker) -> Option<Worker> {
+        let _running = Active::of(&self.jobs.metrics().running);
         let mut deadline = Instant::now() + self.config.job_timeout;
         let prepared = self.within(&claim, deadline, prepare_all(self.jobs.blobs(), &claim)).await;
         let (folder, requests) = match prepared.and_then(|prepared| prepared) {
@@ -242,8 +246,13 @@ impl Pool {
             // A worker stopped mid-conversion is in an unknown state; one
             // that finished its part while post-processing ran out of time
             // is fine.
-            let stopped =
-                matches!(attempt, Attempt::Died(_) | Attempt::TimedOut | Attempt::Cancelled | Attempt::OutOfMemory);
+            let stopped = match attempt {
+                Attempt::Died(_) => Some("died"),
+                Attempt::TimedOut => Some("timed_out"),
+                Attempt::Cancelled => Some("cancelled"),
+                Attempt::OutOfMemory => Some("out_of_memory"),
+                Attempt::Done | Attempt::Refused(_) => None,
+            };
             let ending = match attempt {
                 Attempt::Done => {
                     let stored = store_output(self.jobs.blobs(), &folder, &requests, &claim, &mut timings);
@@ -255,6 +264,7 @@ impl Pool {
                 Attempt::Refused(failure) => Ending::Failed(failure),
                 Attempt::Died(e) if claim.worker_deaths == 0 => {
                     tracing::warn!(job = %claim.id, "{e}; retrying on a fresh worker");
+                    self.jobs.metrics().restarted("died");
                     drop(worker);
                     worker = self.start_worker().await?;
                     self.jobs.retry(&mut claim).await;
@@ -270,13 +280,14 @@ impl Pool {
                 Attempt::OutOfMemory => Ending::Failed(Failure::OutOfMemory { limit: self.config.worker_memory_limit }),
                 Attempt::Cancelled => Ending::Failed(Failure::Cancelled),
             };
-            if stopped {
+            if let Some(reason) = stopped {
                 // Kill first, so a hung LibreOffice stops burning CPU while
                 // the job's end is recorded.
                 worker.kill();
+                self.jobs.metrics().restarted(reason);
             }
             self.jobs.finish(&mut claim, ending, timings).await;
-            return if stopped {
+            return if stopped.is_some() {
                 drop(worker);
                 self.start_worker().await
             } else {

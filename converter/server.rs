@@ -83,7 +83,7 @@ pub async fn run(
     std::fs::create_dir_all(data_dir.join("jobs"))
         .map_err(|e| StartError(format!("cannot create the data directory {}: {e}", data_dir.display())))?;
     let (backend, orphan_age) = open_backend(&config, &data_dir).await?;
-    let jobs = Arc::new(Jobs::new(backend, config.queue_capacity, orphan_age));
+    let jobs = Arc::new(Jobs::new(backend, config.queue_capacity, orphan_age).with_metrics(config.metrics.clone()));
     let recovered = jobs.recover().await.map_err(|e| StartError(format!("{e:?}")))?;
     if recovered > 0 {
         tracing::info!(recovered, "jobs from the previous run are queued again");

@@ -12,6 +12,7 @@ use super::pool::Running;
 use super::postprocess;
 use docconv::ids;
 use docconv::ids::hex;
+use docconv::metrics::Active;
 use docconv::proto::v1::converter_server::Converter;
 use docconv::proto::v1::{
     CancelJobRequest, ConversionOptions, GetJobRequest, GetPreviewRequest, GetServerInfoRequest, Heartbeat, Job,
@@ -21,6 +22,7 @@ use docconv::proto::v1::{
 };
 use docconv_backend::{BlobWriter, Blobs, Events, StoredInput, StoredJob};
 use futures_util::StreamExt;
+use prometheus_client::metrics::counter::Counter;
 use sha2::{Digest, Sha256};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -120,6 +122,7 @@ impl ConverterService {
         match accepted {
             Ok(job) if job.id == upload.id() => {
                 upload.keep();
+                self.jobs.metrics().bytes_received.inc_by(job.input_size_bytes);
                 Ok(job)
             }
             // The request id named an earlier job: that one is the answer.
@@ -406,7 +409,8 @@ impl Converter for ConverterService {
         let id = request.into_inner().id;
         check_id(&id)?;
         let watch = self.jobs.watch(&id).await?;
-        Ok(Response::new(Box::pin(watch_stream(watch, self.heartbeat, self.stopping.clone()))))
+        let open = Active::of(&self.jobs.metrics().watches);
+        Ok(Response::new(Box::pin(watch_stream(watch, self.heartbeat, self.stopping.clone(), open))))
     }
 
     async fn get_job(&self, request: Request<GetJobRequest>) -> std::result::Result<Response<Job>, Status> {
@@ -454,7 +458,8 @@ impl Converter for ConverterService {
         let remaining = output.size_bytes - request.offset;
         let length = if request.limit == 0 { remaining } else { request.limit.min(remaining) };
         let (tx, rx) = mpsc::channel(4);
-        tokio::spawn(send_file(file, request.offset, length, output.clone(), tx));
+        let sent = self.jobs.metrics().bytes_sent.clone();
+        tokio::spawn(send_file(file, request.offset, length, output.clone(), tx, sent));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
@@ -505,6 +510,8 @@ struct Watching {
     heartbeat: Duration,
     stopping: watch::Receiver<bool>,
     done: bool,
+    /// Counts this watch among the open ones while it lives.
+    _open: Active,
 }
 
 /// The snapshot, then every state until the terminal one, with heartbeats
@@ -515,8 +522,10 @@ fn watch_stream(
     watch: super::jobs::Watch,
     heartbeat: Duration,
     stopping: watch::Receiver<bool>,
+    open: Active,
 ) -> impl Stream<Item = std::result::Result<WatchJobResponse, Status>> + Send {
     let state = Watching {
+        _open: open,
         last_sequence: watch.snapshot.sequence,
         snapshot: Some(watch.snapshot),
         updates: watch.updates,
@@ -586,6 +595,7 @@ async fn send_file(
     mut remaining: u64,
     output: Output,
     tx: mpsc::Sender<std::result::Result<ReadResultResponse, Status>>,
+    sent: Counter,
 ) {
     let mut output = Some(output);
     if remaining == 0 {
@@ -607,6 +617,7 @@ async fn send_file(
         if tx.send(Ok(ReadResultResponse { offset, data: buffer, output: output.take() })).await.is_err() {
             return;
         }
+        sent.inc_by(read as u64);
         offset += read as u64;
         remaining -= read as u64;
     }

@@ -50,6 +50,11 @@ pub struct GatewayConfig {
     /// `serve`, the certificate that process's converter serves.
     #[arg(skip)]
     pub converter_trust: ConverterTrust,
+
+    /// What this gateway counts; the command line registers it for
+    /// `--metrics-listen`.
+    #[arg(skip)]
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Whom the gateway trusts to be the converter on an `https://` URL.

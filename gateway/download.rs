@@ -36,8 +36,15 @@ pub async fn download(
         .await?
         .ok_or_else(|| AppError::upstream("the result stream ended before it began"))?;
     let output = first.output.clone().ok_or_else(|| AppError::upstream("the result came without its description"))?;
+    let sent = state.config.metrics.sent.clone();
     let rest = stream.map(|chunk| chunk.map(|c| Bytes::from(c.data)));
-    let body = Body::from_stream(tokio_stream::once(Ok(Bytes::from(first.data))).chain(rest));
+    let body = tokio_stream::once(Ok(Bytes::from(first.data))).chain(rest).map(move |chunk| {
+        if let Ok(data) = &chunk {
+            sent.inc_by(data.len() as u64);
+        }
+        chunk
+    });
+    let body = Body::from_stream(body);
     let headers = [
         (header::CONTENT_TYPE, header_value(&output.content_type)),
         (header::CONTENT_LENGTH, HeaderValue::from(output.size_bytes)),

@@ -13,6 +13,7 @@ mod converters;
 mod download;
 mod error;
 mod form;
+pub mod metrics;
 mod pages;
 mod serve;
 mod stream;
@@ -145,7 +146,11 @@ pub fn app(state: AppState) -> Router {
         .route("/jobs/{id}/preview.png", get(download::preview))
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require));
-    open.merge(guarded).layer(axum::middleware::map_response(security_headers)).with_state(state)
+    let metrics = state.config.metrics.clone();
+    open.merge(guarded)
+        .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::from_fn_with_state(metrics, metrics::count))
+        .with_state(state)
 }
 
 /// Pages load nothing from elsewhere and run only our own scripts; user

@@ -42,7 +42,11 @@ pub async fn stream(
     // Frames go out one by one and nothing large comes in: small buffers
     // keep a watching browser cheap (tungstenite's defaults are 128 KiB).
     let upgrade = upgrade.read_buffer_size(4096).write_buffer_size(0).max_message_size(64 * 1024);
-    Ok(upgrade.on_upgrade(move |socket| forward(socket, subscription)))
+    let open = docconv::metrics::Active::of(&state.config.metrics.websockets);
+    Ok(upgrade.on_upgrade(move |socket| async move {
+        forward(socket, subscription).await;
+        drop(open);
+    }))
 }
 
 /// Browsers always send `Origin` on WebSocket requests (and on form

@@ -314,6 +314,7 @@ impl Submission {
                     self.abandon(AppError::TooLarge(format!("{file_name} is larger than the limit of {limit}.")))
                 );
             }
+            state.config.metrics.received.inc_by(chunk.len() as u64);
             pending.extend_from_slice(&chunk);
             while pending.len() >= SEND_SIZE {
                 let data: Vec<u8> = pending.drain(..SEND_SIZE.min(MAX_CHUNK)).collect();

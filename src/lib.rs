@@ -15,6 +15,8 @@
 
 pub mod auth;
 pub mod ids;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod proto;
 
 /// Limits of the API that clients must respect.

@@ -11,6 +11,7 @@
 use docconv::proto::v1::JobState;
 use docconv_backend::{Backend, Durability, modify};
 use futures_util::StreamExt;
+use prometheus_client::metrics::gauge::Gauge;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Records read and written at once in a pass: enough to hide round trips
@@ -19,6 +20,8 @@ const AT_ONCE: usize = 16;
 
 #[derive(Default)]
 pub(super) struct Positions {
+    /// Set to the number of waiting jobs at each pass.
+    depth: Gauge,
     /// Tickets handed out: one per request.
     asked: AtomicU64,
     /// The last ticket the latest finished pass covers. Held while a pass
@@ -27,6 +30,11 @@ pub(super) struct Positions {
 }
 
 impl Positions {
+    /// Positions whose passes also report the queue's depth.
+    pub fn counting_into(depth: Gauge) -> Positions {
+        Positions { depth, ..Positions::default() }
+    }
+
     /// Brings every waiting job's position up to date with the queue as it
     /// is now (or later).
     pub async fn refresh(&self, backend: &Backend) {
@@ -38,18 +46,21 @@ impl Positions {
         }
         // Every ticket up to here was asked before this pass reads the queue.
         let covers = self.asked.load(Ordering::SeqCst);
-        pass(backend).await;
+        if let Some(waiting) = pass(backend).await {
+            self.depth.set(waiting as i64);
+        }
         *covered = covers;
     }
 }
 
-/// Gives each waiting job its position (a passing write where it moved).
-async fn pass(backend: &Backend) {
+/// Gives each waiting job its position (a passing write where it
+/// moved). Returns how many are waiting, if the queue could be read.
+async fn pass(backend: &Backend) -> Option<usize> {
     let waiting = match backend.queue.waiting().await {
         Ok(waiting) => waiting,
         Err(e) => {
             tracing::warn!("cannot read the queue for positions: {e}");
-            return;
+            return None;
         }
     };
     let records = &*backend.records;
@@ -69,4 +80,5 @@ async fn pass(backend: &Backend) {
             }
         })
         .await;
+    Some(waiting.len())
 }

@@ -12,6 +12,7 @@ mod examples;
 mod fixtures;
 mod grpcurl;
 mod merge;
+mod metrics;
 mod options;
 mod reliability;
 mod restart;
