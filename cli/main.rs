@@ -24,6 +24,10 @@ use tokio::sync::watch;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How the service logs to stderr: text, or json (one object a line,
+    /// with the span fields: job id and trace id)
+    #[arg(long, global = true, env = "DOCCONV_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
 }
 
 #[derive(Subcommand)]
@@ -163,6 +167,7 @@ impl Tls {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let json = cli.log_format == "json";
     let result = match cli.command {
         // The worker is single-threaded and must not start a tokio runtime
         // or logging: LibreOffice owns its process.
@@ -174,7 +179,7 @@ fn main() -> ExitCode {
         Command::Job(args) => return client::job(args),
         Command::HashToken { name } => hash_token(name.as_deref()),
         Command::Serve { grpc_listen, http_listen, mut converter, mut gateway, auth, tls, observe } => {
-            block_on(async move {
+            block_on(json, async move {
                 let mut registry = Registry::default();
                 converter.metrics.register(&mut registry);
                 gateway.metrics.register(&mut registry);
@@ -209,7 +214,7 @@ fn main() -> ExitCode {
                 .map(|_| ())
             })
         }
-        Command::Converter { listen, mut converter, auth, tls, observe } => block_on(async move {
+        Command::Converter { listen, mut converter, auth, tls, observe } => block_on(json, async move {
             let mut registry = Registry::default();
             converter.metrics.register(&mut registry);
             observe.serve(registry).await?;
@@ -219,7 +224,7 @@ fn main() -> ExitCode {
             server::run(converter, current_exe()?, listener, shutdown_signal().wait()).await.map_err(|e| e.to_string())
         }),
         Command::Gateway { listen, converter_url, converter_ca, mut gateway, auth, tls, observe } => {
-            block_on(async move {
+            block_on(json, async move {
                 let mut registry = Registry::default();
                 gateway.metrics.register(&mut registry);
                 observe.serve(registry).await?;
@@ -274,8 +279,8 @@ fn hash_token(name: Option<&str>) -> Result<(), String> {
     Ok(())
 }
 
-fn block_on(work: impl Future<Output = Result<(), String>>) -> Result<(), String> {
-    init_logging();
+fn block_on(json_logs: bool, work: impl Future<Output = Result<(), String>>) -> Result<(), String> {
+    init_logging(json_logs);
     tokio::runtime::Runtime::new().map_err(|e| format!("tokio runtime: {e}"))?.block_on(work)
 }
 
@@ -288,10 +293,14 @@ fn current_exe() -> Result<PathBuf, String> {
     std::env::current_exe().map_err(|e| format!("cannot find the docconv binary itself: {e}"))
 }
 
-fn init_logging() {
+fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("DOCCONV_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match json {
+        true => logs.json().with_current_span(true).with_span_list(false).init(),
+        false => logs.init(),
+    }
     // A panic in a task is caught where it matters (a job fails, a
     // connection closes), but the default hook prints it as bare text,
     // backtrace and all, outside the logs: one error line instead, with

@@ -21,6 +21,7 @@ use super::failure::Failure;
 use super::files;
 use super::metrics::{Ended, Input, Metrics};
 use docconv::proto::v1::{ConversionOptions, Job, JobState, Output, Progress, Stage, StageTimings};
+use docconv::trace::TraceParent;
 use docconv_backend::{
     Backend, BackendError, Blobs, Created, Durability, Events, Lease, Modified, StoredInput, StoredJob,
 };
@@ -32,6 +33,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 /// When a client refused for a full queue is told to try again: about the
 /// time a few small documents take.
@@ -93,6 +95,8 @@ pub struct Claim {
     pub worker_deaths: u32,
     /// When this node took it, for the conversion's duration.
     claimed_at: Instant,
+    /// The trace it was submitted in (see `docconv::trace`), for its logs.
+    pub trace_id: String,
     /// Notified when the job is cancelled while running (or stops being
     /// this node's).
     pub cancel: Arc<Notify>,
@@ -442,7 +446,8 @@ impl Jobs {
             cancel: cancel.clone(),
             lost: lost.clone(),
         };
-        let keeper = tokio::spawn(keeper.run(reported, started_tx, stopped));
+        let trace_id = TraceParent::parse(&record.traceparent).map(|trace| trace.trace_id()).unwrap_or_default();
+        let keeper = tokio::spawn(keeper.run(reported, started_tx, stopped).instrument(job_span(&lease.id, &trace_id)));
         self.lock().leases.insert(lease.id.clone(), lease.clone());
         Ok(Some(Claim {
             id: lease.id.clone(),
@@ -454,6 +459,7 @@ impl Jobs {
             attempts: job.attempts + 1,
             worker_deaths: record.worker_deaths,
             claimed_at: Instant::now(),
+            trace_id,
             cancel,
             lease,
             queue_wait_ms,
@@ -502,10 +508,16 @@ impl Jobs {
             let input = Input { input: claim.input_extension.clone() };
             self.metrics.conversion.get_or_create(&input).observe(claim.claimed_at.elapsed().as_secs_f64());
         }
-        if let Err(e) = self.end(&claim.id, ending, Some(timings)).await {
-            tracing::error!(job = %claim.id, "could not record the end: {e:?}");
-            return;
-        }
+        let ended = match self.end(&claim.id, ending, Some(timings)).await {
+            Ok(ended) => ended,
+            Err(e) => {
+                tracing::error!(job = %claim.id, "could not record the end: {e:?}");
+                return;
+            }
+        };
+        let state = ended.state().as_str_name().trim_start_matches("JOB_STATE_").to_lowercase();
+        let ms = claim.claimed_at.elapsed().as_millis() as u64;
+        tracing::info!(state, ms, attempts = claim.attempts, "job ended");
         if let Err(e) = self.backend.queue.ack(&claim.lease).await {
             tracing::warn!(job = %claim.id, "could not hand the job back as done: {e}");
         }
@@ -795,6 +807,11 @@ impl Keeper {
             tracing::warn!(job = %self.lease.id, "could not publish progress: {e}");
         }
     }
+}
+
+/// The span of every log line about running job `id`.
+pub fn job_span(id: &str, trace_id: &str) -> tracing::Span {
+    tracing::info_span!("job", id, trace_id)
 }
 
 /// The next event of a watch, or never once there is none.

@@ -18,7 +18,7 @@ use super::failure::Failure;
 use super::files;
 use super::formats::{self, Kind, Targets};
 use super::html;
-use super::jobs::{Claim, Ending, Jobs};
+use super::jobs::{Claim, Ending, Jobs, job_span};
 use super::options;
 use super::pdf;
 use super::postprocess;
@@ -36,6 +36,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 #[derive(Clone, Debug)]
 pub struct PoolConfig {
@@ -117,7 +118,8 @@ impl Pool {
                     // In a task of its own, so that a bug (a panic) while
                     // converting ends that job, not this runner.
                     let pool = self.clone();
-                    let mut job = AbortOnDrop(tokio::spawn(async move { pool.run(claim, worker).await }));
+                    let span = job_span(&claim.id, &claim.trace_id);
+                    let mut job = AbortOnDrop(tokio::spawn(async move { pool.run(claim, worker).await }.instrument(span)));
                     worker = match (&mut job.0).await {
                         Ok(Some(next)) => next,
                         Ok(None) => break,

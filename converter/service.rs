@@ -20,6 +20,7 @@ use docconv::proto::v1::{
     ServerInfo, SubmitHeader, SubmitRequest, WatchJobRequest, WatchJobResponse, WorkerSandbox, submit_request,
     watch_job_response,
 };
+use docconv::trace::{self, TraceParent};
 use docconv_backend::{BlobWriter, Blobs, Events, StoredInput, StoredJob};
 use futures_util::StreamExt;
 use prometheus_client::metrics::counter::Counter;
@@ -32,6 +33,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
+use tracing::Instrument;
 
 use docconv::limits::MAX_CHUNK;
 /// Chunk size of `ReadResult`: a multiple of 3, so grpcurl's base64 chunks
@@ -98,7 +100,7 @@ impl ConverterService {
         }
     }
 
-    async fn submit(&self, mut stream: Streaming<SubmitRequest>) -> Result<Job> {
+    async fn submit(&self, mut stream: Streaming<SubmitRequest>, trace: TraceParent) -> Result<Job> {
         let header = match stream.message().await.map_err(upload_broken)? {
             Some(SubmitRequest { payload: Some(submit_request::Payload::Header(header)) }) => header,
             _ => {
@@ -118,10 +120,11 @@ impl ConverterService {
         let upload = self.jobs.begin_upload(ids::new_id());
         let id = upload.id().to_owned();
         let options = header.options.clone().unwrap_or_default();
-        let accepted = self.accept(&mut stream, &id, checked, header, options).await;
+        let accepted = self.accept(&mut stream, &id, checked, header, options, trace).await;
         match accepted {
             Ok(job) if job.id == upload.id() => {
                 upload.keep();
+                tracing::info!(job = %job.id, file = %job.file_name, to = %job.target_format, "job accepted");
                 self.jobs.metrics().bytes_received.inc_by(job.input_size_bytes);
                 Ok(job)
             }
@@ -145,6 +148,7 @@ impl ConverterService {
         checked: Checked,
         header: SubmitHeader,
         options: ConversionOptions,
+        trace: TraceParent,
     ) -> Result<Job> {
         let (input_size_bytes, more_inputs) = self.receive(stream, id, &checked, &header, &options).await?;
         let reservation = self.jobs.reserve().await?;
@@ -169,6 +173,7 @@ impl ConverterService {
             order: 0,
             options: Some(options),
             more_inputs,
+            traceparent: trace.to_string(),
             ..StoredJob::default()
         };
         self.jobs.enqueue(reservation, record).await
@@ -397,7 +402,14 @@ type BoxStream<T> = Pin<Box<dyn Stream<Item = std::result::Result<T, Status>> + 
 #[tonic::async_trait]
 impl Converter for ConverterService {
     async fn submit(&self, request: Request<Streaming<SubmitRequest>>) -> std::result::Result<Response<Job>, Status> {
-        Ok(Response::new(self.submit(request.into_inner()).await?))
+        // The caller's trace goes on with the job (a new one starts here
+        // for callers that send none).
+        let from_caller = request.metadata().get(trace::HEADER).and_then(|value| value.to_str().ok());
+        let trace =
+            from_caller.and_then(TraceParent::parse).map_or_else(TraceParent::new_root, |parent| parent.child());
+        let span = tracing::info_span!("submit", trace_id = %trace.trace_id());
+        let job = self.submit(request.into_inner(), trace).instrument(span).await?;
+        Ok(Response::new(job))
     }
 
     type WatchJobStream = BoxStream<WatchJobResponse>;

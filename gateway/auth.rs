@@ -12,6 +12,7 @@
 
 use super::AppState;
 use super::error::{AppError, wants_json};
+use super::trace::Trace;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
@@ -20,23 +21,41 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use docconv::auth::Bearer;
+use docconv::trace::TraceParent;
 use std::convert::Infallible;
 
 /// What browsers are told to send: Basic, whose password is the token.
 pub const CHALLENGE: &str = "Basic realm=\"docconv\"";
 
-/// The token a request was let in with, for the converter calls made for
-/// it. Without a tokens file there is none, and calls go without.
+/// Who a request is, for the converter calls made for it: the token it
+/// was let in with (none without a tokens file, and calls go without),
+/// and its trace, passed on as `traceparent`.
 #[derive(Clone, Default)]
-pub struct Caller(pub Bearer);
+pub struct Caller {
+    bearer: Bearer,
+    trace: Option<TraceParent>,
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Caller, Infallible> {
-        // Put there by `require`; a route outside it calls without a token,
-        // which a converter with tokens refuses: the failure is closed.
-        Ok(parts.extensions.get::<Caller>().cloned().unwrap_or_default())
+        // The token is put there by `require`; a route outside it calls
+        // without one, which a converter with tokens refuses: the failure
+        // is closed. The trace is put there by `trace::follow`.
+        let bearer = parts.extensions.get::<Bearer>().cloned().unwrap_or_default();
+        let trace = parts.extensions.get::<Trace>().map(|trace| trace.0);
+        Ok(Caller { bearer, trace })
+    }
+}
+
+impl tonic::service::Interceptor for Caller {
+    fn call(&mut self, request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        let mut request = self.bearer.call(request)?;
+        if let Some(value) = self.trace.and_then(|trace| trace.to_string().parse().ok()) {
+            request.metadata_mut().insert(docconv::trace::HEADER, value);
+        }
+        Ok(request)
     }
 }
 
@@ -54,7 +73,7 @@ pub async fn require(State(state): State<AppState>, mut request: Request, next: 
     match accepted {
         Some((bearer, name)) => {
             tracing::debug!(token = %name, "authenticated request");
-            request.extensions_mut().insert(Caller(bearer));
+            request.extensions_mut().insert(bearer);
             next.run(request).await
         }
         None if wants_json(request.headers()) => AppError::Unauthorized.into_json_response(),

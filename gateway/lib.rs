@@ -17,6 +17,7 @@ pub mod metrics;
 mod pages;
 mod serve;
 mod stream;
+mod trace;
 mod upload;
 mod view;
 mod watches;
@@ -27,7 +28,6 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
 use axum::routing::{get, post};
 use config::{ConverterTrust, GatewayConfig};
-use docconv::auth::Bearer;
 use docconv::proto::v1::converter_client::ConverterClient;
 use docconv_auth::TokensFile;
 use std::future::Future;
@@ -38,7 +38,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 /// A converter client whose calls carry one request's token.
-type Client = ConverterClient<InterceptedService<Channel, Bearer>>;
+type Client = ConverterClient<InterceptedService<Channel, auth::Caller>>;
 
 pub use download::content_disposition;
 pub use stream::{CLOSE_DONE, CLOSE_RECONNECT};
@@ -97,7 +97,7 @@ impl AppState {
 
     /// A client for the calls made for one request, carrying its token.
     fn client(&self, caller: &Caller) -> Client {
-        ConverterClient::with_interceptor(self.channel.clone(), caller.0.clone())
+        ConverterClient::with_interceptor(self.channel.clone(), caller.clone())
     }
 
     fn timeout(&self) -> Duration {
@@ -150,6 +150,7 @@ pub fn app(state: AppState) -> Router {
     open.merge(guarded)
         .layer(axum::middleware::map_response(security_headers))
         .layer(axum::middleware::from_fn_with_state(metrics, metrics::count))
+        .layer(axum::middleware::from_fn(trace::follow))
         .with_state(state)
 }
 

@@ -58,7 +58,12 @@ pub async fn convert(
         let refused = AppError::Forbidden("Uploads are accepted from this site's own page only.".into());
         return if wants_json { refused.into_json_response() } else { refused.into_response() };
     }
-    match submit_all(&state, &caller, multipart).await {
+    let submitted = submit_all(&state, &caller, multipart).await;
+    if let Ok(jobs) = &submitted {
+        let ids: Vec<&str> = jobs.iter().map(|job| job.id.as_str()).collect();
+        tracing::info!(jobs = ?ids, "upload submitted");
+    }
+    match submitted {
         Ok(jobs) if wants_json => {
             let links: Vec<JobLinks> = jobs.iter().map(links).collect();
             (StatusCode::CREATED, axum::Json(serde_json::json!({ "jobs": links }))).into_response()

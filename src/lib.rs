@@ -18,6 +18,7 @@ pub mod ids;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 pub mod proto;
+pub mod trace;
 
 /// Limits of the API that clients must respect.
 pub mod limits {

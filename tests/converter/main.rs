@@ -12,7 +12,7 @@ mod examples;
 mod fixtures;
 mod grpcurl;
 mod merge;
-mod metrics;
+mod observability;
 mod options;
 mod reliability;
 mod restart;
