@@ -126,7 +126,8 @@ impl Policy {
     }
 
     /// Why webhooks may not reach `ip`, if they may not: what kind of
-    /// address it is.
+    /// address it is (words to put in parentheses after "not a public
+    /// address").
     pub fn refusal(&self, ip: IpAddr) -> Option<&'static str> {
         if self.networks.iter().any(|network| network.contains(ip)) {
             return None;
@@ -145,13 +146,13 @@ pub fn not_public(ip: IpAddr) -> Option<&'static str> {
 
 fn v4_kind(ip: Ipv4Addr) -> Option<&'static str> {
     const RANGES: &[([u8; 4], u8, &str)] = &[
-        ([0, 0, 0, 0], 8, "\"this network\" (0.0.0.0/8)"),
+        ([0, 0, 0, 0], 8, "\"this network\", 0.0.0.0/8"),
         ([10, 0, 0, 0], 8, "private (RFC 1918)"),
-        ([100, 64, 0, 0], 10, "shared carrier-grade NAT (100.64.0.0/10)"),
+        ([100, 64, 0, 0], 10, "shared carrier-grade NAT, 100.64.0.0/10"),
         ([127, 0, 0, 0], 8, "loopback"),
-        ([169, 254, 0, 0], 16, "link-local (where cloud metadata services answer)"),
+        ([169, 254, 0, 0], 16, "link-local, where cloud metadata services answer"),
         ([172, 16, 0, 0], 12, "private (RFC 1918)"),
-        ([192, 0, 0, 0], 24, "IETF protocol assignment"),
+        ([192, 0, 0, 0], 24, "IETF protocol assignments"),
         ([192, 0, 2, 0], 24, "documentation"),
         ([192, 88, 99, 0], 24, "6to4 relay anycast"),
         ([192, 168, 0, 0], 16, "private (RFC 1918)"),
@@ -192,7 +193,7 @@ fn v6_kind(ip: Ipv6Addr) -> Option<&'static str> {
         (0x0100 << 112, 64, "discard-only"),
         (0x2001 << 112, 32, "Teredo tunnel"),
         (0x2001_0db8 << 96, 32, "documentation"),
-        (0xfc00 << 112, 7, "unique local (fc00::/7)"),
+        (0xfc00 << 112, 7, "unique local, fc00::/7"),
         (0xfe80 << 112, 10, "link-local"),
         (0xfec0 << 112, 10, "site-local (deprecated)"),
         (0xff00 << 112, 8, "multicast"),

@@ -160,8 +160,8 @@ impl Sender {
         match (allowed.is_empty(), refused) {
             (false, _) => Ok(allowed.into_iter().map(|ip| SocketAddr::new(ip, target.port)).collect()),
             (true, Some((ip, kind))) => Err(SendError::fatal(format!(
-                "not sent: {host} resolves to {ip}, a {kind} address, which webhooks may not reach \
-                 (an operator can allow its network with --webhook-allow-private-networks)"
+                "not sent: {host} resolves to {ip}, not a public address ({kind}); webhooks may not reach it \
+                 unless the operator allows its network (--webhook-allow-private-networks)"
             ))),
             (true, None) => Err(SendError::retry(format!("{host} resolves to no address"))),
         }

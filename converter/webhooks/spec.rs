@@ -86,7 +86,7 @@ pub fn target(text: &str, policy: &Policy) -> Result<Target, String> {
     if let Some(ip) = literal
         && let Some(kind) = policy.refusal(ip)
     {
-        return Err(format!("{ip} is a {kind} address, which webhooks may not reach"));
+        return Err(format!("{ip} is not a public address ({kind}); webhooks may not reach it"));
     }
     Ok(target)
 }

@@ -20,3 +20,4 @@ mod soak;
 mod supervision;
 mod support;
 mod tls;
+mod webhooks;
