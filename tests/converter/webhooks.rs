@@ -138,6 +138,24 @@ async fn receive(State(seen): State<Seen>, method: Method, uri: Uri, headers: He
     (status, "noted").into_response()
 }
 
+/// A converter process of a test, killed when dropped (a failed
+/// assertion must not leave it running).
+struct Process(std::process::Child);
+
+impl Process {
+    /// Kills it at once, as a crash would.
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 fn webhook(url: String) -> Webhook {
     Webhook { url, ..Webhook::default() }
 }
@@ -329,7 +347,8 @@ async fn a_pending_delivery_outlives_a_killed_converter() {
     let receiver = Receiver::start(&[], 503).await;
     let data_dir = tempfile::tempdir().unwrap();
     let flags = ["--webhook-allow-private-networks", ALLOWED, "--webhook-secret", SECRET];
-    let (mut first, addr) = start_process_with(data_dir.path(), free_port(), &flags);
+    let (first, addr) = start_process_with(data_dir.path(), free_port(), &flags);
+    let mut first = Process(first);
     wait_ready(addr);
     let mut client = connect(addr).await;
     let data = std::fs::read(fixture("page_1.docx")).unwrap();
@@ -337,30 +356,17 @@ async fn a_pending_delivery_outlives_a_killed_converter() {
     let delivery_id = job.webhook.unwrap().delivery_id;
     // The first attempt failed and is recorded; the next waits out its
     // backoff when the converter is killed.
-    receiver.wait_for(1).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let job = client.get_job(GetJobRequest { id: job.id.clone() }).await.unwrap().into_inner();
-        let status = job.webhook.unwrap();
-        if status.attempts >= 1 {
-            assert_eq!(status.state(), WebhookState::Pending, "{status:?}");
-            assert!(status.next_attempt_time.is_some(), "{status:?}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "the first attempt was never recorded");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    first.kill().unwrap();
-    first.wait().unwrap();
+    first_attempt_recorded(&mut client, &receiver, &job.id).await;
+    first.kill();
     let before = receiver.requests().len();
 
     receiver.answer_from_now(200);
-    let (mut second, addr) = start_process_with(data_dir.path(), free_port(), &flags);
+    let (second, addr) = start_process_with(data_dir.path(), free_port(), &flags);
+    let mut second = Process(second);
     wait_ready(addr);
     let mut client = connect(addr).await;
     let status = settled(&mut client, &job.id).await;
-    second.kill().unwrap();
-    second.wait().unwrap();
+    second.kill();
     assert_eq!((status.state(), status.last_status_code), (WebhookState::Delivered, 200), "{status:?}");
     let requests = receiver.requests();
     assert!(requests.len() > before, "the restarted converter sent it: {} requests", requests.len());
@@ -371,4 +377,58 @@ async fn a_pending_delivery_outlives_a_killed_converter() {
         assert_eq!(request.header("docconv-delivery"), delivery_id);
         assert_eq!(request.header("docconv-signature"), signature(SECRET, &request.body));
     }
+}
+
+/// Waits until the receiver got a first attempt and the job records it,
+/// with the next one scheduled.
+async fn first_attempt_recorded(client: &mut Client, receiver: &Receiver, id: &str) {
+    receiver.wait_for(1).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let job = client.get_job(GetJobRequest { id: id.into() }).await.unwrap().into_inner();
+        let status = job.webhook.unwrap();
+        if status.attempts >= 1 {
+            assert_eq!(status.state(), WebhookState::Pending, "{status:?}");
+            assert!(status.next_attempt_time.is_some(), "{status:?}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "the first attempt was never recorded");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_cluster_another_node_delivers_what_a_dead_node_held() {
+    let nats = docconv_backend::conformance::NatsServer::start();
+    let receiver = Receiver::start(&[], 503).await;
+    let flags = [
+        "--nats-url",
+        nats.url.as_str(),
+        "--job-lease-secs",
+        "2",
+        "--webhook-allow-private-networks",
+        ALLOWED,
+        "--webhook-secret",
+        SECRET,
+    ];
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, addr_a) = start_process_with(dir_a.path(), free_port(), &flags);
+    let mut a = Process(a);
+    wait_ready(addr_a);
+    let mut on_a = connect(addr_a).await;
+    let data = std::fs::read(fixture("page_1.docx")).unwrap();
+    let job = submit_with(&mut on_a, "page_1.docx", &data, webhook(receiver.url("/cluster"))).await;
+    first_attempt_recorded(&mut on_a, &receiver, &job.id).await;
+    a.kill();
+
+    receiver.answer_from_now(200);
+    let (b, addr_b) = start_process_with(dir_b.path(), free_port(), &flags);
+    let mut b = Process(b);
+    wait_ready(addr_b);
+    let mut on_b = connect(addr_b).await;
+    let status = settled(&mut on_b, &job.id).await;
+    b.kill();
+    assert_eq!((status.state(), status.last_status_code), (WebhookState::Delivered, 200), "{status:?}");
+    let requests = receiver.requests();
+    assert!(requests.iter().all(|r| r.header("docconv-delivery") == status.delivery_id), "{requests:?}");
 }
