@@ -172,7 +172,9 @@ impl Queue for DurableQueue {
     async fn extend(&self, lease: &Lease) -> Result<()> {
         let mut state = self.state();
         match state.leased.get_mut(&lease.id) {
-            Some(held) if held.token == lease.token && held.deadline > Instant::now() => {
+            // Past its deadline but not handed out again yet: still this
+            // holder's, as in `Local`.
+            Some(held) if held.token == lease.token => {
                 held.deadline = Instant::now() + self.lease;
                 Ok(())
             }
