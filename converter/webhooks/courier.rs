@@ -282,6 +282,99 @@ async fn hold<T>(queue: &dyn Queue, lease: &Lease, work: impl Future<Output = T>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::webhooks::{Policy, pending};
+    use docconv::proto::v1::JobState;
+    use docconv_backend::Backend;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A receiver on 127.0.0.1 answering 200 to every request; returns its
+    /// address and the bodies it got.
+    async fn receiver() -> (std::net::SocketAddr, Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let got = bodies.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut seen = Vec::new();
+                let mut buffer = [0u8; 4096];
+                let body = loop {
+                    let read = socket.read(&mut buffer).await.unwrap_or(0);
+                    if read == 0 {
+                        break None;
+                    }
+                    seen.extend_from_slice(&buffer[..read]);
+                    let text = String::from_utf8_lossy(&seen).to_ascii_lowercase();
+                    let Some(end) = text.find("\r\n\r\n") else { continue };
+                    let length: usize = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length: "))
+                        .and_then(|n| n.trim().parse().ok())
+                        .unwrap_or(0);
+                    if seen.len() >= end + 4 + length {
+                        break Some(seen[end + 4..end + 4 + length].to_vec());
+                    }
+                };
+                if let Some(body) = body {
+                    got.lock().unwrap().push(body);
+                    let _ = socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").await;
+                }
+            }
+        });
+        (addr, bodies)
+    }
+
+    /// A running job with a webhook to `url`, recorded in `backend`.
+    async fn job_with_webhook(backend: &Backend, id: &str, url: String) {
+        let mut job = Job { id: id.into(), file_name: "a.docx".into(), webhook: Some(pending()), ..Job::default() };
+        job.set_state(JobState::Running);
+        let webhook = Webhook { url, ..Webhook::default() };
+        let record = StoredJob { job: Some(job), webhook: Some(webhook), ..StoredJob::default() };
+        backend.records.create(record).await.unwrap();
+    }
+
+    async fn status(backend: &Backend, id: &str) -> WebhookStatus {
+        backend.records.get(id).await.unwrap().unwrap().job.unwrap().webhook.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_delivery_queued_before_the_end_waits_for_it_then_is_sent_once() {
+        let backend = Backend::in_memory(Duration::from_secs(30));
+        let (addr, bodies) = receiver().await;
+        job_with_webhook(&backend, "a", format!("http://{addr}/hook")).await;
+        let policy = Policy { networks: vec!["127.0.0.1/32".parse().unwrap()], ..Policy::default() };
+        let sender = Sender::new(policy, Duration::from_secs(5));
+        let secret = Secret::new(b"s");
+        let courier = Courier::new(backend.records.clone(), backend.deliveries.clone(), sender, secret, 3);
+        let running = tokio::spawn(Arc::new(courier).run());
+        // As the hub does: queued, then the end recorded.
+        backend.deliveries.push("a").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(bodies.lock().unwrap().is_empty(), "nothing is sent before the end");
+        assert_eq!(status(&backend, "a").await.state(), WebhookState::Pending);
+        modify(&*backend.records, "a", Durability::Lasting, |record| {
+            let job = record.job.as_mut().unwrap();
+            job.set_state(JobState::Succeeded);
+            job.end_time = Some(SystemTime::now().into());
+            true
+        })
+        .await
+        .unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while status(&backend, "a").await.state() == WebhookState::Pending {
+            assert!(tokio::time::Instant::now() < deadline, "never delivered");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let delivered = status(&backend, "a").await;
+        assert_eq!((delivered.state(), delivered.attempts), (WebhookState::Delivered, 1));
+        let bodies = bodies.lock().unwrap().clone();
+        assert_eq!(bodies.len(), 1);
+        let body: serde_json::Value = serde_json::from_slice(&bodies[0]).unwrap();
+        assert_eq!((body["event"].as_str(), body["job"]["id"].as_str()), (Some("job.succeeded"), Some("a")));
+        assert!(backend.deliveries.waiting().await.unwrap().is_empty());
+        backend.deliveries.close();
+        running.await.unwrap();
+    }
 
     #[test]
     fn waits_double_from_a_second_up_to_five_minutes() {
