@@ -1,6 +1,9 @@
 //! The converter's settings, from flags or `DOCCONV_*` environment
 //! variables. Defaults are documented where they are declared.
 
+/// The types of the webhook flags.
+pub use crate::webhooks::{Cidr, HostPattern};
+use crate::webhooks::{Policy, Secret};
 use docconv_auth::tls::ServerCertificate;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -127,6 +130,39 @@ pub struct ConverterConfig {
     #[arg(long, env = "DOCCONV_NATS_REPLICAS", default_value_t = 1)]
     pub nats_replicas: usize,
 
+    /// The secret webhooks are signed with: HMAC-SHA256 of the body, sent
+    /// as `Docconv-Signature: sha256=<hex>`. Without it (or a secret file),
+    /// webhooks are not signed
+    #[arg(long, env = "DOCCONV_WEBHOOK_SECRET", hide_env_values = true, conflicts_with = "webhook_secret_file")]
+    pub webhook_secret: Option<String>,
+
+    /// A file holding the webhook secret (a trailing line break is not part
+    /// of it), to keep it out of the environment and process lists
+    #[arg(long, env = "DOCCONV_WEBHOOK_SECRET_FILE")]
+    pub webhook_secret_file: Option<PathBuf>,
+
+    /// Hosts webhooks may go to, comma-separated: exact names, or
+    /// `*.example.com` for any name under example.com [default: any host]
+    #[arg(long, env = "DOCCONV_WEBHOOK_ALLOW_HOSTS", value_delimiter = ',', value_name = "HOSTS")]
+    pub webhook_allow_hosts: Vec<HostPattern>,
+
+    /// Networks webhooks may reach although they are not public,
+    /// comma-separated CIDRs (e.g. 10.0.0.0/8). Loopback, private, shared
+    /// (CGNAT), link-local (cloud metadata), unique-local, multicast and
+    /// reserved addresses are refused otherwise
+    #[arg(long, env = "DOCCONV_WEBHOOK_ALLOW_PRIVATE_NETWORKS", value_delimiter = ',', value_name = "CIDRS")]
+    pub webhook_allow_private_networks: Vec<Cidr>,
+
+    /// Attempts to deliver a webhook before giving up; waits between them
+    /// double from 1 s up to 5 minutes (20 attempts: about an hour)
+    #[arg(long, env = "DOCCONV_WEBHOOK_MAX_ATTEMPTS", default_value_t = 20)]
+    pub webhook_max_attempts: u32,
+
+    /// Seconds one webhook request may take, from resolving its host to
+    /// its answer
+    #[arg(long, env = "DOCCONV_WEBHOOK_TIMEOUT_SECS", default_value_t = 10)]
+    pub webhook_timeout_secs: u64,
+
     /// Leave LibreOffice's own link blocking off, relying on the sandbox
     /// alone. Only for tests that prove the sandbox holds by itself.
     #[arg(long, hide = true)]
@@ -177,6 +213,35 @@ impl ConverterConfig {
             credentials: self.nats_creds.clone(),
             ca: self.nats_tls_ca.clone(),
             client_certificate: self.nats_tls_cert.clone().zip(self.nats_tls_key.clone()),
+        }
+    }
+
+    /// What webhooks may reach.
+    pub(crate) fn webhook_policy(&self) -> Policy {
+        Policy { hosts: self.webhook_allow_hosts.clone(), networks: self.webhook_allow_private_networks.clone() }
+    }
+
+    pub fn webhook_timeout(&self) -> Duration {
+        Duration::from_secs(self.webhook_timeout_secs.max(1))
+    }
+
+    /// The webhook secret, from the flag or the file; `None` without one.
+    pub(crate) fn webhook_secret(&self) -> Result<Option<Secret>, String> {
+        let secret = match (&self.webhook_secret, &self.webhook_secret_file) {
+            (Some(secret), _) => secret.clone().into_bytes(),
+            (None, Some(file)) => {
+                let mut read = std::fs::read(file)
+                    .map_err(|e| format!("cannot read the webhook secret file {}: {e}", file.display()))?;
+                while read.last().is_some_and(|b| matches!(b, b'\n' | b'\r')) {
+                    read.pop();
+                }
+                read
+            }
+            (None, None) => return Ok(None),
+        };
+        match Secret::new(&secret) {
+            Some(secret) => Ok(Some(secret)),
+            None => Err("the webhook secret is empty".into()),
         }
     }
 

@@ -20,7 +20,8 @@ use super::error::{Error, Result};
 use super::failure::Failure;
 use super::files;
 use super::metrics::{Ended, Input, Metrics};
-use docconv::proto::v1::{ConversionOptions, Job, JobState, Output, Progress, Stage, StageTimings};
+use super::webhooks;
+use docconv::proto::v1::{ConversionOptions, Job, JobState, Output, Progress, Stage, StageTimings, WebhookState};
 use docconv::trace::TraceParent;
 use docconv_backend::{
     Backend, BackendError, Blobs, Created, Durability, Events, Lease, Modified, StoredInput, StoredJob,
@@ -166,6 +167,17 @@ pub enum Ending {
     /// The result's description, and its name among the job's files.
     Succeeded(Output, String),
     Failed(Failure),
+}
+
+impl Ending {
+    /// The job's state after this end.
+    fn state(&self) -> JobState {
+        match self {
+            Ending::Succeeded(..) => JobState::Succeeded,
+            Ending::Failed(Failure::Cancelled) => JobState::Cancelled,
+            Ending::Failed(_) => JobState::Failed,
+        }
+    }
 }
 
 /// A place in the queue, held while an upload is recorded.
@@ -528,33 +540,40 @@ impl Jobs {
 
     /// Writes the final state of a job, unless it has ended already.
     /// Returns the job as it now stands.
+    ///
+    /// A webhook that wants this end is queued for delivery first: should
+    /// this node die before the end is written, the delivery waits for the
+    /// end the job's next run writes; queued after, it could be lost.
     async fn end(&self, id: &str, ending: Ending, timings: Option<StageTimings>) -> Result<Job> {
+        let state = ending.state();
+        let record = self.backend.records.get(id).await?;
+        let wants = |record: &StoredJob| record.webhook.as_ref().is_some_and(|w| webhooks::wanted(w.events(), state));
+        if record.is_some_and(|record| !has_ended(&record) && wants(&record)) {
+            self.backend.deliveries.push(id).await?;
+        }
         // The change may be tried again after a conflict, so it takes a copy each time.
         let modified = modify(&*self.backend.records, id, Durability::Lasting, |record| {
             if has_ended(record) {
                 return false;
             }
+            let wanted = wants(record);
             let job = record.job.get_or_insert_default();
+            if let Some(webhook) = job.webhook.as_mut().filter(|w| w.state() == WebhookState::Pending && !wanted) {
+                webhook.set_state(WebhookState::NotSent);
+            }
             job.progress = None;
             job.queue_position = 0;
             job.end_time = Some(now_timestamp());
             if timings.is_some() {
                 job.timings = timings;
             }
+            job.set_state(state);
             match &ending {
                 Ending::Succeeded(output, file) => {
-                    job.set_state(JobState::Succeeded);
                     job.output = Some(output.clone());
                     record.result_file = file.clone();
                 }
-                Ending::Failed(failure) => {
-                    let state = match failure {
-                        Failure::Cancelled => JobState::Cancelled,
-                        _ => JobState::Failed,
-                    };
-                    job.set_state(state);
-                    job.error = Some(failure.to_job_error());
-                }
+                Ending::Failed(failure) => job.error = Some(failure.to_job_error()),
             }
             true
         });
@@ -649,6 +668,7 @@ impl Jobs {
     pub fn stop_accepting(&self) {
         self.lock().accepting = false;
         self.backend.queue.close();
+        self.backend.deliveries.close();
     }
 
     /// Ends a job whose runner failed unexpectedly (its claim is gone): as

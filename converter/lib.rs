@@ -21,6 +21,7 @@ mod postprocess;
 mod probe;
 pub mod server;
 mod service;
+mod webhooks;
 mod workers;
 
 /// The defaults of a settings struct, as its flag attributes declare them

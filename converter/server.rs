@@ -9,6 +9,7 @@ use super::jobs::Jobs;
 use super::pool::{Pool, PoolConfig};
 use super::postprocess;
 use super::service::{ConverterService, Settings};
+use super::webhooks::{self, Courier};
 use super::workers::Processes;
 use docconv::proto::v1::converter_server::ConverterServer;
 use docconv_auth::TokensFile;
@@ -82,8 +83,9 @@ pub async fn run(
     let _ = std::fs::remove_dir_all(&scratch_dir);
     std::fs::create_dir_all(data_dir.join("jobs"))
         .map_err(|e| StartError(format!("cannot create the data directory {}: {e}", data_dir.display())))?;
+    let webhook_secret = config.webhook_secret().map_err(StartError)?;
     let (backend, orphan_age) = open_backend(&config, &data_dir).await?;
-    let jobs = Arc::new(Jobs::new(backend, config.queue_capacity, orphan_age).with_metrics(config.metrics.clone()));
+    let jobs = Arc::new(Jobs::new(backend.clone(), config.queue_capacity, orphan_age).with_metrics(config.metrics.clone()));
     let recovered = jobs.recover().await.map_err(|e| StartError(format!("{e:?}")))?;
     if recovered > 0 {
         tracing::info!(recovered, "jobs from the previous run are queued again");
@@ -93,6 +95,14 @@ pub async fn run(
     if swept > 0 {
         tracing::info!(swept, "removed the remains of uploads cut off by the last stop");
     }
+
+    if webhook_secret.is_none() {
+        tracing::info!("webhooks are sent unsigned: no --webhook-secret");
+    }
+    let sender = webhooks::Sender::new(config.webhook_policy(), config.webhook_timeout());
+    let courier =
+        Courier::new(backend.records, backend.deliveries, sender, webhook_secret, config.webhook_max_attempts);
+    let courier = tokio::spawn(Arc::new(courier).run());
 
     let spec = WorkerSpec {
         exe: worker_exe,
@@ -126,6 +136,7 @@ pub async fn run(
         min_free_disk,
         workers: workers as u32,
         data_dir: data_dir.clone(),
+        webhooks: config.webhook_policy(),
     };
     let service = ConverterService::new(jobs.clone(), &pool, stopping, settings);
     let expiry = tokio::spawn(expire_periodically(jobs.clone(), config.retention()));
@@ -210,6 +221,7 @@ pub async fn run(
         } => Ok(()),
     };
     expiry.abort();
+    courier.abort();
     result
 }
 

@@ -10,6 +10,7 @@ use super::jobs::{Jobs, now_timestamp};
 use super::options;
 use super::pool::Running;
 use super::postprocess;
+use super::webhooks;
 use docconv::ids;
 use docconv::ids::hex;
 use docconv::metrics::Active;
@@ -54,6 +55,8 @@ pub struct Settings {
     pub workers: u32,
     /// Where this node writes job files, for its free space.
     pub data_dir: std::path::PathBuf,
+    /// What webhooks may reach, to refuse at once what never could.
+    pub webhooks: webhooks::Policy,
 }
 
 pub struct ConverterService {
@@ -70,11 +73,12 @@ pub struct ConverterService {
     min_free_disk: u64,
     workers: u32,
     data_dir: std::path::PathBuf,
+    webhooks: webhooks::Policy,
 }
 
 impl ConverterService {
     pub fn new(jobs: Arc<Jobs>, pool: &Running, stopping: watch::Receiver<bool>, settings: Settings) -> Self {
-        let Settings { max_upload_bytes, heartbeat, min_free_disk, workers, data_dir } = settings;
+        let Settings { max_upload_bytes, heartbeat, min_free_disk, workers, data_dir, webhooks } = settings;
         let (targets, sandbox) = (pool.targets.clone(), pool.sandbox.clone());
         ConverterService {
             jobs,
@@ -86,6 +90,7 @@ impl ConverterService {
             min_free_disk,
             workers,
             data_dir,
+            webhooks,
         }
     }
 
@@ -166,8 +171,10 @@ impl ConverterService {
                 input_size_bytes,
                 options: Some(options::redacted(&options)),
                 merged_file_names,
+                webhook: header.webhook.as_ref().map(|_| webhooks::pending()),
                 ..Job::default()
             }),
+            webhook: header.webhook,
             request_id: header.request_id,
             input_extension: checked.extension,
             order: 0,
@@ -185,7 +192,10 @@ impl ConverterService {
             t if t.is_empty() => "pdf".to_owned(),
             t => t,
         };
-        let violations = options::check(&header.options.clone().unwrap_or_default(), &target, format.kind, targets);
+        let mut violations = options::check(&header.options.clone().unwrap_or_default(), &target, format.kind, targets);
+        if let Some(webhook) = &header.webhook {
+            violations.extend(webhooks::check(webhook, &self.webhooks));
+        }
         if !violations.is_empty() {
             return Err(Error::BadRequest(violations));
         }

@@ -8,12 +8,13 @@ use super::error::ClientError;
 use super::json;
 use super::options::OptionArgs;
 use super::progress::{FileProgress, Mode, Progress};
+use super::webhook::WebhookArgs;
 use super::{Client, EXIT_ERROR, EXIT_JOB_FAILED, EXIT_OK, ServerArgs};
 use clap::Args;
 use docconv::limits::MAX_CHUNK;
 use docconv::proto::v1::{
     ConversionOptions, DocumentHeader, GetJobRequest, Job, JobState, SubmitHeader, SubmitRequest, WatchJobRequest,
-    submit_request::Payload, watch_job_response::Event,
+    Webhook, submit_request::Payload, watch_job_response::Event,
 };
 use serde_json::json;
 use std::collections::HashMap;
@@ -49,6 +50,8 @@ pub struct ConvertArgs {
     server: ServerArgs,
     #[command(flatten)]
     options: OptionArgs,
+    #[command(flatten)]
+    webhook: WebhookArgs,
 }
 
 /// One job of the run: a file, or every file of a merge.
@@ -148,15 +151,17 @@ async fn convert_all(client: Client, args: &ConvertArgs, work: &[Work], mode: Mo
     let names: Vec<String> = work.iter().map(|w| w.name.clone()).collect();
     let progress = Arc::new(Progress::new(mode, &names));
     let options = args.options.to_options();
+    let webhook = args.webhook.to_webhook();
     let target = args.to.clone().unwrap_or_default();
     let out_dir = args.output_dir.clone();
     let mut tasks = tokio::task::JoinSet::new();
     for (index, item) in work.iter().enumerate() {
-        let (mut client, files, options, target, out_dir) =
-            (client.clone(), item.files.clone(), options.clone(), target.clone(), out_dir.clone());
+        let (mut client, files, options, webhook, target, out_dir) =
+            (client.clone(), item.files.clone(), options.clone(), webhook.clone(), target.clone(), out_dir.clone());
         let line = progress.file(&item.name);
         tasks.spawn(async move {
-            let outcome = convert_one(&mut client, &files, &target, options, out_dir.as_deref(), &line).await;
+            let asked = Asked { target, options, webhook };
+            let outcome = convert_one(&mut client, &files, asked, out_dir.as_deref(), &line).await;
             let words = match (&outcome.error, &outcome.job) {
                 (Some(e), _) => format!("error: {}", e.chain().lines().next().unwrap_or_default()),
                 (None, Some(job)) if job.state() == JobState::Succeeded => match &outcome.output {
@@ -189,15 +194,21 @@ async fn convert_all(client: Client, args: &ConvertArgs, work: &[Work], mode: Mo
         .collect()
 }
 
+/// What each job is asked to do, besides converting its files.
+struct Asked {
+    target: String,
+    options: ConversionOptions,
+    webhook: Option<Webhook>,
+}
+
 async fn convert_one(
     client: &mut Client,
     files: &[PathBuf],
-    target: &str,
-    options: ConversionOptions,
+    asked: Asked,
     out_dir: Option<&Path>,
     line: &FileProgress,
 ) -> Outcome {
-    let job = match submit(client, files, target, options, line).await {
+    let job = match submit(client, files, &asked, line).await {
         Ok(job) => job,
         Err(e) => return Outcome::failed(e),
     };
@@ -231,8 +242,7 @@ enum ReadEnd {
 async fn submit(
     client: &mut Client,
     files: &[PathBuf],
-    target: &str,
-    options: ConversionOptions,
+    asked: &Asked,
     line: &FileProgress,
 ) -> Result<Job, ClientError> {
     let mut sizes = Vec::new();
@@ -251,9 +261,10 @@ async fn submit(
             let header = match index {
                 0 => Payload::Header(SubmitHeader {
                     file_name,
-                    target_format: target.to_owned(),
+                    target_format: asked.target.clone(),
                     size_bytes: Some(size),
-                    options: Some(options.clone()),
+                    options: Some(asked.options.clone()),
+                    webhook: asked.webhook.clone(),
                     ..SubmitHeader::default()
                 }),
                 _ => Payload::NextDocument(DocumentHeader { file_name, size_bytes: Some(size), ..Default::default() }),

@@ -45,6 +45,15 @@ pub fn job(job: &Job) -> Value {
         })),
         "attempts": job.attempts,
         "options": job.options.as_ref().map(options),
+        "webhook": job.webhook.as_ref().map(|w| json!({
+            "state": w.state().as_str_name(),
+            "delivery_id": w.delivery_id,
+            "attempts": w.attempts,
+            "last_error": w.last_error,
+            "last_status_code": w.last_status_code,
+            "delivered_time": time(&w.delivered_time),
+            "next_attempt_time": time(&w.next_attempt_time),
+        })),
     })
 }
 

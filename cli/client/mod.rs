@@ -14,6 +14,7 @@ mod job;
 mod json;
 mod options;
 mod progress;
+mod webhook;
 
 pub use convert::ConvertArgs;
 pub use job::JobArgs;

@@ -5,12 +5,13 @@
 //! clock), and short: the whole suite takes about a second.
 
 use crate::{
-    Backend, BackendError, Created, Durability, Modified, Records, Revision, StoredJob, has_ended, id_of, modify,
-    revision_of,
+    Backend, BackendError, Created, Durability, Modified, Queue, Records, Revision, StoredJob, has_ended, id_of,
+    modify, revision_of,
 };
 use async_trait::async_trait;
 use docconv::proto::v1::{Job, JobState, Progress};
 use futures_util::StreamExt;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 
@@ -35,17 +36,38 @@ pub async fn run(subject: &mut impl Subject) {
     watchers_see_revisions_in_order_until_the_end(&subject.fresh().await).await;
     a_watch_starts_at_the_revision_asked_for(&subject.fresh().await).await;
     ended_jobs_expire_and_deletion_forgets_them(&subject.fresh().await).await;
-    the_queue_hands_out_jobs_in_order(&subject.fresh().await).await;
-    a_lease_waits_for_work_and_ends_at_close(&subject.fresh().await).await;
-    a_lease_that_runs_out_is_handed_out_again(&subject.fresh().await).await;
-    an_extended_lease_is_kept(&subject.fresh().await).await;
-    a_released_job_waits_again(&subject.fresh().await).await;
+    // Both queues keep the same promises.
+    for which in [Which::Jobs, Which::Deliveries] {
+        the_queue_hands_out_jobs_in_order(&subject.fresh().await, which).await;
+        a_lease_waits_for_work_and_ends_at_close(&subject.fresh().await, which).await;
+        a_lease_that_runs_out_is_handed_out_again(&subject.fresh().await, which).await;
+        an_extended_lease_is_kept(&subject.fresh().await, which).await;
+        a_released_job_waits_again(&subject.fresh().await, which).await;
+    }
+    assert_eq!(subject.fresh().await.deliveries.lease_time(), LEASE, "the suite's lease time");
+    a_delivery_is_queued_once(&subject.fresh().await).await;
     files_are_readable_once_written_whole(&subject.fresh().await).await;
     checkouts_hold_inputs_and_kept_results_are_readable(&subject.fresh().await).await;
     let backend = subject.fresh().await;
     let prepared = prepare_restart(&backend).await;
     if let Some(after) = subject.restart(backend).await {
         check_restart(&after, prepared).await;
+    }
+}
+
+/// Which of a backend's queues a check runs on.
+#[derive(Clone, Copy, Debug)]
+enum Which {
+    Jobs,
+    Deliveries,
+}
+
+impl Which {
+    fn of(self, backend: &Backend) -> &Arc<dyn Queue> {
+        match self {
+            Which::Jobs => &backend.queue,
+            Which::Deliveries => &backend.deliveries,
+        }
     }
 }
 
@@ -247,16 +269,17 @@ async fn ended_jobs_expire_and_deletion_forgets_them(backend: &Backend) {
     assert!(!matches!(gone, Some(Ok(_))), "no record after deletion: {gone:?}");
 }
 
-async fn queue_of(backend: &Backend, ids: &[&str]) {
+/// Records queued jobs and pushes them onto the `which` queue.
+async fn queue_of(backend: &Backend, which: Which, ids: &[&str]) {
     for (order, id) in ids.iter().enumerate() {
         create(&*backend.records, queued(id, "", order as u64 + 1)).await;
-        backend.queue.push(id).await.unwrap();
+        which.of(backend).push(id).await.unwrap();
     }
 }
 
-async fn the_queue_hands_out_jobs_in_order(backend: &Backend) {
-    let queue = &*backend.queue;
-    queue_of(backend, &["a", "b", "c", "d"]).await;
+async fn the_queue_hands_out_jobs_in_order(backend: &Backend, which: Which) {
+    let queue = &**which.of(backend);
+    queue_of(backend, which, &["a", "b", "c", "d"]).await;
     assert_eq!(queue.waiting().await.unwrap(), ["a", "b", "c", "d"]);
     let a = queue.lease().await.unwrap().unwrap();
     assert_eq!((a.id.as_str(), a.deliveries), ("a", 1));
@@ -271,27 +294,27 @@ async fn the_queue_hands_out_jobs_in_order(backend: &Backend) {
     assert_eq!(queue.lease().await.unwrap().unwrap().id, "d");
 }
 
-async fn a_lease_waits_for_work_and_ends_at_close(backend: &Backend) {
-    let queue = backend.queue.clone();
+async fn a_lease_waits_for_work_and_ends_at_close(backend: &Backend, which: Which) {
+    let queue = which.of(backend).clone();
     let waiting = tokio::spawn(async move { queue.lease().await });
     tokio::time::sleep(SHORT).await;
     assert!(!waiting.is_finished(), "a lease waits while nothing is queued");
-    queue_of(backend, &["a"]).await;
+    queue_of(backend, which, &["a"]).await;
     let lease = tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("pushed work wakes a lease");
     assert_eq!(lease.unwrap().unwrap().unwrap().id, "a");
-    let queue = backend.queue.clone();
+    let queue = which.of(backend).clone();
     let waiting = tokio::spawn(async move { queue.lease().await });
     tokio::time::sleep(SHORT / 3).await;
-    backend.queue.close();
+    which.of(backend).close();
     let closed = tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("close wakes waiting leases");
     assert!(closed.unwrap().unwrap().is_none());
-    queue_of(backend, &["b"]).await;
-    assert!(backend.queue.lease().await.unwrap().is_none(), "a closed queue hands out nothing");
+    queue_of(backend, which, &["b"]).await;
+    assert!(which.of(backend).lease().await.unwrap().is_none(), "a closed queue hands out nothing");
 }
 
-async fn a_lease_that_runs_out_is_handed_out_again(backend: &Backend) {
-    let queue = &*backend.queue;
-    queue_of(backend, &["a", "b"]).await;
+async fn a_lease_that_runs_out_is_handed_out_again(backend: &Backend, which: Which) {
+    let queue = &**which.of(backend);
+    queue_of(backend, which, &["a", "b"]).await;
     let first = queue.lease().await.unwrap().unwrap();
     assert_eq!(queue.lease().await.unwrap().unwrap().id, "b");
     // Nothing waits now; the next lease comes when `a`'s runs out.
@@ -305,12 +328,12 @@ async fn a_lease_that_runs_out_is_handed_out_again(backend: &Backend) {
     queue.ack(&again).await.unwrap();
 }
 
-async fn an_extended_lease_is_kept(backend: &Backend) {
-    let queue = &*backend.queue;
-    queue_of(backend, &["a"]).await;
+async fn an_extended_lease_is_kept(backend: &Backend, which: Which) {
+    let queue = &**which.of(backend);
+    queue_of(backend, which, &["a"]).await;
     let lease = queue.lease().await.unwrap().unwrap();
     let other = {
-        let queue = backend.queue.clone();
+        let queue = which.of(backend).clone();
         tokio::spawn(async move { queue.lease().await })
     };
     // Twice the lease time, extended every quarter of it.
@@ -325,9 +348,9 @@ async fn an_extended_lease_is_kept(backend: &Backend) {
     other.abort();
 }
 
-async fn a_released_job_waits_again(backend: &Backend) {
-    let queue = &*backend.queue;
-    queue_of(backend, &["a", "b"]).await;
+async fn a_released_job_waits_again(backend: &Backend, which: Which) {
+    let queue = &**which.of(backend);
+    queue_of(backend, which, &["a", "b"]).await;
     let a = queue.lease().await.unwrap().unwrap();
     queue.release(&a).await.unwrap();
     let mut waiting = queue.waiting().await.unwrap();
@@ -337,6 +360,21 @@ async fn a_released_job_waits_again(backend: &Backend) {
     leased.sort();
     assert_eq!(leased, ["a", "b"]);
     assert!(matches!(queue.release(&a).await, Err(BackendError::LeaseLost { .. })), "a lease is handed back once");
+}
+
+async fn a_delivery_is_queued_once(backend: &Backend) {
+    let queue = &*backend.deliveries;
+    for id in ["a", "a", "b"] {
+        queue.push(id).await.unwrap();
+    }
+    assert_eq!(queue.waiting().await.unwrap(), ["a", "b"], "a waiting delivery is not queued twice");
+    let a = queue.lease().await.unwrap().unwrap();
+    assert_eq!(a.id, "a");
+    queue.push("a").await.unwrap();
+    assert_eq!(queue.lease().await.unwrap().unwrap().id, "b");
+    let again = tokio::time::timeout(SHORT, queue.lease()).await;
+    assert!(again.is_err(), "a held delivery is not queued twice: {again:?}");
+    queue.ack(&a).await.unwrap();
 }
 
 async fn write(backend: &Backend, id: &str, name: &str, parts: &[&[u8]]) {
@@ -416,7 +454,15 @@ pub struct BeforeRestart {
 
 async fn prepare_restart(backend: &Backend) -> BeforeRestart {
     let records = &*backend.records;
-    queue_of(backend, &["ended", "running", "queued"]).await;
+    queue_of(backend, Which::Jobs, &["ended", "running", "queued"]).await;
+    // Deliveries: one done with, one being sent, one waiting.
+    for id in ["delivered", "sending", "pending"] {
+        backend.deliveries.push(id).await.unwrap();
+    }
+    let delivered = backend.deliveries.lease().await.unwrap().unwrap();
+    backend.deliveries.ack(&delivered).await.unwrap();
+    let sending = backend.deliveries.lease().await.unwrap().unwrap();
+    assert_eq!(sending.id, "sending");
     let lease = backend.queue.lease().await.unwrap().unwrap();
     let ended = records.get(&lease.id).await.unwrap().unwrap();
     let ended = records.update(with_state(ended, JobState::Succeeded), Durability::Lasting).await.unwrap();
@@ -449,6 +495,19 @@ async fn check_restart(backend: &Backend, before: BeforeRestart) {
     leased.sort();
     assert_eq!(leased, ["queued", "running"]);
     assert_eq!(read(backend, "ended", "output.pdf", 0).await.unwrap(), b"%PDF", "files survive");
+    // Deliveries not acknowledged wait again; the one being sent once its
+    // lease has run out.
+    let mut leased = Vec::new();
+    for _ in 0..2 {
+        let lease = tokio::time::timeout(LEASE * 4, backend.deliveries.lease()).await.expect("handed out again");
+        let lease = lease.unwrap().unwrap();
+        backend.deliveries.ack(&lease).await.unwrap();
+        leased.push(lease.id);
+    }
+    leased.sort();
+    assert_eq!(leased, ["pending", "sending"]);
+    let more = tokio::time::timeout(LEASE * 2, backend.deliveries.lease()).await;
+    assert!(more.is_err(), "an acknowledged delivery is not handed out again: {more:?}");
 }
 
 /// A NATS server with JetStream on a free port, its storage in a

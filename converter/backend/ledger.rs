@@ -120,3 +120,38 @@ impl Ledger for MemoryLedger {
         Ok(())
     }
 }
+
+/// Where a [`DurableQueue`](crate::DurableQueue) keeps which ids wait in it
+/// (leased or not), so they wait again after a restart. Every write is
+/// durable when the call returns.
+pub trait QueueLedger: Send + Sync + 'static {
+    /// Records `id` as queued at `place` (places grow with every push).
+    fn enqueue(&self, id: &str, place: u64) -> Result<(), BackendError>;
+    /// Forgets `id`; nothing happens if it is not queued.
+    fn dequeue(&self, id: &str) -> Result<(), BackendError>;
+    /// The queued ids with their places, in no particular order.
+    fn queued(&self) -> Result<Vec<(String, u64)>, BackendError>;
+}
+
+/// A queue ledger in memory, for the in-memory backend.
+#[derive(Default)]
+pub struct MemoryQueueLedger {
+    queued: Mutex<HashMap<String, u64>>,
+}
+
+impl QueueLedger for MemoryQueueLedger {
+    fn enqueue(&self, id: &str, place: u64) -> Result<(), BackendError> {
+        self.queued.lock().unwrap_or_else(PoisonError::into_inner).insert(id.to_owned(), place);
+        Ok(())
+    }
+
+    fn dequeue(&self, id: &str) -> Result<(), BackendError> {
+        self.queued.lock().unwrap_or_else(PoisonError::into_inner).remove(id);
+        Ok(())
+    }
+
+    fn queued(&self) -> Result<Vec<(String, u64)>, BackendError> {
+        let queued = self.queued.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(queued.iter().map(|(id, place)| (id.clone(), *place)).collect())
+    }
+}

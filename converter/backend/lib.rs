@@ -9,19 +9,24 @@
 //!   released for another node. A lease that runs out is handed out again:
 //!   that is how a job of a node that died is recovered.
 //!
+//! - A second [`Queue`], of webhook deliveries: ids of jobs whose
+//!   webhook is to be sent, held by a node while it sends.
+//!
 //! - [`Blobs`]: the files of a job, streamed in (an upload), streamed
 //!   out from an offset (a download), and checked out into a folder of
 //!   this node for a worker to convert, its results kept from there.
 //!
 //! Two implementations live here: [`Backend::in_memory`], for fast tests,
 //! and [`Backend::embedded`], a redb file and a directory per job, which
-//! survive restarts. Records and queue are [`Local`] in both. Both pass
+//! survive restarts. Records and queue are [`Local`] in both, deliveries a
+//! [`DurableQueue`]. Both pass
 //! the suite in [`conformance`], which any other implementation (a shared
 //! engine for a cluster) must pass too.
 #![forbid(unsafe_code)]
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+mod durable_queue;
 mod error;
 mod files;
 mod ledger;
@@ -29,9 +34,11 @@ mod local;
 mod memory_files;
 mod nats;
 mod nats_access;
+mod nats_queue;
 mod record;
 mod redb;
 
+pub use durable_queue::DurableQueue;
 pub use error::{BackendError, Result};
 pub use files::Files;
 pub use local::Local;
@@ -182,12 +189,17 @@ pub trait BlobWriter: Send {
     async fn finish(self: Box<Self>) -> Result<()>;
 }
 
-/// A job backend: the records, the queue and the files, which may be one object.
+/// A job backend: the records, the queues and the files, which may be one object.
 #[derive(Clone)]
 pub struct Backend {
     pub records: Arc<dyn Records>,
+    /// Jobs waiting for a worker.
     pub queue: Arc<dyn Queue>,
     pub blobs: Arc<dyn Blobs>,
+    /// Ids of jobs whose webhook is to be sent: pushed before the job's
+    /// end is recorded, acknowledged once the webhook is delivered or
+    /// given up. Its own queue, as it waits for jobs that have ended.
+    pub deliveries: Arc<dyn Queue>,
 }
 
 impl Backend {
@@ -195,7 +207,14 @@ impl Backend {
     /// checkouts): nothing survives it. For tests. Leases last `lease`.
     pub fn in_memory(lease: Duration) -> Backend {
         let local = Arc::new(Local::new(Arc::new(ledger::MemoryLedger::default()), lease));
-        Backend { records: local.clone(), queue: local, blobs: Arc::new(MemoryFiles::new()) }
+        let deliveries = DurableQueue::open(Arc::new(ledger::MemoryQueueLedger::default()), lease)
+            .expect("an empty ledger in memory opens");
+        Backend {
+            records: local.clone(),
+            queue: local,
+            blobs: Arc::new(MemoryFiles::new()),
+            deliveries: Arc::new(deliveries),
+        }
     }
 
     /// Records in a redb file at `store` (created if there is no file; a
@@ -204,15 +223,18 @@ impl Backend {
     /// wait in the queue again, in the order they were submitted: their
     /// leases died with that process. Leases last `lease`.
     pub fn embedded(store: &Path, files: &Path, lease: Duration) -> Result<Backend> {
-        let local = Arc::new(Local::open(Arc::new(redb::RedbStore::open(store)?), lease)?);
-        Ok(Backend { records: local.clone(), queue: local, blobs: Arc::new(Files::new(files.to_owned())) })
+        let store = Arc::new(redb::RedbStore::open(store)?);
+        let local = Arc::new(Local::open(store.clone(), lease)?);
+        let deliveries = Arc::new(DurableQueue::open(store, lease)?);
+        Ok(Backend { records: local.clone(), queue: local, blobs: Arc::new(Files::new(files.to_owned())), deliveries })
     }
 
     /// The job space shared by every node connected to the same NATS
     /// servers with the same prefix (see `nats`).
     pub async fn nats(settings: NatsSettings) -> Result<Backend> {
         let shared = Arc::new(nats::Nats::connect(settings).await?);
-        Ok(Backend { records: shared.clone(), queue: shared.clone(), blobs: shared })
+        let (queue, deliveries) = (shared.queue.clone(), shared.deliveries.clone());
+        Ok(Backend { records: shared.clone(), queue, blobs: shared, deliveries })
     }
 }
 

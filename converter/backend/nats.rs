@@ -10,9 +10,10 @@
 //!   to job ids in `<prefix>-requests`, keyed by their SHA-256 (a client's
 //!   id may hold characters a key cannot).
 //! - `Queue`: a work-queue stream, `<prefix>-queue`, one subject per job,
-//!   and one durable pull consumer shared by every node. Its ack wait is
-//!   the lease: in-progress acks extend it, an ack ends it, and the server
-//!   hands out again what was not acknowledged in time.
+//!   and one durable pull consumer shared by every node (`nats_queue`).
+//!   Its ack wait is the lease: in-progress acks extend it, an ack ends
+//!   it, and the server hands out again what was not acknowledged in time.
+//!   Webhook deliveries wait in a second one, `<prefix>-deliveries`.
 //! - `Blobs`: an object store, `<prefix>-files`, one object per file
 //!   (`<id>/<name>`), streamed in and out in chunks; workers convert in a
 //!   local folder per job.
@@ -22,24 +23,23 @@
 
 use crate::error::{BackendError, Result};
 use crate::nats_access::{NatsAccess, shown_urls};
+use crate::nats_queue::{NatsQueue, QueueNames};
 use crate::record::StoredJob;
 use crate::{
-    BlobWriter, Blobs, Created, Durability, Events, Lease, Queue, Records, Revision, ended_before, has_ended, id_of,
-    revision_of, stamp,
+    BlobWriter, Blobs, Created, Durability, Events, Records, Revision, ended_before, has_ended, id_of, revision_of,
+    stamp,
 };
 use async_nats::ConnectErrorKind;
-use async_nats::jetstream::{self, AckKind, consumer, kv, object_store, stream};
+use async_nats::jetstream::{self, kv, object_store, stream};
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use prost::Message;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::sync::Notify;
 
 /// How a node reaches the shared job space.
 #[derive(Clone, Debug)]
@@ -60,38 +60,21 @@ pub struct NatsSettings {
     pub access: NatsAccess,
 }
 
-/// Queue messages read at once when listing the waiting jobs.
-const QUEUE_READS_AT_ONCE: usize = 16;
-
-/// How long one pull waits for a job before asking again (and noticing a close).
-const PULL_WAIT: Duration = Duration::from_secs(1);
-
 pub struct Nats {
-    js: jetstream::Context,
     jobs: kv::Store,
     requests: kv::Store,
-    queue: stream::Stream,
-    consumer: consumer::Consumer<consumer::pull::Config>,
+    /// The jobs waiting for a worker.
+    pub queue: Arc<NatsQueue>,
+    /// The webhook deliveries waiting to be sent.
+    pub deliveries: Arc<NatsQueue>,
     files: object_store::ObjectStore,
     settings: NatsSettings,
-    /// Messages this node holds a lease on, by token.
-    held: Mutex<HashMap<u64, Held>>,
-    next_token: AtomicU64,
-    closed: AtomicBool,
-    closing: Notify,
-}
-
-struct Held {
-    message: jetstream::Message,
-    /// When this node counts the lease as gone: a little before the
-    /// server does, since the server's clock started at delivery.
-    deadline: Instant,
 }
 
 /// A NATS call that failed: the server or its cluster did not answer as
 /// it should (a server lost, a leader being elected, a cut connection),
 /// which trying again later may mend.
-fn failed(doing: &str, e: impl std::fmt::Display) -> BackendError {
+pub(crate) fn failed(doing: &str, e: impl std::fmt::Display) -> BackendError {
     BackendError::Unavailable(format!("NATS: {doing}: {e}"))
 }
 
@@ -140,32 +123,19 @@ impl Nats {
         let prefix = &settings.prefix;
         let jobs = key_value(&js, format!("{prefix}-jobs"), &settings).await?;
         let requests = key_value(&js, format!("{prefix}-requests"), &settings).await?;
-        let queue = js
-            .get_or_create_stream(stream::Config {
-                name: format!("{prefix}-queue"),
-                subjects: vec![format!("{prefix}.queue.*")],
-                retention: stream::RetentionPolicy::WorkQueue,
-                max_age: settings.retention,
-                num_replicas: settings.replicas,
-                storage: stream::StorageType::File,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| failed("making the queue stream", e))?;
-        let consumer = queue
-            .get_or_create_consumer(
-                "workers",
-                consumer::pull::Config {
-                    durable_name: Some("workers".into()),
-                    ack_policy: consumer::AckPolicy::Explicit,
-                    ack_wait: settings.lease,
-                    // Attempts are counted in the job record, not here.
-                    max_deliver: -1,
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(|e| failed("making the queue consumer", e))?;
+        let queue_of = |name: &str, consumer: &str, dedupe: bool| QueueNames {
+            stream: format!("{prefix}-{name}"),
+            subjects: format!("{prefix}.{name}"),
+            consumer: consumer.to_owned(),
+            dedupe,
+        };
+        let (lease, retention, replicas) = (settings.lease, settings.retention, settings.replicas);
+        let queue = NatsQueue::open(&js, queue_of("queue", "workers", false), lease, retention, replicas).await?;
+        // A job's delivery is one piece of work: pushed again by a second
+        // run of the job (its first node died between queueing the
+        // delivery and recording the end), it is dropped as a duplicate.
+        let deliveries =
+            NatsQueue::open(&js, queue_of("deliveries", "deliveries", true), lease, retention, replicas).await?;
         let files = match js.get_object_store(format!("{prefix}-files")).await {
             Ok(files) => files,
             Err(_) => js
@@ -179,36 +149,7 @@ impl Nats {
                 .await
                 .map_err(|e| failed("making the files bucket", e))?,
         };
-        Ok(Nats {
-            js,
-            jobs,
-            requests,
-            queue,
-            consumer,
-            files,
-            settings,
-            held: Mutex::default(),
-            next_token: AtomicU64::new(1),
-            closed: AtomicBool::new(false),
-            closing: Notify::new(),
-        })
-    }
-
-    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Held>> {
-        self.held.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn subject(&self, id: &str) -> String {
-        format!("{}.queue.{id}", self.settings.prefix)
-    }
-
-    /// The message of a lease this node still holds, taken out of the map.
-    fn take_held(&self, lease: &Lease) -> Result<Held> {
-        let held = self.held().remove(&lease.token);
-        match held {
-            Some(held) if held.deadline > Instant::now() => Ok(held),
-            _ => Err(BackendError::LeaseLost { id: lease.id.clone() }),
-        }
+        Ok(Nats { jobs, requests, queue: Arc::new(queue), deliveries: Arc::new(deliveries), files, settings })
     }
 
     fn object(id: &str, name: &str) -> String {
@@ -414,121 +355,6 @@ impl Watching {
             }
             return Some((record, self));
         }
-    }
-}
-
-#[async_trait]
-impl Queue for Nats {
-    fn lease_time(&self) -> Duration {
-        self.settings.lease
-    }
-
-    async fn push(&self, id: &str) -> Result<()> {
-        let ack =
-            self.js.publish(self.subject(id), id.to_owned().into()).await.map_err(|e| failed("queueing a job", e))?;
-        ack.await.map_err(|e| failed("queueing a job", e))?;
-        Ok(())
-    }
-
-    async fn lease(&self) -> Result<Option<Lease>> {
-        loop {
-            if self.closed.load(Ordering::SeqCst) {
-                return Ok(None);
-            }
-            let closing = self.closing.notified();
-            let fetched = async {
-                let mut batch = self
-                    .consumer
-                    .batch()
-                    .max_messages(1)
-                    .expires(PULL_WAIT)
-                    .messages()
-                    .await
-                    .map_err(|e| failed("asking for a job", e))?;
-                batch.next().await.transpose().map_err(|e| failed("receiving a job", e))
-            };
-            let message = tokio::select! {
-                message = fetched => message?,
-                () = closing => return Ok(None),
-            };
-            let Some(message) = message else {
-                continue;
-            };
-            let info = message.info().map_err(|e| failed("reading a job's delivery", e))?;
-            let deliveries = info.delivered.max(1) as u32;
-            let id = String::from_utf8_lossy(&message.payload).into_owned();
-            let token = self.next_token.fetch_add(1, Ordering::Relaxed);
-            // The server's ack wait began when it sent the message, a
-            // moment before it arrived here: a tenth of the lease covers that.
-            let deadline = Instant::now() + self.settings.lease * 9 / 10;
-            self.held().insert(token, Held { message, deadline });
-            return Ok(Some(Lease { id, deliveries, token }));
-        }
-    }
-
-    async fn extend(&self, lease: &Lease) -> Result<()> {
-        let held = self.take_held(lease)?;
-        let asked = Instant::now();
-        held.message.ack_with(AckKind::Progress).await.map_err(|e| failed("extending a lease", e))?;
-        let deadline = asked + self.settings.lease * 9 / 10;
-        self.held().insert(lease.token, Held { deadline, ..held });
-        Ok(())
-    }
-
-    async fn ack(&self, lease: &Lease) -> Result<()> {
-        let held = self.take_held(lease)?;
-        held.message.double_ack().await.map_err(|e| failed("acknowledging a job", e))
-    }
-
-    /// Hands the job back at the end of the line: acknowledged, then queued
-    /// again (a negative acknowledgement would leave it out of `waiting`).
-    async fn release(&self, lease: &Lease) -> Result<()> {
-        let held = self.take_held(lease)?;
-        held.message.double_ack().await.map_err(|e| failed("handing a job back", e))?;
-        self.push(&lease.id).await
-    }
-
-    async fn remove(&self, id: &str) -> Result<bool> {
-        let message = match self.queue.get_last_raw_message_by_subject(&self.subject(id)).await {
-            Ok(message) => message,
-            Err(_) => return Ok(false),
-        };
-        let mut consumer = self.consumer.clone();
-        let delivered = consumer.info().await.map_err(|e| failed("reading the queue", e))?.delivered.stream_sequence;
-        if message.sequence <= delivered {
-            // Handed out (or about to be again): its holder ends it.
-            return Ok(false);
-        }
-        self.queue.delete_message(message.sequence).await.map_err(|e| failed("taking a job out of the queue", e))
-    }
-
-    async fn waiting(&self) -> Result<Vec<String>> {
-        let mut consumer = self.consumer.clone();
-        let delivered = consumer.info().await.map_err(|e| failed("reading the queue", e))?.delivered.stream_sequence;
-        let mut queue = self.queue.clone();
-        let state = queue.info().await.map_err(|e| failed("reading the queue", e))?.state.clone();
-        let mut waiting = Vec::new();
-        if state.messages == 0 {
-            return Ok(waiting);
-        }
-        // One request per message, several at once (in order) so that a
-        // long queue costs a few round trips' time, not one per job.
-        let sequences = (delivered + 1).max(state.first_sequence)..=state.last_sequence;
-        let mut messages = futures_util::stream::iter(sequences)
-            .map(|sequence| self.queue.get_raw_message(sequence))
-            .buffered(QUEUE_READS_AT_ONCE);
-        while let Some(message) = messages.next().await {
-            // Gaps are jobs taken out of the queue.
-            if let Ok(message) = message {
-                waiting.push(String::from_utf8_lossy(&message.payload).into_owned());
-            }
-        }
-        Ok(waiting)
-    }
-
-    fn close(&self) {
-        self.closed.store(true, Ordering::SeqCst);
-        self.closing.notify_waiters();
     }
 }
 

@@ -11,7 +11,7 @@
 //!   never replaced by an empty store, which would lose every job silently.
 
 use crate::error::BackendError;
-use crate::ledger::{Inserted, Ledger};
+use crate::ledger::{Inserted, Ledger, QueueLedger};
 use crate::record::StoredJob;
 use crate::{Revision, ended_before, has_ended, id_of, revision_of};
 use prost::Message;
@@ -27,6 +27,8 @@ use std::time::SystemTime;
 const JOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("jobs");
 /// Request id → job id, for idempotent submits.
 const REQUESTS: TableDefinition<&str, &str> = TableDefinition::new("requests");
+/// Job id → place, for the webhook deliveries queued (see `DurableQueue`).
+const DELIVERIES: TableDefinition<&str, u64> = TableDefinition::new("deliveries");
 /// Settings of the store itself: `REVISIONS_RESERVED`.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// No revision up to this one may be handed out again (see `Ledger`).
@@ -328,6 +330,7 @@ fn create_tables(db: &Database) -> Result<(), redb::Error> {
     txn.open_table(JOBS)?;
     txn.open_table(REQUESTS)?;
     txn.open_table(META)?;
+    txn.open_table(DELIVERIES)?;
     txn.commit()?;
     Ok(())
 }
@@ -491,6 +494,41 @@ impl Ledger for RedbStore {
             txn.open_table(META)?.insert(REVISIONS_RESERVED, up_to)?;
             txn.commit()?;
             Ok(())
+        })
+    }
+}
+
+/// The deliveries queue lives in the job store's file: one file to keep,
+/// back up and check, and redb allows one process per file anyway.
+impl QueueLedger for RedbStore {
+    fn enqueue(&self, id: &str, place: u64) -> Result<(), BackendError> {
+        self.run(|db| {
+            let txn = db.begin_write()?;
+            txn.open_table(DELIVERIES)?.insert(id, place)?;
+            txn.commit()?;
+            Ok(())
+        })
+    }
+
+    fn dequeue(&self, id: &str) -> Result<(), BackendError> {
+        self.run(|db| {
+            let txn = db.begin_write()?;
+            txn.open_table(DELIVERIES)?.remove(id)?;
+            txn.commit()?;
+            Ok(())
+        })
+    }
+
+    fn queued(&self) -> Result<Vec<(String, u64)>, BackendError> {
+        self.run(|db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(DELIVERIES)?;
+            let mut queued = Vec::new();
+            for entry in table.iter()? {
+                let (id, place) = entry?;
+                queued.push((id.value().to_owned(), place.value()));
+            }
+            Ok(queued)
         })
     }
 }

@@ -356,3 +356,38 @@ async fn a_stopping_node_hands_its_running_jobs_back_at_once() {
     assert_eq!(taken.expect("a claim").id, job.id);
     assert_eq!(stopping.hand_back().await, 0, "nothing is handed back twice");
 }
+
+/// Submits a job with a webhook listening for `events`.
+async fn submit_with_webhook(jobs: &Jobs, events: docconv::proto::v1::WebhookEvents) -> Job {
+    let id = ids::new_id();
+    write(jobs, &id, &files::input("docx")).await;
+    let mut record = record(&id, "");
+    let webhook =
+        docconv::proto::v1::Webhook { url: "https://example.com/".into(), events: events as i32, ..Default::default() };
+    record.webhook = Some(webhook);
+    record.job.as_mut().unwrap().webhook = Some(webhooks::pending());
+    let reservation = jobs.reserve().await.unwrap();
+    jobs.enqueue(reservation, record).await.unwrap()
+}
+
+#[tokio::test]
+async fn an_end_a_webhook_wants_is_queued_for_delivery_and_others_are_not_sent() {
+    use docconv::proto::v1::WebhookEvents;
+    let Hub { jobs, .. } = hub(10);
+    let deliveries = jobs.backend.deliveries.clone();
+    let plain = submit(&jobs).await;
+    let any = submit_with_webhook(&jobs, WebhookEvents::Unspecified).await;
+    let failures = submit_with_webhook(&jobs, WebhookEvents::Failed).await;
+    let cancelled = submit_with_webhook(&jobs, WebhookEvents::Ended).await;
+    for _ in 0..3 {
+        let mut claim = next(&jobs).await;
+        jobs.finish(&mut claim, Ending::Succeeded(output(), "result.pdf".into()), StageTimings::default()).await;
+    }
+    jobs.cancel(&cancelled.id).await.unwrap();
+    assert_eq!(deliveries.waiting().await.unwrap(), [any.id.clone(), cancelled.id.clone()]);
+    let state = |job: Job| job.webhook.map(|w| w.state());
+    assert_eq!(state(jobs.get(&plain.id).await.unwrap()), None);
+    assert_eq!(state(jobs.get(&any.id).await.unwrap()), Some(WebhookState::Pending), "its courier settles it");
+    assert_eq!(state(jobs.get(&failures.id).await.unwrap()), Some(WebhookState::NotSent), "a success is not a failure");
+    assert_eq!(state(jobs.get(&cancelled.id).await.unwrap()), Some(WebhookState::Pending));
+}

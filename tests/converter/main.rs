@@ -21,3 +21,4 @@ mod soak;
 mod supervision;
 mod support;
 mod tls;
+mod webhooks;
