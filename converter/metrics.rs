@@ -43,6 +43,12 @@ pub struct Restart {
     pub reason: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WebhookAttempt {
+    /// delivered, retry (will be tried again) or failed (given up).
+    pub outcome: &'static str,
+}
+
 type Histograms<S> = Family<S, Histogram, fn() -> Histogram>;
 
 /// 5 ms to about 80 s, doubling: a small document's stage to a big
@@ -65,6 +71,8 @@ pub struct Metrics {
     pub watches: Gauge,
     pub bytes_received: Counter,
     pub bytes_sent: Counter,
+    pub webhook_attempts: Family<WebhookAttempt, Counter>,
+    pub webhooks_held: Gauge,
 }
 
 impl Default for Metrics {
@@ -81,6 +89,8 @@ impl Default for Metrics {
             watches: Gauge::default(),
             bytes_received: Counter::default(),
             bytes_sent: Counter::default(),
+            webhook_attempts: Family::default(),
+            webhooks_held: Gauge::default(),
         }
     }
 }
@@ -115,6 +125,12 @@ impl Metrics {
         r.register("watches_active", "Open WatchJob streams", self.watches.clone());
         r.register_with_unit("received", "Document bytes received", Unit::Bytes, self.bytes_received.clone());
         r.register_with_unit("sent", "Result bytes sent", Unit::Bytes, self.bytes_sent.clone());
+        r.register("webhook_attempts", "Webhook delivery attempts, by outcome", self.webhook_attempts.clone());
+        r.register(
+            "webhooks_held",
+            "Webhook deliveries this converter holds (waiting for a job's end or a retry)",
+            self.webhooks_held.clone(),
+        );
     }
 
     /// Records the stages a worker reported.

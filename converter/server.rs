@@ -85,7 +85,8 @@ pub async fn run(
         .map_err(|e| StartError(format!("cannot create the data directory {}: {e}", data_dir.display())))?;
     let webhook_secret = config.webhook_secret().map_err(StartError)?;
     let (backend, orphan_age) = open_backend(&config, &data_dir).await?;
-    let jobs = Arc::new(Jobs::new(backend.clone(), config.queue_capacity, orphan_age).with_metrics(config.metrics.clone()));
+    let jobs =
+        Arc::new(Jobs::new(backend.clone(), config.queue_capacity, orphan_age).with_metrics(config.metrics.clone()));
     let recovered = jobs.recover().await.map_err(|e| StartError(format!("{e:?}")))?;
     if recovered > 0 {
         tracing::info!(recovered, "jobs from the previous run are queued again");
@@ -101,7 +102,8 @@ pub async fn run(
     }
     let sender = webhooks::Sender::new(config.webhook_policy(), config.webhook_timeout());
     let courier =
-        Courier::new(backend.records, backend.deliveries, sender, webhook_secret, config.webhook_max_attempts);
+        Courier::new(backend.records, backend.deliveries, sender, webhook_secret, config.webhook_max_attempts)
+            .with_metrics(config.metrics.clone());
     let courier = tokio::spawn(Arc::new(courier).run());
 
     let spec = WorkerSpec {

@@ -16,7 +16,9 @@ use super::body;
 use super::send::{Request, SendError, Sender};
 use super::sign::{self, Secret};
 use super::wanted;
+use crate::metrics::{Metrics, WebhookAttempt};
 use bytes::Bytes;
+use docconv::metrics::Active;
 use docconv::proto::v1::{Job, Webhook, WebhookMethod, WebhookState, WebhookStatus};
 use docconv_backend::{BackendError, Durability, Lease, Modified, Queue, Records, StoredJob, has_ended, modify};
 use futures_util::StreamExt;
@@ -50,6 +52,7 @@ pub struct Courier {
     secret: Option<Secret>,
     /// Attempts before a delivery is given up.
     max_attempts: u32,
+    metrics: Arc<Metrics>,
 }
 
 /// Where a delivery stands after a step.
@@ -66,7 +69,13 @@ impl Courier {
         secret: Option<Secret>,
         max_attempts: u32,
     ) -> Courier {
-        Courier { records, deliveries, sender, secret, max_attempts: max_attempts.max(1) }
+        let max_attempts = max_attempts.max(1);
+        Courier { records, deliveries, sender, secret, max_attempts, metrics: Arc::default() }
+    }
+
+    /// Counts attempts into `metrics` (which a registry may serve).
+    pub fn with_metrics(self, metrics: Arc<Metrics>) -> Courier {
+        Courier { metrics, ..self }
     }
 
     /// Takes deliveries from the queue until it is closed (at shutdown),
@@ -96,6 +105,7 @@ impl Courier {
 
     /// Settles one delivery while holding its lease, then acknowledges it.
     async fn deliver(&self, lease: Lease) {
+        let _held = Active::of(&self.metrics.webhooks_held);
         let id = lease.id.clone();
         let settle = async {
             loop {
@@ -142,13 +152,21 @@ impl Courier {
         }
         let attempt = status.attempts + 1;
         let outcome = self.sender.send(self.request(&webhook, &job, &status.delivery_id)).await;
-        match &outcome {
-            Ok(code) => tracing::info!(job = %id, attempt, code, "webhook delivered"),
-            Err(e) if e.retry && attempt < self.max_attempts => {
-                tracing::info!(job = %id, attempt, "webhook not delivered, will try again: {}", e.message)
+        let counted = match &outcome {
+            Ok(code) => {
+                tracing::info!(job = %id, attempt, code, "webhook delivered");
+                "delivered"
             }
-            Err(e) => tracing::warn!(job = %id, attempt, "webhook not delivered, given up: {}", e.message),
-        }
+            Err(e) if e.retry && attempt < self.max_attempts => {
+                tracing::info!(job = %id, attempt, "webhook not delivered, will try again: {}", e.message);
+                "retry"
+            }
+            Err(e) => {
+                tracing::warn!(job = %id, attempt, "webhook not delivered, given up: {}", e.message);
+                "failed"
+            }
+        };
+        self.metrics.webhook_attempts.get_or_create(&WebhookAttempt { outcome: counted }).inc();
         let max_attempts = self.max_attempts;
         let state = self.record(id, |status| outcome_into(status, attempt, &outcome, max_attempts)).await?;
         Ok(match state {

@@ -12,6 +12,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use docconv::proto::v1::{GetJobRequest, JobState, Webhook, WebhookEvents, WebhookState, WebhookStatus};
+use docconv_converter::metrics::WebhookAttempt;
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -268,7 +269,14 @@ async fn a_failed_conversion_sends_the_failed_event() {
 #[tokio::test]
 async fn a_receiver_failing_twice_gets_it_on_the_third_attempt_with_the_same_delivery_id() {
     let receiver = Receiver::start(&[500, 503], 200).await;
-    let mut client = server().client().await;
+    // A converter of its own, so that its metrics count this delivery only.
+    let metrics = std::sync::Arc::new(docconv_converter::metrics::Metrics::default());
+    let own = Server::start(|c| {
+        c.webhook_secret = Some(SECRET.into());
+        c.webhook_allow_private_networks = vec![ALLOWED.parse().unwrap()];
+        c.metrics = metrics.clone();
+    });
+    let mut client = own.client().await;
     let data = std::fs::read(fixture("page_1.docx")).unwrap();
     let job = submit_with(&mut client, "page_1.docx", &data, webhook(receiver.url("/flaky"))).await;
     let started = Instant::now();
@@ -283,6 +291,8 @@ async fn a_receiver_failing_twice_gets_it_on_the_third_attempt_with_the_same_del
         assert_eq!(request.body, requests[0].body, "every attempt says the same");
         assert_eq!(request.header("docconv-signature"), signature(SECRET, &request.body));
     }
+    let attempts = |outcome| metrics.webhook_attempts.get_or_create(&WebhookAttempt { outcome }).get();
+    assert_eq!((attempts("retry"), attempts("delivered"), attempts("failed")), (2, 1, 0), "counted for Prometheus");
 }
 
 #[tokio::test]
