@@ -208,7 +208,7 @@ async fn convert_one(
     out_dir: Option<&Path>,
     line: &FileProgress,
 ) -> Outcome {
-    let job = match submit(client, files, &asked, line).await {
+    let job = match submit_again_if_unavailable(client, files, &asked, line).await {
         Ok(job) => job,
         Err(e) => return Outcome::failed(e),
     };
@@ -224,6 +224,33 @@ async fn convert_one(
     match download::download(client, &job, &to, |done, total| line.downloading(done, total)).await {
         Ok(()) => Outcome { job: Some(job), output: Some(to.path), error: None },
         Err(e) => Outcome { job: Some(job), output: None, error: Some(e) },
+    }
+}
+
+/// Waits before each further `Submit` when the service was unavailable.
+const RESUBMIT_AFTER: [Duration; 3] = [Duration::from_secs(1), Duration::from_secs(2), Duration::from_secs(4)];
+
+/// `submit`, again while the service answers UNAVAILABLE (a converter
+/// stopping, a cluster's job store electing a leader, a gateway's
+/// converter gone). Every try carries the same request id, so a try that
+/// was accepted before its answer was lost is answered with that job, not
+/// converted twice.
+async fn submit_again_if_unavailable(
+    client: &mut Client,
+    files: &[PathBuf],
+    asked: &Asked,
+    line: &FileProgress,
+) -> Result<Job, ClientError> {
+    let request_id = docconv::ids::new_id();
+    let mut waits = RESUBMIT_AFTER.iter();
+    loop {
+        match submit(client, files, asked, &request_id, line).await {
+            Err(e) if e.code() == Some(tonic::Code::Unavailable) => match waits.next() {
+                Some(wait) => tokio::time::sleep(*wait).await,
+                None => return Err(e),
+            },
+            answer => return answer,
+        }
     }
 }
 
@@ -243,6 +270,7 @@ async fn submit(
     client: &mut Client,
     files: &[PathBuf],
     asked: &Asked,
+    request_id: &str,
     line: &FileProgress,
 ) -> Result<Job, ClientError> {
     let mut sizes = Vec::new();
@@ -265,6 +293,7 @@ async fn submit(
                     size_bytes: Some(size),
                     options: Some(asked.options.clone()),
                     webhook: asked.webhook.clone(),
+                    request_id: request_id.to_owned(),
                     ..SubmitHeader::default()
                 }),
                 _ => Payload::NextDocument(DocumentHeader { file_name, size_bytes: Some(size), ..Default::default() }),

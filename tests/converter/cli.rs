@@ -308,12 +308,28 @@ async fn a_download_resumes_from_its_temporary_file_with_identical_bytes() {
 
 /// A converter that knows one succeeded job and serves its result, up to
 /// `cut` bytes of it and then nothing more if `cut` is set. It records
-/// the offset of each ReadResult.
-#[derive(Clone)]
+/// the offset of each ReadResult, and the request id of each Submit, the
+/// first `unavailable` of which it answers UNAVAILABLE.
+#[derive(Clone, Default)]
 struct Fake {
     result: Arc<Vec<u8>>,
     cut: Option<usize>,
     offsets: Arc<Mutex<Vec<u64>>>,
+    unavailable: usize,
+    submits: Arc<Mutex<Vec<String>>>,
+}
+
+impl Fake {
+    fn job(&self) -> Job {
+        let output = Output {
+            file_name: "fake.pdf".into(),
+            content_type: "application/pdf".into(),
+            size_bytes: self.result.len() as u64,
+            sha256: sha256_hex(&self.result),
+            page_count: 1,
+        };
+        Job { id: FAKE_ID.into(), state: JobState::Succeeded as i32, output: Some(output), ..Default::default() }
+    }
 }
 
 const FAKE_ID: &str = "00112233445566778899aabbccddeeff";
@@ -324,28 +340,34 @@ type FakeStream<T> = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<T,
 impl docconv::proto::v1::converter_server::Converter for Fake {
     async fn submit(
         &self,
-        _: tonic::Request<tonic::Streaming<docconv::proto::v1::SubmitRequest>>,
+        request: tonic::Request<tonic::Streaming<docconv::proto::v1::SubmitRequest>>,
     ) -> Result<tonic::Response<Job>, tonic::Status> {
-        Err(tonic::Status::unimplemented("fake"))
+        use docconv::proto::v1::submit_request::Payload;
+        let mut stream = request.into_inner();
+        let mut request_id = String::new();
+        while let Some(message) = stream.message().await? {
+            if let Some(Payload::Header(header)) = message.payload {
+                request_id = header.request_id;
+            }
+        }
+        let mut submits = self.submits.lock().unwrap();
+        submits.push(request_id);
+        match submits.len() <= self.unavailable {
+            true => Err(tonic::Status::unavailable("the job store is unavailable for now; try again shortly")),
+            false => Ok(tonic::Response::new(self.job())),
+        }
     }
     type WatchJobStream = FakeStream<WatchJobResponse>;
     async fn watch_job(
         &self,
         _: tonic::Request<docconv::proto::v1::WatchJobRequest>,
     ) -> Result<tonic::Response<Self::WatchJobStream>, tonic::Status> {
-        Err(tonic::Status::unimplemented("fake"))
+        use docconv::proto::v1::watch_job_response::Event;
+        let last = WatchJobResponse { event: Some(Event::Job(self.job())) };
+        Ok(tonic::Response::new(Box::pin(tokio_stream::once(Ok(last)))))
     }
     async fn get_job(&self, _: tonic::Request<GetJobRequest>) -> Result<tonic::Response<Job>, tonic::Status> {
-        let output = Output {
-            file_name: "fake.pdf".into(),
-            content_type: "application/pdf".into(),
-            size_bytes: self.result.len() as u64,
-            sha256: sha256_hex(&self.result),
-            page_count: 1,
-        };
-        let job =
-            Job { id: FAKE_ID.into(), state: JobState::Succeeded as i32, output: Some(output), ..Default::default() };
-        Ok(tonic::Response::new(job))
+        Ok(tonic::Response::new(self.job()))
     }
     async fn cancel_job(
         &self,
@@ -416,7 +438,8 @@ fn a_server_gone_mid_download_leaves_no_file_under_the_final_name_and_the_next_d
     let result: Arc<Vec<u8>> = Arc::new((0..300_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect());
     let cut = 120_000;
     let offsets = Arc::new(Mutex::new(Vec::new()));
-    let (addr, runtime) = serve_fake(Fake { result: result.clone(), cut: Some(cut), offsets: offsets.clone() });
+    let (addr, runtime) =
+        serve_fake(Fake { result: result.clone(), cut: Some(cut), offsets: offsets.clone(), ..Fake::default() });
 
     let child = Command::new(docconv_exe())
         .args(["job", "download", FAKE_ID, "--server", &url(addr)])
@@ -444,7 +467,8 @@ fn a_server_gone_mid_download_leaves_no_file_under_the_final_name_and_the_next_d
     assert_eq!(std::fs::read(&partial).unwrap(), result[..cut]);
 
     // The next download asks only for the rest, and the whole is identical.
-    let (addr, _runtime) = serve_fake(Fake { result: result.clone(), cut: None, offsets: offsets.clone() });
+    let (addr, _runtime) =
+        serve_fake(Fake { result: result.clone(), cut: None, offsets: offsets.clone(), ..Fake::default() });
     let output = docconv(dir.path(), &url(addr), &["job", "download", FAKE_ID]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(*offsets.lock().unwrap(), [0, cut as u64]);
@@ -493,4 +517,21 @@ async fn a_token_from_the_environment_is_sent() {
     let accepted = run(Some(crate::auth::CLI));
     assert_eq!(accepted.status.code(), Some(0), "{}", stderr(&accepted));
     assert_eq!(pdf_pages(&std::fs::read(dir.path().join("page_1.pdf")).unwrap()), 1);
+}
+
+#[test]
+fn a_submit_answered_unavailable_is_sent_again_with_the_same_request_id() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("letter.docx"), b"a document").unwrap();
+    let result = Arc::new(b"%PDF-1.7 fake".to_vec());
+    let submits = Arc::new(Mutex::new(Vec::new()));
+    let fake = Fake { result: result.clone(), unavailable: 2, submits: submits.clone(), ..Fake::default() };
+    let (addr, _runtime) = serve_fake(fake);
+    let output = docconv(dir.path(), &url(addr), &["convert", "letter.docx"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let submits = submits.lock().unwrap().clone();
+    assert_eq!(submits.len(), 3, "twice unavailable, then accepted");
+    assert!(docconv::ids::is_valid(&submits[0]), "a request id is sent: {submits:?}");
+    assert!(submits.iter().all(|id| *id == submits[0]), "the same one each time: {submits:?}");
+    assert_eq!(std::fs::read(dir.path().join("fake.pdf")).unwrap(), *result);
 }
