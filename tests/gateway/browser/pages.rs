@@ -1,11 +1,14 @@
 //! The pages as people's browsers take them: nothing refused by the
-//! page's own policy, no failed request and nothing logged.
+//! page's own policy, no failed request and nothing logged; and no rule of
+//! axe-core's accessibility checks broken.
 
-use super::Browser;
+use super::{Browser, submit};
 use crate::support::big_text_document;
 use crate::web::serve;
 use docconv::proto::v1::CancelJobRequest;
 use serde_json::{Value, json};
+use std::path::Path;
+use std::time::Duration;
 
 /// Whether the rules of Turbo's progress bar are in force: the stylesheet
 /// Turbo writes into the page is applied only if the page's
@@ -18,6 +21,58 @@ const PROGRESS_BAR_STYLED: &str = "[...document.styleSheets].some((sheet) => {
 /// Long enough to be seen running, small enough for the shared
 /// converter's upload limit.
 const LONG_DOCUMENT: usize = 8000;
+
+/// Waits for a job's page to show the job running (for longer than most
+/// waits: on a busy machine the job may wait its turn), then has the page
+/// stop following the job, as when leaving it, so that it stays as it is
+/// while it is looked at, however soon the job ends.
+async fn hold_running_card(browser: &mut Browser) {
+    let running = "!!document.querySelector('.card--running')";
+    browser.wait_for_within(running, "the running card", Duration::from_secs(180)).await;
+    browser.eval("window.dispatchEvent(new Event('pagehide'))").await;
+}
+
+/// One job in each state a status page shows once it started: running
+/// (cancelled on drop, so it holds no worker after the test), succeeded
+/// and failed.
+struct Jobs {
+    running: String,
+    succeeded: String,
+    failed: String,
+}
+
+impl Jobs {
+    async fn submit() -> Jobs {
+        // Submitted first, so that it runs first.
+        let running = submit("Quarterly report of the regional offices.fodt", &big_text_document(LONG_DOCUMENT)).await;
+        let fixture = std::fs::read(crate::support::fixture("page_1.docx")).unwrap();
+        let succeeded = submit("A letter to the members of the board, final version.docx", &fixture).await;
+        let failed = submit("broken.docx", b"not a word document").await;
+        Jobs { running, succeeded, failed }
+    }
+
+    /// Waits for the jobs that succeed and fail to end.
+    async fn wait_ended(&self) {
+        let mut client = crate::web::converter().client().await;
+        crate::support::wait_end(&mut client, &self.succeeded).await;
+        crate::support::wait_failed(&mut client, &self.failed).await;
+    }
+}
+
+impl Drop for Jobs {
+    fn drop(&mut self) {
+        let id = self.running.clone();
+        // The test's runtime may be ending: cancel from a thread of its own.
+        let cancel = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                let mut client = crate::web::converter().client().await;
+                let _ = client.cancel_job(CancelJobRequest { id }).await;
+            });
+        });
+        let _ = cancel.join();
+    }
+}
 
 impl Browser {
     /// Has the browser report what pages log and load from now on (see
@@ -74,11 +129,54 @@ impl Browser {
         }
         problems
     }
+
+    /// The accessibility rules the page breaks, as axe-core checks them
+    /// (all its rules but experimental ones), one readable paragraph each.
+    async fn accessibility_violations(&mut self) -> Vec<String> {
+        if self.eval("typeof axe === 'undefined'").await == json!(true) {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/axe/node_modules/axe-core/axe.min.js");
+            let axe = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}; axe-core is not installed, run scripts/test", path.display()));
+            self.eval(&format!("{axe}; true")).await;
+        }
+        let violations = self
+            .eval(
+                "axe.run(document, { resultTypes: ['violations'] }).then((results) => results.violations.map((v) => ({
+                    rule: v.id, impact: v.impact, help: v.help, url: v.helpUrl,
+                    nodes: v.nodes.map((node) => ({ target: node.target.join(' '), html: node.html,
+                                                   summary: node.failureSummary })),
+                })))",
+            )
+            .await;
+        let violations = violations.as_array().cloned().unwrap_or_default();
+        violations
+            .iter()
+            .map(|v| {
+                let mut paragraph = format!(
+                    "{} ({}): {} <{}>",
+                    text(&v["rule"]),
+                    text(&v["impact"]),
+                    text(&v["help"]),
+                    text(&v["url"])
+                );
+                for node in v["nodes"].as_array().into_iter().flatten() {
+                    let summary = text(&node["summary"]).replace('\n', "\n      ");
+                    paragraph += &format!("\n    {}: {}\n      {summary}", text(&node["target"]), text(&node["html"]));
+                }
+                paragraph
+            })
+            .collect()
+    }
 }
 
 /// A string as it is, anything else as JSON.
 fn text(value: &Value) -> String {
     value.as_str().map_or_else(|| value.to_string(), str::to_owned)
+}
+
+/// Each of `problems`, saying on which page it was found.
+fn in_page<'a>(page: &'a str, problems: Vec<String>) -> impl Iterator<Item = String> + 'a {
+    problems.into_iter().map(move |problem| format!("{page}: {problem}"))
 }
 
 #[tokio::test]
@@ -143,4 +241,34 @@ async fn pages_log_nothing_and_load_everything_they_ask_for() {
 
     let problems = browser.problems().await;
     assert!(problems.is_empty(), "the pages had problems:\n{}", problems.join("\n"));
+}
+
+#[tokio::test]
+async fn pages_break_no_accessibility_rule() {
+    let gateway = serve();
+    let jobs = Jobs::submit().await;
+    let mut browser = Browser::start().await;
+    let mut broken = Vec::new();
+    browser.open(&format!("http://{gateway}/jobs/{}", jobs.running)).await;
+    hold_running_card(&mut browser).await;
+    broken.extend(in_page("the running job's page", browser.accessibility_violations().await));
+    jobs.wait_ended().await;
+
+    browser.open(&format!("http://{gateway}/")).await;
+    // With every part unfolded, so that the options are checked too.
+    browser.eval("document.querySelectorAll('details').forEach((details) => details.open = true)").await;
+    broken.extend(in_page("the upload page", browser.accessibility_violations().await));
+
+    let batch = format!("batch?ids={},{}", jobs.succeeded, jobs.failed);
+    for (page, path) in [
+        ("the finished job's page", format!("jobs/{}", jobs.succeeded)),
+        ("the failed job's page", format!("jobs/{}", jobs.failed)),
+        ("the page of several jobs", batch),
+        ("the error page", format!("jobs/{}", "0".repeat(32))),
+    ] {
+        browser.open(&format!("http://{gateway}/{path}")).await;
+        broken.extend(in_page(page, browser.accessibility_violations().await));
+    }
+
+    assert!(broken.is_empty(), "accessibility rules broken:\n\n{}", broken.join("\n\n"));
 }
