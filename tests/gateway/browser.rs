@@ -2,7 +2,7 @@
 //! uploads a document through the form and watches the page update itself;
 //! also through two gateways on two converters of one NATS cluster, one of
 //! them killed under the page. `pages` checks what the pages are like:
-//! nothing logged, accessible.
+//! nothing logged, accessible, fit for a phone.
 
 use crate::support::{big_text_document, pdf_pages};
 use crate::web::serve;

@@ -1,13 +1,17 @@
 //! The pages as people's browsers take them: nothing refused by the
-//! page's own policy, no failed request and nothing logged; and no rule of
-//! axe-core's accessibility checks broken.
+//! page's own policy, no failed request and nothing logged; no rule of
+//! axe-core's accessibility checks broken; and on a phone's screen, no
+//! sideways scrolling and controls big enough to tap (with screenshots to
+//! look at).
 
 use super::{Browser, submit};
 use crate::support::big_text_document;
 use crate::web::serve;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use docconv::proto::v1::CancelJobRequest;
 use serde_json::{Value, json};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Whether the rules of Turbo's progress bar are in force: the stylesheet
@@ -167,6 +171,66 @@ impl Browser {
             })
             .collect()
     }
+
+    /// Makes the page a phone's: 390×844 CSS pixels, three device pixels
+    /// each, as a current mid-size phone.
+    async fn emulate_phone(&mut self) {
+        let metrics = json!({ "width": 390, "height": 844, "deviceScaleFactor": 3, "mobile": true });
+        self.call("Emulation.setDeviceMetricsOverride", metrics).await;
+        self.call("Emulation.setTouchEmulationEnabled", json!({ "enabled": true, "maxTouchPoints": 5 })).await;
+    }
+
+    /// What does not fit a small screen: the page scrolling sideways, an
+    /// element matching a selector of `shown` or `controls` that is
+    /// missing, hidden or off the screen's sides, and a control less than
+    /// 44 CSS pixels tall (the smallest target a finger hits reliably).
+    async fn small_screen_problems(&mut self, controls: &[&str], shown: &[&str]) -> Vec<String> {
+        let script = format!(
+            "(() => {{
+                const problems = [];
+                const root = document.documentElement;
+                if (root.scrollWidth > innerWidth) {{
+                    problems.push(`the page is ${{root.scrollWidth}} pixels wide, the screen ${{innerWidth}}`);
+                }}
+                const check = (selector, control) => {{
+                    const found = document.querySelectorAll(selector);
+                    if (!found.length) problems.push(`${{selector}}: none`);
+                    for (const element of found) {{
+                        const box = element.getBoundingClientRect();
+                        const name = `${{selector}} \"${{element.textContent.trim().replace(/\\s+/g, ' ').slice(0, 40)}}\"`;
+                        if (!element.checkVisibility({{ visibilityProperty: true, opacityProperty: true }})) {{
+                            problems.push(`${{name}}: hidden`);
+                        }} else if (box.left < 0 || box.right > innerWidth) {{
+                            problems.push(`${{name}}: from ${{box.left}} to ${{box.right}}, off the screen`);
+                        }} else if (control && box.height < 44) {{
+                            problems.push(`${{name}}: ${{box.height}} pixels tall`);
+                        }}
+                    }}
+                }};
+                {controls}.forEach((selector) => check(selector, true));
+                {shown}.forEach((selector) => check(selector, false));
+                return problems;
+            }})()",
+            controls = json!(controls),
+            shown = json!(shown),
+        );
+        let problems = self.eval(&script).await;
+        problems.as_array().into_iter().flatten().map(|p| p.as_str().unwrap_or_default().to_owned()).collect()
+    }
+
+    /// A screenshot of the whole page, written as `name.png` into
+    /// `DOCCONV_SCREENSHOT_DIR`, or `screenshots/` of the build's own
+    /// temporary folder under `target/`, for people to look at.
+    async fn screenshot(&mut self, name: &str) -> PathBuf {
+        let dir = std::env::var_os("DOCCONV_SCREENSHOT_DIR")
+            .map_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots"), PathBuf::from);
+        std::fs::create_dir_all(&dir).unwrap();
+        let shot = self.call("Page.captureScreenshot", json!({ "format": "png", "captureBeyondViewport": true })).await;
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, BASE64.decode(shot["data"].as_str().unwrap()).unwrap()).unwrap();
+        eprintln!("screenshot: {}", path.display());
+        path
+    }
 }
 
 /// A string as it is, anything else as JSON.
@@ -271,4 +335,41 @@ async fn pages_break_no_accessibility_rule() {
     }
 
     assert!(broken.is_empty(), "accessibility rules broken:\n\n{}", broken.join("\n\n"));
+}
+
+#[tokio::test]
+async fn on_a_phone_pages_fit_the_screen_and_controls_are_big_enough_to_tap() {
+    let gateway = serve();
+    let jobs = Jobs::submit().await;
+    let mut browser = Browser::start().await;
+    browser.emulate_phone().await;
+    let mut problems = Vec::new();
+
+    browser.open(&format!("http://{gateway}/jobs/{}", jobs.running)).await;
+    hold_running_card(&mut browser).await;
+    problems
+        .extend(in_page("running", browser.small_screen_problems(&[".brand", ".back a"], &[".card progress"]).await));
+    browser.screenshot("phone-running").await;
+    jobs.wait_ended().await;
+
+    browser.open(&format!("http://{gateway}/")).await;
+    browser.wait_for("!!document.querySelector('form[data-upload]')", "the upload page").await;
+    problems.extend(in_page(
+        "upload",
+        browser.small_screen_problems(&[".brand", ".drop", ".upload .button", "summary"], &[]).await,
+    ));
+    browser.screenshot("phone-upload").await;
+    browser.eval("document.querySelectorAll('details').forEach((details) => details.open = true)").await;
+    let fields = [".options select", ".options input:not([type=checkbox])", ".options label.check"];
+    problems.extend(in_page("upload, unfolded", browser.small_screen_problems(&fields, &[".formats li"]).await));
+    browser.screenshot("phone-upload-unfolded").await;
+
+    for (name, id) in [("finished", &jobs.succeeded), ("failed", &jobs.failed)] {
+        browser.open(&format!("http://{gateway}/jobs/{id}")).await;
+        problems
+            .extend(in_page(name, browser.small_screen_problems(&[".brand", ".back a", ".card .button"], &[]).await));
+        browser.screenshot(&format!("phone-{name}")).await;
+    }
+
+    assert!(problems.is_empty(), "on a phone:\n{}", problems.join("\n"));
 }
