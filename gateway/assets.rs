@@ -7,8 +7,13 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use std::sync::LazyLock;
 
+/// The site's icon: a page, drawn for docconv.
+const ICON: &[u8] = include_bytes!("assets/icon.svg");
+const ICON_TYPE: &str = "image/svg+xml";
+
 const FILES: &[(&str, &str, &[u8])] = &[
     ("app.js", "text/javascript; charset=utf-8", include_bytes!("assets/app.js")),
+    ("icon.svg", ICON_TYPE, ICON),
     ("style.css", "text/css; charset=utf-8", include_bytes!("assets/style.css")),
     (
         "turbo.es2017-esm.js",
@@ -41,4 +46,11 @@ pub async fn serve(Path((version, name)): Path<(String, String)>) -> Response {
     // cached as if it were the old one.
     let cache = if version == *VERSION { "public, max-age=31536000, immutable" } else { "no-cache" };
     ([(header::CONTENT_TYPE, *content_type), (header::CACHE_CONTROL, cache)], *bytes).into_response()
+}
+
+/// `/favicon.ico`, which browsers ask for wherever a page names no icon
+/// (pages link `icon.svg`): the same icon, under a path that never changes,
+/// so cached for a day only.
+pub async fn favicon() -> Response {
+    ([(header::CONTENT_TYPE, ICON_TYPE), (header::CACHE_CONTROL, "public, max-age=86400")], ICON).into_response()
 }

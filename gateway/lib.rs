@@ -10,6 +10,7 @@ mod assets;
 mod auth;
 pub mod config;
 mod converters;
+mod csp;
 mod download;
 mod error;
 mod form;
@@ -25,7 +26,6 @@ mod watches;
 use auth::Caller;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, header};
 use axum::routing::{get, post};
 use config::{ConverterTrust, GatewayConfig};
 use docconv::proto::v1::converter_client::ConverterClient;
@@ -127,9 +127,11 @@ impl AppState {
 
 pub fn app(state: AppState) -> Router {
     // Open to all, tokens or not: probes, and the files every page (the
-    // 401 page included) loads, which hold nothing of anyone's.
+    // 401 page included) loads and the icon browsers ask for, which hold
+    // nothing of anyone's.
     let open = Router::new()
         .route("/assets/{version}/{name}", get(assets::serve))
+        .route("/favicon.ico", get(assets::favicon))
         .route("/healthz", get(pages::healthz))
         .route("/readyz", get(pages::readyz));
     // Everything else, unknown paths included, needs a token when there
@@ -148,26 +150,10 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require));
     let metrics = state.config.metrics.clone();
     open.merge(guarded)
-        .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::from_fn(csp::headers))
         .layer(axum::middleware::from_fn_with_state(metrics, metrics::count))
         .layer(axum::middleware::from_fn(trace::follow))
         .with_state(state)
-}
-
-/// Pages load nothing from elsewhere and run only our own scripts; user
-/// content is escaped anyway, this is the second line.
-async fn security_headers(mut response: axum::response::Response) -> axum::response::Response {
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-        ),
-    );
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    response
 }
 
 /// TLS for the connection to the converter, as its URL's scheme and the

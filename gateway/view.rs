@@ -6,7 +6,7 @@
 //! Templates end in `.html`, so tera escapes every value: file names and
 //! messages from users or the converter can never become markup.
 
-use super::assets;
+use super::{assets, csp};
 use axum::http::StatusCode;
 use docconv::proto::v1::{Job, JobState, ListFormatsResponse, Stage};
 use serde::Serialize;
@@ -138,9 +138,12 @@ struct FormatView<'a> {
     targets: String,
 }
 
+/// What every page needs: where assets are, and the nonce of the response
+/// (see `csp`).
 fn base_context() -> Context {
     let mut context = Context::new();
     context.insert("assets", &assets::base_path());
+    context.insert("csp_nonce", &csp::nonce());
     context
 }
 

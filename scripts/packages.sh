@@ -58,6 +58,13 @@ ensure_example_clients() {
     npm_ci examples/node
 }
 
+# axe-core, the accessibility checks the browser tests run in the pages
+# (MPL-2.0; used by the tests only, never served).
+ensure_axe() {
+    command -v node >/dev/null && command -v npm >/dev/null || ensure_packages nodejs npm
+    npm_ci scripts/axe
+}
+
 # `npm ci` in $1 when its lock file is newer than what it installed. No
 # install scripts run: none of these packages needs one.
 npm_ci() {

@@ -41,7 +41,13 @@ function watchAll() {
 function stopAll() {
   for (const socket of streams.values()) {
     socket.stoppedByPage = true;
-    socket.close(1000);
+    // Closing a socket that is still connecting makes the browser log a
+    // failed connection: one left that soon is closed as it opens.
+    if (socket.readyState === WebSocket.CONNECTING) {
+      socket.addEventListener("open", () => socket.close(1000));
+    } else {
+      socket.close(1000);
+    }
   }
   streams.clear();
 }

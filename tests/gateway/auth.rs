@@ -96,9 +96,10 @@ async fn without_a_token_browsers_are_asked_for_one_while_probes_and_assets_stay
     assert!(json["error"].as_str().unwrap().contains("Authorization: Bearer"), "{json}");
 
     // Open: liveness, readiness (the converter's health needs no token
-    // either) and the assets pages load.
-    assert_eq!(get(gateway(tokens), "/healthz", None).await.status(), StatusCode::OK);
-    assert_eq!(get(gateway(tokens), "/readyz", None).await.status(), StatusCode::OK);
+    // either), the icon browsers ask for, and the assets pages load.
+    for uri in ["/healthz", "/readyz", "/favicon.ico"] {
+        assert_eq!(get(gateway(tokens), uri, None).await.status(), StatusCode::OK, "{uri}");
+    }
     let page = text(get(gateway(tokens), "/", Some(&basic("me", BROWSER))).await).await;
     let start = page.find("/assets/").unwrap() + "/assets/".len();
     let style = format!("/assets/{}/style.css", &page[start..start + page[start..].find('/').unwrap()]);

@@ -1,7 +1,8 @@
 //! A real browser: headless Chromium, driven over the DevTools protocol,
 //! uploads a document through the form and watches the page update itself;
 //! also through two gateways on two converters of one NATS cluster, one of
-//! them killed under the page.
+//! them killed under the page. `pages` checks what the pages are like:
+//! nothing logged, accessible, fit for a phone.
 
 use crate::support::{big_text_document, pdf_pages};
 use crate::web::serve;
@@ -16,6 +17,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
+
+mod pages;
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 

@@ -71,20 +71,57 @@ async fn the_upload_page_lists_the_converters_formats_and_limit() {
     assert!(!html.contains("<option value=\"zip\">"), "a zip is a split's result, not a target");
 }
 
+/// The nonce of a page's Content-Security-Policy, and the one its
+/// `<meta name="csp-nonce">` gives Turbo.
+async fn nonces(uri: &str) -> (String, String) {
+    let response = get(uri).await;
+    let csp = response.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap().to_owned();
+    let in_policy = csp.split("'nonce-").nth(1).and_then(|rest| rest.split('\'').next()).expect(&csp);
+    let html = text(response).await;
+    let meta = html.split("<meta name=\"csp-nonce\" content=\"").nth(1).and_then(|rest| rest.split('"').next());
+    (in_policy.to_owned(), meta.unwrap_or_else(|| panic!("{uri} has no csp-nonce: {html}")).to_owned())
+}
+
+#[tokio::test]
+async fn each_page_allows_turbos_stylesheet_by_a_nonce_of_its_own() {
+    let (first, in_page) = nonces("/").await;
+    assert_eq!(first, in_page);
+    assert!(first.len() >= 22, "{first}");
+    // Error pages load Turbo too. Many, so that every character a nonce
+    // may hold is likely to be seen in the page as in the header.
+    let mut seen = std::collections::HashSet::from([first]);
+    for _ in 0..32 {
+        let (nonce, in_page) = nonces("/nowhere").await;
+        assert_eq!(nonce, in_page);
+        assert!(seen.insert(nonce), "a nonce was used twice");
+    }
+    let csp = get("/").await.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap().to_owned();
+    assert!(csp.contains("script-src 'self';"), "scripts never by nonce: {csp}");
+}
+
 #[tokio::test]
 async fn assets_are_embedded_and_cached_for_long() {
     let html = text(get("/").await).await;
     let start = html.find("/assets/").unwrap() + "/assets/".len();
     let path = format!("/assets/{}", &html[start..start + html[start..].find('/').unwrap()]);
-    for (name, needle) in
-        [("app.js", "connectStreamSource"), ("turbo.es2017-esm.js", "Turbo 8.0.23"), ("style.css", ".card")]
-    {
+    assert!(html.contains(&format!("<link rel=\"icon\" href=\"{path}/icon.svg\" type=\"image/svg+xml\">")));
+    for (name, needle) in [
+        ("app.js", "connectStreamSource"),
+        ("turbo.es2017-esm.js", "Turbo 8.0.23"),
+        ("style.css", ".card"),
+        ("icon.svg", "<svg"),
+    ] {
         let response = get(&format!("{path}/{name}")).await;
         assert_eq!(response.status(), StatusCode::OK, "{name}");
         assert!(response.headers()[header::CACHE_CONTROL].to_str().unwrap().contains("immutable"));
         assert!(text(response).await.contains(needle), "{name}");
     }
     assert_eq!(get(&format!("{path}/missing.js")).await.status(), StatusCode::NOT_FOUND);
+    // Browsers ask for /favicon.ico where no page names an icon.
+    let favicon = get("/favicon.ico").await;
+    assert_eq!(favicon.status(), StatusCode::OK);
+    assert_eq!(favicon.headers()[header::CONTENT_TYPE], "image/svg+xml");
+    assert!(text(favicon).await.starts_with("<svg"));
 }
 
 #[tokio::test]
