@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod logs;
 mod metrics;
 
 use clap::{Args, Parser, Subcommand};
@@ -24,10 +25,8 @@ use tokio::sync::watch;
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// How the service logs to stderr: text, or json (one object a line,
-    /// with the span fields: job id and trace id)
-    #[arg(long, global = true, env = "DOCCONV_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
-    log_format: String,
+    #[command(flatten)]
+    logs: logs::Logs,
 }
 
 #[derive(Subcommand)]
@@ -167,7 +166,7 @@ impl Tls {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let json = cli.log_format == "json";
+    let logs = cli.logs;
     let result = match cli.command {
         // The worker is single-threaded and must not start a tokio runtime
         // or logging: LibreOffice owns its process.
@@ -179,7 +178,7 @@ fn main() -> ExitCode {
         Command::Job(args) => return client::job(args),
         Command::HashToken { name } => hash_token(name.as_deref()),
         Command::Serve { grpc_listen, http_listen, mut converter, mut gateway, auth, tls, observe } => {
-            block_on(json, async move {
+            block_on(logs, "docconv", async move {
                 let mut registry = Registry::default();
                 converter.metrics.register(&mut registry);
                 gateway.metrics.register(&mut registry);
@@ -214,17 +213,21 @@ fn main() -> ExitCode {
                 .map(|_| ())
             })
         }
-        Command::Converter { listen, mut converter, auth, tls, observe } => block_on(json, async move {
-            let mut registry = Registry::default();
-            converter.metrics.register(&mut registry);
-            observe.serve(registry).await?;
-            converter.auth_tokens_file = auth.auth_tokens_file;
-            converter.tls = tls.open()?;
-            let listener = bind(listen).await?;
-            server::run(converter, current_exe()?, listener, shutdown_signal().wait()).await.map_err(|e| e.to_string())
-        }),
+        Command::Converter { listen, mut converter, auth, tls, observe } => {
+            block_on(logs, "docconv-converter", async move {
+                let mut registry = Registry::default();
+                converter.metrics.register(&mut registry);
+                observe.serve(registry).await?;
+                converter.auth_tokens_file = auth.auth_tokens_file;
+                converter.tls = tls.open()?;
+                let listener = bind(listen).await?;
+                server::run(converter, current_exe()?, listener, shutdown_signal().wait())
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+        }
         Command::Gateway { listen, converter_url, converter_ca, mut gateway, auth, tls, observe } => {
-            block_on(json, async move {
+            block_on(logs, "docconv-gateway", async move {
                 let mut registry = Registry::default();
                 gateway.metrics.register(&mut registry);
                 observe.serve(registry).await?;
@@ -279,9 +282,17 @@ fn hash_token(name: Option<&str>) -> Result<(), String> {
     Ok(())
 }
 
-fn block_on(json_logs: bool, work: impl Future<Output = Result<(), String>>) -> Result<(), String> {
-    init_logging(json_logs);
-    tokio::runtime::Runtime::new().map_err(|e| format!("tokio runtime: {e}"))?.block_on(work)
+/// Runs a service: logging for it (as `service` in exported spans), then
+/// `work` on a runtime.
+fn block_on(
+    logs: logs::Logs,
+    service: &'static str,
+    work: impl Future<Output = Result<(), String>>,
+) -> Result<(), String> {
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("tokio runtime: {e}"))?;
+    let _inside = runtime.enter();
+    let _exporting = logs.start(service)?;
+    runtime.block_on(work)
 }
 
 async fn bind(address: SocketAddr) -> Result<TcpListener, String> {
@@ -291,31 +302,6 @@ async fn bind(address: SocketAddr) -> Result<TcpListener, String> {
 /// The converter starts its workers as `docconv worker` from this binary.
 fn current_exe() -> Result<PathBuf, String> {
     std::env::current_exe().map_err(|e| format!("cannot find the docconv binary itself: {e}"))
-}
-
-fn init_logging(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("DOCCONV_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match json {
-        true => logs.json().with_current_span(true).with_span_list(false).init(),
-        false => logs.init(),
-    }
-    // A panic in a task is caught where it matters (a job fails, a
-    // connection closes), but the default hook prints it as bare text,
-    // backtrace and all, outside the logs: one error line instead, with
-    // where it happened.
-    std::panic::set_hook(Box::new(|panic| {
-        let message = panic
-            .payload()
-            .downcast_ref::<&str>()
-            .copied()
-            .or_else(|| panic.payload().downcast_ref::<String>().map(String::as_str))
-            .unwrap_or("(no message)");
-        let location = panic.location().map(ToString::to_string).unwrap_or_default();
-        let thread = std::thread::current();
-        tracing::error!(thread = thread.name().unwrap_or("unnamed"), %location, "panic: {message}");
-    }));
 }
 
 /// Resolves on Ctrl-C or SIGTERM (what service managers send); several

@@ -96,8 +96,9 @@ pub struct Claim {
     pub worker_deaths: u32,
     /// When this node took it, for the conversion's duration.
     claimed_at: Instant,
-    /// The trace it was submitted in (see `docconv::trace`), for its logs.
-    pub trace_id: String,
+    /// The span of its work and log lines, in the trace it was submitted
+    /// in (see `docconv::trace`).
+    pub span: tracing::Span,
     /// Notified when the job is cancelled while running (or stops being
     /// this node's).
     pub cancel: Arc<Notify>,
@@ -458,8 +459,8 @@ impl Jobs {
             cancel: cancel.clone(),
             lost: lost.clone(),
         };
-        let trace_id = TraceParent::parse(&record.traceparent).map(|trace| trace.trace_id()).unwrap_or_default();
-        let keeper = tokio::spawn(keeper.run(reported, started_tx, stopped).instrument(job_span(&lease.id, &trace_id)));
+        let span = job_span(&lease.id, TraceParent::parse(&record.traceparent));
+        let keeper = tokio::spawn(keeper.run(reported, started_tx, stopped).instrument(span.clone()));
         self.lock().leases.insert(lease.id.clone(), lease.clone());
         Ok(Some(Claim {
             id: lease.id.clone(),
@@ -471,7 +472,7 @@ impl Jobs {
             attempts: job.attempts + 1,
             worker_deaths: record.worker_deaths,
             claimed_at: Instant::now(),
-            trace_id,
+            span,
             cancel,
             lease,
             queue_wait_ms,
@@ -829,9 +830,13 @@ impl Keeper {
     }
 }
 
-/// The span of every log line about running job `id`.
-pub fn job_span(id: &str, trace_id: &str) -> tracing::Span {
-    tracing::info_span!("job", id, trace_id)
+/// The span of running job `id`'s work and log lines, a child of the
+/// Submit it came from.
+fn job_span(id: &str, submitted: Option<TraceParent>) -> tracing::Span {
+    let span = tracing::info_span!("job", id, trace_id = tracing::field::Empty);
+    let trace = TraceParent::adopt(&span, submitted);
+    span.record("trace_id", trace.trace_id());
+    span
 }
 
 /// The next event of a watch, or never once there is none.

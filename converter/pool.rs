@@ -18,7 +18,7 @@ use super::failure::Failure;
 use super::files;
 use super::formats::{self, Kind, Targets};
 use super::html;
-use super::jobs::{Claim, Ending, Jobs, job_span};
+use super::jobs::{Claim, Ending, Jobs};
 use super::options;
 use super::pdf;
 use super::postprocess;
@@ -118,7 +118,7 @@ impl Pool {
                     // In a task of its own, so that a bug (a panic) while
                     // converting ends that job, not this runner.
                     let pool = self.clone();
-                    let span = job_span(&claim.id, &claim.trace_id);
+                    let span = claim.span.clone();
                     let mut job = AbortOnDrop(tokio::spawn(async move { pool.run(claim, worker).await }.instrument(span)));
                     worker = match (&mut job.0).await {
                         Ok(Some(next)) => next,

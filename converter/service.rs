@@ -415,9 +415,9 @@ impl Converter for ConverterService {
         // The caller's trace goes on with the job (a new one starts here
         // for callers that send none).
         let from_caller = request.metadata().get(trace::HEADER).and_then(|value| value.to_str().ok());
-        let trace =
-            from_caller.and_then(TraceParent::parse).map_or_else(TraceParent::new_root, |parent| parent.child());
-        let span = tracing::info_span!("submit", trace_id = %trace.trace_id());
+        let span = tracing::info_span!("submit", trace_id = tracing::field::Empty);
+        let trace = TraceParent::adopt(&span, from_caller.and_then(TraceParent::parse));
+        span.record("trace_id", trace.trace_id());
         let job = self.submit(request.into_inner(), trace).instrument(span).await?;
         Ok(Response::new(job))
     }

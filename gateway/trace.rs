@@ -15,8 +15,14 @@ pub struct Trace(pub TraceParent);
 
 pub async fn follow(mut request: Request, next: Next) -> Response {
     let from_caller = request.headers().get(HEADER).and_then(|value| value.to_str().ok()).and_then(TraceParent::parse);
-    let trace = from_caller.map_or_else(TraceParent::new_root, |parent| parent.child());
+    let span = tracing::info_span!(
+        "request",
+        trace_id = tracing::field::Empty,
+        method = %request.method(),
+        path = %request.uri().path()
+    );
+    let trace = TraceParent::adopt(&span, from_caller);
+    span.record("trace_id", trace.trace_id());
     request.extensions_mut().insert(Trace(trace));
-    let span = tracing::info_span!("request", trace_id = %trace.trace_id(), method = %request.method(), path = %request.uri().path());
     next.run(request).instrument(span).await
 }

@@ -3,7 +3,9 @@
 //! that every log line about a request or a job can be found by it.
 //!
 //! The header is one fixed-width line (`00-<trace>-<parent>-<flags>`); a
-//! tracing SDK is not needed to read, make or pass it on.
+//! tracing SDK is not needed to read, make or pass it on. With the `otel`
+//! feature, `adopt` also makes a `tracing` span part of the trace for
+//! OpenTelemetry, when a process exports spans.
 
 use std::fmt;
 
@@ -45,6 +47,38 @@ impl TraceParent {
     /// The same trace, with this hop as the parent of the next.
     pub fn child(&self) -> TraceParent {
         TraceParent { parent_id: span_id(), ..*self }
+    }
+
+    /// The hop of this trace that `span` is, as the next hop's parent.
+    /// When spans are exported (OpenTelemetry), `span` becomes the child
+    /// of `parent` (or the root of a new trace) and the result names it, so
+    /// that the next hop links to a span that exists; otherwise a child of
+    /// `parent`, or a new trace.
+    #[cfg(feature = "otel")]
+    pub fn adopt(span: &tracing::Span, parent: Option<TraceParent>) -> TraceParent {
+        use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
+        use tracing_opentelemetry::OpenTelemetrySpanExt;
+        if let Some(parent) = parent {
+            let remote = SpanContext::new(
+                TraceId::from_bytes(parent.trace_id),
+                SpanId::from_bytes(parent.parent_id),
+                TraceFlags::new(parent.flags),
+                true,
+                TraceState::default(),
+            );
+            // Fails only when spans are not exported, which the check below sees.
+            let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
+        }
+        let context = span.context();
+        let exported = context.span().span_context().clone();
+        if !exported.is_valid() {
+            return parent.map_or_else(TraceParent::new_root, |parent| parent.child());
+        }
+        TraceParent {
+            trace_id: exported.trace_id().to_bytes(),
+            parent_id: exported.span_id().to_bytes(),
+            flags: exported.trace_flags().to_u8(),
+        }
     }
 
     /// The trace id in hex, as logs show it.
