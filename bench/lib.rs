@@ -136,7 +136,8 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
 }
 
 async fn run_scenarios(bench: &Bench, args: &BenchArgs, started: Instant) -> Result<(), String> {
-    let mut documents = documents::fixtures(&args.fixtures);
+    let fixtures = documents::fixtures(&args.fixtures);
+    let mut documents = fixtures.clone();
     let large = documents::write_large_docx(&bench.work.join("large.docx"), bench.large_docx_paragraphs)
         .map_err(|e| e.to_string())?;
     documents.push(large.clone());
@@ -148,7 +149,7 @@ async fn run_scenarios(bench: &Bench, args: &BenchArgs, started: Instant) -> Res
 
     let wanted = |n: u32| args.only.is_empty() || args.only.contains(&n);
     if wanted(1) || wanted(2) {
-        speed_scenarios(bench, &documents, &small, &mut report, started).await?;
+        speed_scenarios(bench, &documents, &fixtures, &mut report, started).await?;
     }
     if wanted(3) {
         eprintln!("bench: 3. cold start ({:.0} s so far)", started.elapsed().as_secs_f64());
@@ -168,11 +169,12 @@ async fn run_scenarios(bench: &Bench, args: &BenchArgs, started: Instant) -> Res
     Ok(())
 }
 
-/// Scenarios 1 and 2 share one docconv and the peers.
+/// Scenarios 1 and 2 share one docconv and the peers: 1 converts every
+/// document, 2 the fixtures alone (the first of which warms unoserver).
 async fn speed_scenarios(
     bench: &Bench,
     documents: &[documents::Document],
-    small: &documents::Document,
+    fixtures: &[documents::Document],
     report: &mut report::Report,
     started: Instant,
 ) -> Result<(), String> {
@@ -184,15 +186,14 @@ async fn speed_scenarios(
     let mut client = peers::connect(service.grpc).await?;
     let mut floor = peers::Floor::start(&bench.exe, &bench.work).await?;
     let mut unoserver = match &bench.unoserver_venv {
-        Some(venv) => Some(peers::Unoserver::start(venv, &bench.work, small)?.0),
+        Some(venv) => Some(peers::Unoserver::start(venv, &bench.work, &fixtures[0])?.0),
         None => None,
     };
     eprintln!("bench: 1. sequential latency ({:.0} s so far)", started.elapsed().as_secs_f64());
     speed::latency(bench, &mut client, &mut floor, &mut unoserver, documents, report).await?;
     drop(floor);
     eprintln!("bench: 2. throughput ({:.0} s so far)", started.elapsed().as_secs_f64());
-    let fixtures: Vec<_> = documents.iter().filter(|d| !d.name.starts_with("large")).cloned().collect();
-    speed::throughput(bench, &client, service.pid(), &mut unoserver, &fixtures, report).await?;
+    speed::throughput(bench, &client, service.pid(), &mut unoserver, fixtures, report).await?;
     Ok(())
 }
 
