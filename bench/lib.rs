@@ -6,7 +6,10 @@
 //! enforced: a slow machine must not fail anything.
 #![forbid(unsafe_code)]
 
+mod cluster;
+mod cluster_latency;
 mod documents;
+mod failover;
 mod peers;
 pub mod reliability;
 mod report;
@@ -41,7 +44,7 @@ pub struct BenchArgs {
     /// Leave out the soffice-per-document peer
     #[arg(long)]
     pub no_soffice: bool,
-    /// Run only these scenarios (1 to 5), e.g. --only 4
+    /// Run only these scenarios (1 to 6), e.g. --only 4
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<u32>,
     /// The docconv binary to measure [default: `docconv` beside this one]
@@ -61,6 +64,8 @@ pub struct Bench {
     batch_minimum: usize,
     workers: usize,
     watchers: Vec<usize>,
+    /// Times a cluster node is killed in scenario 6.
+    failover_rounds: usize,
     upload_mib: usize,
     large_docx_paragraphs: usize,
     large_xlsx_rows: Option<usize>,
@@ -92,6 +97,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
             batch_minimum: 2,
             workers: 2,
             watchers: vec![20],
+            failover_rounds: 1,
             upload_mib: 4,
             large_docx_paragraphs: 200,
             large_xlsx_rows: None,
@@ -107,6 +113,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
             batch_minimum: 8,
             workers: 2,
             watchers: vec![1000],
+            failover_rounds: 1,
             upload_mib: 32,
             large_docx_paragraphs: 4400,
             large_xlsx_rows: None,
@@ -122,6 +129,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
             batch_minimum: 16,
             workers: 2,
             watchers: vec![1000, 10000],
+            failover_rounds: 3,
             upload_mib: 100,
             large_docx_paragraphs: 4400,
             large_xlsx_rows: Some(25_000),
@@ -162,6 +170,10 @@ async fn run_scenarios(bench: &Bench, args: &BenchArgs, started: Instant) -> Res
     if wanted(5) {
         eprintln!("bench: 5. streaming ({:.0} s so far)", started.elapsed().as_secs_f64());
         streaming::streaming(bench, &mut report).await?;
+    }
+    if wanted(6) {
+        eprintln!("bench: 6. cluster mode ({:.0} s so far)", started.elapsed().as_secs_f64());
+        cluster::cluster(bench, &fixtures, &small, &mut report).await?;
     }
     let preamble = preamble(bench, args, started);
     write_report(&args.out, &report.markdown(&preamble), &report.chart_svg())?;
@@ -250,7 +262,8 @@ fn preamble(bench: &Bench, args: &BenchArgs, started: Instant) -> String {
          last byte); the **engine floor** (LibreOfficeKit load and save in a warm docconv worker, files in \
          memory, no queue, gRPC or store); **unoserver** (one warm LibreOffice over UNO, documents passed in \
          memory over XML-RPC, from a persistent Python client); **soffice per document** (the prototype's way, \
-         a fresh process and profile each time).\n\n\
+         a fresh process and profile each time). Scenario 6 sets docconv's **cluster mode** (converters sharing \
+         one job space through a NATS server, here on the same machine) beside its embedded mode.\n\n\
          What the figures say, and what is being done about the misses: [performance.md](performance.md).\n",
         env!("CARGO_PKG_VERSION"),
         version("soffice", "--version"),

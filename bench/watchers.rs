@@ -51,6 +51,8 @@ pub struct Crowd {
     /// after the snapshot.
     pub delays: Samples,
     pub delivered: usize,
+    /// From the first watcher's call to the last one's snapshot.
+    pub connect: Duration,
 }
 
 /// Connects `count` watchers of a job waiting behind busy ones, reads how
@@ -72,6 +74,7 @@ pub async fn crowd(
     let (ready_tx, mut ready_rx) = mpsc::channel::<()>(count);
     let (delays_tx, mut delays_rx) = mpsc::unbounded_channel::<Vec<u64>>();
     let (errors_tx, mut errors_rx) = mpsc::unbounded_channel::<String>();
+    let connecting = std::time::Instant::now();
     let nodes = if let Route::Grpc(converters) = route { converters.len() } else { 0 };
     let mut connections: Vec<Option<Client>> = vec![None; nodes];
     for index in 0..count {
@@ -103,6 +106,7 @@ pub async fn crowd(
     while connected < count && ready_rx.recv().await.is_some() {
         connected += 1;
     }
+    let connect = connecting.elapsed();
     // Let the allocator settle before reading memory.
     tokio::time::sleep(Duration::from_millis(300)).await;
     // Watchers of a job that has ended are gone: the memory read below
@@ -128,7 +132,7 @@ pub async fn crowd(
         let first = errors_rx.recv().await.unwrap_or_default();
         return Err(format!("only {connected} of {count} watchers connected: {first}"));
     }
-    Ok(Crowd { growth_kib, delays, delivered })
+    Ok(Crowd { growth_kib, delays, delivered, connect })
 }
 
 pub async fn watchers(bench: &Bench, busy: &Document, small: &Document, report: &mut Report) -> Result<(), String> {
