@@ -69,6 +69,22 @@ impl Service {
         self.started
     }
 
+    /// Stops it (SIGSTOP) until `resume`: it answers nothing, and asks
+    /// for no job.
+    pub fn pause(&self) {
+        self.signal(rustix::process::Signal::STOP);
+    }
+
+    pub fn resume(&self) {
+        self.signal(rustix::process::Signal::CONT);
+    }
+
+    fn signal(&self, signal: rustix::process::Signal) {
+        if let Some(pid) = rustix::process::Pid::from_raw(self.child.id() as i32) {
+            let _ = rustix::process::kill_process(pid, signal);
+        }
+    }
+
     /// Kills it at once (SIGKILL), as a crash or a power cut would; its
     /// workers die with it.
     pub fn kill(&mut self) {

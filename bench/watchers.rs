@@ -53,11 +53,29 @@ pub struct Crowd {
     pub delivered: usize,
     /// From the first watcher's call to the last one's snapshot.
     pub connect: Duration,
+    /// Watchers whose watch failed, before or after its snapshot.
+    pub failed: usize,
+    pub first_error: Option<String>,
+    /// Whether the watched job was still waiting once every watcher had
+    /// connected: if not, some were gone when memory was read.
+    pub held: bool,
+}
+
+impl Crowd {
+    /// What went wrong, if anything: then the figures are not the cost of
+    /// `count` live watchers.
+    pub fn trouble(&self, count: usize) -> Option<String> {
+        if self.failed > 0 {
+            let first = self.first_error.as_deref().unwrap_or("");
+            return Some(format!("{} of {count} watches failed (the first: {first})", self.failed));
+        }
+        (!self.held).then(|| format!("the watched job ran before {count} watchers had connected"))
+    }
 }
 
 /// Connects `count` watchers of a job waiting behind busy ones, reads how
 /// much the memory of `pids` grew, then frees the workers (cancelling the
-/// busy jobs) and waits for every watcher to see the job end.
+/// busy jobs) and waits for every watcher to see the job end or fail.
 pub async fn crowd(
     client: &mut Client,
     documents: &WatchedJobs<'_>,
@@ -109,16 +127,15 @@ pub async fn crowd(
     let connect = connecting.elapsed();
     // Let the allocator settle before reading memory.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    // Watchers of a job that has ended are gone: the memory read below
-    // would not be theirs.
     let still = client.get_job(GetJobRequest { id: waiting.clone() }).await.map_err(|e| e.to_string())?;
-    if still.into_inner().state() != JobState::Queued {
-        return Err(format!("the watched job ran before {count} watchers had connected: too little busy work"));
-    }
+    let held = still.into_inner().state() == JobState::Queued;
     let growth_kib =
         pids.iter().zip(before).map(|(&pid, before)| system::rss_kib(pid).saturating_sub(before)).collect();
     for id in busy {
-        client.cancel_job(CancelJobRequest { id }).await.map_err(|e| e.to_string())?;
+        // A busy job left running only delays the watched one.
+        if let Err(e) = client.cancel_job(CancelJobRequest { id }).await {
+            eprintln!("bench: a busy job could not be cancelled, so runs to its end: {}", e.message());
+        }
     }
     let mut delays = Samples::default();
     let mut delivered = 0;
@@ -128,11 +145,9 @@ pub async fn crowd(
             delays.push(micros as f64 / 1000.0);
         }
     }
-    if connected < count {
-        let first = errors_rx.recv().await.unwrap_or_default();
-        return Err(format!("only {connected} of {count} watchers connected: {first}"));
-    }
-    Ok(Crowd { growth_kib, delays, delivered, connect })
+    let first_error = errors_rx.recv().await;
+    let failed = usize::from(first_error.is_some()) + std::iter::from_fn(|| errors_rx.try_recv().ok()).count();
+    Ok(Crowd { growth_kib, delays, delivered, connect, failed, first_error, held })
 }
 
 pub async fn watchers(bench: &Bench, busy: &Document, small: &Document, report: &mut Report) -> Result<(), String> {
@@ -153,6 +168,9 @@ pub async fn watchers(bench: &Bench, busy: &Document, small: &Document, report: 
             };
             let pids = [service.pid(), gateway_process.pid()];
             let crowd = crowd(&mut client, &documents, count, &route, &pids).await?;
+            if let Some(trouble) = crowd.trouble(count) {
+                return Err(format!("{over}: {trouble}"));
+            }
             let [converter_kib, gateway_kib] = [0, 1].map(|n| crowd.growth_kib[n] as f64 / count as f64);
             let gateway_cell = if over == "gRPC" { "–".to_owned() } else { format!("{gateway_kib:.1} KiB") };
             let _ = writeln!(
