@@ -27,7 +27,7 @@ pub use documents::png;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchArgs {
-    /// quick (about a minute), full (under ten), or smoke (seconds; checks
+    /// quick (about two minutes), full (under ten), or smoke (seconds; checks
     /// the harness itself)
     #[arg(long, default_value = "quick")]
     pub mode: String,
