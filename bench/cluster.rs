@@ -212,19 +212,15 @@ async fn watchers(
          serves (half of them for a node, all for the NATS server, which holds one watch of the job's key per \
          watcher). A node's figure is what a watcher costs whichever node it reaches.\n",
     );
-    let worst = a.max(b);
-    let measured = match crowd.trouble(count) {
-        Some(trouble) => {
-            let _ = writeln!(out, "\n**Not every watcher was served:** {trouble}.");
-            trouble
-        }
-        None => format!("{worst:.1} KiB"),
-    };
+    if let Some(trouble) = crowd.trouble(count) {
+        let _ = writeln!(out, "\n**These are not the figures of {count} live watchers:** {trouble}.");
+    }
+    let (measured, met) = crowd.judge(count, a.max(b));
     report.target(
         "cluster",
         &format!("{count} gRPC watchers over two cluster nodes: under 20 KiB each in each node"),
         measured,
-        worst < 20.0 && crowd.trouble(count).is_none(),
+        met,
     );
     Ok(out)
 }

@@ -128,8 +128,8 @@ fn overhead_table(steps: &[Both; STEPS.len()], unseen: [usize; 2], report: &mut 
     let overhead: f64 = OVERHEAD.iter().map(|&n| added[n]).sum();
     let _ = write!(
         out,
-        "\nWaiting for a lease and for the end's delivery, a job on a cluster node spends {overhead:+.1} ms more \
-         than on an embedded one; the other steps are the files' way through NATS's object store (in with \
+        "\nWaiting for a lease and for the end's delivery costs a job on a cluster node {overhead:+.1} ms against \
+         an embedded one; the other steps are the files' way through NATS's object store (in with \
          Submit, out to the worker and back, out with ReadResult). Fetching the input for the worker falls \
          between the lease and the start of loading, in no step here.\n"
     );

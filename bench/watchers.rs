@@ -71,6 +71,15 @@ impl Crowd {
         }
         (!self.held).then(|| format!("the watched job ran before {count} watchers had connected"))
     }
+
+    /// The measured cell of a target of under 20 KiB per watcher, and
+    /// whether it is met: a figure counts only when every watcher was live.
+    pub fn judge(&self, count: usize, kib: f64) -> (String, bool) {
+        match self.trouble(count) {
+            Some(trouble) => (trouble, false),
+            None => (format!("{kib:.1} KiB"), kib < 20.0),
+        }
+    }
 }
 
 /// Connects `count` watchers of a job waiting behind busy ones, reads how
@@ -160,6 +169,7 @@ pub async fn watchers(bench: &Bench, busy: &Document, small: &Document, report: 
     let mut table = String::from(
         "| watchers | over | memory per watcher: converter | gateway | delay median | delay p99 | states delivered |\n|---|---|---|---|---|---|---|\n",
     );
+    let mut notes = String::new();
     for &count in &bench.watchers {
         for over in ["gRPC", "WebSocket"] {
             let route = match over {
@@ -168,8 +178,13 @@ pub async fn watchers(bench: &Bench, busy: &Document, small: &Document, report: 
             };
             let pids = [service.pid(), gateway_process.pid()];
             let crowd = crowd(&mut client, &documents, count, &route, &pids).await?;
+            // A watcher that fails is a fault of the service; a watched job
+            // that ran too soon (short busy jobs, as in smoke mode) is not.
+            if crowd.failed > 0 {
+                return Err(format!("{over}: {}", crowd.trouble(count).unwrap_or_default()));
+            }
             if let Some(trouble) = crowd.trouble(count) {
-                return Err(format!("{over}: {trouble}"));
+                let _ = write!(notes, "\n{count} {over} watchers: {trouble}, so memory was read with fewer.\n");
             }
             let [converter_kib, gateway_kib] = [0, 1].map(|n| crowd.growth_kib[n] as f64 / count as f64);
             let gateway_cell = if over == "gRPC" { "–".to_owned() } else { format!("{gateway_kib:.1} KiB") };
@@ -185,11 +200,12 @@ pub async fn watchers(bench: &Bench, busy: &Document, small: &Document, report: 
             // converter share is the gRPC figure).
             let judged = if over == "gRPC" { converter_kib } else { gateway_kib };
             let process = if over == "gRPC" { "converter" } else { "gateway" };
+            let (measured, met) = crowd.judge(count, judged);
             report.target(
                 "watchers",
                 &format!("{count} {over} watchers: under 20 KiB each in the {process}"),
-                format!("{judged:.1} KiB"),
-                judged < 20.0,
+                measured,
+                met,
             );
         }
     }
@@ -198,7 +214,7 @@ pub async fn watchers(bench: &Bench, busy: &Document, small: &Document, report: 
         "\nMemory per watcher is each process's growth with all watchers connected, divided by their number. The \
          converter and the gateway run as separate processes here; a WebSocket watcher costs a socket and a task \
          in the gateway plus a watch in the converter. Delay is from a state's writing (its update_time) to the message \
-         arriving at the watching client, over every state after the snapshot.\n"
+         arriving at the watching client, over every state after the snapshot.\n{notes}"
     );
     report.section("4. Watchers", table);
     Ok(())
