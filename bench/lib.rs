@@ -6,7 +6,10 @@
 //! enforced: a slow machine must not fail anything.
 #![forbid(unsafe_code)]
 
+mod cluster;
+mod cluster_latency;
 mod documents;
+mod failover;
 mod peers;
 pub mod reliability;
 mod report;
@@ -24,7 +27,7 @@ pub use documents::png;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchArgs {
-    /// quick (about a minute), full (under ten), or smoke (seconds; checks
+    /// quick (about two minutes), full (under ten), or smoke (seconds; checks
     /// the harness itself)
     #[arg(long, default_value = "quick")]
     pub mode: String,
@@ -41,7 +44,7 @@ pub struct BenchArgs {
     /// Leave out the soffice-per-document peer
     #[arg(long)]
     pub no_soffice: bool,
-    /// Run only these scenarios (1 to 5), e.g. --only 4
+    /// Run only these scenarios (1 to 6), e.g. --only 4
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<u32>,
     /// The docconv binary to measure [default: `docconv` beside this one]
@@ -61,6 +64,8 @@ pub struct Bench {
     batch_minimum: usize,
     workers: usize,
     watchers: Vec<usize>,
+    /// Times a cluster node is killed in scenario 6.
+    failover_rounds: usize,
     upload_mib: usize,
     large_docx_paragraphs: usize,
     large_xlsx_rows: Option<usize>,
@@ -92,6 +97,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
             batch_minimum: 2,
             workers: 2,
             watchers: vec![20],
+            failover_rounds: 1,
             upload_mib: 4,
             large_docx_paragraphs: 200,
             large_xlsx_rows: None,
@@ -107,6 +113,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
             batch_minimum: 8,
             workers: 2,
             watchers: vec![1000],
+            failover_rounds: 1,
             upload_mib: 32,
             large_docx_paragraphs: 4400,
             large_xlsx_rows: None,
@@ -122,6 +129,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
             batch_minimum: 16,
             workers: 2,
             watchers: vec![1000, 10000],
+            failover_rounds: 3,
             upload_mib: 100,
             large_docx_paragraphs: 4400,
             large_xlsx_rows: Some(25_000),
@@ -136,7 +144,8 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
 }
 
 async fn run_scenarios(bench: &Bench, args: &BenchArgs, started: Instant) -> Result<(), String> {
-    let mut documents = documents::fixtures(&args.fixtures);
+    let fixtures = documents::fixtures(&args.fixtures);
+    let mut documents = fixtures.clone();
     let large = documents::write_large_docx(&bench.work.join("large.docx"), bench.large_docx_paragraphs)
         .map_err(|e| e.to_string())?;
     documents.push(large.clone());
@@ -148,7 +157,7 @@ async fn run_scenarios(bench: &Bench, args: &BenchArgs, started: Instant) -> Res
 
     let wanted = |n: u32| args.only.is_empty() || args.only.contains(&n);
     if wanted(1) || wanted(2) {
-        speed_scenarios(bench, &documents, &small, &mut report, started).await?;
+        speed_scenarios(bench, &documents, &fixtures, &mut report, started).await?;
     }
     if wanted(3) {
         eprintln!("bench: 3. cold start ({:.0} s so far)", started.elapsed().as_secs_f64());
@@ -162,17 +171,22 @@ async fn run_scenarios(bench: &Bench, args: &BenchArgs, started: Instant) -> Res
         eprintln!("bench: 5. streaming ({:.0} s so far)", started.elapsed().as_secs_f64());
         streaming::streaming(bench, &mut report).await?;
     }
+    if wanted(6) {
+        eprintln!("bench: 6. cluster mode ({:.0} s so far)", started.elapsed().as_secs_f64());
+        cluster::cluster(bench, &fixtures, &small, &mut report).await?;
+    }
     let preamble = preamble(bench, args, started);
     write_report(&args.out, &report.markdown(&preamble), &report.chart_svg())?;
     eprintln!("bench: done in {:.0} s; report in {}", started.elapsed().as_secs_f64(), args.out.display());
     Ok(())
 }
 
-/// Scenarios 1 and 2 share one docconv and the peers.
+/// Scenarios 1 and 2 share one docconv and the peers: 1 converts every
+/// document, 2 the fixtures alone (the first of which warms unoserver).
 async fn speed_scenarios(
     bench: &Bench,
     documents: &[documents::Document],
-    small: &documents::Document,
+    fixtures: &[documents::Document],
     report: &mut report::Report,
     started: Instant,
 ) -> Result<(), String> {
@@ -184,15 +198,14 @@ async fn speed_scenarios(
     let mut client = peers::connect(service.grpc).await?;
     let mut floor = peers::Floor::start(&bench.exe, &bench.work).await?;
     let mut unoserver = match &bench.unoserver_venv {
-        Some(venv) => Some(peers::Unoserver::start(venv, &bench.work, small)?.0),
+        Some(venv) => Some(peers::Unoserver::start(venv, &bench.work, &fixtures[0])?.0),
         None => None,
     };
     eprintln!("bench: 1. sequential latency ({:.0} s so far)", started.elapsed().as_secs_f64());
     speed::latency(bench, &mut client, &mut floor, &mut unoserver, documents, report).await?;
     drop(floor);
     eprintln!("bench: 2. throughput ({:.0} s so far)", started.elapsed().as_secs_f64());
-    let fixtures: Vec<_> = documents.iter().filter(|d| !d.name.starts_with("large")).cloned().collect();
-    speed::throughput(bench, &client, service.pid(), &mut unoserver, &fixtures, report).await?;
+    speed::throughput(bench, &client, service.pid(), &mut unoserver, fixtures, report).await?;
     Ok(())
 }
 
@@ -249,7 +262,8 @@ fn preamble(bench: &Bench, args: &BenchArgs, started: Instant) -> String {
          last byte); the **engine floor** (LibreOfficeKit load and save in a warm docconv worker, files in \
          memory, no queue, gRPC or store); **unoserver** (one warm LibreOffice over UNO, documents passed in \
          memory over XML-RPC, from a persistent Python client); **soffice per document** (the prototype's way, \
-         a fresh process and profile each time).\n\n\
+         a fresh process and profile each time). Scenario 6 sets docconv's **cluster mode** (converters sharing \
+         one job space through a NATS server, here on the same machine) beside its embedded mode.\n\n\
          What the figures say, and what is being done about the misses: [performance.md](performance.md).\n",
         env!("CARGO_PKG_VERSION"),
         version("soffice", "--version"),

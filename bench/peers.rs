@@ -2,6 +2,7 @@
 //! driven the way its users drive it.
 
 use super::documents::Document;
+use super::system;
 use docconv::proto::v1::converter_client::ConverterClient;
 use docconv::proto::v1::{
     Job, JobState, ReadResultRequest, SubmitHeader, SubmitRequest, WatchJobRequest, submit_request, watch_job_response,
@@ -30,16 +31,45 @@ pub async fn connect(addr: SocketAddr) -> Result<Client, String> {
 /// docconv as a client sees it: Submit, WatchJob until done, ReadResult to
 /// the last byte. Returns the finished job.
 pub async fn docconv_convert(client: &mut Client, document: &Document) -> Result<Job, String> {
+    Ok(docconv_convert_traced(client, document).await?.job)
+}
+
+/// A conversion as `docconv_convert` makes it, with how long each step
+/// took as the client saw it: the job backend's own costs show here.
+pub struct Traced {
+    pub job: Job,
+    /// The Submit call: upload, record, queue.
+    pub submit: Duration,
+    /// From the Submit answer to the first RUNNING state the watch
+    /// delivered; none if the job was never seen running.
+    pub to_running: Option<Duration>,
+    /// From the end's writing (its `update_time`) to its arrival here.
+    pub end_delay: Duration,
+    /// ReadResult to the last byte.
+    pub read: Duration,
+}
+
+pub async fn docconv_convert_traced(client: &mut Client, document: &Document) -> Result<Traced, String> {
+    let started = Instant::now();
     let job = submit(client, document).await?;
-    let job = watch_to_end(client, &job.id).await?;
+    let submitted = Instant::now();
+    let watched = watch(client, &job.id, |job| job.state() == JobState::Running).await?;
+    let job = watched.job;
     if job.state() != JobState::Succeeded {
         return Err(format!("{}: {:?}", document.name, job.error));
     }
+    let reading = Instant::now();
     let size = read_result(client, &job.id).await?;
     if size != job.output.as_ref().map_or(0, |o| o.size_bytes) {
         return Err(format!("{}: the result was cut short", document.name));
     }
-    Ok(job)
+    Ok(Traced {
+        job,
+        submit: submitted - started,
+        to_running: watched.marked.map(|seen| seen.saturating_duration_since(submitted)),
+        end_delay: watched.end_delay,
+        read: reading.elapsed(),
+    })
 }
 
 /// Submits a document in 1 MiB chunks; returns the queued job.
@@ -54,14 +84,36 @@ pub async fn submit(client: &mut Client, document: &Document) -> Result<Job, Str
 }
 
 pub async fn watch_to_end(client: &mut Client, id: &str) -> Result<Job, String> {
+    Ok(watch(client, id, |_| false).await?.job)
+}
+
+/// What one watch of a job to its end saw.
+pub struct Watched {
+    /// The last state: the end.
+    pub job: Job,
+    /// When the first state `watch` was asked to mark arrived.
+    pub marked: Option<Instant>,
+    /// When the end arrived.
+    pub ended: Instant,
+    /// From the end's writing (its `update_time`) to its arrival.
+    pub end_delay: Duration,
+}
+
+/// Watches a job to its end, noting when the first state for which `mark`
+/// holds arrived.
+pub async fn watch(client: &mut Client, id: &str, mark: impl Fn(&Job) -> bool) -> Result<Watched, String> {
     let mut stream = client.watch_job(WatchJobRequest { id: id.into() }).await.map_err(|e| e.to_string())?.into_inner();
-    let mut last = None;
+    let (mut last, mut marked) = (None, None);
     while let Some(message) = stream.message().await.map_err(|e| e.to_string())? {
         if let Some(watch_job_response::Event::Job(job)) = message.event {
-            last = Some(job);
+            if marked.is_none() && mark(&job) {
+                marked = Some(Instant::now());
+            }
+            last = Some((system::since_written(&job), Instant::now(), job));
         }
     }
-    last.ok_or_else(|| "the watch ended without a state".into())
+    let (end_delay, ended, job) = last.ok_or("the watch ended without a state")?;
+    Ok(Watched { job, marked, ended, end_delay })
 }
 
 /// Reads a result to the end; returns its size.

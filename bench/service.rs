@@ -1,4 +1,5 @@
-//! docconv started the way it is deployed: its own process, on free ports.
+//! docconv started the way it is deployed: its own process, on free ports;
+//! and the NATS server its cluster mode shares jobs through.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -67,6 +68,73 @@ impl Service {
     pub fn started(&self) -> Instant {
         self.started
     }
+
+    /// Stops it (SIGSTOP) until `resume`: it answers nothing, and asks
+    /// for no job.
+    pub fn pause(&self) {
+        self.signal(rustix::process::Signal::STOP);
+    }
+
+    pub fn resume(&self) {
+        self.signal(rustix::process::Signal::CONT);
+    }
+
+    fn signal(&self, signal: rustix::process::Signal) {
+        if let Some(pid) = rustix::process::Pid::from_raw(self.child.id() as i32) {
+            let _ = rustix::process::kill_process(pid, signal);
+        }
+    }
+
+    /// Kills it at once (SIGKILL), as a crash or a power cut would; its
+    /// workers die with it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `nats-server` with JetStream, on a free port, keeping its data under
+/// the benchmark's folder: cluster-mode converters given its `url` share
+/// one job space.
+pub struct Nats {
+    child: Child,
+    pub url: String,
+    dir: PathBuf,
+}
+
+impl Nats {
+    pub async fn start(work: &Path) -> Result<Nats, String> {
+        let port = super::system::free_port();
+        let dir = work.join("nats");
+        let child = Command::new("nats-server")
+            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start nats-server (scripts/bench installs it): {e}"))?;
+        let nats = Nats { child, url: format!("nats://127.0.0.1:{port}"), dir };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            if Instant::now() > deadline {
+                return Err("nats-server never listened".into());
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Ok(nats)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// `docconv gateway` in a process of its own, in front of `converter`, so
@@ -110,8 +178,7 @@ impl Drop for Gateway {
 impl Drop for Service {
     fn drop(&mut self) {
         // Workers die with their parent (PR_SET_PDEATHSIG).
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
         let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 }

@@ -151,7 +151,7 @@ pub async fn throughput(
         for turn in 0..2 {
             if (index + turn) % 2 == 0 {
                 let cpu = system::cpu_time(service_pid);
-                let wall = run_docconv_batch(client, &batch, concurrency).await?;
+                let wall = run_docconv_batch(std::slice::from_ref(client), &batch, concurrency).await?;
                 docconv = Some((wall, system::cpu_time(service_pid) - cpu));
             } else if let Some(peer) = unoserver.as_mut() {
                 let cpu = system::cpu_time(peer.pid());
@@ -199,12 +199,18 @@ pub async fn throughput(
     Ok(())
 }
 
-async fn run_docconv_batch(client: &Client, batch: &[Document], concurrency: usize) -> Result<Duration, String> {
+/// Converts `batch` with `concurrency` clients at once, each taking the
+/// next document when done; client `n` talks to `services[n % len]`.
+pub async fn run_docconv_batch(
+    services: &[Client],
+    batch: &[Document],
+    concurrency: usize,
+) -> Result<Duration, String> {
     let queue = Arc::new(Mutex::new(batch.to_vec()));
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let (queue, mut client) = (queue.clone(), client.clone());
+    for n in 0..concurrency {
+        let (queue, mut client) = (queue.clone(), services[n % services.len()].clone());
         tasks.push(tokio::spawn(async move {
             loop {
                 let next = queue.lock().unwrap().pop();

@@ -1,7 +1,7 @@
 //! What the benchmark reads from the operating system: resident memory and
-//! CPU time of process trees, from `/proc`, and spare ports.
+//! CPU time of process trees, from `/proc`, spare ports, and the clock.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Resident memory of one process, in KiB.
 pub fn rss_kib(pid: u32) -> u64 {
@@ -51,6 +51,22 @@ fn stat_field(pid: u32, number: usize) -> Option<u64> {
     // field 3 is the first after it.
     let rest = stat.rsplit_once(')')?.1;
     rest.split_whitespace().nth(number - 3)?.parse().ok()
+}
+
+/// Microseconds since the epoch: the clock the services stamp each job
+/// state's writing with (`update_time`), as they run on this machine.
+pub fn now_micros() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_micros() as u64
+}
+
+/// How long ago `job`'s state was written: the delay of its delivery,
+/// when read as it arrives.
+pub fn since_written(job: &docconv::proto::v1::Job) -> Duration {
+    let written = job
+        .update_time
+        .and_then(|t| SystemTime::try_from(t).ok())
+        .map_or(0, |t| t.duration_since(UNIX_EPOCH).unwrap_or_default().as_micros() as u64);
+    Duration::from_micros(now_micros().saturating_sub(written))
 }
 
 pub fn free_port() -> u16 {

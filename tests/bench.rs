@@ -21,9 +21,15 @@ fn the_benchmark_runs_every_scenario_and_writes_its_report() {
     };
     docconv_bench::run(args).unwrap();
     let report = std::fs::read_to_string(&out).unwrap();
-    for heading in
-        ["1. Sequential latency", "2. Throughput", "3. Cold start", "4. Watchers", "5. Streaming", "## Targets"]
-    {
+    for heading in [
+        "1. Sequential latency",
+        "2. Throughput",
+        "3. Cold start",
+        "4. Watchers",
+        "5. Streaming",
+        "6. Cluster mode",
+        "## Targets",
+    ] {
         assert!(report.contains(heading), "missing {heading}");
     }
     if venv.is_some() {
