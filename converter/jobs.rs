@@ -355,7 +355,7 @@ impl Jobs {
 
     /// Holds a place in the queue for an upload that has arrived.
     pub async fn reserve(&self) -> Result<Reservation<'_>> {
-        let waiting = self.backend.queue.waiting().await?.len();
+        let waiting = self.backend.queue.waiting_count().await?;
         let mut inner = self.lock();
         if !inner.accepting {
             return Err(Error::Unavailable("the service is shutting down; retry on another instance".into()));
@@ -778,6 +778,8 @@ impl Keeper {
             }
         };
         let mut extend = tokio::time::interval(self.backend.queue.lease_time() / 3);
+        // After a stall, one renewal, not a burst of those missed.
+        extend.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         extend.tick().await;
         loop {
             tokio::select! {
@@ -797,7 +799,8 @@ impl Keeper {
                     Some(Ok(_)) => {}
                     Some(Err(_)) | None => events = None,
                 },
-                _ = extend.tick() => match self.backend.queue.extend(&self.lease).await {
+                // A lease once lost stays lost: nothing left to renew.
+                _ = extend.tick(), if !self.lost.load(Ordering::Relaxed) => match self.backend.queue.extend(&self.lease).await {
                     Ok(()) => {}
                     Err(BackendError::LeaseLost { .. }) => {
                         tracing::warn!(job = %id, "the job's lease ran out; another worker has it");

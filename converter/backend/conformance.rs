@@ -284,10 +284,12 @@ async fn the_queue_hands_out_jobs_in_order(backend: &Backend, which: Which) {
     let a = queue.lease().await.unwrap().unwrap();
     assert_eq!((a.id.as_str(), a.deliveries), ("a", 1));
     assert_eq!(queue.waiting().await.unwrap(), ["b", "c", "d"], "a leased job no longer waits");
+    assert_eq!(queue.waiting_count().await.unwrap(), 3);
     assert!(queue.remove("c").await.unwrap(), "a waiting job can be taken out");
     assert!(!queue.remove("a").await.unwrap(), "a leased job cannot");
     assert!(!queue.remove("zzz").await.unwrap());
     assert_eq!(queue.waiting().await.unwrap(), ["b", "d"]);
+    assert_eq!(queue.waiting_count().await.unwrap(), 2, "the count agrees with the list");
     queue.ack(&a).await.unwrap();
     assert!(matches!(queue.ack(&a).await, Err(BackendError::LeaseLost { .. })), "a lease is acknowledged once");
     assert_eq!(queue.lease().await.unwrap().unwrap().id, "b");

@@ -140,6 +140,11 @@ pub trait Queue: Send + Sync + 'static {
     async fn remove(&self, id: &str) -> Result<bool>;
     /// The waiting jobs, first in line first.
     async fn waiting(&self) -> Result<Vec<String>>;
+    /// How many jobs are waiting: `waiting`'s length, unless the queue
+    /// can count without listing.
+    async fn waiting_count(&self) -> Result<usize> {
+        Ok(self.waiting().await?.len())
+    }
     /// Stops handing out leases on this node: every `lease` call returns `None`.
     fn close(&self);
 }
@@ -388,6 +393,31 @@ mod tests {
     async fn the_nats_backend_conforms() {
         let server = NatsServer::start();
         conformance::run(&mut OnNats { server, scratch: tempfile::tempdir().unwrap(), made: 0 }).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_last_node_to_start_sets_the_shared_lease() {
+        use std::time::Duration;
+        let server = NatsServer::start();
+        let scratch = tempfile::tempdir().unwrap();
+        let settings = |lease| super::NatsSettings {
+            urls: vec![server.url.clone()],
+            prefix: "lease".into(),
+            lease,
+            retention: Duration::from_secs(3600),
+            replicas: 1,
+            scratch: scratch.path().to_owned(),
+            access: Default::default(),
+        };
+        let short = Backend::nats(settings(Duration::from_secs(1))).await.unwrap();
+        let long = Backend::nats(settings(Duration::from_secs(6))).await.unwrap();
+        long.queue.push("a").await.unwrap();
+        let held = long.queue.lease().await.unwrap().expect("the job");
+        // Past the first node's lease, well within the second's.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let again = tokio::time::timeout(Duration::from_secs(1), short.queue.lease()).await;
+        assert!(again.is_err(), "handed out again after the first node's lease: {again:?}");
+        long.queue.ack(&held).await.unwrap();
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

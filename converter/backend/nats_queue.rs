@@ -18,8 +18,9 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
-/// How long one pull waits for work before asking again (and noticing a close).
-const PULL_WAIT: Duration = Duration::from_secs(1);
+/// How long one pull waits for work before asking again: an idle node asks
+/// NATS this often per worker (a close is noticed at once, not by this).
+const PULL_WAIT: Duration = Duration::from_secs(5);
 
 /// Queue messages read at once when listing the waiting ids.
 const READS_AT_ONCE: usize = 16;
@@ -79,20 +80,29 @@ impl NatsQueue {
             })
             .await
             .map_err(|e| failed(&format!("making the stream {}", names.stream), e))?;
-        let consumer = stream
-            .get_or_create_consumer(
-                &names.consumer,
-                consumer::pull::Config {
-                    durable_name: Some(names.consumer.clone()),
-                    ack_policy: consumer::AckPolicy::Explicit,
-                    ack_wait: lease,
-                    // Attempts are counted in the job record, not here.
-                    max_deliver: -1,
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(|e| failed(&format!("making the consumer of {}", names.stream), e))?;
+        let config = consumer::pull::Config {
+            durable_name: Some(names.consumer.clone()),
+            ack_policy: consumer::AckPolicy::Explicit,
+            ack_wait: lease,
+            // Attempts are counted in the job record, not here.
+            max_deliver: -1,
+            ..Default::default()
+        };
+        let making = |e| failed(&format!("making the consumer of {}", names.stream), e);
+        let mut consumer = stream.get_or_create_consumer(&names.consumer, config.clone()).await.map_err(making)?;
+        let shared = consumer.cached_info().config.ack_wait;
+        if shared != lease {
+            // The consumer outlives the nodes that made it: one made with
+            // another lease would otherwise keep it, and this node would
+            // count on a lease the server does not give.
+            tracing::warn!(
+                stream = %names.stream,
+                was_secs = shared.as_secs_f64(),
+                now_secs = lease.as_secs_f64(),
+                "the shared queue had another lease; this node's applies from now on (give every node the same)"
+            );
+            consumer = stream.create_consumer(config).await.map_err(making)?;
+        }
         Ok(NatsQueue {
             js: js.clone(),
             stream,
@@ -245,6 +255,14 @@ impl Queue for NatsQueue {
             }
         }
         Ok(waiting)
+    }
+
+    /// The consumer's count of messages not yet handed out: one request
+    /// however long the queue (every Submit asks, for the queue's bound).
+    async fn waiting_count(&self) -> Result<usize> {
+        let mut consumer = self.consumer.clone();
+        let info = consumer.info().await.map_err(|e| failed("reading a queue", e))?;
+        Ok(info.num_pending as usize)
     }
 
     fn close(&self) {
