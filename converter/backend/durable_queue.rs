@@ -12,13 +12,13 @@
 
 use crate::error::{BackendError, Result};
 use crate::ledger::QueueLedger;
+use crate::line::{self, Line};
 use crate::{Lease, Queue};
 use async_trait::async_trait;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tokio::sync::Notify;
-use tokio::time::Instant;
 
 pub struct DurableQueue {
     ledger: Arc<dyn QueueLedger>,
@@ -30,19 +30,11 @@ pub struct DurableQueue {
 
 #[derive(Default)]
 struct State {
-    waiting: VecDeque<String>,
-    leased: HashMap<String, Held>,
+    line: Line,
     /// Times each queued id was handed out.
     deliveries: HashMap<String, u32>,
-    next_token: u64,
     /// The place of the next push, above every place in the ledger.
     next_place: u64,
-    closed: bool,
-}
-
-struct Held {
-    token: u64,
-    deadline: Instant,
 }
 
 impl DurableQueue {
@@ -52,11 +44,8 @@ impl DurableQueue {
     pub(crate) fn open(ledger: Arc<dyn QueueLedger>, lease: Duration) -> Result<DurableQueue> {
         let mut queued = ledger.queued()?;
         queued.sort_by_key(|(_, place)| *place);
-        let state = State {
-            next_place: queued.last().map_or(1, |(_, place)| place + 1),
-            waiting: queued.into_iter().map(|(id, _)| id).collect(),
-            ..State::default()
-        };
+        let mut state = State { next_place: queued.last().map_or(1, |(_, place)| place + 1), ..State::default() };
+        state.line.waiting = queued.into_iter().map(|(id, _)| id).collect();
         Ok(DurableQueue { ledger, lease, state: Mutex::new(state), work: Notify::new() })
     }
 
@@ -74,31 +63,6 @@ impl DurableQueue {
     }
 }
 
-impl State {
-    fn queued(&self, id: &str) -> bool {
-        self.leased.contains_key(id) || self.waiting.iter().any(|w| w == id)
-    }
-
-    fn held(&self, lease: &Lease) -> bool {
-        self.leased.get(&lease.id).is_some_and(|held| held.token == lease.token)
-    }
-
-    /// Puts ids whose lease ran out back at the front, oldest lease first.
-    fn expire_leases(&mut self, now: Instant) {
-        let mut expired: Vec<(Instant, String)> = self
-            .leased
-            .iter()
-            .filter(|(_, held)| held.deadline <= now)
-            .map(|(id, held)| (held.deadline, id.clone()))
-            .collect();
-        expired.sort();
-        for (_, id) in expired.into_iter().rev() {
-            self.leased.remove(&id);
-            self.waiting.push_front(id);
-        }
-    }
-}
-
 #[async_trait]
 impl Queue for DurableQueue {
     fn lease_time(&self) -> Duration {
@@ -108,7 +72,7 @@ impl Queue for DurableQueue {
     async fn push(&self, id: &str) -> Result<()> {
         let place = {
             let mut state = self.state();
-            if state.queued(id) {
+            if state.line.has(id) {
                 return Ok(());
             }
             state.next_place += 1;
@@ -119,95 +83,49 @@ impl Queue for DurableQueue {
         {
             let mut state = self.state();
             // Pushed by another call meanwhile.
-            if state.queued(id) {
+            if state.line.has(id) {
                 return Ok(());
             }
-            state.waiting.push_back(id.to_owned());
+            state.line.waiting.push_back(id.to_owned());
         }
         self.work.notify_one();
         Ok(())
     }
 
     async fn lease(&self) -> Result<Option<Lease>> {
-        loop {
-            let notified = self.work.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let next_expiry = {
-                let mut state = self.state();
-                if state.closed {
-                    return Ok(None);
-                }
-                let now = Instant::now();
-                state.expire_leases(now);
-                if let Some(id) = state.waiting.pop_front() {
-                    let deliveries = {
-                        let count = state.deliveries.entry(id.clone()).or_default();
-                        *count += 1;
-                        *count
-                    };
-                    state.next_token += 1;
-                    let token = state.next_token;
-                    state.leased.insert(id.clone(), Held { token, deadline: now + self.lease });
-                    if !state.waiting.is_empty() {
-                        // Another caller may take the next one.
-                        self.work.notify_one();
-                    }
-                    return Ok(Some(Lease { id, deliveries, token }));
-                }
-                state.leased.values().map(|held| held.deadline).min()
-            };
-            match next_expiry {
-                Some(deadline) => {
-                    tokio::select! {
-                        () = &mut notified => {}
-                        () = tokio::time::sleep_until(deadline) => {}
-                    }
-                }
-                None => notified.await,
-            }
-        }
+        line::lease(&self.work, || {
+            let state = &mut *self.state();
+            state.line.expire(|_| true);
+            let deliveries = &mut state.deliveries;
+            state.line.take(self.lease, |id| {
+                let count = deliveries.entry(id.to_owned()).or_default();
+                *count += 1;
+                Some(*count)
+            })
+        })
+        .await
     }
 
     async fn extend(&self, lease: &Lease) -> Result<()> {
-        let mut state = self.state();
-        match state.leased.get_mut(&lease.id) {
-            // Past its deadline but not handed out again yet: still this
-            // holder's, as in `Local`.
-            Some(held) if held.token == lease.token => {
-                held.deadline = Instant::now() + self.lease;
-                Ok(())
-            }
-            _ => Err(BackendError::LeaseLost { id: lease.id.clone() }),
-        }
+        self.state().line.extend(lease, self.lease)
     }
 
     async fn ack(&self, lease: &Lease) -> Result<()> {
-        if !self.state().held(lease) {
-            return Err(BackendError::LeaseLost { id: lease.id.clone() });
+        if !self.state().line.held(lease) {
+            return Err(line::lost(lease));
         }
         // Forgotten durably first: should that fail, the lease runs out and
         // the work is handed out again, which at-least-once allows.
         let id = lease.id.clone();
         self.ledger(move |ledger| ledger.dequeue(&id)).await?;
         let mut state = self.state();
-        if !state.held(lease) {
-            return Err(BackendError::LeaseLost { id: lease.id.clone() });
-        }
-        state.leased.remove(&lease.id);
+        state.line.finish(lease)?;
         state.deliveries.remove(&lease.id);
         Ok(())
     }
 
     async fn release(&self, lease: &Lease) -> Result<()> {
-        {
-            let mut state = self.state();
-            if !state.held(lease) {
-                return Err(BackendError::LeaseLost { id: lease.id.clone() });
-            }
-            state.leased.remove(&lease.id);
-            state.waiting.push_front(lease.id.clone());
-        }
+        self.state().line.release(lease)?;
         self.work.notify_one();
         Ok(())
     }
@@ -215,10 +133,9 @@ impl Queue for DurableQueue {
     async fn remove(&self, id: &str) -> Result<bool> {
         {
             let mut state = self.state();
-            let Some(index) = state.waiting.iter().position(|w| w == id) else {
+            if !state.line.remove(id) {
                 return Ok(false);
-            };
-            state.waiting.remove(index);
+            }
             state.deliveries.remove(id);
         }
         let owned = id.to_owned();
@@ -227,11 +144,11 @@ impl Queue for DurableQueue {
     }
 
     async fn waiting(&self) -> Result<Vec<String>> {
-        Ok(self.state().waiting.iter().cloned().collect())
+        Ok(self.state().line.waiting.iter().cloned().collect())
     }
 
     fn close(&self) {
-        self.state().closed = true;
+        self.state().line.closed = true;
         self.work.notify_waiters();
     }
 }

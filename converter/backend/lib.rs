@@ -30,6 +30,7 @@ mod durable_queue;
 mod error;
 mod files;
 mod ledger;
+mod line;
 mod local;
 mod memory_files;
 mod nats;

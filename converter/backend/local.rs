@@ -14,14 +14,14 @@
 
 use crate::error::{BackendError, Result};
 use crate::ledger::{Inserted, Ledger};
+use crate::line::{self, Line};
 use crate::record::StoredJob;
 use crate::{Created, Durability, Events, Lease, Queue, Records, Revision, has_ended, id_of, revision_of, stamp};
 use async_trait::async_trait;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 use tokio::sync::{Notify, broadcast};
-use tokio::time::Instant;
 
 /// Room for the revisions of a job, so a watcher that is a little slow
 /// still sees each one; one further behind skips to newer ones. Records are
@@ -44,14 +44,11 @@ pub struct Local {
 #[derive(Default)]
 struct State {
     live: HashMap<String, Live>,
-    waiting: VecDeque<String>,
-    leased: HashMap<String, Held>,
-    next_token: u64,
+    line: Line,
     /// The last revision handed out.
     revision: Revision,
     /// Revisions up to this are reserved in the ledger.
     reserved: Revision,
-    closed: bool,
 }
 
 struct Live {
@@ -60,11 +57,6 @@ struct Live {
     /// Held by a write of this job from its check to its publication.
     writing: Arc<tokio::sync::Mutex<()>>,
     deliveries: u32,
-}
-
-struct Held {
-    token: u64,
-    deadline: Instant,
 }
 
 impl Live {
@@ -99,7 +91,7 @@ impl Local {
             for record in unfinished {
                 let id = id_of(&record).to_owned();
                 state.live.insert(id.clone(), Live::new(record));
-                state.waiting.push_back(id);
+                state.line.waiting.push_back(id);
             }
         }
         Ok(local)
@@ -233,8 +225,7 @@ impl Records for Local {
         {
             let mut state = self.state();
             state.live.remove(id);
-            state.waiting.retain(|w| w != id);
-            state.leased.remove(id);
+            state.line.forget(id);
         }
         let id = id.to_owned();
         self.ledger(move |ledger| ledger.delete(&id)).await
@@ -310,33 +301,10 @@ fn watch_stream(
     })
 }
 
-impl State {
-    /// Puts jobs whose lease ran out back at the front, oldest lease first.
-    fn expire_leases(&mut self, now: Instant) {
-        let mut expired: Vec<(Instant, String)> = self
-            .leased
-            .iter()
-            .filter(|(_, held)| held.deadline <= now)
-            .map(|(id, h)| (h.deadline, id.clone()))
-            .collect();
-        expired.sort();
-        for (_, id) in expired.into_iter().rev() {
-            self.leased.remove(&id);
-            if self.live.contains_key(&id) {
-                self.waiting.push_front(id);
-            }
-        }
-    }
-
-    fn held(&self, lease: &Lease) -> bool {
-        self.leased.get(&lease.id).is_some_and(|held| held.token == lease.token)
-    }
-}
-
 #[async_trait]
 impl Queue for Local {
     async fn push(&self, id: &str) -> Result<()> {
-        self.state().waiting.push_back(id.to_owned());
+        self.state().line.waiting.push_back(id.to_owned());
         self.work.notify_one();
         Ok(())
     }
@@ -346,95 +314,45 @@ impl Queue for Local {
     }
 
     async fn lease(&self) -> Result<Option<Lease>> {
-        loop {
-            let notified = self.work.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let next_expiry = {
-                let mut state = self.state();
-                if state.closed {
-                    return Ok(None);
-                }
-                let now = Instant::now();
-                state.expire_leases(now);
-                while let Some(id) = state.waiting.pop_front() {
-                    // Deleted while it waited.
-                    let Some(live) = state.live.get_mut(&id) else {
-                        continue;
-                    };
+        line::lease(&self.work, || {
+            let state = &mut *self.state();
+            let live = &mut state.live;
+            // A job deleted while it waited, or while leased, is dropped.
+            state.line.expire(|id| live.contains_key(id));
+            state.line.take(self.lease, |id| {
+                live.get_mut(id).map(|live| {
                     live.deliveries += 1;
-                    let deliveries = live.deliveries;
-                    state.next_token += 1;
-                    let token = state.next_token;
-                    state.leased.insert(id.clone(), Held { token, deadline: now + self.lease });
-                    if !state.waiting.is_empty() {
-                        // Another runner may take the next one.
-                        self.work.notify_one();
-                    }
-                    return Ok(Some(Lease { id, deliveries, token }));
-                }
-                state.leased.values().map(|held| held.deadline).min()
-            };
-            match next_expiry {
-                Some(deadline) => {
-                    tokio::select! {
-                        () = &mut notified => {}
-                        () = tokio::time::sleep_until(deadline) => {}
-                    }
-                }
-                None => notified.await,
-            }
-        }
+                    live.deliveries
+                })
+            })
+        })
+        .await
     }
 
     async fn extend(&self, lease: &Lease) -> Result<()> {
-        let mut state = self.state();
-        match state.leased.get_mut(&lease.id) {
-            Some(held) if held.token == lease.token => {
-                held.deadline = Instant::now() + self.lease;
-                Ok(())
-            }
-            _ => Err(BackendError::LeaseLost { id: lease.id.clone() }),
-        }
+        self.state().line.extend(lease, self.lease)
     }
 
     async fn ack(&self, lease: &Lease) -> Result<()> {
-        let mut state = self.state();
-        if !state.held(lease) {
-            return Err(BackendError::LeaseLost { id: lease.id.clone() });
-        }
-        state.leased.remove(&lease.id);
-        Ok(())
+        self.state().line.finish(lease)
     }
 
     async fn release(&self, lease: &Lease) -> Result<()> {
-        {
-            let mut state = self.state();
-            if !state.held(lease) {
-                return Err(BackendError::LeaseLost { id: lease.id.clone() });
-            }
-            state.leased.remove(&lease.id);
-            state.waiting.push_front(lease.id.clone());
-        }
+        self.state().line.release(lease)?;
         self.work.notify_one();
         Ok(())
     }
 
     async fn remove(&self, id: &str) -> Result<bool> {
-        let mut state = self.state();
-        let Some(index) = state.waiting.iter().position(|w| w == id) else {
-            return Ok(false);
-        };
-        state.waiting.remove(index);
-        Ok(true)
+        Ok(self.state().line.remove(id))
     }
 
     async fn waiting(&self) -> Result<Vec<String>> {
-        Ok(self.state().waiting.iter().cloned().collect())
+        Ok(self.state().line.waiting.iter().cloned().collect())
     }
 
     fn close(&self) {
-        self.state().closed = true;
+        self.state().line.closed = true;
         self.work.notify_waiters();
     }
 }
