@@ -16,10 +16,10 @@ use docconv::ids::hex;
 use docconv::metrics::Active;
 use docconv::proto::v1::converter_server::Converter;
 use docconv::proto::v1::{
-    CancelJobRequest, ConversionOptions, GetJobRequest, GetPreviewRequest, GetServerInfoRequest, Heartbeat, Job,
-    JobState, ListFormatsRequest, ListFormatsResponse, Output, Preview, ReadResultRequest, ReadResultResponse,
-    ServerInfo, SubmitHeader, SubmitRequest, WatchJobRequest, WatchJobResponse, WorkerSandbox, submit_request,
-    watch_job_response,
+    Attachment, CancelJobRequest, ConversionOptions, DocumentHeader, GetJobRequest, GetPreviewRequest,
+    GetServerInfoRequest, Heartbeat, Job, JobState, ListFormatsRequest, ListFormatsResponse, Output, Preview,
+    ReadResultRequest, ReadResultResponse, ServerInfo, SubmitHeader, SubmitRequest, WatchJobRequest, WatchJobResponse,
+    WorkerSandbox, submit_request, watch_job_response,
 };
 use docconv::trace::{self, TraceParent};
 use docconv_backend::{BlobWriter, Blobs, Events, StoredInput, StoredJob};
@@ -157,12 +157,15 @@ impl ConverterService {
     ) -> Result<Job> {
         let (input_size_bytes, more_inputs) = self.receive(stream, id, &checked, &header, &options).await?;
         let reservation = self.jobs.reserve().await?;
-        let merged_file_names = match more_inputs.is_empty() {
+        let (attachments, documents): (Vec<&StoredInput>, Vec<&StoredInput>) =
+            more_inputs.iter().partition(|i| i.attachment.is_some());
+        let merged_file_names = match documents.is_empty() {
             true => Vec::new(),
             false => std::iter::once(checked.file_name.clone())
-                .chain(more_inputs.iter().map(|i| i.file_name.clone()))
+                .chain(documents.iter().map(|i| i.file_name.clone()))
                 .collect(),
         };
+        let attachment_file_names = attachments.iter().map(|i| i.file_name.clone()).collect();
         let record = StoredJob {
             job: Some(Job {
                 id: id.to_owned(),
@@ -171,6 +174,7 @@ impl ConverterService {
                 input_size_bytes,
                 options: Some(options::redacted(&options)),
                 merged_file_names,
+                attachment_file_names,
                 webhook: header.webhook.as_ref().map(|_| webhooks::pending()),
                 ..Job::default()
             }),
@@ -243,7 +247,15 @@ impl ConverterService {
                 }
                 Some(submit_request::Payload::NextDocument(next)) => {
                     current.finish().await?;
-                    if more_inputs.len() + 1 >= MAX_DOCUMENTS {
+                    if let Some(attachment) = &next.attachment {
+                        let (stored, upload) =
+                            self.attachment(id, &more_inputs, first, options, attachment, next.clone()).await?;
+                        current = upload;
+                        more_inputs.push(stored);
+                        continue;
+                    }
+                    let documents = more_inputs.iter().filter(|i| i.attachment.is_none()).count();
+                    if documents + 1 >= MAX_DOCUMENTS {
                         return Err(Error::InvalidArgument(format!("a merge takes at most {MAX_DOCUMENTS} documents")));
                     }
                     let field = "next_document.file_name";
@@ -257,7 +269,11 @@ impl ConverterService {
                     let declared =
                         Declared { field: "next_document", size_bytes: next.size_bytes, sha256: next.sha256 };
                     current = Upload::create(self.jobs.blobs(), id, &name, declared).await?;
-                    more_inputs.push(StoredInput { file_name, extension: format.extension.to_owned() });
+                    more_inputs.push(StoredInput {
+                        file_name,
+                        extension: format.extension.to_owned(),
+                        ..StoredInput::default()
+                    });
                 }
                 _ => {
                     return Err(Error::InvalidArgument("only the first message may be a header".into()));
@@ -269,13 +285,70 @@ impl ConverterService {
     }
 }
 
+impl ConverterService {
+    /// Checks a file to embed (sent as `next`, the job's further file
+    /// number `more.len() + 1`) and starts writing it.
+    async fn attachment(
+        &self,
+        id: &str,
+        more: &[StoredInput],
+        first: &Checked,
+        options: &ConversionOptions,
+        attachment: &Attachment,
+        next: DocumentHeader,
+    ) -> Result<(StoredInput, Upload)> {
+        let attached = more.iter().filter(|i| i.attachment.is_some());
+        if attached.clone().count() >= MAX_ATTACHMENTS {
+            return Err(Error::InvalidArgument(format!("a job takes at most {MAX_ATTACHMENTS} attachments")));
+        }
+        let field = "next_document.file_name";
+        let file_name = shown_file_name(field, &next.file_name)?;
+        if attached.clone().any(|i| i.file_name == file_name) {
+            return Err(Error::InvalidArgument(format!(
+                "{field}: another attachment is named {file_name:?}; a PDF's attachments need names of their own"
+            )));
+        }
+        let violations = options::check_attachment(attachment, &next.content_type, options, &first.target);
+        if !violations.is_empty() {
+            return Err(Error::BadRequest(violations));
+        }
+        let content_type = match next.content_type.as_str() {
+            "" => options::guess_mime_type(&file_name).to_owned(),
+            given => given.to_owned(),
+        };
+        let name = files::attachment(more.len() + 1);
+        let declared = Declared { field: "next_document", size_bytes: next.size_bytes, sha256: next.sha256 };
+        let upload = Upload::create(self.jobs.blobs(), id, &name, declared).await?;
+        let stored =
+            StoredInput { file_name, attachment: Some(attachment.clone()), content_type, ..StoredInput::default() };
+        Ok((stored, upload))
+    }
+}
+
 /// Most documents in one merge.
 const MAX_DOCUMENTS: usize = 20;
+/// Most files embedded in one result.
+const MAX_ATTACHMENTS: usize = 20;
 
 /// Checks a document's file name; returns the name to show (the last path
 /// component: browsers and scripts sometimes send a full path, and the name
 /// is only ever shown, never opened) and its format.
 fn check_file_name(field: &str, name: &str) -> Result<(String, &'static formats::Format)> {
+    let file_name = shown_file_name(field, name)?;
+    let format = formats::by_file_name(&file_name).ok_or_else(|| {
+        let known: Vec<_> = formats::INPUTS.iter().map(|f| f.extension).collect();
+        Error::InvalidArgument(format!(
+            "{field} {file_name:?} has no extension docconv reads; use one of: {}",
+            known.join(", ")
+        ))
+    })?;
+    Ok((file_name, format))
+}
+
+/// The name of a file as it may be shown and stored in a PDF: its last
+/// path component, without bidirectional controls, checked for length and
+/// control characters.
+fn shown_file_name(field: &str, name: &str) -> Result<String> {
     let last = name.rsplit(['/', '\\']).next().unwrap_or("");
     // Bidirectional controls would let a name show as something else in a
     // download dialog ("report\u{202E}fdp.exe" reads "reportexe.pdf").
@@ -289,14 +362,7 @@ fn check_file_name(field: &str, name: &str) -> Result<(String, &'static formats:
             "{field} must be at most {MAX_FILE_NAME} bytes without control characters"
         )));
     }
-    let format = formats::by_file_name(file_name).ok_or_else(|| {
-        let known: Vec<_> = formats::INPUTS.iter().map(|f| f.extension).collect();
-        Error::InvalidArgument(format!(
-            "{field} {file_name:?} has no extension docconv reads; use one of: {}",
-            known.join(", ")
-        ))
-    })?;
-    Ok((file_name.to_owned(), format))
+    Ok(file_name.to_owned())
 }
 
 /// Unicode's explicit bidirectional formatting characters.

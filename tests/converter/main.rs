@@ -14,6 +14,7 @@ mod grpcurl;
 mod merge;
 mod observability;
 mod options;
+mod pdf_input;
 mod reliability;
 mod restart;
 mod safety;
