@@ -9,6 +9,7 @@ mod cluster;
 mod containment;
 mod durability;
 mod examples;
+mod finishing;
 mod fixtures;
 mod grpcurl;
 mod merge;
