@@ -29,7 +29,7 @@ use tokio_stream::wrappers::ReceiverStream;
 #[derive(Args, Debug)]
 pub struct ConvertArgs {
     /// Documents to convert (Word, Excel, PowerPoint, OpenDocument, RTF,
-    /// CSV, text, HTML, …)
+    /// CSV, text, HTML, …), and PDFs to finish or merge
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
     /// The target format by extension, e.g. pdf, docx, odt [default: pdf]
