@@ -31,7 +31,7 @@ pub fn check(violations: &mut Vec<Violation>, pdf: &PdfOptions) {
     // Keeping comments and form fields is what happens anyway; removing
     // them is not something the tools do, flattening is.
     if pdf.export_notes == Some(false) {
-        refuse("export_notes", "its comments are kept; flatten draws them into the pages");
+        refuse("export_notes", "its comments are kept; flatten takes them out, drawn into the pages if they can be");
     }
     if pdf.export_form_fields == Some(false) {
         refuse("export_form_fields", "its form fields are kept; flatten draws them into the pages");

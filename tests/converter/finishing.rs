@@ -134,6 +134,20 @@ async fn flattening_draws_fields_into_the_pages() {
         assert!(pdf_text(&pdf, None).contains("Ada Lovelace"), "{name}: the value is gone");
         assert!(qpdf_check(&pdf), "{name}");
     }
+    // Comments go too: LibreOffice gives its notes no appearance of their
+    // own, so there is nothing to draw, and flattening removes them.
+    let noted = text_document(
+        "<text:p>Text.<office:annotation><dc:creator>Ann</dc:creator><text:p>A note.</text:p></office:annotation></text:p>",
+    );
+    let (_, unflattened) = run(header("notes.fodt"), &noted).await;
+    let annotations = |pdf: &[u8]| {
+        let objects = qpdf_json(pdf, &["--json-key=qpdf"]).to_string();
+        objects.matches("\"/Subtype\":\"/Popup\"").count() + objects.matches("\"/Subtype\":\"/Text\"").count()
+    };
+    assert_eq!(annotations(&unflattened), 2, "a note and its popup");
+    let (_, pdf) = run(with_options("notes.fodt", flat.clone()), &noted).await;
+    assert_eq!(annotations(&pdf), 0);
+    assert!(pdf_text(&pdf, None).contains("Text."));
     // Not with PDF/UA, whose content must all be tagged.
     let mut client = shared().client().await;
     let both = pdf_options(|p| {
