@@ -85,6 +85,16 @@ async fn page_ranges_of_a_pdf_are_selected_by_qpdf() {
         "{}",
         error.message
     );
+    // So does a part of a split that would be empty.
+    let ranges = docconv::proto::v1::PageRanges { ranges: vec!["1".into(), "20-".into()] };
+    let split = pdf_options(|p| p.split = Some(PdfSplit { by: Some(pdf_split::By::Ranges(ranges)) }));
+    let job = submit(&mut client, with_options("long.pdf", split), &input).await.unwrap();
+    let error = wait_failed(&mut client, &job.id).await;
+    assert!(
+        error.message.contains("options.pdf.split.ranges names none of the document's 12 pages"),
+        "{}",
+        error.message
+    );
 }
 
 #[tokio::test]
