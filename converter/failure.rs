@@ -32,6 +32,12 @@ pub enum Failure {
     OutOfMemory {
         limit: u64,
     },
+    /// A page range (the option `field`) names none of the `pages` pages
+    /// of the document it applies to.
+    NoPagesSelected {
+        field: &'static str,
+        pages: u32,
+    },
     /// One document of a merge failed (position counts from 1).
     InDocument {
         position: usize,
@@ -95,6 +101,10 @@ impl Failure {
                      it may be a decompression bomb",
                     limit >> 20
                 ),
+            ),
+            Failure::NoPagesSelected { field, pages } => (
+                Code::InvalidArgument,
+                format!("{field} names none of the document's {pages} pages: check the ranges and submit again"),
             ),
             Failure::InDocument { position, name, failure } => {
                 let inner = failure.to_job_error();

@@ -11,6 +11,12 @@ pub fn more_input(index: usize, extension: &str) -> String {
     format!("input-{index}.{extension}")
 }
 
+/// The `index`-th further file of a submission (from 1) when it is an
+/// attachment: whatever its name, it is stored under this one.
+pub fn attachment(index: usize) -> String {
+    format!("attachment-{index}")
+}
+
 /// The result.
 pub fn output(extension: &str) -> String {
     format!("output.{extension}")

@@ -5,6 +5,10 @@
 //! unknown bytes as plain text: a damaged `.docx` would become a PDF of
 //! garbage. So binary formats must at least look like their container, and
 //! flat OpenDocument files like an OpenDocument XML document.
+//!
+//! A PDF is an input too, but never LibreOffice's: it would import it into
+//! Draw and write a poorer copy. A PDF goes straight to the tools that work
+//! on finished PDFs (see `pdf_input`).
 
 use docconv::proto::v1::{InputFormat, OutputFormat};
 
@@ -14,6 +18,8 @@ pub enum Kind {
     Spreadsheet,
     Presentation,
     Drawing,
+    /// A finished PDF, which LibreOffice never sees.
+    Pdf,
 }
 
 impl Kind {
@@ -23,10 +29,14 @@ impl Kind {
             Kind::Spreadsheet => "spreadsheet",
             Kind::Presentation => "presentation",
             Kind::Drawing => "drawing",
+            Kind::Pdf => "pdf",
         }
     }
 
-    pub const ALL: [Kind; 4] = [Kind::Text, Kind::Spreadsheet, Kind::Presentation, Kind::Drawing];
+    pub const ALL: [Kind; 5] = [Kind::Text, Kind::Spreadsheet, Kind::Presentation, Kind::Drawing, Kind::Pdf];
+
+    /// The kinds LibreOffice converts, whose targets the probe learns.
+    pub const OFFICE: [Kind; 4] = [Kind::Text, Kind::Spreadsheet, Kind::Presentation, Kind::Drawing];
 
     /// What a document of this kind may become: the export formats
     /// LibreOfficeKit names by extension. Which of them this LibreOffice
@@ -38,6 +48,7 @@ impl Kind {
             Kind::Spreadsheet => &["pdf", "xlsx", "xls", "ods", "fods", "csv", "html", "png"],
             Kind::Presentation => &["pdf", "pptx", "ppt", "odp", "fodp", "png"],
             Kind::Drawing => &["pdf", "odg", "fodg", "png"],
+            Kind::Pdf => &["pdf"],
         }
     }
 }
@@ -65,6 +76,10 @@ impl Targets {
     }
 
     pub fn of(&self, kind: Kind) -> &[&'static str] {
+        // A PDF stays a PDF, by our tools alone: nothing to probe.
+        if kind == Kind::Pdf {
+            return Kind::Pdf.candidates();
+        }
         self.by_kind.iter().find(|(k, _)| *k == kind).map_or(&[], |(_, targets)| targets)
     }
 }
@@ -79,6 +94,8 @@ enum Container {
     FlatXml,
     /// Anything: text formats (plain text, CSV, HTML) have no signature.
     Any,
+    /// A PDF file's header, `%PDF-`, first.
+    Pdf,
 }
 
 pub struct Format {
@@ -93,7 +110,7 @@ const fn f(extension: &'static str, kind: Kind, description: &'static str, conta
 }
 
 use Container::{Any, FlatXml, Office};
-use Kind::{Drawing, Presentation, Spreadsheet, Text};
+use Kind::{Drawing, Pdf, Presentation, Spreadsheet, Text};
 
 pub const INPUTS: &[Format] = &[
     f("docx", Text, "Word document", Office),
@@ -131,6 +148,7 @@ pub const INPUTS: &[Format] = &[
     f("fodp", Presentation, "Flat OpenDocument presentation", FlatXml),
     f("odg", Drawing, "OpenDocument drawing", Office),
     f("fodg", Drawing, "Flat OpenDocument drawing", FlatXml),
+    f("pdf", Pdf, "PDF document (taken as it is, not converted)", Container::Pdf),
 ];
 
 /// The format of a file name, by its extension (case-insensitive).
@@ -152,6 +170,7 @@ pub fn looks_like(format: &Format, head: &[u8]) -> bool {
         Container::Any => true,
         Container::Office => [ZIP, OLE, RTF].iter().any(|sig| head.starts_with(sig)),
         Container::FlatXml => is_flat_odf(head),
+        Container::Pdf => head.starts_with(b"%PDF-"),
     }
 }
 
@@ -258,6 +277,16 @@ mod tests {
         assert!(looks_like(docx, b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1rest"));
         assert!(!looks_like(docx, b"random bytes"));
         assert!(looks_like(by_file_name("x.csv").unwrap(), b"random bytes"));
+    }
+
+    #[test]
+    fn pdfs_need_a_pdf_header_and_stay_pdfs() {
+        let pdf = by_file_name("Scan.PDF").unwrap();
+        assert_eq!(pdf.kind, Kind::Pdf);
+        assert!(looks_like(pdf, b"%PDF-1.7\n%\xe2\xe3"));
+        assert!(!looks_like(pdf, b"PK\x03\x04"));
+        assert!(!looks_like(pdf, b" %PDF-1.4"));
+        assert_eq!(Targets::default().of(Kind::Pdf), ["pdf"]);
     }
 
     #[test]

@@ -6,7 +6,14 @@
 //! properties (`{"PageRange": {"type": "string", "value": "2-3"}}`), the
 //! same names as the PDF export dialog's settings.
 
+mod attachments;
+mod metadata;
+mod pdf_input;
+
+pub use attachments::{check as check_attachment, guess_mime_type};
+
 use super::formats::{Kind, Targets};
+use super::page_ranges;
 use docconv::proto::v1::{ConversionOptions, PdfOptions, PdfStandard, pdf_split};
 use serde_json::{Map, Value, json};
 
@@ -40,9 +47,17 @@ pub fn check(options: &ConversionOptions, target: &str, kind: Kind, targets: &Ta
                 .push(violation("options.pdf", format!("PDF options need target_format \"pdf\", not {target:?}")));
         }
         check_pdf(&mut violations, pdf);
-        check_landscape(&mut violations, pdf, kind);
+        check_for_kind(&mut violations, pdf, kind);
     }
     violations
+}
+
+/// What only some kinds of document can take.
+fn check_for_kind(violations: &mut Vec<Violation>, pdf: &PdfOptions, kind: Kind) {
+    match kind {
+        Kind::Pdf => pdf_input::check(violations, pdf),
+        _ => check_landscape(violations, pdf, kind),
+    }
 }
 
 /// What a further document of a merge must satisfy: the merged result is
@@ -65,8 +80,12 @@ pub fn check_merge(options: &ConversionOptions, target: &str, kind: Kind) -> Vec
                 "not with several documents; split the result by ranges instead",
             ));
         }
-        check_landscape(&mut violations, pdf, kind);
+        check_for_kind(&mut violations, pdf, kind);
     }
+    // A PDF input may be refused what the merge refuses already: each
+    // field is named once.
+    let mut named = std::collections::HashSet::new();
+    violations.retain(|v| named.insert(v.field.clone()));
     violations
 }
 
@@ -82,7 +101,7 @@ fn check_landscape(violations: &mut Vec<Violation>, pdf: &PdfOptions, kind: Kind
     }
 }
 
-fn check_text(violations: &mut Vec<Violation>, field: &str, text: &str) {
+pub(crate) fn check_text(violations: &mut Vec<Violation>, field: &str, text: &str) {
     if text.chars().count() > MAX_TEXT || text.chars().any(char::is_control) {
         violations.push(violation(field, format!("must be at most {MAX_TEXT} characters, without control characters")));
     }
@@ -92,7 +111,7 @@ fn check_pdf(violations: &mut Vec<Violation>, pdf: &PdfOptions) {
     if PdfStandard::try_from(pdf.standard).is_err() {
         violations.push(violation("options.pdf.standard", "unknown standard; use PDF_A_1B, PDF_A_2B or PDF_A_3B"));
     }
-    if !pdf.page_ranges.is_empty() && !valid_page_ranges(&pdf.page_ranges) {
+    if !pdf.page_ranges.is_empty() && !page_ranges::is_valid(&pdf.page_ranges) {
         violations.push(violation(
             "options.pdf.page_ranges",
             format!(
@@ -125,15 +144,27 @@ fn check_pdf(violations: &mut Vec<Violation>, pdf: &PdfOptions) {
         }
     }
     if let Some(metadata) = &pdf.metadata {
-        check_text(violations, "options.pdf.metadata.title", &metadata.title);
-        check_text(violations, "options.pdf.metadata.author", &metadata.author);
-        check_text(violations, "options.pdf.metadata.subject", &metadata.subject);
-        if metadata.keywords.len() > 32 {
-            violations.push(violation("options.pdf.metadata.keywords", "at most 32 keywords"));
+        metadata::check(violations, metadata);
+    }
+    if let Some(rotate) = &pdf.rotate {
+        if ![90, 180, 270].contains(&rotate.degrees) {
+            violations.push(violation("options.pdf.rotate.degrees", "must be 90, 180 or 270 (clockwise)"));
         }
-        for keyword in &metadata.keywords {
-            check_text(violations, "options.pdf.metadata.keywords", keyword);
+        if !rotate.pages.is_empty() && !page_ranges::is_valid(&rotate.pages) {
+            violations.push(violation(
+                "options.pdf.rotate.pages",
+                format!(
+                    "{:?} is not a page range; write e.g. \"1\", \"2-3\" or \"4-\" (empty: every page)",
+                    rotate.pages
+                ),
+            ));
         }
+    }
+    if pdf.flatten && pdf.universal_access {
+        violations.push(violation(
+            "options.pdf.flatten",
+            "not with universal_access: flattened fields and comments become untagged page content, which PDF/UA forbids",
+        ));
     }
     if let Some(split) = &pdf.split {
         match &split.by {
@@ -146,7 +177,7 @@ fn check_pdf(violations: &mut Vec<Violation>, pdf: &PdfOptions) {
                 if ranges.ranges.is_empty() || ranges.ranges.len() > 100 {
                     violations.push(violation("options.pdf.split.ranges", "give between 1 and 100 ranges"));
                 }
-                if let Some(bad) = ranges.ranges.iter().find(|r| !valid_page_ranges(r)) {
+                if let Some(bad) = ranges.ranges.iter().find(|r| !page_ranges::is_valid(r)) {
                     violations.push(violation(
                         "options.pdf.split.ranges",
                         format!("{bad:?} is not a page range; write e.g. \"1-2\", \"3,5\" or \"6-\""),
@@ -155,21 +186,6 @@ fn check_pdf(violations: &mut Vec<Violation>, pdf: &PdfOptions) {
             }
         }
     }
-}
-
-/// "2-3", "1,4-", "5", "-3": comma-separated pages or inclusive ranges,
-/// counting from 1, either end of a range may be left open.
-fn valid_page_ranges(text: &str) -> bool {
-    let page = |s: &str| s.trim().parse::<u32>().ok().filter(|&n| n >= 1);
-    text.split(',').all(|part| match part.split_once('-') {
-        None => page(part).is_some(),
-        Some((from, to)) => match (from.trim().is_empty(), to.trim().is_empty()) {
-            (true, true) => false,
-            (true, false) => page(to).is_some(),
-            (false, true) => page(from).is_some(),
-            (false, false) => matches!((page(from), page(to)), (Some(a), Some(b)) if a <= b),
-        },
-    })
 }
 
 /// The export filter data for LibreOffice, as LOK's JSON; empty when the
@@ -217,7 +233,7 @@ pub fn filter_data(options: &ConversionOptions, target: &str) -> String {
     if !pdf.watermark.is_empty() {
         set("Watermark", "string", json!(pdf.watermark));
     }
-    // Encryption, metadata and splitting happen after export (`postprocess`).
+    // Everything else happens after export (`postprocess`).
     if data.is_empty() { String::new() } else { Value::Object(data).to_string() }
 }
 
@@ -235,7 +251,7 @@ pub fn redacted(options: &ConversionOptions) -> ConversionOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use docconv::proto::v1::PdfEncryption;
+    use docconv::proto::v1::{PdfEncryption, PdfRotate};
 
     fn pdf(edit: impl FnOnce(&mut PdfOptions)) -> ConversionOptions {
         let mut pdf = PdfOptions::default();
@@ -249,16 +265,6 @@ mod tests {
             kind.candidates().iter().for_each(|t| targets.add(kind, t));
         }
         check(options, target, kind, &targets).into_iter().map(|v| v.field).collect()
-    }
-
-    #[test]
-    fn page_ranges_follow_the_print_dialog_syntax() {
-        for good in ["1", "2-3", "1,4-", "-3", "1, 3-5 ,7"] {
-            assert!(valid_page_ranges(good), "{good}");
-        }
-        for bad in ["", "0", "3-2", "a", "1-2-3", "-", "1,,2", "1.5"] {
-            assert!(!valid_page_ranges(bad), "{bad}");
-        }
     }
 
     #[test]
@@ -282,6 +288,67 @@ mod tests {
         );
         assert_eq!(fields(&options, "docx", Kind::Text)[0], "options.pdf");
         assert_eq!(fields(&ConversionOptions::default(), "pptx", Kind::Spreadsheet), ["header.target_format"]);
+    }
+
+    #[test]
+    fn a_pdf_input_is_refused_what_only_libreoffice_does() {
+        let everything = pdf(|p| {
+            p.standard = PdfStandard::PdfA2b as i32;
+            p.universal_access = true;
+            p.single_page_sheets = true;
+            p.image_quality = 80;
+            p.max_image_resolution = 150;
+            p.export_notes = Some(false);
+            p.export_form_fields = Some(false);
+            p.watermark = "DRAFT".into();
+            p.landscape = true;
+        });
+        assert_eq!(
+            fields(&everything, "pdf", Kind::Pdf),
+            [
+                "options.pdf.standard",
+                "options.pdf.universal_access",
+                "options.pdf.single_page_sheets",
+                "options.pdf.image_quality",
+                "options.pdf.max_image_resolution",
+                "options.pdf.export_notes",
+                "options.pdf.export_form_fields",
+                "options.pdf.watermark",
+                "options.pdf.landscape"
+            ]
+        );
+        // What tools do to a finished PDF is fine.
+        let tools = pdf(|p| {
+            p.page_ranges = "2-".into();
+            p.export_bookmarks = Some(false);
+            p.export_notes = Some(true);
+            p.flatten = true;
+            p.rotate = Some(PdfRotate { degrees: 90, pages: "1".into() });
+            p.encryption = Some(PdfEncryption { open_password: "x".into(), ..Default::default() });
+        });
+        assert!(fields(&tools, "pdf", Kind::Pdf).is_empty());
+        assert_eq!(fields(&ConversionOptions::default(), "docx", Kind::Pdf), ["header.target_format"]);
+        // In a merge, a PDF is named once for what the merge refuses too.
+        let archival = pdf(|p| p.standard = PdfStandard::PdfA2b as i32);
+        let merged: Vec<String> = check_merge(&archival, "pdf", Kind::Pdf).into_iter().map(|v| v.field).collect();
+        assert_eq!(merged, ["options.pdf.standard"]);
+        let sharp = pdf(|p| p.image_quality = 90);
+        let merged: Vec<String> = check_merge(&sharp, "pdf", Kind::Pdf).into_iter().map(|v| v.field).collect();
+        assert_eq!(merged, ["options.pdf.image_quality"]);
+    }
+
+    #[test]
+    fn rotation_and_flattening_are_checked() {
+        let turned = |degrees, pages: &str| pdf(|p| p.rotate = Some(PdfRotate { degrees, pages: pages.into() }));
+        assert!(fields(&turned(270, ""), "pdf", Kind::Text).is_empty());
+        assert_eq!(fields(&turned(45, ""), "pdf", Kind::Text), ["options.pdf.rotate.degrees"]);
+        assert_eq!(fields(&turned(0, "1"), "pdf", Kind::Text), ["options.pdf.rotate.degrees"]);
+        assert_eq!(fields(&turned(90, "2-1"), "pdf", Kind::Text), ["options.pdf.rotate.pages"]);
+        let flat_ua = pdf(|p| {
+            p.flatten = true;
+            p.universal_access = true;
+        });
+        assert_eq!(fields(&flat_ua, "pdf", Kind::Text), ["options.pdf.flatten"]);
     }
 
     #[test]

@@ -13,14 +13,11 @@
 //!   by a warmed-up successor, which takes over only once it is ready, so no
 //!   job waits for a cold start.
 
-use super::csv;
 use super::failure::Failure;
 use super::files;
 use super::formats::{self, Kind, Targets};
 use super::html;
 use super::jobs::{Claim, Ending, Jobs};
-use super::options;
-use super::pdf;
 use super::postprocess;
 use super::probe;
 use super::workers::{Launcher, WorkerProcess};
@@ -30,8 +27,7 @@ use docconv_backend::Blobs;
 use docconv_worker::proto::{Convert, Sandbox};
 use docconv_worker::{Outcome, Progress, WorkerError};
 use sha2::{Digest, Sha256};
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -48,8 +44,11 @@ pub struct PoolConfig {
     pub worker_memory_limit: u64,
 }
 
+mod prepare;
 #[cfg(test)]
 mod tests;
+
+use prepare::{Document, Prepared, prepare_all};
 
 /// A worker as the pool holds it.
 type Worker = Box<dyn WorkerProcess>;
@@ -147,7 +146,7 @@ impl Pool {
     async fn probe_share(&self, slot: usize, worker: &mut Worker) {
         let slots = self.config.workers;
         let kinds: Vec<Kind> =
-            Kind::ALL.into_iter().enumerate().filter(|(i, _)| i % slots == slot).map(|(_, k)| k).collect();
+            Kind::OFFICE.into_iter().enumerate().filter(|(i, _)| i % slots == slot).map(|(_, k)| k).collect();
         let found = probe::find_targets(worker, &self.samples_dir, &kinds, || self.start_worker()).await;
         let mut probed = self.probed.lock().unwrap();
         probed.0.extend(found);
@@ -236,7 +235,7 @@ impl Pool {
         let _running = Active::of(&self.jobs.metrics().running);
         let mut deadline = Instant::now() + self.config.job_timeout;
         let prepared = self.within(&claim, deadline, prepare_all(self.jobs.blobs(), &claim)).await;
-        let (folder, requests) = match prepared.and_then(|prepared| prepared) {
+        let prepared = match prepared.and_then(|prepared| prepared) {
             Ok(prepared) => prepared,
             Err(failure) => {
                 self.jobs.finish(&mut claim, Ending::Failed(failure), StageTimings::default()).await;
@@ -244,7 +243,7 @@ impl Pool {
             }
         };
         loop {
-            let (attempt, mut timings) = self.convert_all(&claim, &mut worker, &requests, deadline).await;
+            let (attempt, mut timings) = self.convert_all(&claim, &mut worker, &prepared.documents, deadline).await;
             // A worker stopped mid-conversion is in an unknown state; one
             // that finished its part while post-processing ran out of time
             // is fine.
@@ -257,7 +256,7 @@ impl Pool {
             };
             let ending = match attempt {
                 Attempt::Done => {
-                    let stored = store_output(self.jobs.blobs(), &folder, &requests, &claim, &mut timings);
+                    let stored = store_output(self.jobs.blobs(), &prepared, &claim, &mut timings);
                     match self.within(&claim, deadline, stored).await.and_then(|stored| stored) {
                         Ok((output, file)) => Ending::Succeeded(output, file),
                         Err(failure) => Ending::Failed(failure),
@@ -299,29 +298,37 @@ impl Pool {
     }
 
     /// Converts every document of the job in order (one, or several for a
-    /// merge), stopping at the first that does not convert.
+    /// merge), stopping at the first that does not convert. PDF inputs are
+    /// ready already: the worker only sees the others.
     async fn convert_all(
         &self,
         claim: &Claim,
         worker: &mut Worker,
-        requests: &[Convert],
+        documents: &[Document],
         deadline: Instant,
     ) -> (Attempt, StageTimings) {
         let mut total = StageTimings::default();
-        for (index, request) in requests.iter().enumerate() {
-            let share = Share { index: index as u32, count: requests.len() as u32 };
+        let converted = documents.iter().filter(|d| d.convert.is_some()).count() as u32;
+        let mut share = Share { index: 0, count: converted };
+        for (index, document) in documents.iter().enumerate() {
+            let Some(request) = &document.convert else { continue };
             let (attempt, timings) = self.attempt(claim, worker, request.clone(), share, deadline).await;
+            share.index += 1;
             total.load_ms += timings.load_ms;
             total.export_ms += timings.export_ms;
             match attempt {
                 Attempt::Done => continue,
-                Attempt::Refused(failure) if requests.len() > 1 => {
-                    let name = document_names(claim).nth(index).unwrap_or_default().to_owned();
+                Attempt::Refused(failure) if documents.len() > 1 => {
+                    let name = document.name.clone();
                     let failure = Failure::InDocument { position: index + 1, name, failure: Box::new(failure) };
                     return (Attempt::Refused(failure), total);
                 }
                 other => return (other, total),
             }
+        }
+        if converted == 0 {
+            // Only PDF inputs: nothing for LibreOffice, straight to the tools.
+            claim.progress(Stage::Storing, 90, Some(total));
         }
         (Attempt::Done, total)
     }
@@ -413,10 +420,6 @@ impl Share {
     }
 }
 
-fn document_names(claim: &Claim) -> impl Iterator<Item = &str> {
-    std::iter::once(claim.file_name.as_str()).chain(claim.more_inputs.iter().map(|i| i.file_name.as_str()))
-}
-
 enum Attempt {
     Done,
     Refused(Failure),
@@ -447,123 +450,31 @@ async fn memory_passes(pid: Option<u32>, limit: u64) {
     }
 }
 
-/// Checks out the job's documents into this node's folder for it, checks
-/// each, and builds the worker's requests: one for a single document, one
-/// per document (each to its own part) for a merge. Returns the folder too.
-async fn prepare_all(blobs: &dyn Blobs, claim: &Claim) -> Result<(PathBuf, Vec<Convert>), Failure> {
-    let id = &claim.id;
-    let documents: Vec<(String, &String, &String)> =
-        std::iter::once((files::input(&claim.input_extension), &claim.input_extension, &claim.file_name))
-            .chain(
-                claim
-                    .more_inputs
-                    .iter()
-                    .enumerate()
-                    .map(|(i, more)| (files::more_input(i + 1, &more.extension), &more.extension, &more.file_name)),
-            )
-            .collect();
-    let names: Vec<String> = documents.iter().map(|(name, ..)| name.clone()).collect();
-    let folder = blobs.checkout(id, &names).await.map_err(|e| {
-        tracing::error!(job = %id, "cannot check out the job's documents: {e}");
-        Failure::Unreadable
-    })?;
-    if claim.more_inputs.is_empty() {
-        let input = folder.join(&names[0]);
-        let output = folder.join(files::output(&claim.target_format));
-        let request = prepare(claim, input, &claim.input_extension, &claim.file_name, output).await?;
-        return Ok((folder, vec![request]));
-    }
-    let mut requests = Vec::new();
-    for (index, (input, extension, name)) in documents.into_iter().enumerate() {
-        let (input, part) = (folder.join(input), folder.join(files::part(index + 1)));
-        let request = prepare(claim, input, extension, name, part).await.map_err(|failure| Failure::InDocument {
-            position: index + 1,
-            name: name.clone(),
-            failure: Box::new(failure),
-        })?;
-        requests.push(request);
-    }
-    Ok((folder, requests))
-}
-
-/// Checks one input and builds its request. CSV is turned into a
-/// spreadsheet document first (see `csv`).
-async fn prepare(
-    claim: &Claim,
-    input: PathBuf,
-    extension: &str,
-    name: &str,
-    output: PathBuf,
-) -> Result<Convert, Failure> {
-    let sheet_name = formats::stem(name).to_owned();
-    let unreadable = Failure::NotADocument { extension: extension.to_owned() };
-    let extension = extension.to_owned();
-    let written = output.clone();
-    let id = claim.id.clone();
-    let prepared = tokio::task::spawn_blocking(move || -> Result<PathBuf, Failure> {
-        let format = formats::by_file_name(&format!("x.{extension}")).ok_or(Failure::Unreadable)?;
-        let mut head = Vec::with_capacity(formats::HEAD_LEN);
-        std::fs::File::open(&input)
-            .and_then(|f| f.take(formats::HEAD_LEN as u64).read_to_end(&mut head))
-            .map_err(|_| Failure::Unreadable)?;
-        if !formats::looks_like(format, &head) {
-            return Err(unreadable);
-        }
-        let _ = std::fs::remove_file(&written);
-        if matches!(format.extension, "csv" | "tsv") {
-            let fods = input.with_extension("fods");
-            let tab_separated = format.extension == "tsv";
-            csv::write_fods(&input, &fods, &sheet_name, tab_separated).map_err(|e| {
-                tracing::warn!(job = %id, "cannot turn the CSV into a spreadsheet: {e}");
-                Failure::Unreadable
-            })?;
-            return Ok(fods);
-        }
-        Ok(input)
-    })
-    .await
-    .map_err(|_| Failure::Unreadable)??;
-    let password = Some(claim.options.input_password.clone()).filter(|p| !p.is_empty());
-    Ok(Convert {
-        input_path: path_string(&prepared),
-        output_path: path_string(&output),
-        format: claim.target_format.clone(),
-        filter_options: options::filter_data(&claim.options, &claim.target_format),
-        password,
-        landscape: claim.options.pdf.as_ref().is_some_and(|p| p.landscape),
-        reset_views: claim.options.pdf.as_ref().is_some_and(|p| p.single_page_sheets),
-    })
-}
-
-fn path_string(path: &Path) -> String {
-    path.to_string_lossy().into_owned()
-}
-
 /// Merges (for several documents), post-processes, hashes and measures
 /// the output, and keeps it in the job's blobs under a name of its own
 /// (see `files::result`). Returns its description and that name.
 async fn store_output(
     blobs: &dyn Blobs,
-    folder: &Path,
-    requests: &[Convert],
+    prepared: &Prepared,
     claim: &Claim,
     timings: &mut StageTimings,
 ) -> Result<(Output, String), Failure> {
     let started = Instant::now();
-    let written = match requests {
-        [single] => PathBuf::from(&single.output_path),
+    let folder = &prepared.folder;
+    let written = match prepared.documents.as_slice() {
+        [single] => single.output.clone(),
         parts => {
             let merged = folder.join(files::output("pdf"));
-            let parts: Vec<PathBuf> = parts.iter().map(|r| PathBuf::from(&r.output_path)).collect();
+            let parts: Vec<PathBuf> = parts.iter().map(|d| d.output.clone()).collect();
             postprocess::merge(&parts, &merged).await?;
             merged
         }
     };
-    let (path, extension) = if claim.target_format == "pdf" {
-        let product = postprocess::finish(&claim.options, &written).await?;
-        (product.path, product.extension)
+    let (path, extension, page_count) = if claim.target_format == "pdf" {
+        let product = postprocess::finish(&claim.options, &written, &prepared.attached).await?;
+        (product.path, product.extension, product.page_count)
     } else {
-        (written.clone(), claim.target_format.as_str())
+        (written.clone(), claim.target_format.as_str(), 0)
     };
     let file_name = formats::output_name(&claim.file_name, extension);
     let extension = extension.to_owned();
@@ -575,12 +486,6 @@ async fn store_output(
         }
         std::fs::rename(&path, &result)?;
         let data = std::fs::read(&result)?;
-        // Pages of the PDF (before any split), read from its page tree.
-        let page_count = match extension.as_str() {
-            "pdf" => pdf::page_count(&data).unwrap_or(0),
-            "zip" => pdf::page_count(&std::fs::read(&written)?).unwrap_or(0),
-            _ => 0,
-        };
         Ok(Output {
             file_name,
             content_type: formats::content_type(&extension).into(),

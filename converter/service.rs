@@ -2,6 +2,8 @@
 //! uploads to disk, and turns job states into responses. All job logic is
 //! in `jobs`; all conversion in `pool`.
 
+mod upload;
+
 use super::disk;
 use super::error::{Error, Result};
 use super::files;
@@ -12,7 +14,6 @@ use super::pool::Running;
 use super::postprocess;
 use super::webhooks;
 use docconv::ids;
-use docconv::ids::hex;
 use docconv::metrics::Active;
 use docconv::proto::v1::converter_server::Converter;
 use docconv::proto::v1::{
@@ -22,10 +23,9 @@ use docconv::proto::v1::{
     watch_job_response,
 };
 use docconv::trace::{self, TraceParent};
-use docconv_backend::{BlobWriter, Blobs, Events, StoredInput, StoredJob};
+use docconv_backend::{Events, StoredInput, StoredJob};
 use futures_util::StreamExt;
 use prometheus_client::metrics::counter::Counter;
-use sha2::{Digest, Sha256};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,15 +35,13 @@ use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::Instrument;
+use upload::check_file_name;
 
-use docconv::limits::MAX_CHUNK;
 /// Chunk size of `ReadResult`: a multiple of 3, so grpcurl's base64 chunks
 /// carry no padding but the last and decode as one concatenated text.
 const READ_CHUNK: usize = 3 * 85 * 1024;
 /// How long a call waits for a starting converter to learn its targets.
 const STARTING: Duration = Duration::from_secs(30);
-/// Longest accepted file name, in bytes (a common file system limit).
-const MAX_FILE_NAME: usize = 255;
 
 /// The service's fixed settings.
 pub struct Settings {
@@ -157,12 +155,15 @@ impl ConverterService {
     ) -> Result<Job> {
         let (input_size_bytes, more_inputs) = self.receive(stream, id, &checked, &header, &options).await?;
         let reservation = self.jobs.reserve().await?;
-        let merged_file_names = match more_inputs.is_empty() {
+        let (attachments, documents): (Vec<&StoredInput>, Vec<&StoredInput>) =
+            more_inputs.iter().partition(|i| i.attachment.is_some());
+        let merged_file_names = match documents.is_empty() {
             true => Vec::new(),
             false => std::iter::once(checked.file_name.clone())
-                .chain(more_inputs.iter().map(|i| i.file_name.clone()))
+                .chain(documents.iter().map(|i| i.file_name.clone()))
                 .collect(),
         };
+        let attachment_file_names = attachments.iter().map(|i| i.file_name.clone()).collect();
         let record = StoredJob {
             job: Some(Job {
                 id: id.to_owned(),
@@ -171,6 +172,7 @@ impl ConverterService {
                 input_size_bytes,
                 options: Some(options::redacted(&options)),
                 merged_file_names,
+                attachment_file_names,
                 webhook: header.webhook.as_ref().map(|_| webhooks::pending()),
                 ..Job::default()
             }),
@@ -212,147 +214,6 @@ impl ConverterService {
             "the document is larger than the upload limit of {} MiB",
             self.max_upload_bytes / (1024 * 1024)
         ))
-    }
-
-    /// Streams each document's data into its input file, enforcing the size
-    /// limit on the whole upload as bytes arrive. Returns the total size and
-    /// the documents after the first, once every file is durable.
-    async fn receive(
-        &self,
-        stream: &mut Streaming<SubmitRequest>,
-        id: &str,
-        first: &Checked,
-        header: &SubmitHeader,
-        options: &ConversionOptions,
-    ) -> Result<(u64, Vec<StoredInput>)> {
-        let declared = Declared { field: "header", size_bytes: header.size_bytes, sha256: header.sha256.clone() };
-        let mut current = Upload::create(self.jobs.blobs(), id, &files::input(&first.extension), declared).await?;
-        let mut more_inputs: Vec<StoredInput> = Vec::new();
-        let mut total = 0u64;
-        while let Some(message) = stream.message().await.map_err(upload_broken)? {
-            match message.payload {
-                Some(submit_request::Payload::Data(chunk)) => {
-                    if chunk.len() > MAX_CHUNK {
-                        return Err(Error::InvalidArgument(format!("data chunks must be at most {MAX_CHUNK} bytes")));
-                    }
-                    total += chunk.len() as u64;
-                    if total > self.max_upload_bytes {
-                        return Err(self.too_large());
-                    }
-                    current.write(&chunk).await?;
-                }
-                Some(submit_request::Payload::NextDocument(next)) => {
-                    current.finish().await?;
-                    if more_inputs.len() + 1 >= MAX_DOCUMENTS {
-                        return Err(Error::InvalidArgument(format!("a merge takes at most {MAX_DOCUMENTS} documents")));
-                    }
-                    let field = "next_document.file_name";
-                    let (file_name, format) = check_file_name(field, &next.file_name)?;
-                    let violations = options::check_merge(options, &first.target, format.kind);
-                    if !violations.is_empty() {
-                        return Err(Error::BadRequest(violations));
-                    }
-                    let index = more_inputs.len() + 1;
-                    let name = files::more_input(index, format.extension);
-                    let declared =
-                        Declared { field: "next_document", size_bytes: next.size_bytes, sha256: next.sha256 };
-                    current = Upload::create(self.jobs.blobs(), id, &name, declared).await?;
-                    more_inputs.push(StoredInput { file_name, extension: format.extension.to_owned() });
-                }
-                _ => {
-                    return Err(Error::InvalidArgument("only the first message may be a header".into()));
-                }
-            }
-        }
-        current.finish().await?;
-        Ok((total, more_inputs))
-    }
-}
-
-/// Most documents in one merge.
-const MAX_DOCUMENTS: usize = 20;
-
-/// Checks a document's file name; returns the name to show (the last path
-/// component: browsers and scripts sometimes send a full path, and the name
-/// is only ever shown, never opened) and its format.
-fn check_file_name(field: &str, name: &str) -> Result<(String, &'static formats::Format)> {
-    let last = name.rsplit(['/', '\\']).next().unwrap_or("");
-    // Bidirectional controls would let a name show as something else in a
-    // download dialog ("report\u{202E}fdp.exe" reads "reportexe.pdf").
-    let file_name: String = last.chars().filter(|c| !is_bidi_control(*c)).collect();
-    let file_name = file_name.trim();
-    if file_name.is_empty() {
-        return Err(Error::InvalidArgument(format!("{field} is required, e.g. \"report.docx\"")));
-    }
-    if file_name.len() > MAX_FILE_NAME || file_name.chars().any(char::is_control) {
-        return Err(Error::InvalidArgument(format!(
-            "{field} must be at most {MAX_FILE_NAME} bytes without control characters"
-        )));
-    }
-    let format = formats::by_file_name(file_name).ok_or_else(|| {
-        let known: Vec<_> = formats::INPUTS.iter().map(|f| f.extension).collect();
-        Error::InvalidArgument(format!(
-            "{field} {file_name:?} has no extension docconv reads; use one of: {}",
-            known.join(", ")
-        ))
-    })?;
-    Ok((file_name.to_owned(), format))
-}
-
-/// Unicode's explicit bidirectional formatting characters.
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-}
-
-/// What the client said about a document's bytes, to check on arrival.
-struct Declared {
-    field: &'static str,
-    size_bytes: Option<u64>,
-    sha256: String,
-}
-
-/// One document being written to the job's blobs.
-struct Upload {
-    writer: Box<dyn BlobWriter>,
-    hasher: Sha256,
-    size: u64,
-    declared: Declared,
-}
-
-impl Upload {
-    async fn create(blobs: &dyn Blobs, id: &str, name: &str, declared: Declared) -> Result<Upload> {
-        let hex_digest = declared.sha256.len() == 64 && declared.sha256.bytes().all(|b| b.is_ascii_hexdigit());
-        if !declared.sha256.is_empty() && !hex_digest {
-            return Err(Error::InvalidArgument(format!("{}.sha256 must be 64 hex digits", declared.field)));
-        }
-        Ok(Upload { writer: blobs.create(id, name).await?, hasher: Sha256::new(), size: 0, declared })
-    }
-
-    async fn write(&mut self, chunk: &[u8]) -> Result<()> {
-        self.size += chunk.len() as u64;
-        self.hasher.update(chunk);
-        Ok(self.writer.write(chunk).await?)
-    }
-
-    /// Checks what arrived against what was declared, then makes it durable.
-    async fn finish(mut self) -> Result<()> {
-        let field = self.declared.field;
-        if self.size == 0 {
-            return Err(Error::InvalidArgument("the upload is empty: send the document in data messages".into()));
-        }
-        if let Some(declared) = self.declared.size_bytes.filter(|&d| d != self.size) {
-            return Err(Error::InvalidArgument(format!(
-                "{field}.size_bytes says {declared} bytes but {} arrived",
-                self.size
-            )));
-        }
-        let digest = hex(&std::mem::take(&mut self.hasher).finalize());
-        if !self.declared.sha256.is_empty() && !self.declared.sha256.eq_ignore_ascii_case(&digest) {
-            return Err(Error::InvalidArgument(format!(
-                "{field}.sha256 does not match the data received (sha256 {digest})"
-            )));
-        }
-        Ok(self.writer.finish().await?)
     }
 }
 

@@ -4,7 +4,8 @@
 
 use super::error::AppError;
 use docconv::proto::v1::{
-    ConversionOptions, PageRanges, PdfEncryption, PdfMetadata, PdfOptions, PdfSplit, PdfStandard, pdf_split,
+    ConversionOptions, PageRanges, PdfEncryption, PdfMetadata, PdfOptions, PdfRotate, PdfSplit, PdfStandard,
+    PdfTrapped, pdf_split,
 };
 
 /// Everything an upload form may carry besides its files.
@@ -20,9 +21,10 @@ impl UploadForm {
     /// every field of a form.
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), AppError> {
         let value = value.trim_matches(['\r', '\n']);
-        // Unset fields, and the form's explicit "no standard" choice, add no
-        // PDF options (which other targets would refuse).
-        if value.is_empty() || (name == "pdf_standard" && value == "none") {
+        // Unset fields, and the form's explicit "no standard" and "no
+        // rotation" choices, add no PDF options (which other targets would
+        // refuse).
+        if value.is_empty() || (name == "pdf_standard" && value == "none") || (name == "rotate" && value == "0") {
             return Ok(());
         }
         match name {
@@ -69,6 +71,26 @@ fn set_pdf(pdf: &mut PdfOptions, name: &str, value: &str) -> Result<(), AppError
         "keywords" => {
             metadata(pdf).keywords = value.split(',').map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()).collect()
         }
+        "creator" => metadata(pdf).creator = value.to_owned(),
+        "producer" => metadata(pdf).producer = value.to_owned(),
+        "creation_time" => metadata(pdf).creation_time = Some(time(name, value)?),
+        "modification_time" => metadata(pdf).modification_time = Some(time(name, value)?),
+        "trapped" => {
+            metadata(pdf).trapped = match value {
+                "true" => PdfTrapped::True,
+                "false" => PdfTrapped::False,
+                "unknown" => PdfTrapped::Unknown,
+                _ => return Err(bad(name, "use true, false or unknown")),
+            } as i32
+        }
+        // One NAME=VALUE per field, the field repeated for more.
+        "custom" => {
+            let (key, entry) = value.split_once('=').ok_or_else(|| bad(name, "use NAME=VALUE"))?;
+            metadata(pdf).custom.insert(key.trim().to_owned(), entry.to_owned());
+        }
+        "rotate" => pdf.rotate.get_or_insert_with(PdfRotate::default).degrees = number(name, value)?,
+        "rotate_pages" => pdf.rotate.get_or_insert_with(PdfRotate::default).pages = value.to_owned(),
+        "flatten" => pdf.flatten = flag(name, value)?,
         "open_password" => encryption(pdf).open_password = value.to_owned(),
         "owner_password" => encryption(pdf).owner_password = value.to_owned(),
         "allow_printing" => encryption(pdf).allow_printing = flag(name, value)?,
@@ -99,6 +121,11 @@ fn number(name: &str, value: &str) -> Result<u32, AppError> {
     value.trim().parse().map_err(|_| bad(name, "use a whole number"))
 }
 
+/// An RFC 3339 time, e.g. 2026-05-04T10:00:00Z.
+fn time(name: &str, value: &str) -> Result<prost_types::Timestamp, AppError> {
+    value.trim().parse().map_err(|_| bad(name, "use a time such as 2026-05-04T10:00:00Z"))
+}
+
 fn bad(name: &str, how: &str) -> AppError {
     AppError::BadRequest(format!("The field {name} has a value that is not understood: {how}."))
 }
@@ -119,6 +146,12 @@ mod tests {
             ("keywords", "a, b,,c"),
             ("split_ranges", "1-2; 3-"),
             ("watermark", ""),
+            ("rotate", "90"),
+            ("rotate_pages", "2-"),
+            ("flatten", "on"),
+            ("creation_time", "2026-05-04T10:00:00Z"),
+            ("trapped", "false"),
+            ("custom", "Department=Finance"),
         ] {
             form.set(name, value).unwrap();
         }
@@ -126,21 +159,38 @@ mod tests {
         assert_eq!(pdf.page_ranges, "2-3");
         assert_eq!(pdf.standard, PdfStandard::PdfA2b as i32);
         assert!(pdf.landscape);
-        assert_eq!(pdf.metadata.unwrap().keywords, ["a", "b", "c"]);
+        assert_eq!(pdf.metadata.as_ref().unwrap().keywords, ["a", "b", "c"]);
         assert!(pdf.watermark.is_empty());
         match pdf.split.unwrap().by.unwrap() {
             pdf_split::By::Ranges(r) => assert_eq!(r.ranges, ["1-2", "3-"]),
             other => panic!("{other:?}"),
         }
         assert_eq!(form.options.input_password, "foo");
+        assert_eq!(pdf.rotate, Some(PdfRotate { degrees: 90, pages: "2-".into() }));
+        assert!(pdf.flatten);
+        let metadata = pdf.metadata.unwrap();
+        assert_eq!(metadata.creation_time.unwrap().seconds, 1_777_888_800);
+        assert_eq!(metadata.trapped, PdfTrapped::False as i32);
+        assert_eq!(metadata.custom["Department"], "Finance");
+        // The form's "no rotation" adds nothing.
+        let mut unturned = UploadForm::default();
+        unturned.set("rotate", "0").unwrap();
+        assert_eq!(unturned.options.pdf, None);
     }
 
     #[test]
     fn malformed_values_name_their_field() {
         let mut form = UploadForm::default();
-        for (name, value) in
-            [("image_quality", "high"), ("landscape", "sideways"), ("pdf_standard", "x"), ("colour", "red")]
-        {
+        for (name, value) in [
+            ("image_quality", "high"),
+            ("landscape", "sideways"),
+            ("pdf_standard", "x"),
+            ("colour", "red"),
+            ("rotate", "right"),
+            ("creation_time", "today"),
+            ("trapped", "maybe"),
+            ("custom", "novalue"),
+        ] {
             match form.set(name, value) {
                 Err(AppError::BadRequest(message)) => assert!(message.contains(name), "{message}"),
                 other => panic!("{name}: {other:?}"),

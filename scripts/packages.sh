@@ -9,8 +9,10 @@ LIBREOFFICE_PACKAGES="libreoffice-core libreoffice-writer libreoffice-calc libre
 # scripts the others lack (Arabic, Hebrew, Indic, and CJK), so nothing
 # prints as boxes.
 LIBREOFFICE_PACKAGES="$LIBREOFFICE_PACKAGES fonts-liberation fonts-dejavu-core fonts-crosextra-carlito fonts-crosextra-caladea fonts-noto-core fonts-noto-cjk"
-# What the converter runs on finished PDFs: encryption and splitting (qpdf),
-# metadata (exiftool), previews (pdftoppm).
+# What the converter runs on finished PDFs and PDF inputs: opening,
+# merging, splitting, rotation, flattening, attachments and encryption
+# (qpdf), metadata (exiftool), previews (pdftoppm); the tests check results
+# with qpdf, exiftool and poppler's pdfinfo, pdftotext and pdffonts.
 PDF_TOOL_PACKAGES="qpdf libimage-exiftool-perl poppler-utils"
 # The shared engine of cluster mode; tests start their own servers.
 NATS_PACKAGES="nats-server"

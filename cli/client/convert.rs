@@ -3,6 +3,7 @@
 //! and its result downloaded into place; all files at once, each with its
 //! own progress line.
 
+use super::attach::{AttachArgs, Attaching};
 use super::download::{self, Destination};
 use super::error::ClientError;
 use super::json;
@@ -28,7 +29,7 @@ use tokio_stream::wrappers::ReceiverStream;
 #[derive(Args, Debug)]
 pub struct ConvertArgs {
     /// Documents to convert (Word, Excel, PowerPoint, OpenDocument, RTF,
-    /// CSV, text, HTML, …)
+    /// CSV, text, HTML, …), and PDFs to finish or merge
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
     /// The target format by extension, e.g. pdf, docx, odt [default: pdf]
@@ -52,6 +53,8 @@ pub struct ConvertArgs {
     options: OptionArgs,
     #[command(flatten)]
     webhook: WebhookArgs,
+    #[command(flatten)]
+    attach: AttachArgs,
 }
 
 /// One job of the run: a file, or every file of a merge.
@@ -116,7 +119,8 @@ fn shown(path: &Path) -> String {
 
 /// What can be known wrong before anything is sent.
 fn check(args: &ConvertArgs, work: &[Work]) -> Result<(), ClientError> {
-    for file in &args.files {
+    let attachments = args.attach.to_attachments().map_err(ClientError::Usage)?;
+    for file in args.files.iter().chain(attachments.iter().map(|a| &a.path)) {
         let metadata =
             std::fs::metadata(file).map_err(|e| ClientError::io(format!("reading {}", file.display()), e))?;
         if !metadata.is_file() {
@@ -154,13 +158,16 @@ async fn convert_all(client: Client, args: &ConvertArgs, work: &[Work], mode: Mo
     let webhook = args.webhook.to_webhook();
     let target = args.to.clone().unwrap_or_default();
     let out_dir = args.output_dir.clone();
+    // Checked already (`check`).
+    let attachments = args.attach.to_attachments().unwrap_or_default();
     let mut tasks = tokio::task::JoinSet::new();
     for (index, item) in work.iter().enumerate() {
         let (mut client, files, options, webhook, target, out_dir) =
             (client.clone(), item.files.clone(), options.clone(), webhook.clone(), target.clone(), out_dir.clone());
         let line = progress.file(&item.name);
+        let attachments = attachments.clone();
         tasks.spawn(async move {
-            let asked = Asked { target, options, webhook };
+            let asked = Asked { target, options, webhook, attachments };
             let outcome = convert_one(&mut client, &files, asked, out_dir.as_deref(), &line).await;
             let words = match (&outcome.error, &outcome.job) {
                 (Some(e), _) => format!("error: {}", e.chain().lines().next().unwrap_or_default()),
@@ -199,6 +206,8 @@ struct Asked {
     target: String,
     options: ConversionOptions,
     webhook: Option<Webhook>,
+    /// Files embedded in the result, sent after the documents.
+    attachments: Vec<Attaching>,
 }
 
 async fn convert_one(
@@ -273,8 +282,12 @@ async fn submit(
     request_id: &str,
     line: &FileProgress,
 ) -> Result<Job, ClientError> {
+    // The documents, then the files to embed, each with its header (the
+    // first document's is the SubmitHeader).
+    let attached = asked.attachments.iter().map(|a| (&a.path, Some(&a.header)));
+    let parts: Vec<(&PathBuf, Option<&DocumentHeader>)> = files.iter().map(|f| (f, None)).chain(attached).collect();
     let mut sizes = Vec::new();
-    for file in files {
+    for (file, _) in &parts {
         let metadata =
             tokio::fs::metadata(file).await.map_err(|e| ClientError::io(format!("reading {}", file.display()), e))?;
         sizes.push(metadata.len());
@@ -284,10 +297,13 @@ async fn submit(
     let (sender, receiver) = mpsc::channel::<SubmitRequest>(2);
     let read = async {
         let mut sent = 0;
-        for (index, (file, &size)) in files.iter().zip(&sizes).enumerate() {
+        for (index, ((file, attachment), &size)) in parts.iter().zip(&sizes).enumerate() {
             let file_name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let header = match index {
-                0 => Payload::Header(SubmitHeader {
+            let header = match (index, attachment) {
+                (_, Some(attachment)) => {
+                    Payload::NextDocument(DocumentHeader { size_bytes: Some(size), ..(*attachment).clone() })
+                }
+                (0, None) => Payload::Header(SubmitHeader {
                     file_name,
                     target_format: asked.target.clone(),
                     size_bytes: Some(size),
@@ -296,7 +312,9 @@ async fn submit(
                     request_id: request_id.to_owned(),
                     ..SubmitHeader::default()
                 }),
-                _ => Payload::NextDocument(DocumentHeader { file_name, size_bytes: Some(size), ..Default::default() }),
+                (_, None) => {
+                    Payload::NextDocument(DocumentHeader { file_name, size_bytes: Some(size), ..Default::default() })
+                }
             };
             if sender.send(SubmitRequest { payload: Some(header) }).await.is_err() {
                 return ReadEnd::CallEnded;

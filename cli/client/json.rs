@@ -18,6 +18,7 @@ pub fn job(job: &Job) -> Value {
         "sequence": job.sequence,
         "file_name": job.file_name,
         "merged_file_names": job.merged_file_names,
+        "attachment_file_names": job.attachment_file_names,
         "target_format": job.target_format,
         "input_size_bytes": job.input_size_bytes,
         "create_time": time(&job.create_time),

@@ -7,6 +7,7 @@
 //! channel (TLS, a token), `convert` streams uploads and follows jobs,
 //! `download` reads results into place with resumption.
 
+mod attach;
 mod convert;
 mod download;
 mod error;

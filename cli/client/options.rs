@@ -4,8 +4,11 @@
 
 use clap::{Args, ValueEnum};
 use docconv::proto::v1::{
-    ConversionOptions, PageRanges, PdfEncryption, PdfMetadata, PdfOptions, PdfSplit, PdfStandard, pdf_split,
+    ConversionOptions, PageRanges, PdfEncryption, PdfMetadata, PdfOptions, PdfRotate, PdfSplit, PdfStandard,
+    PdfTrapped, pdf_split,
 };
+use prost_types::Timestamp;
+use std::collections::HashMap;
 
 #[derive(Args, Debug, Clone, Default)]
 #[command(next_help_heading = "Conversion options")]
@@ -74,6 +77,34 @@ pub struct OptionArgs {
     /// PDF metadata: keywords, comma-separated or the flag repeated
     #[arg(long, value_name = "WORDS", value_delimiter = ',')]
     keywords: Vec<String>,
+    /// PDF metadata: the application the original document was made with
+    #[arg(long, value_name = "TEXT")]
+    creator: Option<String>,
+    /// PDF metadata: the application that made the PDF
+    #[arg(long, value_name = "TEXT")]
+    producer: Option<String>,
+    /// PDF metadata: when the document was made, e.g. 2026-05-04T10:00:00Z
+    #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
+    creation_time: Option<Timestamp>,
+    /// PDF metadata: when the document was last changed, e.g. 2026-05-04T10:00:00Z
+    #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
+    modification_time: Option<Timestamp>,
+    /// PDF metadata: whether the document has been trapped for printing
+    #[arg(long, value_enum, value_name = "TRAPPED")]
+    trapped: Option<Trapped>,
+    /// PDF metadata: a custom entry, e.g. Department=Finance, the flag
+    /// repeated for each
+    #[arg(long, value_name = "NAME=VALUE", value_parser = parse_entry)]
+    custom: Vec<(String, String)>,
+    /// PDF: turn pages clockwise by 90, 180 or 270 degrees
+    #[arg(long, value_name = "DEGREES")]
+    rotate: Option<u32>,
+    /// PDF: the pages --rotate turns, e.g. "1,3-" [default: every page]
+    #[arg(long, value_name = "RANGES", requires = "rotate")]
+    rotate_pages: Option<String>,
+    /// PDF: draw form fields and annotations into the pages
+    #[arg(long)]
+    flatten: bool,
     /// PDF split: a zip with one PDF per this many pages
     #[arg(long, value_name = "PAGES", conflicts_with = "split_ranges")]
     split_every_pages: Option<u32>,
@@ -92,6 +123,36 @@ pub enum Standard {
     PdfA2b,
     #[value(name = "pdf-a-3b")]
     PdfA3b,
+}
+
+/// `PdfTrapped` without its UNSPECIFIED.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trapped {
+    True,
+    False,
+    Unknown,
+}
+
+impl From<Trapped> for PdfTrapped {
+    fn from(trapped: Trapped) -> PdfTrapped {
+        match trapped {
+            Trapped::True => PdfTrapped::True,
+            Trapped::False => PdfTrapped::False,
+            Trapped::Unknown => PdfTrapped::Unknown,
+        }
+    }
+}
+
+/// An RFC 3339 time, as protobuf's JSON writes Timestamps.
+fn parse_time(text: &str) -> Result<Timestamp, String> {
+    text.parse().map_err(|_| format!("{text:?} is not a time such as 2026-05-04T10:00:00Z"))
+}
+
+/// NAME=VALUE; the value may hold '=' too.
+fn parse_entry(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .ok_or_else(|| format!("{text:?} is not NAME=VALUE"))
 }
 
 impl From<Standard> for PdfStandard {
@@ -121,14 +182,26 @@ impl OptionArgs {
                 allow_copying: self.allow_copying,
                 allow_editing: self.allow_editing,
             });
-        let metadata =
-            (self.title.is_some() || self.author.is_some() || self.subject.is_some() || !self.keywords.is_empty())
-                .then(|| PdfMetadata {
-                    title: text(&self.title),
-                    author: text(&self.author),
-                    subject: text(&self.subject),
-                    keywords: self.keywords.clone(),
-                });
+        let metadata = PdfMetadata {
+            title: text(&self.title),
+            author: text(&self.author),
+            subject: text(&self.subject),
+            keywords: self.keywords.clone(),
+            creator: text(&self.creator),
+            producer: text(&self.producer),
+            creation_time: self.creation_time,
+            modification_time: self.modification_time,
+            trapped: self.trapped.map_or(PdfTrapped::Unspecified, PdfTrapped::from) as i32,
+            custom: self.custom.iter().cloned().collect::<HashMap<_, _>>(),
+        };
+        // A flag given with an empty value still sends the message.
+        let given = self.title.is_some()
+            || self.author.is_some()
+            || self.subject.is_some()
+            || self.creator.is_some()
+            || self.producer.is_some();
+        let metadata = (given || metadata != PdfMetadata::default()).then_some(metadata);
+        let rotate = self.rotate.map(|degrees| PdfRotate { degrees, pages: text(&self.rotate_pages) });
         let split = match (self.split_every_pages, self.split_ranges.is_empty()) {
             (Some(pages), _) => Some(PdfSplit { by: Some(pdf_split::By::EveryPages(pages)) }),
             (None, false) => {
@@ -151,6 +224,8 @@ impl OptionArgs {
             landscape: self.landscape,
             metadata,
             split,
+            rotate,
+            flatten: self.flatten,
         };
         ConversionOptions {
             input_password: text(&self.input_password),
@@ -204,6 +279,15 @@ mod tests {
             (&["--export-form-fields", "false"], PdfOptions { export_form_fields: Some(false), ..Default::default() }),
             (&["--watermark", "DRAFT"], PdfOptions { watermark: "DRAFT".into(), ..Default::default() }),
             (&["--landscape"], PdfOptions { landscape: true, ..Default::default() }),
+            (&["--flatten"], PdfOptions { flatten: true, ..Default::default() }),
+            (
+                &["--rotate", "90", "--rotate-pages", "2-"],
+                PdfOptions { rotate: Some(PdfRotate { degrees: 90, pages: "2-".into() }), ..Default::default() },
+            ),
+            (
+                &["--rotate", "180"],
+                PdfOptions { rotate: Some(PdfRotate { degrees: 180, ..Default::default() }), ..Default::default() },
+            ),
         ];
         for (args, expected) in cases {
             assert_eq!(pdf(args), expected, "{args:?}");
@@ -239,8 +323,34 @@ mod tests {
             author: "A".into(),
             subject: "S".into(),
             keywords: vec!["a".into(), "b".into(), "c".into()],
+            ..Default::default()
         };
         assert_eq!(metadata, expected);
+        let more = pdf(&[
+            "--creator",
+            "Writer",
+            "--producer",
+            "",
+            "--creation-time",
+            "2026-05-04T10:00:00Z",
+            "--trapped",
+            "false",
+            "--custom",
+            "Department=Finance=1",
+            "--custom",
+            "Cycle=Q3",
+        ])
+        .metadata
+        .unwrap();
+        assert_eq!(more.creator, "Writer");
+        assert_eq!(more.creation_time, Some(Timestamp { seconds: 1_777_888_800, nanos: 0 }));
+        assert_eq!(more.trapped, PdfTrapped::False as i32);
+        assert_eq!(more.custom["Department"], "Finance=1");
+        assert_eq!(more.custom["Cycle"], "Q3");
+        for bad in [&["--creation-time", "yesterday"][..], &["--custom", "novalue"], &["--rotate-pages", "1"]] {
+            let all = std::iter::once("convert").chain(bad.iter().copied());
+            assert!(Command::try_parse_from(all).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

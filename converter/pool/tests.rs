@@ -4,6 +4,14 @@
 //! pool are tested in milliseconds and without sleeps in the assertions.
 
 use super::*;
+use std::path::Path;
+
+/// What the fake worker writes: a PDF of one blank page, which the PDF
+/// tools (qpdf counts the pages of every result) read, repairing its
+/// missing cross-reference table.
+const ONE_PAGE_PDF: &[u8] = b"%PDF-1.4\n1 0 obj\n<</Type/Catalog/Pages 2 0 R>>\nendobj\n\
+    2 0 obj\n<</Type/Pages/Kids[3 0 R]/Count 1>>\nendobj\n\
+    3 0 obj\n<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>\nendobj\ntrailer\n<</Root 1 0 R>>\n%%EOF\n";
 use crate::error::Error;
 use docconv::ids;
 use docconv::proto::v1::{Job, JobState};
@@ -121,7 +129,7 @@ impl WorkerProcess for Fake {
             _ => {}
         }
         on_progress(Progress::Loaded { parts: 1 });
-        std::fs::write(&request.output_path, b"%PDF-1.4\n% fake\n").map_err(WorkerError::Spawn)?;
+        std::fs::write(&request.output_path, ONE_PAGE_PDF).map_err(WorkerError::Spawn)?;
         let document = Path::new(&request.input_path).file_name().unwrap().to_string_lossy().into_owned();
         self.script.log(Event::Converted { worker: self.number, document });
         Ok(Outcome::Done)

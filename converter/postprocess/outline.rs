@@ -5,7 +5,8 @@
 //! `--update-from-json` adds the objects. The PDF itself is never edited
 //! by hand.
 
-use super::{qpdf, qpdf_json, tool_failed};
+use super::objects;
+use super::tools::{page_count, qpdf_json};
 use crate::failure::Failure;
 use serde_json::{Map, Value, json};
 use std::path::{Path, PathBuf};
@@ -46,13 +47,8 @@ pub async fn write(merged: &Path, outlines: &[Vec<Bookmark>], pages: &[usize]) -
     if outlines.iter().all(Vec::is_empty) {
         return Ok(());
     }
-    let trailer = qpdf_json(merged, &["--json-key=qpdf".into(), "--json-object=trailer".into()]).await?;
-    let header = &trailer["qpdf"][0];
-    let root_ref = trailer["qpdf"][1]["trailer"]["value"]["/Root"].as_str().unwrap_or_default().to_owned();
-    let root_id = root_ref.split_whitespace().next().unwrap_or_default().to_owned();
-    let first_free = header["maxobjectid"].as_u64().ok_or_else(|| tool_failed("qpdf", "no object count"))? + 1;
-    let catalog = qpdf_json(merged, &["--json-key=qpdf".into(), format!("--json-object={root_id}")]).await?;
-    let mut root = catalog["qpdf"][1][format!("obj:{root_ref}")]["value"].as_object().cloned().unwrap_or_default();
+    let catalog = objects::catalog(merged).await?;
+    let mut root = catalog.value;
     let page_refs: Vec<String> = qpdf_json(merged, &["--json-key=pages".into()]).await?["pages"]
         .as_array()
         .map(|pages| pages.iter().filter_map(|p| p["object"].as_str().map(str::to_owned)).collect())
@@ -65,32 +61,41 @@ pub async fn write(merged: &Path, outlines: &[Vec<Bookmark>], pages: &[usize]) -
         all.extend(outline.iter().map(|b| shifted(b, offset)));
         offset += count;
     }
-    let mut objects = Map::new();
-    let mut next_id = first_free;
+    let mut items = Map::new();
+    let mut next_id = catalog.max_object_id + 1;
     let outlines_ref = reference(next_id);
     next_id += 1;
-    let (first, last, count) = add_level(&all, &outlines_ref, &page_refs, &mut next_id, &mut objects);
-    objects.insert(
+    let (first, last, count) = add_level(&all, &outlines_ref, &page_refs, &mut next_id, &mut items);
+    items.insert(
         format!("obj:{outlines_ref}"),
         json!({ "value": { "/Type": "/Outlines", "/First": first, "/Last": last, "/Count": count } }),
     );
     root.insert("/Outlines".into(), Value::String(outlines_ref));
     root.insert("/PageMode".into(), Value::String("/UseOutlines".into()));
-    objects.insert(format!("obj:{root_ref}"), json!({ "value": root }));
-    let update = json!({ "qpdf": [ { "jsonversion": 2, "maxobjectid": next_id - 1 }, objects ] });
+    let mut changed: Vec<(String, Map<String, Value>)> = items
+        .into_iter()
+        .map(|(key, object)| {
+            let reference = key.trim_start_matches("obj:").to_owned();
+            (reference, object["value"].as_object().cloned().unwrap_or_default())
+        })
+        .collect();
+    changed.push((catalog.reference, root));
+    objects::update(merged, changed, next_id - 1).await
+}
 
-    let update_file = merged.with_extension("outline.json");
-    std::fs::write(&update_file, update.to_string()).map_err(|e| tool_failed("outline", &e.to_string()))?;
-    let with_outline = merged.with_extension("outlined.pdf");
-    let args = [
-        merged.to_string_lossy().into_owned(),
-        format!("--update-from-json={}", update_file.display()),
-        with_outline.to_string_lossy().into_owned(),
-    ];
-    let result = qpdf(merged, &args).await;
-    let _ = std::fs::remove_file(&update_file);
-    result?;
-    std::fs::rename(&with_outline, merged).map_err(|e| tool_failed("outline", &e.to_string()))
+/// Takes the bookmarks out of `pdf` (a PDF input whose bookmarks were not
+/// wanted); the items themselves go with the next rewrite, unreferenced.
+pub async fn remove(pdf: &Path) -> Result<(), Failure> {
+    let catalog = objects::catalog(pdf).await?;
+    if !catalog.value.contains_key("/Outlines") {
+        return Ok(());
+    }
+    let mut root = catalog.value;
+    root.remove("/Outlines");
+    if root.get("/PageMode").and_then(Value::as_str) == Some("/UseOutlines") {
+        root.remove("/PageMode");
+    }
+    objects::update(pdf, vec![(catalog.reference, root)], catalog.max_object_id).await
 }
 
 fn shifted(bookmark: &Bookmark, offset: usize) -> Bookmark {
@@ -159,7 +164,7 @@ fn add_level(
 pub async fn page_counts(parts: &[PathBuf]) -> Result<Vec<usize>, Failure> {
     let mut counts = Vec::with_capacity(parts.len());
     for part in parts {
-        counts.push(super::page_count(part, &[]).await? as usize);
+        counts.push(page_count(part, &[]).await? as usize);
     }
     Ok(counts)
 }

@@ -227,6 +227,66 @@ async fn option_flags_reach_the_job() {
 }
 
 #[tokio::test]
+async fn pdf_inputs_and_the_finishing_flags_reach_the_job() {
+    let dir = tempfile::tempdir().unwrap();
+    // A PDF to start from, made by the service.
+    let made = docconv(dir.path(), &shared_url(), &["convert", fixture("pages_3.docx").to_str().unwrap()]);
+    assert_eq!(made.status.code(), Some(0), "{}", stderr(&made));
+    std::fs::rename(dir.path().join("pages_3.pdf"), dir.path().join("input.pdf")).unwrap();
+    std::fs::write(dir.path().join("data.xml"), "<data/>").unwrap();
+    let args = [
+        "convert",
+        "--json",
+        "input.pdf",
+        "--output-dir",
+        "out",
+        "--rotate",
+        "90",
+        "--rotate-pages",
+        "2",
+        "--flatten",
+        "--producer",
+        "docconv cli",
+        "--creation-time",
+        "2026-05-04T10:00:00Z",
+        "--trapped",
+        "false",
+        "--custom",
+        "Department=Finance",
+        "--attach",
+        "data.xml",
+        "--attachment-description",
+        "Data",
+        "--attachment-relationship",
+        "data",
+    ];
+    let output = docconv(dir.path(), &shared_url(), &args);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let line = &json_lines(&output)[0];
+    let job = get_job(shared().addr, line["id"].as_str().unwrap()).await;
+    assert_eq!(job.attachment_file_names, ["data.xml"]);
+    let pdf_options = job.options.unwrap().pdf.unwrap();
+    assert!(pdf_options.flatten);
+    assert_eq!(pdf_options.rotate.unwrap().pages, "2");
+    let pdf = std::fs::read(dir.path().join("out/input.pdf")).unwrap();
+    let info = poppler_with("pdfinfo", &["-custom"], &pdf).unwrap();
+    let pages = poppler_with("pdfinfo", &["-f", "1", "-l", "3"], &pdf).unwrap();
+    for (expected, found) in [
+        ("Producer:        docconv cli", &info),
+        ("Department:      Finance", &info),
+        ("Page    2 rot:   90", &pages),
+        ("Page    3 rot:   0", &pages),
+    ] {
+        assert!(found.contains(expected), "{expected}: {found}");
+    }
+    let listed = qpdf_on(&["--list-attachments"], &pdf);
+    assert!(String::from_utf8_lossy(&listed.stdout).starts_with("data.xml ->"), "{listed:?}");
+    // More descriptions than files is a usage error, before anything is sent.
+    let extra = ["convert", "input.pdf", "--attachment-description", "for nothing"];
+    assert_eq!(docconv(dir.path(), &shared_url(), &extra).status.code(), Some(2));
+}
+
+#[tokio::test]
 async fn job_get_watch_cancel_and_download() {
     let dir = tempfile::tempdir().unwrap();
     let server = shared_url();

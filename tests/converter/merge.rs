@@ -102,3 +102,43 @@ async fn a_merge_keeps_each_documents_bookmarks_at_its_pages() {
     let expected: Vec<(String, u64)> = expected.iter().map(|(t, p)| (t.to_string(), *p)).collect();
     assert_eq!(found, expected);
 }
+
+#[tokio::test]
+async fn pdfs_merge_as_they_are_with_converted_documents_and_keep_their_bookmarks() {
+    let mut client = shared().client().await;
+    // A PDF with bookmarks, made by the service from a document with
+    // chapters.
+    let job = submit(&mut client, header("a.fodt"), &chapters("Alpha", "Beta")).await.unwrap();
+    let job = wait_end(&mut client, &job.id).await;
+    let made = read_result(&mut client, &job.id, 0).await;
+    assert_eq!(bookmarks(&made).len(), 3);
+    let page_2 = std::fs::read(fixture("page_2.docx")).unwrap();
+    let documents = [("page_2.docx", page_2), ("chapters.pdf", made.clone()), ("b.fodt", chapters("Gamma", "Delta"))];
+    let job = submit_merge(&mut client, header("page_2.docx"), &documents).await.unwrap();
+    assert_eq!(job.merged_file_names, ["page_2.docx", "chapters.pdf", "b.fodt"]);
+    let job = wait_end(&mut client, &job.id).await;
+    assert_eq!(job.state(), JobState::Succeeded, "{job:?}");
+    let pdf = read_result(&mut client, &job.id, 0).await;
+    assert_eq!(pdf_pages(&pdf), 5);
+    assert!(pdf_text(&pdf, Some(1)).contains("Page 2"));
+    assert!(pdf_text(&pdf, Some(2)).contains("Alpha"));
+    assert!(pdf_text(&pdf, Some(4)).contains("Gamma"));
+    let expected = [("Alpha", 2), ("Beta", 3), ("Beta section", 3), ("Gamma", 4), ("Delta", 5), ("Delta section", 5)];
+    let expected: Vec<(String, u64)> = expected.iter().map(|(t, p)| (t.to_string(), *p)).collect();
+    assert_eq!(bookmarks(&pdf), expected);
+
+    // Without bookmarks, the PDF's own are left out too.
+    let no_bookmarks = PdfOptions { export_bookmarks: Some(false), ..Default::default() };
+    let plain = SubmitHeader {
+        options: Some(ConversionOptions { pdf: Some(no_bookmarks), ..Default::default() }),
+        ..header("chapters.pdf")
+    };
+    let job = submit(&mut client, plain.clone(), &made).await.unwrap();
+    let job = wait_end(&mut client, &job.id).await;
+    let alone = read_result(&mut client, &job.id, 0).await;
+    assert!(bookmarks(&alone).is_empty(), "{:?}", bookmarks(&alone));
+    let job = submit_merge(&mut client, plain, &documents[1..]).await.unwrap();
+    let job = wait_end(&mut client, &job.id).await;
+    let merged = read_result(&mut client, &job.id, 0).await;
+    assert!(bookmarks(&merged).is_empty(), "{:?}", bookmarks(&merged));
+}

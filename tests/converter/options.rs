@@ -195,6 +195,7 @@ async fn metadata_is_written_into_the_pdf() {
         author: "Zoë Example".into(),
         subject: "Numbers".into(),
         keywords: vec!["finance".into(), "2026".into()],
+        ..Default::default()
     };
     let options = pdf_options(|p| p.metadata = Some(metadata));
     let (_, pdf) = run_fixture("page_1.docx", "pdf", options.clone()).await;

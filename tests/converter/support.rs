@@ -806,3 +806,36 @@ pub async fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, 
     assert_ne!(reply.header("transfer-encoding"), Some("chunked"), "this helper reads plain bodies only");
     reply
 }
+
+/// Runs qpdf with `args`, then the PDF as a file, and returns how it ended.
+pub fn qpdf_on(args: &[&str], pdf: &[u8]) -> std::process::Output {
+    let file = tempfile::Builder::new().suffix(".pdf").tempfile().unwrap();
+    std::fs::write(file.path(), pdf).unwrap();
+    Command::new("qpdf").args(args).arg(file.path()).output().expect("qpdf is installed")
+}
+
+/// What `qpdf --json` says of the PDF, with `options` (e.g. "--json-key=pages").
+pub fn qpdf_json(pdf: &[u8], options: &[&str]) -> serde_json::Value {
+    let mut args = vec!["--json"];
+    args.extend(options);
+    let output = qpdf_on(&args, pdf);
+    assert!(matches!(output.status.code(), Some(0 | 3)), "qpdf --json: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Whether `qpdf --check` finds the PDF sound (exit 0: no errors, no warnings).
+pub fn qpdf_check(pdf: &[u8]) -> bool {
+    let output = qpdf_on(&["--check"], pdf);
+    output.status.code() == Some(0)
+}
+
+/// A PDF of its own, written by qpdf from `pdf`: here, encrypted with
+/// `args` (e.g. `--encrypt u o 256 --`).
+pub fn qpdf_rewrite(pdf: &[u8], args: &[&str]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output) = (dir.path().join("in.pdf"), dir.path().join("out.pdf"));
+    std::fs::write(&input, pdf).unwrap();
+    let status = Command::new("qpdf").arg(&input).args(args).arg(&output).status().unwrap();
+    assert!(matches!(status.code(), Some(0 | 3)), "qpdf {args:?}");
+    std::fs::read(output).unwrap()
+}

@@ -322,11 +322,21 @@ async fn form_options_reach_the_conversion() {
     assert_eq!(preview.headers()[header::CONTENT_TYPE], "image/png");
     assert!(to_bytes(preview.into_body(), usize::MAX).await.unwrap().starts_with(b"\x89PNG"));
 
+    // The form's "no rotation" adds no PDF option, which another target
+    // would refuse.
     let data = std::fs::read(fixture("page_1.docx")).unwrap();
-    let ids = job_ids(post_form(&[("target_format", "odt")], &[("file", "page_1.docx", &data)]).await).await;
+    let fields = [("target_format", "odt"), ("rotate", "0")];
+    let ids = job_ids(post_form(&fields, &[("file", "page_1.docx", &data)]).await).await;
     finish(&ids[0]).await;
     let response = get(&format!("/jobs/{}/download", ids[0])).await;
     assert_eq!(response.headers()[header::CONTENT_TYPE], "application/vnd.oasis.opendocument.text");
+
+    // A PDF upload is turned and flattened as asked.
+    let fields = [("rotate", "90"), ("rotate_pages", "1"), ("flatten", "on")];
+    let ids = job_ids(post_form(&fields, &[("file", "two.pdf", &pdf)]).await).await;
+    let turned = download(&ids[0]).await;
+    let info = support::poppler_with("pdfinfo", &["-f", "1", "-l", "2"], &turned).unwrap();
+    assert!(info.contains("Page    1 rot:   90") && info.contains("Page    2 rot:   0"), "{info}");
 }
 
 #[tokio::test]
