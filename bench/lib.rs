@@ -8,6 +8,7 @@
 
 mod cluster;
 mod cluster_latency;
+mod command_line;
 mod documents;
 mod failover;
 mod peers;
@@ -204,6 +205,7 @@ async fn speed_scenarios(
     eprintln!("bench: 1. sequential latency ({:.0} s so far)", started.elapsed().as_secs_f64());
     speed::latency(bench, &mut client, &mut floor, &mut unoserver, documents, report).await?;
     drop(floor);
+    command_line::overhead(bench, service.grpc, &mut client, fixtures, report).await?;
     eprintln!("bench: 2. throughput ({:.0} s so far)", started.elapsed().as_secs_f64());
     speed::throughput(bench, &client, service.pid(), &mut unoserver, fixtures, report).await?;
     Ok(())

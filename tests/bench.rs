@@ -23,6 +23,7 @@ fn the_benchmark_runs_every_scenario_and_writes_its_report() {
     let report = std::fs::read_to_string(&out).unwrap();
     for heading in [
         "1. Sequential latency",
+        "1b. The command-line client",
         "2. Throughput",
         "3. Cold start",
         "4. Watchers",
