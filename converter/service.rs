@@ -222,8 +222,10 @@ impl ConverterService {
     async fn preview(&self, id: &str) -> Result<Vec<u8>> {
         let record = self.jobs.record(id).await?;
         let job = record.job.clone().unwrap_or_default();
-        if job.state() != JobState::Succeeded || job.target_format != "pdf" {
-            return Err(Error::FailedPrecondition(format!("job {id} has no PDF to preview")));
+        // A split's result is a zip of parts, not one PDF to show.
+        let one_pdf = job.output.as_ref().is_some_and(|output| formats::result_extension(&output.file_name) == "pdf");
+        if job.state() != JobState::Succeeded || !one_pdf {
+            return Err(Error::FailedPrecondition(format!("job {id} has no single PDF to preview")));
         }
         if let Some(mut kept) = self.jobs.blobs().open(id, files::PREVIEW, 0).await? {
             let mut data = Vec::new();

@@ -123,8 +123,10 @@ impl JobView {
             status_url: format!("/jobs/{id}"),
             stream_url: format!("/jobs/{id}/stream"),
             download_url: format!("/jobs/{id}/download"),
-            preview_url: (state == "succeeded" && job.target_format == "pdf")
-                .then(|| format!("/jobs/{id}/preview.png")),
+            // A split's result is a zip of parts: no one page to show.
+            preview_url: (state == "succeeded"
+                && job.output.as_ref().is_some_and(|o| o.content_type == "application/pdf"))
+            .then(|| format!("/jobs/{id}/preview.png")),
             merged: job.merged_file_names.clone(),
         }
     }
@@ -247,6 +249,18 @@ mod tests {
         let frame = render_stream_frame(&job(JobState::Queued, "a.docx"));
         assert!(frame.contains(&format!("<turbo-stream action=\"replace\" target=\"job-{}\">", "ab".repeat(16))));
         assert!(frame.contains("<template>"));
+    }
+
+    #[test]
+    fn only_a_single_pdf_result_has_a_preview() {
+        let with_output = |content_type: &str| {
+            let mut job = job(JobState::Succeeded, "a.docx");
+            job.target_format = "pdf".into();
+            job.output = Some(docconv::proto::v1::Output { content_type: content_type.into(), ..Default::default() });
+            JobView::new(&job).preview_url
+        };
+        assert!(with_output("application/pdf").is_some());
+        assert_eq!(with_output("application/zip"), None, "a split's parts");
     }
 
     #[test]

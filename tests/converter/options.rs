@@ -251,6 +251,9 @@ async fn results_split_into_a_zip_of_pdfs() {
     let pages: Vec<u32> = parts.iter().map(|(_, pdf)| pdf_pages(pdf)).collect();
     assert_eq!(pages, [5, 5, 2]);
     assert!(pdf_text(&parts[1].1, Some(1)).contains("Page 6"));
+    let mut client = shared().client().await;
+    let preview = client.get_preview(docconv::proto::v1::GetPreviewRequest { id: job.id.clone() }).await;
+    assert_eq!(preview.unwrap_err().code(), tonic::Code::FailedPrecondition, "parts have no one preview");
 
     let ranges = PageRanges { ranges: vec!["2-3".into(), "1,12".into(), "10-".into()] };
     let options = pdf_options(|p| p.split = Some(PdfSplit { by: Some(By::Ranges(ranges)) }));
