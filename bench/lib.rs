@@ -198,13 +198,15 @@ async fn speed_scenarios(
     service.wait_ready().await?;
     let mut client = peers::connect(service.grpc).await?;
     let mut floor = peers::Floor::start(&bench.exe, &bench.work).await?;
+    let mut bare = peers::BareEngine::start(&bench.exe, &bench.work)?;
     let mut unoserver = match &bench.unoserver_venv {
         Some(venv) => Some(peers::Unoserver::start(venv, &bench.work, &fixtures[0])?.0),
         None => None,
     };
     eprintln!("bench: 1. sequential latency ({:.0} s so far)", started.elapsed().as_secs_f64());
-    speed::latency(bench, &mut client, &mut floor, &mut unoserver, documents, report).await?;
+    speed::latency(bench, &mut client, &mut floor, &mut bare, &mut unoserver, documents, report).await?;
     drop(floor);
+    drop(bare);
     command_line::overhead(bench, service.grpc, &mut client, fixtures, report).await?;
     eprintln!("bench: 2. throughput ({:.0} s so far)", started.elapsed().as_secs_f64());
     speed::throughput(bench, &client, service.pid(), &mut unoserver, fixtures, report).await?;
@@ -261,8 +263,10 @@ fn preamble(bench: &Bench, args: &BenchArgs, started: Instant) -> String {
          - docconv {}; {}; unoserver {unoserver}\n\
          - Mode: `{}`, {:.0} s in all; produced by `scripts/bench --mode {}`\n\
          - Peers: **docconv** end to end as a client sees it (Submit, WatchJob to the end, ReadResult to the \
-         last byte); the **engine floor** (LibreOfficeKit load and save in a warm docconv worker, files in \
-         memory, no queue, gRPC or store); **unoserver** (one warm LibreOffice over UNO, documents passed in \
+         last byte); **bare LibreOfficeKit** (one process calling `documentLoad`, `saveAs` to PDF and \
+         `destroy` per document and nothing else: no docconv profile, sandbox, callbacks, options or pipes \
+         protocol; files in memory), the true floor; the **engine floor** (LibreOfficeKit load and save in a \
+         warm docconv worker, files in memory, no queue, gRPC or store); **unoserver** (one warm LibreOffice over UNO, documents passed in \
          memory over XML-RPC, from a persistent Python client); **soffice per document** (the prototype's way, \
          a fresh process and profile each time). Scenario 6 sets docconv's **cluster mode** (converters sharing \
          one job space through a NATS server, here on the same machine) beside its embedded mode.\n\n\

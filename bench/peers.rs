@@ -175,6 +175,61 @@ impl Drop for Floor {
     }
 }
 
+/// LibreOfficeKit with nothing of docconv around it (`docconv
+/// bare-engine`): started once, then `documentLoad`, `saveAs` and
+/// `destroy` per document, files in memory (/dev/shm). The true floor.
+pub struct BareEngine {
+    child: Child,
+    requests: ChildStdin,
+    answers: BufReader<ChildStdout>,
+    dir: PathBuf,
+}
+
+impl BareEngine {
+    pub fn start(exe: &Path, work: &Path) -> Result<BareEngine, String> {
+        let dir = Path::new("/dev/shm").join(format!("docconv-bench-bare-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let mut child = Command::new(exe)
+            .args(["bare-engine", "--program-dir", "/usr/lib/libreoffice/program", "--profile-dir"])
+            .arg(work.join("bare-profile"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start the bare engine: {e}"))?;
+        let requests = child.stdin.take().ok_or("no stdin")?;
+        let answers = BufReader::new(child.stdout.take().ok_or("no stdout")?);
+        Ok(BareEngine { child, requests, answers, dir })
+    }
+
+    pub fn convert(&mut self, document: &Document) -> Result<Duration, String> {
+        let input = self.dir.join(&document.name);
+        if !input.exists() {
+            std::fs::copy(&document.path, &input).map_err(|e| e.to_string())?;
+        }
+        let output = self.dir.join("out.pdf");
+        let started = Instant::now();
+        writeln!(self.requests, "{}\t{}", input.display(), output.display()).map_err(|e| e.to_string())?;
+        self.requests.flush().map_err(|e| e.to_string())?;
+        let mut answer = String::new();
+        self.answers.read_line(&mut answer).map_err(|e| e.to_string())?;
+        let elapsed = started.elapsed();
+        match answer.trim() {
+            "ok" => Ok(elapsed),
+            "" => Err("the bare engine stopped".into()),
+            failed => Err(format!("{}: {failed}", document.name)),
+        }
+    }
+}
+
+impl Drop for BareEngine {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// unoserver 3.7 (one warm soffice over UNO, documents passed in memory
 /// over XML-RPC), driven by a persistent Python client.
 pub struct Unoserver {

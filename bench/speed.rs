@@ -2,7 +2,7 @@
 
 use super::Bench;
 use super::documents::Document;
-use super::peers::{self, Client, Floor, Unoserver};
+use super::peers::{self, BareEngine, Client, Floor, Unoserver};
 use super::report::{Report, median_p95};
 use super::stats::Samples;
 use super::system;
@@ -15,6 +15,7 @@ const DOCCONV: &str = "docconv";
 const FLOOR: &str = "engine floor";
 const UNOSERVER: &str = "unoserver";
 const SOFFICE: &str = "soffice per document";
+const BARE: &str = "bare LibreOfficeKit";
 
 /// Latency samples per (peer, document).
 type Latencies = BTreeMap<(&'static str, String), Samples>;
@@ -25,6 +26,7 @@ pub async fn latency(
     bench: &Bench,
     client: &mut Client,
     floor: &mut Floor,
+    bare: &mut BareEngine,
     unoserver: &mut Option<Unoserver>,
     documents: &[Document],
     report: &mut Report,
@@ -35,14 +37,15 @@ pub async fn latency(
     for document in documents {
         peers::docconv_convert(client, document).await?;
         floor.convert(document).await?;
+        bare.convert(document)?;
         if let Some(unoserver) = unoserver.as_mut() {
             unoserver.convert(document)?;
         }
     }
     for round in 0..bench.rounds {
         for document in documents {
-            for turn in 0..3 {
-                match (round + turn) % 3 {
+            for turn in 0..4 {
+                match (round + turn) % 4 {
                     0 => {
                         let started = Instant::now();
                         let job = peers::docconv_convert(client, document).await?;
@@ -59,6 +62,10 @@ pub async fn latency(
                         let elapsed = floor.convert(document).await?;
                         samples.entry((FLOOR, document.name.clone())).or_default().push_duration(elapsed);
                     }
+                    2 => {
+                        let elapsed = bare.convert(document)?;
+                        samples.entry((BARE, document.name.clone())).or_default().push_duration(elapsed);
+                    }
                     _ => {
                         if let Some(unoserver) = unoserver.as_mut() {
                             let elapsed = unoserver.convert(document)?;
@@ -74,15 +81,17 @@ pub async fn latency(
         }
     }
 
-    let peers = [DOCCONV, FLOOR, UNOSERVER, SOFFICE];
+    let peers = [DOCCONV, BARE, FLOOR, UNOSERVER, SOFFICE];
     let mut table = String::from("Median latency per document, and p95 (ms):\n\n| document |");
     for peer in peers {
         let _ = write!(table, " {peer} |");
     }
-    table.push_str(" docconv ÷ floor | unoserver ÷ docconv | soffice ÷ docconv |\n|---|---|---|---|---|---|---|---|\n");
+    table.push_str(
+        " docconv ÷ bare | docconv ÷ floor | unoserver ÷ docconv | soffice ÷ docconv |\n|---|---|---|---|---|---|---|---|---|---|\n",
+    );
     let median = |peer: &'static str, name: &str| samples.get(&(peer, name.to_owned())).and_then(|s| s.median());
-    let (mut over_floor, mut vs_unoserver, mut vs_soffice) =
-        (Samples::default(), Samples::default(), Samples::default());
+    let (mut over_bare, mut over_floor, mut vs_unoserver, mut vs_soffice) =
+        (Samples::default(), Samples::default(), Samples::default(), Samples::default());
     for document in documents {
         let _ = write!(table, "| {} |", document.name);
         for peer in peers {
@@ -98,11 +107,12 @@ pub async fn latency(
         };
         let d = median(DOCCONV, &document.name);
         let cells = [
+            ratio(d, median(BARE, &document.name), &mut over_bare),
             ratio(d, median(FLOOR, &document.name), &mut over_floor),
             ratio(median(UNOSERVER, &document.name), d, &mut vs_unoserver),
             ratio(median(SOFFICE, &document.name), d, &mut vs_soffice),
         ];
-        let _ = writeln!(table, " {} | {} | {} |", cells[0], cells[1], cells[2]);
+        let _ = writeln!(table, " {} | {} | {} | {} |", cells[0], cells[1], cells[2], cells[3]);
     }
     table.push_str("\nWhere docconv's time goes (medians, ms): queue wait, LibreOffice load, export, hashing and storing the result.\n\n| document | queue | load | export | store |\n|---|---|---|---|---|\n");
     for (name, [queue, load, export, store]) in &stages {
@@ -118,6 +128,9 @@ pub async fn latency(
     );
     report.section("1. Sequential latency", table);
 
+    if let Some(r) = over_bare.median() {
+        report.target("latency", "docconv within 1.25× of bare LibreOfficeKit", format!("{r:.2}×"), r <= 1.25);
+    }
     if let Some(r) = over_floor.median() {
         report.target("latency", "docconv within 1.3× of the engine floor", format!("{r:.2}×"), r <= 1.3);
     }

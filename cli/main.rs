@@ -121,6 +121,15 @@ enum Command {
         #[arg(long)]
         home: PathBuf,
     },
+    /// Internal: LibreOfficeKit with nothing of docconv around it, the
+    /// benchmark's true engine floor.
+    #[command(hide = true)]
+    BareEngine {
+        #[arg(long)]
+        program_dir: PathBuf,
+        #[arg(long)]
+        profile_dir: PathBuf,
+    },
 }
 
 /// One flag for both parts: under `serve` the converter and the gateway
@@ -172,6 +181,9 @@ fn main() -> ExitCode {
         // or logging: LibreOffice owns its process.
         Command::Worker { program_dir, profile_dir, home } => {
             return ExitCode::from(docconv_worker::child::run(&program_dir, &profile_dir, &home) as u8);
+        }
+        Command::BareEngine { program_dir, profile_dir } => {
+            return ExitCode::from(docconv_worker::bare::run(&program_dir, &profile_dir) as u8);
         }
         // The client commands have exit codes of their own.
         Command::Convert(args) => return client::convert(args),

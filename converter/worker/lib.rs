@@ -7,6 +7,7 @@
 //! between them. Containment has two parts: `profile` is the engine's own
 //! safety settings, `sandbox` what the kernel enforces around the process.
 
+pub mod bare;
 pub mod child;
 mod handle;
 mod landscape;

@@ -105,6 +105,16 @@ impl Office {
     /// Loads LibreOffice from `program_dir` (e.g. `/usr/lib/libreoffice/program`)
     /// with its user profile in `profile_dir`.
     pub fn init(program_dir: &Path, profile_dir: &Path) -> Result<Office, String> {
+        let office = Office::bare(program_dir, profile_dir)?;
+        if let Some(set) = member!(office.class(), OfficeClass, set_optional_features) {
+            // SAFETY: a live office and a plain integer.
+            unsafe { set(office.raw.as_ptr(), FEATURE_PASSWORDS) };
+        }
+        Ok(office)
+    }
+
+    /// LibreOffice as `lok_init_2` gives it: no optional features asked for.
+    pub fn bare(program_dir: &Path, profile_dir: &Path) -> Result<Office, String> {
         let handle = open_library(program_dir)?;
         let hook = CString::new("libreofficekit_hook_2").unwrap();
         // SAFETY: dlsym on a live handle with a NUL-terminated name.
@@ -120,12 +130,7 @@ impl Office {
         // SAFETY: both arguments are valid C strings that outlive the call.
         let raw = unsafe { hook(dir.as_ptr(), profile.as_ptr()) };
         let raw = NonNull::new(raw).ok_or("LibreOfficeKit failed to start")?;
-        let office = Office { raw };
-        if let Some(set) = member!(office.class(), OfficeClass, set_optional_features) {
-            // SAFETY: a live office and a plain integer.
-            unsafe { set(office.raw.as_ptr(), FEATURE_PASSWORDS) };
-        }
-        Ok(office)
+        Ok(Office { raw })
     }
 
     fn class(&self) -> &OfficeClass {
