@@ -197,16 +197,16 @@ async fn speed_scenarios(
     let service = service::Service::start(&bench.exe, &bench.work, "main", false, &args_workers)?;
     service.wait_ready().await?;
     let mut client = peers::connect(service.grpc).await?;
-    let mut floor = peers::Floor::start(&bench.exe, &bench.work).await?;
-    let mut bare = peers::BareEngine::start(&bench.exe, &bench.work)?;
+    let floor = peers::Floor::start(&bench.exe, &bench.work).await?;
+    let bare = peers::BareEngine::start(&bench.exe, &bench.work)?;
+    let mut engines = speed::Engines { floor, bare };
     let mut unoserver = match &bench.unoserver_venv {
         Some(venv) => Some(peers::Unoserver::start(venv, &bench.work, &fixtures[0])?.0),
         None => None,
     };
     eprintln!("bench: 1. sequential latency ({:.0} s so far)", started.elapsed().as_secs_f64());
-    speed::latency(bench, &mut client, &mut floor, &mut bare, &mut unoserver, documents, report).await?;
-    drop(floor);
-    drop(bare);
+    speed::latency(bench, &mut client, &mut engines, &mut unoserver, documents, fixtures, report).await?;
+    drop(engines);
     command_line::overhead(bench, service.grpc, &mut client, fixtures, report).await?;
     eprintln!("bench: 2. throughput ({:.0} s so far)", started.elapsed().as_secs_f64());
     speed::throughput(bench, &client, service.pid(), &mut unoserver, fixtures, report).await?;

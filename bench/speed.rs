@@ -20,15 +20,22 @@ const BARE: &str = "bare LibreOfficeKit";
 /// Latency samples per (peer, document).
 type Latencies = BTreeMap<(&'static str, String), Samples>;
 
+/// LibreOffice driven directly, without docconv's service around it: bare,
+/// and in a docconv worker.
+pub struct Engines {
+    pub floor: Floor,
+    pub bare: BareEngine,
+}
+
 /// Scenario 1: each peer converts each document in turn, round after round,
 /// in a rotating order, so drift on a shared machine hits all alike.
 pub async fn latency(
     bench: &Bench,
     client: &mut Client,
-    floor: &mut Floor,
-    bare: &mut BareEngine,
+    engines: &mut Engines,
     unoserver: &mut Option<Unoserver>,
     documents: &[Document],
+    fixtures: &[Document],
     report: &mut Report,
 ) -> Result<Latencies, String> {
     let mut samples: Latencies = BTreeMap::new();
@@ -36,8 +43,8 @@ pub async fn latency(
     // One unrecorded pass: every peer has seen every kind of document.
     for document in documents {
         peers::docconv_convert(client, document).await?;
-        floor.convert(document).await?;
-        bare.convert(document)?;
+        engines.floor.convert(document).await?;
+        engines.bare.convert(document)?;
         if let Some(unoserver) = unoserver.as_mut() {
             unoserver.convert(document)?;
         }
@@ -59,11 +66,11 @@ pub async fn latency(
                         }
                     }
                     1 => {
-                        let elapsed = floor.convert(document).await?;
+                        let elapsed = engines.floor.convert(document).await?;
                         samples.entry((FLOOR, document.name.clone())).or_default().push_duration(elapsed);
                     }
                     2 => {
-                        let elapsed = bare.convert(document)?;
+                        let elapsed = engines.bare.convert(document)?;
                         samples.entry((BARE, document.name.clone())).or_default().push_duration(elapsed);
                     }
                     _ => {
@@ -106,8 +113,12 @@ pub async fn latency(
             _ => "–".into(),
         };
         let d = median(DOCCONV, &document.name);
+        // The bare engine's target is over the fixtures, small documents
+        // where what docconv adds weighs most.
+        let mut unused = Samples::default();
+        let is_fixture = fixtures.iter().any(|f| f.name == document.name);
         let cells = [
-            ratio(d, median(BARE, &document.name), &mut over_bare),
+            ratio(d, median(BARE, &document.name), if is_fixture { &mut over_bare } else { &mut unused }),
             ratio(d, median(FLOOR, &document.name), &mut over_floor),
             ratio(median(UNOSERVER, &document.name), d, &mut vs_unoserver),
             ratio(median(SOFFICE, &document.name), d, &mut vs_soffice),
@@ -129,7 +140,8 @@ pub async fn latency(
     report.section("1. Sequential latency", table);
 
     if let Some(r) = over_bare.median() {
-        report.target("latency", "docconv within 1.25× of bare LibreOfficeKit", format!("{r:.2}×"), r <= 1.25);
+        let goal = "docconv within 1.25× of bare LibreOfficeKit (median over the fixtures)";
+        report.target("latency", goal, format!("{r:.2}×"), r <= 1.25);
     }
     if let Some(r) = over_floor.median() {
         report.target("latency", "docconv within 1.3× of the engine floor", format!("{r:.2}×"), r <= 1.3);
