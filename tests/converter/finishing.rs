@@ -6,8 +6,7 @@
 use crate::support::*;
 use docconv::proto::v1::{
     Attachment, AttachmentRelationship, ConversionOptions, DocumentHeader, Job, JobState, PdfEncryption, PdfMetadata,
-    PdfOptions, PdfRotate, PdfSplit, PdfStandard, PdfTrapped, SubmitHeader, SubmitRequest, pdf_split,
-    submit_request::Payload,
+    PdfRotate, PdfSplit, PdfStandard, PdfTrapped, SubmitHeader, SubmitRequest, pdf_split, submit_request::Payload,
 };
 use prost_types::Timestamp;
 use tonic::Code;
@@ -15,12 +14,6 @@ use tonic_types::StatusExt;
 
 fn with_options(name: &str, options: ConversionOptions) -> SubmitHeader {
     SubmitHeader { options: Some(options), ..header(name) }
-}
-
-fn pdf_options(edit: impl FnOnce(&mut PdfOptions)) -> ConversionOptions {
-    let mut pdf = PdfOptions::default();
-    edit(&mut pdf);
-    ConversionOptions { pdf: Some(pdf), ..Default::default() }
 }
 
 async fn finished(job: Job) -> (Job, Vec<u8>) {

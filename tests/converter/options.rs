@@ -3,9 +3,7 @@
 use crate::support::*;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use docconv::proto::v1::{
-    ConversionOptions, Job, JobState, ListFormatsRequest, PdfEncryption, PdfOptions, PdfStandard, SubmitHeader,
-};
+use docconv::proto::v1::{ConversionOptions, Job, ListFormatsRequest, PdfEncryption, PdfStandard, SubmitHeader};
 use tonic::Code;
 use tonic_types::StatusExt;
 
@@ -13,25 +11,9 @@ fn with_options(name: &str, target: &str, options: ConversionOptions) -> SubmitH
     SubmitHeader { target_format: target.into(), options: Some(options), ..header(name) }
 }
 
-fn pdf_options(edit: impl FnOnce(&mut PdfOptions)) -> ConversionOptions {
-    let mut pdf = PdfOptions::default();
-    edit(&mut pdf);
-    ConversionOptions { pdf: Some(pdf), ..Default::default() }
-}
-
-/// Converts `data` and returns the final job and its result.
-async fn run(header: SubmitHeader, data: &[u8]) -> (Job, Vec<u8>) {
-    let mut client = shared().client().await;
-    let job = submit(&mut client, header, data).await.unwrap();
-    let job = wait_end(&mut client, &job.id).await;
-    assert_eq!(job.state(), JobState::Succeeded, "{job:?}");
-    let result = read_result(&mut client, &job.id, 0).await;
-    (job, result)
-}
-
 async fn run_fixture(name: &str, target: &str, options: ConversionOptions) -> (Job, Vec<u8>) {
     let data = std::fs::read(fixture(name)).unwrap();
-    run(with_options(name, target, options), &data).await
+    convert_on_shared(with_options(name, target, options), &data).await
 }
 
 #[tokio::test]
@@ -114,7 +96,8 @@ async fn landscape_turns_every_page_style() {
     );
     let body = "<text:p>Title page</text:p><text:p text:style-name=\"Body\">Body page</text:p>";
     let document = flat_odf("text", &styles, body);
-    let (_, pdf) = run(with_options("styles.fodt", "pdf", pdf_options(|p| p.landscape = true)), &document).await;
+    let (_, pdf) =
+        convert_on_shared(with_options("styles.fodt", "pdf", pdf_options(|p| p.landscape = true)), &document).await;
     assert_eq!(pdf_pages(&pdf), 2);
     for page in 1..=2 {
         let info = poppler_with("pdfinfo", &["-f", &page.to_string(), "-l", &page.to_string()], &pdf).unwrap();
@@ -341,17 +324,18 @@ fn image_ppi(pdf: &[u8]) -> u32 {
 async fn images_are_downsampled_and_compressed_as_asked() {
     let document = document_with_a_photo();
     // LibreOffice's default caps images at 300 DPI.
-    let (_, default) = run(with_options("photo.fodt", "pdf", ConversionOptions::default()), &document).await;
+    let (_, default) =
+        convert_on_shared(with_options("photo.fodt", "pdf", ConversionOptions::default()), &document).await;
     assert!((250..=310).contains(&image_ppi(&default)), "default: {} DPI", image_ppi(&default));
     let resolution = |dpi| pdf_options(move |p| p.max_image_resolution = dpi);
-    let (_, sharp) = run(with_options("photo.fodt", "pdf", resolution(1200)), &document).await;
+    let (_, sharp) = convert_on_shared(with_options("photo.fodt", "pdf", resolution(1200)), &document).await;
     assert!(image_ppi(&sharp) > 600, "1200 DPI allowed, yet {} DPI", image_ppi(&sharp));
-    let (_, reduced) = run(with_options("photo.fodt", "pdf", resolution(75)), &document).await;
+    let (_, reduced) = convert_on_shared(with_options("photo.fodt", "pdf", resolution(75)), &document).await;
     assert!(image_ppi(&reduced) <= 80, "not downsampled: {} DPI", image_ppi(&reduced));
 
     let quality = |q| pdf_options(move |p| p.image_quality = q);
-    let (_, low) = run(with_options("photo.fodt", "pdf", quality(10)), &document).await;
-    let (_, high) = run(with_options("photo.fodt", "pdf", quality(100)), &document).await;
+    let (_, low) = convert_on_shared(with_options("photo.fodt", "pdf", quality(10)), &document).await;
+    let (_, high) = convert_on_shared(with_options("photo.fodt", "pdf", quality(100)), &document).await;
     assert!(low.len() * 2 < high.len(), "quality 10: {} bytes, quality 100: {} bytes", low.len(), high.len());
 }
 
@@ -363,7 +347,8 @@ async fn bookmarks_and_notes_follow_the_options() {
          <text:h text:outline-level=\"1\">Chapter two</text:h><text:p>More.</text:p>",
     );
     let contains = |pdf: &[u8], needle: &[u8]| pdf.windows(needle.len()).any(|w| w == needle);
-    let (_, default) = run(with_options("notes.fodt", "pdf", ConversionOptions::default()), &document).await;
+    let (_, default) =
+        convert_on_shared(with_options("notes.fodt", "pdf", ConversionOptions::default()), &document).await;
     assert!(contains(&default, b"/Outlines"), "bookmarks are exported by default");
     assert!(contains(&default, b"/Popup"), "notes are exported by default");
 
@@ -371,7 +356,7 @@ async fn bookmarks_and_notes_follow_the_options() {
         p.export_bookmarks = Some(false);
         p.export_notes = Some(false);
     });
-    let (_, changed) = run(with_options("notes.fodt", "pdf", options), &document).await;
+    let (_, changed) = convert_on_shared(with_options("notes.fodt", "pdf", options), &document).await;
     assert!(!contains(&changed, b"/Outlines"), "bookmarks were exported");
     assert!(!contains(&changed, b"/Popup"), "the note was exported");
     assert!(pdf_text(&changed, None).contains("Chapter two"));
@@ -394,13 +379,13 @@ async fn form_fields_follow_the_option() {
     let page = b"<!DOCTYPE html><html><body><p>Sign up</p><form action=\"x\">\
         <input type=\"text\" name=\"fullname\" value=\"Ada\">\
         <input type=\"checkbox\" name=\"agree\" checked></form></body></html>";
-    let (_, default) = run(with_options("form.html", "pdf", ConversionOptions::default()), page).await;
+    let (_, default) = convert_on_shared(with_options("form.html", "pdf", ConversionOptions::default()), page).await;
     let mut names = form_field_names(&default);
     names.sort();
     assert_eq!(names, ["agree", "fullname"], "form fields are exported by default");
 
     let options = pdf_options(|p| p.export_form_fields = Some(false));
-    let (_, flat) = run(with_options("form.html", "pdf", options), page).await;
+    let (_, flat) = convert_on_shared(with_options("form.html", "pdf", options), page).await;
     assert!(form_field_names(&flat).is_empty(), "form fields were exported");
     assert!(pdf_text(&flat, None).contains("Sign up"));
 }
@@ -441,7 +426,8 @@ async fn every_listed_target_converts_and_documents_open_again() {
             assert!(targets.iter().any(|t| t == target), "{input} cannot become {target}: {targets:?}");
         }
         for target in &targets {
-            let (job, converted) = run(with_options(input, target, ConversionOptions::default()), &data).await;
+            let (job, converted) =
+                convert_on_shared(with_options(input, target, ConversionOptions::default()), &data).await;
             let output = job.output.unwrap();
             let listed_type = &formats.outputs.iter().find(|o| &o.extension == target).unwrap().content_type;
             assert_eq!(&output.content_type, listed_type, "{input} → {target}");
@@ -458,7 +444,8 @@ async fn every_listed_target_converts_and_documents_open_again() {
                 _ => {
                     // An office result is a document LibreOffice reads again.
                     let again = format!("again.{target}");
-                    let (_, pdf) = run(with_options(&again, "pdf", ConversionOptions::default()), &converted).await;
+                    let (_, pdf) =
+                        convert_on_shared(with_options(&again, "pdf", ConversionOptions::default()), &converted).await;
                     assert!(pdf_text(&pdf, None).contains(text), "{input} → {target} lost {text:?}");
                 }
             }
@@ -473,7 +460,7 @@ async fn html_results_carry_their_images_inside() {
         spreadsheet_with_image(&format!("<draw:image><office:binary-data>{image}</office:binary-data></draw:image>"));
     let text = std::fs::read(fixture("libreoffice-embedded-image.fodt")).unwrap();
     for (name, document) in [("image.fodt", text), ("image.fods", sheet)] {
-        let (_, html) = run(with_options(name, "html", ConversionOptions::default()), &document).await;
+        let (_, html) = convert_on_shared(with_options(name, "html", ConversionOptions::default()), &document).await;
         let html = String::from_utf8(html).unwrap();
         assert!(html.contains("src=\"data:image/png;base64,"), "{name}: no inline image");
         assert!(!html.contains("_html_"), "{name}: still links a side file");

@@ -4,8 +4,7 @@
 
 use crate::support::*;
 use docconv::proto::v1::{
-    ConversionOptions, Job, JobState, ListFormatsRequest, PdfEncryption, PdfOptions, PdfSplit, PdfStandard,
-    SubmitHeader, pdf_split,
+    ConversionOptions, ListFormatsRequest, PdfEncryption, PdfSplit, PdfStandard, SubmitHeader, pdf_split,
 };
 use tonic::Code;
 use tonic_types::StatusExt;
@@ -14,26 +13,10 @@ fn with_options(name: &str, options: ConversionOptions) -> SubmitHeader {
     SubmitHeader { options: Some(options), ..header(name) }
 }
 
-fn pdf_options(edit: impl FnOnce(&mut PdfOptions)) -> ConversionOptions {
-    let mut pdf = PdfOptions::default();
-    edit(&mut pdf);
-    ConversionOptions { pdf: Some(pdf), ..Default::default() }
-}
-
-/// Converts `data` and returns the final job and its result.
-async fn run(header: SubmitHeader, data: &[u8]) -> (Job, Vec<u8>) {
-    let mut client = shared().client().await;
-    let job = submit(&mut client, header, data).await.unwrap();
-    let job = wait_end(&mut client, &job.id).await;
-    assert_eq!(job.state(), JobState::Succeeded, "{job:?}");
-    let result = read_result(&mut client, &job.id, 0).await;
-    (job, result)
-}
-
 /// A fixture made into a PDF by the service, to be an input.
 async fn pdf_of(fixture_name: &str) -> Vec<u8> {
     let data = std::fs::read(fixture(fixture_name)).unwrap();
-    run(header(fixture_name), &data).await.1
+    convert_on_shared(header(fixture_name), &data).await.1
 }
 
 /// Font names pdffonts lists, in order.
@@ -45,7 +28,7 @@ fn fonts(pdf: &[u8]) -> Vec<String> {
 #[tokio::test]
 async fn a_pdf_is_taken_as_it_is_without_libreoffice() {
     let input = pdf_of("pages_3.docx").await;
-    let (job, pdf) = run(header("scan.pdf"), &input).await;
+    let (job, pdf) = convert_on_shared(header("scan.pdf"), &input).await;
     let output = job.output.clone().unwrap();
     assert_eq!((output.file_name.as_str(), output.content_type.as_str()), ("scan.pdf", "application/pdf"));
     assert_eq!(output.page_count, 3);
@@ -66,7 +49,8 @@ async fn a_pdf_is_taken_as_it_is_without_libreoffice() {
 #[tokio::test]
 async fn page_ranges_of_a_pdf_are_selected_by_qpdf() {
     let input = pdf_of("pages_12.docx").await;
-    let (job, pdf) = run(with_options("long.pdf", pdf_options(|p| p.page_ranges = "2-3,11-".into())), &input).await;
+    let (job, pdf) =
+        convert_on_shared(with_options("long.pdf", pdf_options(|p| p.page_ranges = "2-3,11-".into())), &input).await;
     let pages = qpdf_on(&["--show-npages"], &pdf);
     assert_eq!(String::from_utf8_lossy(&pages.stdout).trim(), "4");
     assert_eq!(job.output.unwrap().page_count, 4);
@@ -115,7 +99,7 @@ async fn an_encrypted_pdf_opens_with_the_input_password_only() {
     // With it, the result is the document, no longer locked (encryption
     // would lock it again).
     let right = ConversionOptions { input_password: "user pw".into(), ..Default::default() };
-    let (job, pdf) = run(with_options("locked.pdf", right.clone()), &locked).await;
+    let (job, pdf) = convert_on_shared(with_options("locked.pdf", right.clone()), &locked).await;
     assert_eq!(qpdf_on(&["--is-encrypted"], &pdf).status.code(), Some(2), "still encrypted");
     assert!(pdf_text(&pdf, None).contains("Page 1"));
     assert!(job.options.unwrap().input_password.is_empty(), "the password shows in the job");
@@ -177,7 +161,7 @@ async fn a_pdf_takes_the_finishing_steps() {
         p.encryption = Some(PdfEncryption { open_password: "pw".into(), ..Default::default() });
         p.metadata = Some(docconv::proto::v1::PdfMetadata { title: "From a PDF".into(), ..Default::default() });
     });
-    let (job, zip) = run(with_options("three.pdf", options), &input).await;
+    let (job, zip) = convert_on_shared(with_options("three.pdf", options), &input).await;
     assert_eq!(job.output.unwrap().page_count, 3);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("r.zip"), zip).unwrap();

@@ -199,6 +199,24 @@ pub async fn submit(client: &mut Client, header: SubmitHeader, data: &[u8]) -> R
     client.submit(tokio_stream::iter(messages)).await.map(|r| r.into_inner())
 }
 
+/// Options with only their PDF part, as `edit` sets it.
+pub fn pdf_options(edit: impl FnOnce(&mut docconv::proto::v1::PdfOptions)) -> docconv::proto::v1::ConversionOptions {
+    let mut pdf = docconv::proto::v1::PdfOptions::default();
+    edit(&mut pdf);
+    docconv::proto::v1::ConversionOptions { pdf: Some(pdf), ..Default::default() }
+}
+
+/// Converts `data` on the shared converter; returns the succeeded job and
+/// its result.
+pub async fn convert_on_shared(header: SubmitHeader, data: &[u8]) -> (Job, Vec<u8>) {
+    let mut client = shared().client().await;
+    let job = submit(&mut client, header, data).await.unwrap();
+    let job = wait_end(&mut client, &job.id).await;
+    assert_eq!(job.state(), JobState::Succeeded, "{job:?}");
+    let result = read_result(&mut client, &job.id, 0).await;
+    (job, result)
+}
+
 pub async fn submit_fixture(client: &mut Client, name: &str) -> Job {
     let data = std::fs::read(fixture(name)).unwrap();
     submit(client, header(name), &data).await.unwrap()
