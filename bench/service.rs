@@ -114,13 +114,8 @@ impl Nats {
             .spawn()
             .map_err(|e| format!("cannot start nats-server (scripts/bench installs it): {e}"))?;
         let nats = Nats { child, url: format!("nats://127.0.0.1:{port}"), dir };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-            if Instant::now() > deadline {
-                return Err("nats-server never listened".into());
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let address = SocketAddr::from(([127, 0, 0, 1], port));
+        listening(address, Duration::from_secs(10), "nats-server").await?;
         Ok(nats)
     }
 
@@ -135,6 +130,19 @@ impl Drop for Nats {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Waits until something accepts connections on `address`, for up to
+/// `limit`; `what` names it in the error.
+async fn listening(address: SocketAddr, limit: Duration, what: &str) -> Result<(), String> {
+    let deadline = Instant::now() + limit;
+    while tokio::net::TcpStream::connect(address).await.is_err() {
+        if Instant::now() > deadline {
+            return Err(format!("{what} never listened"));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(())
 }
 
 /// `docconv gateway` in a process of its own, in front of `converter`, so
@@ -153,14 +161,9 @@ impl Gateway {
             .stdout(Stdio::null())
             .spawn()
             .map_err(|e| format!("cannot start the gateway: {e}"))?;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while tokio::net::TcpStream::connect(http).await.is_err() {
-            if Instant::now() > deadline {
-                return Err("the gateway never listened".into());
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        Ok(Gateway { child, http })
+        let gateway = Gateway { child, http };
+        listening(http, Duration::from_secs(30), "the gateway").await?;
+        Ok(gateway)
     }
 
     pub fn pid(&self) -> u32 {

@@ -182,6 +182,12 @@ impl Browser {
         self.eval("document.querySelector('form[data-upload]').requestSubmit()").await;
     }
 
+    /// Waits for the status page an upload leads to, with its job's card.
+    async fn wait_for_status_page(&mut self) {
+        let status_page = "location.pathname.startsWith('/jobs/') && !!document.querySelector('[data-job-card]')";
+        self.wait_for(status_page, "the status page").await;
+    }
+
     /// Polls `script` until it returns true.
     async fn wait_for(&mut self, script: &str, what: &str) {
         self.wait_for_within(script, what, Duration::from_secs(60)).await;
@@ -258,12 +264,7 @@ async fn a_person_uploads_watches_live_progress_and_downloads_the_pdf() {
         .await;
 
     browser.upload(&document).await;
-    browser
-        .wait_for(
-            "location.pathname.startsWith('/jobs/') && !!document.querySelector('[data-job-card]')",
-            "the status page",
-        )
-        .await;
+    browser.wait_for_status_page().await;
 
     // Mark this page: a reload or a Turbo visit would replace the body and
     // lose the mark; a stream update replaces only the card.
@@ -462,12 +463,7 @@ async fn two_gateways_on_two_clustered_converters_show_and_serve_one_job_alike()
     browser.open(&format!("http://{gateway_1}/")).await;
     browser.wait_for("!!document.querySelector('form[data-upload]')", "the upload page").await;
     browser.upload(&document).await;
-    browser
-        .wait_for(
-            "location.pathname.startsWith('/jobs/') && !!document.querySelector('[data-job-card]')",
-            "the status page",
-        )
-        .await;
+    browser.wait_for_status_page().await;
     browser.eval("document.body.dataset.mark = 'live'").await;
     let shown = browser.card().await;
     let shown = shown["class"].as_str().unwrap();

@@ -271,8 +271,7 @@ async fn pages_log_nothing_and_load_everything_they_ask_for() {
     browser.upload(&document).await;
     browser.wait_for("window.progressBar !== null", "Turbo's progress bar").await;
     assert_eq!(browser.eval("window.progressBar").await, json!("fixed"), "the progress bar has no style");
-    let status_page = "location.pathname.startsWith('/jobs/') && !!document.querySelector('[data-job-card]')";
-    browser.wait_for(status_page, "the status page").await;
+    browser.wait_for_status_page().await;
 
     // The job's page, loaded anew while the job is under way.
     let status_page = browser.eval("location.href").await.as_str().unwrap().to_owned();
