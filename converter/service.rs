@@ -280,7 +280,6 @@ impl Converter for ConverterService {
         let from_caller = request.metadata().get(trace::HEADER).and_then(|value| value.to_str().ok());
         let span = tracing::info_span!("submit", trace_id = tracing::field::Empty);
         let trace = TraceParent::adopt(&span, from_caller.and_then(TraceParent::parse));
-        span.record("trace_id", trace.trace_id());
         let job = self.submit(request.into_inner(), trace).instrument(span).await?;
         Ok(Response::new(job))
     }

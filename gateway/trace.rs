@@ -22,7 +22,6 @@ pub async fn follow(mut request: Request, next: Next) -> Response {
         path = %request.uri().path()
     );
     let trace = TraceParent::adopt(&span, from_caller);
-    span.record("trace_id", trace.trace_id());
     request.extensions_mut().insert(Trace(trace));
     next.run(request).instrument(span).await
 }

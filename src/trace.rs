@@ -53,7 +53,8 @@ impl TraceParent {
     /// When spans are exported (OpenTelemetry), `span` becomes the child
     /// of `parent` (or the root of a new trace) and the result names it, so
     /// that the next hop links to a span that exists; otherwise a child of
-    /// `parent`, or a new trace.
+    /// `parent`, or a new trace. Its trace id is recorded as the span's
+    /// `trace_id` field.
     #[cfg(feature = "otel")]
     pub fn adopt(span: &tracing::Span, parent: Option<TraceParent>) -> TraceParent {
         use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
@@ -71,14 +72,18 @@ impl TraceParent {
         }
         let context = span.context();
         let exported = context.span().span_context().clone();
-        if !exported.is_valid() {
-            return parent.map_or_else(TraceParent::new_root, |parent| parent.child());
-        }
-        TraceParent {
-            trace_id: exported.trace_id().to_bytes(),
-            parent_id: exported.span_id().to_bytes(),
-            flags: exported.trace_flags().to_u8(),
-        }
+        let hop = match exported.is_valid() {
+            true => TraceParent {
+                trace_id: exported.trace_id().to_bytes(),
+                parent_id: exported.span_id().to_bytes(),
+                flags: exported.trace_flags().to_u8(),
+            },
+            false => parent.map_or_else(TraceParent::new_root, |parent| parent.child()),
+        };
+        // Log lines show the id through the span's field (a no-op for a
+        // span declared without one).
+        span.record("trace_id", hop.trace_id());
+        hop
     }
 
     /// The trace id in hex, as logs show it.
