@@ -26,7 +26,7 @@ use docconv::trace::TraceParent;
 use docconv_backend::{
     Backend, BackendError, Blobs, Created, Durability, Events, Lease, Modified, StoredInput, StoredJob,
 };
-use docconv_backend::{has_ended, modify, revision_of};
+use docconv_backend::{has_ended, modify, modify_from, revision_of};
 use futures_util::StreamExt;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -549,11 +549,11 @@ impl Jobs {
         let state = ending.state();
         let record = self.backend.records.get(id).await?;
         let wants = |record: &StoredJob| record.webhook.as_ref().is_some_and(|w| webhooks::wanted(w.events(), state));
-        if record.is_some_and(|record| !has_ended(&record) && wants(&record)) {
+        if record.as_ref().is_some_and(|record| !has_ended(record) && wants(record)) {
             self.backend.deliveries.push(id).await?;
         }
         // The change may be tried again after a conflict, so it takes a copy each time.
-        let modified = modify(&*self.backend.records, id, Durability::Lasting, |record| {
+        let modified = modify_from(&*self.backend.records, id, record, Durability::Lasting, |record| {
             if has_ended(record) {
                 return false;
             }
@@ -837,8 +837,7 @@ impl Keeper {
 /// Submit it came from.
 fn job_span(id: &str, submitted: Option<TraceParent>) -> tracing::Span {
     let span = tracing::info_span!("job", id, trace_id = tracing::field::Empty);
-    let trace = TraceParent::adopt(&span, submitted);
-    span.record("trace_id", trace.trace_id());
+    TraceParent::adopt(&span, submitted);
     span
 }
 

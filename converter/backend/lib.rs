@@ -289,10 +289,24 @@ pub async fn modify(
     records: &dyn Records,
     id: &str,
     durability: Durability,
+    change: impl FnMut(&mut StoredJob) -> bool + Send,
+) -> Result<Modified> {
+    modify_from(records, id, records.get(id).await?, durability, change).await
+}
+
+/// `modify`, starting from `read`, the record as the caller just read it
+/// (`None`: missing), so that a caller who needed it anyway does not read
+/// it twice; after a conflict it is read again.
+pub async fn modify_from(
+    records: &dyn Records,
+    id: &str,
+    read: Option<StoredJob>,
+    durability: Durability,
     mut change: impl FnMut(&mut StoredJob) -> bool + Send,
 ) -> Result<Modified> {
+    let mut read = read;
     loop {
-        let Some(mut record) = records.get(id).await? else {
+        let Some(mut record) = read.take() else {
             return Ok(Modified::Missing);
         };
         if !change(&mut record) {
@@ -300,7 +314,7 @@ pub async fn modify(
         }
         match records.update(record, durability).await {
             Ok(written) => return Ok(Modified::Written(written)),
-            Err(BackendError::Conflict { .. }) => continue,
+            Err(BackendError::Conflict { .. }) => read = records.get(id).await?,
             Err(e) => return Err(e),
         }
     }
