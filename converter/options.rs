@@ -7,6 +7,7 @@
 //! same names as the PDF export dialog's settings.
 
 mod attachments;
+mod export_switches;
 mod metadata;
 mod pdf_input;
 
@@ -58,6 +59,7 @@ fn check_for_kind(violations: &mut Vec<Violation>, pdf: &PdfOptions, kind: Kind)
         Kind::Pdf => pdf_input::check(violations, pdf),
         _ => check_landscape(violations, pdf, kind),
     }
+    export_switches::check_for_kind(violations, pdf, kind);
 }
 
 /// What a further document of a merge must satisfy: the merged result is
@@ -80,6 +82,7 @@ pub fn check_merge(options: &ConversionOptions, target: &str, kind: Kind) -> Vec
                 "not with several documents; split the result by ranges instead",
             ));
         }
+        export_switches::check_merge(&mut violations, pdf);
         check_for_kind(&mut violations, pdf, kind);
     }
     // A PDF input may be refused what the merge refuses already: each
@@ -143,6 +146,7 @@ fn check_pdf(violations: &mut Vec<Violation>, pdf: &PdfOptions) {
             violations.push(violation("options.pdf.encryption", "PDF/A documents cannot be encrypted"));
         }
     }
+    export_switches::check(violations, pdf);
     if let Some(metadata) = &pdf.metadata {
         metadata::check(violations, metadata);
     }
@@ -233,6 +237,7 @@ pub fn filter_data(options: &ConversionOptions, target: &str) -> String {
     if !pdf.watermark.is_empty() {
         set("Watermark", "string", json!(pdf.watermark));
     }
+    export_switches::filter_data(pdf, &mut set);
     // Everything else happens after export (`postprocess`).
     if data.is_empty() { String::new() } else { Value::Object(data).to_string() }
 }

@@ -91,6 +91,16 @@ fn set_pdf(pdf: &mut PdfOptions, name: &str, value: &str) -> Result<(), AppError
         "rotate" => pdf.rotate.get_or_insert_with(PdfRotate::default).degrees = number(name, value)?,
         "rotate_pages" => pdf.rotate.get_or_insert_with(PdfRotate::default).pages = value.to_owned(),
         "flatten" => pdf.flatten = flag(name, value)?,
+        "export_hidden_slides" => pdf.export_hidden_slides = flag(name, value)?,
+        "export_notes_pages" => pdf.export_notes_pages = flag(name, value)?,
+        "export_only_notes_pages" => pdf.export_only_notes_pages = flag(name, value)?,
+        "skip_empty_pages" => pdf.skip_empty_pages = Some(flag(name, value)?),
+        "export_placeholders" => pdf.export_placeholders = flag(name, value)?,
+        "lossless_images" => pdf.lossless_images = flag(name, value)?,
+        "named_destinations" => pdf.named_destinations = flag(name, value)?,
+        "allow_duplicate_field_names" => pdf.allow_duplicate_field_names = flag(name, value)?,
+        "embed_original" => pdf.embed_original = flag(name, value)?,
+        "keep_image_resolution" => pdf.keep_image_resolution = flag(name, value)?,
         "open_password" => encryption(pdf).open_password = value.to_owned(),
         "owner_password" => encryption(pdf).owner_password = value.to_owned(),
         "allow_printing" => encryption(pdf).allow_printing = flag(name, value)?,
@@ -152,6 +162,9 @@ mod tests {
             ("creation_time", "2026-05-04T10:00:00Z"),
             ("trapped", "false"),
             ("custom", "Department=Finance"),
+            ("export_notes_pages", "true"),
+            ("skip_empty_pages", "false"),
+            ("keep_image_resolution", "on"),
         ] {
             form.set(name, value).unwrap();
         }
@@ -168,6 +181,8 @@ mod tests {
         assert_eq!(form.options.input_password, "foo");
         assert_eq!(pdf.rotate, Some(PdfRotate { degrees: 90, pages: "2-".into() }));
         assert!(pdf.flatten);
+        assert!(pdf.export_notes_pages && pdf.keep_image_resolution);
+        assert_eq!(pdf.skip_empty_pages, Some(false));
         let metadata = pdf.metadata.unwrap();
         assert_eq!(metadata.creation_time.unwrap().seconds, 1_777_888_800);
         assert_eq!(metadata.trapped, PdfTrapped::False as i32);

@@ -11,6 +11,7 @@ mod attach;
 mod convert;
 mod download;
 mod error;
+mod export_switches;
 mod job;
 mod json;
 mod options;

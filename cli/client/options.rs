@@ -2,6 +2,7 @@
 //! named as the field in kebab-case. The service checks the values (and
 //! names a wrong one by its field), so nothing is checked twice here.
 
+use super::export_switches::ExportSwitchArgs;
 use clap::{Args, ValueEnum};
 use docconv::proto::v1::{
     ConversionOptions, PageRanges, PdfEncryption, PdfMetadata, PdfOptions, PdfRotate, PdfSplit, PdfStandard,
@@ -112,6 +113,8 @@ pub struct OptionArgs {
     /// the flag repeated for each
     #[arg(long, value_name = "RANGES")]
     split_ranges: Vec<String>,
+    #[command(flatten)]
+    switches: ExportSwitchArgs,
 }
 
 /// `PdfStandard` without its UNSPECIFIED.
@@ -209,7 +212,7 @@ impl OptionArgs {
             }
             (None, true) => None,
         };
-        let pdf = PdfOptions {
+        let mut pdf = PdfOptions {
             standard: self.standard.map_or(PdfStandard::Unspecified, PdfStandard::from) as i32,
             universal_access: self.universal_access,
             page_ranges: text(&self.page_ranges),
@@ -226,7 +229,9 @@ impl OptionArgs {
             split,
             rotate,
             flatten: self.flatten,
+            ..Default::default()
         };
+        self.switches.apply(&mut pdf);
         ConversionOptions {
             input_password: text(&self.input_password),
             pdf: (pdf != PdfOptions::default()).then_some(pdf),
@@ -280,6 +285,15 @@ mod tests {
             (&["--watermark", "DRAFT"], PdfOptions { watermark: "DRAFT".into(), ..Default::default() }),
             (&["--landscape"], PdfOptions { landscape: true, ..Default::default() }),
             (&["--flatten"], PdfOptions { flatten: true, ..Default::default() }),
+            (
+                &["--export-notes-pages", "--skip-empty-pages", "false", "--embed-original"],
+                PdfOptions {
+                    export_notes_pages: true,
+                    skip_empty_pages: Some(false),
+                    embed_original: true,
+                    ..Default::default()
+                },
+            ),
             (
                 &["--rotate", "90", "--rotate-pages", "2-"],
                 PdfOptions { rotate: Some(PdfRotate { degrees: 90, pages: "2-".into() }), ..Default::default() },

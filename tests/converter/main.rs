@@ -9,6 +9,7 @@ mod cluster;
 mod containment;
 mod durability;
 mod examples;
+mod export_switches;
 mod finishing;
 mod fixtures;
 mod grpcurl;

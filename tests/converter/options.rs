@@ -7,7 +7,7 @@ use docconv::proto::v1::{ConversionOptions, Job, ListFormatsRequest, PdfEncrypti
 use tonic::Code;
 use tonic_types::StatusExt;
 
-fn with_options(name: &str, target: &str, options: ConversionOptions) -> SubmitHeader {
+pub fn with_options(name: &str, target: &str, options: ConversionOptions) -> SubmitHeader {
     SubmitHeader { target_format: target.into(), options: Some(options), ..header(name) }
 }
 
@@ -301,7 +301,7 @@ async fn the_input_password_opens_a_protected_document() {
 }
 
 /// A document showing a 600×600 noisy image 2 cm wide (about 760 DPI).
-fn document_with_a_photo() -> Vec<u8> {
+pub fn document_with_a_photo() -> Vec<u8> {
     let noise = png(600, 600, |x, y| {
         let v = (x.wrapping_mul(2654435761) ^ y.wrapping_mul(40503)).wrapping_mul(2246822519) >> 8;
         [v as u8, (v >> 8) as u8, (v >> 16) as u8]
@@ -314,7 +314,7 @@ fn document_with_a_photo() -> Vec<u8> {
 }
 
 /// The x-ppi of the first image in the PDF.
-fn image_ppi(pdf: &[u8]) -> u32 {
+pub fn image_ppi(pdf: &[u8]) -> u32 {
     let list = poppler_with("pdfimages", &["-list"], pdf).unwrap();
     let row = list.lines().nth(2).expect("an image");
     row.split_whitespace().nth(12).unwrap().parse().unwrap()
@@ -363,7 +363,7 @@ async fn bookmarks_and_notes_follow_the_options() {
 }
 
 /// The names of the PDF's interactive form fields, as qpdf reads them.
-fn form_field_names(pdf: &[u8]) -> Vec<String> {
+pub fn form_field_names(pdf: &[u8]) -> Vec<String> {
     let file = tempfile::Builder::new().suffix(".pdf").tempfile().unwrap();
     std::fs::write(file.path(), pdf).unwrap();
     let output = std::process::Command::new("qpdf").arg("--json").arg(file.path()).output().unwrap();
@@ -536,6 +536,40 @@ async fn every_malformed_option_is_refused_with_the_field_named() {
         (
             with_options("a.docx", "pdf", ConversionOptions { input_password: "\n".into(), ..Default::default() }),
             "options.input_password",
+        ),
+        (
+            with_options("a.docx", "pdf", pdf_options(|p| p.export_hidden_slides = true)),
+            "options.pdf.export_hidden_slides",
+        ),
+        (
+            with_options("a.xlsx", "pdf", pdf_options(|p| p.skip_empty_pages = Some(false))),
+            "options.pdf.skip_empty_pages",
+        ),
+        (
+            with_options("a.pptx", "pdf", pdf_options(|p| p.export_only_notes_pages = true)),
+            "options.pdf.export_only_notes_pages",
+        ),
+        (
+            with_options(
+                "a.docx",
+                "pdf",
+                pdf_options(|p| {
+                    p.lossless_images = true;
+                    p.image_quality = 50;
+                }),
+            ),
+            "options.pdf.lossless_images",
+        ),
+        (
+            with_options(
+                "a.docx",
+                "pdf",
+                pdf_options(|p| {
+                    p.embed_original = true;
+                    p.standard = PdfStandard::PdfA2b as i32;
+                }),
+            ),
+            "options.pdf.embed_original",
         ),
     ];
     for (header, field) in cases {

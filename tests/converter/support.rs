@@ -500,6 +500,7 @@ pub fn flat_odf(kind: &str, styles: &str, body: &str) -> Vec<u8> {
          xmlns:xlink=\"http://www.w3.org/1999/xlink\" \
          xmlns:dc=\"http://purl.org/dc/elements/1.1/\" \
          xmlns:svg=\"urn:oasis:names:tc:opendocument:xmlns:svg-compatible:1.0\" \
+         xmlns:presentation=\"urn:oasis:names:tc:opendocument:xmlns:presentation:1.0\" \
          office:version=\"1.2\" office:mimetype=\"application/vnd.oasis.opendocument.{media_kind}\">\
          {styles}<office:body><office:{kind}>{body}</office:{kind}></office:body></office:document>"
     )
