@@ -42,6 +42,9 @@ pub struct PoolConfig {
     pub max_worker_rss: u64,
     /// Resident memory a worker may reach while converting.
     pub worker_memory_limit: u64,
+    /// Where what the probe found is kept across restarts; `None` probes
+    /// at every start.
+    pub probe_cache: Option<probe::ProbeCache>,
 }
 
 mod prepare;
@@ -63,11 +66,19 @@ pub struct Pool {
     warm: watch::Sender<usize>,
     /// What documents can become, once the first workers have probed it.
     targets: watch::Sender<Option<Arc<Targets>>>,
-    /// The probe so far: the targets found, and how many runners have
-    /// done their share.
-    probed: std::sync::Mutex<(Targets, usize)>,
+    /// The probe so far: the targets found, how many runners have done
+    /// their share, and whether a worker died during it.
+    probed: std::sync::Mutex<Probed>,
     /// How the workers are confined, as the first one reported it.
     sandbox: watch::Sender<Option<Sandbox>>,
+}
+
+/// The probe as the runners' shares come in.
+#[derive(Default)]
+struct Probed {
+    targets: Targets,
+    shares: usize,
+    deaths: usize,
 }
 
 /// A started pool: the runners, the count of warm slots, and the targets
@@ -87,7 +98,12 @@ impl Pool {
         probe::write_samples(&samples_dir)?;
         let (warm, warm_rx) = watch::channel(0);
         let (targets, targets_rx) = watch::channel(None);
-        let probed = std::sync::Mutex::new((Targets::default(), 0));
+        let probed = std::sync::Mutex::new(Probed::default());
+        // Kept from a start with this very LibreOffice: no probe needed.
+        if let Some(kept) = config.probe_cache.as_ref().and_then(|cache| cache.load()) {
+            tracing::info!(targets = ?kept, "what LibreOffice can export, as probed at an earlier start");
+            targets.send_replace(Some(Arc::new(kept)));
+        }
         let (sandbox, sandbox_rx) = watch::channel(None);
         let pool = Arc::new(Pool { jobs, launcher, samples_dir, config, warm, targets, probed, sandbox });
         let runners = (0..pool.config.workers).map(|slot| tokio::spawn(pool.clone().runner(slot))).collect();
@@ -98,7 +114,9 @@ impl Pool {
         let Some(mut worker) = self.start_worker().await else {
             return;
         };
-        self.probe_share(slot, &mut worker).await;
+        if self.targets.borrow().is_none() {
+            self.probe_share(slot, &mut worker).await;
+        }
         self.warm.send_modify(|n| *n += 1);
         let mut successor: Option<JoinHandle<Option<Worker>>> = None;
         loop {
@@ -147,13 +165,22 @@ impl Pool {
         let slots = self.config.workers;
         let kinds: Vec<Kind> =
             Kind::OFFICE.into_iter().enumerate().filter(|(i, _)| i % slots == slot).map(|(_, k)| k).collect();
-        let found = probe::find_targets(worker, &self.samples_dir, &kinds, || self.start_worker()).await;
+        let mut deaths = 0;
+        let replace = || {
+            deaths += 1;
+            self.start_worker()
+        };
+        let found = probe::find_targets(worker, &self.samples_dir, &kinds, replace).await;
         let mut probed = self.probed.lock().unwrap();
-        probed.0.extend(found);
-        probed.1 += 1;
-        if probed.1 == slots {
-            tracing::info!(targets = ?probed.0, "what LibreOffice can export");
-            self.targets.send_replace(Some(Arc::new(probed.0.clone())));
+        probed.targets.extend(found);
+        probed.shares += 1;
+        probed.deaths += deaths;
+        if probed.shares == slots {
+            tracing::info!(targets = ?probed.targets, "what LibreOffice can export");
+            if let Some(cache) = self.config.probe_cache.as_ref().filter(|_| probed.deaths == 0) {
+                cache.store(&probed.targets);
+            }
+            self.targets.send_replace(Some(Arc::new(probed.targets.clone())));
         }
     }
 

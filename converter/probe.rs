@@ -7,7 +7,11 @@
 //! is what this LibreOffice can produce, and all the converter offers. An
 //! export filter missing from the installation (or a build that names
 //! formats differently) then shows as a target not offered, not as jobs
-//! that fail.
+//! that fail. `cache.rs` keeps the answer for the next start.
+
+mod cache;
+
+pub use cache::ProbeCache;
 
 use super::formats::{Kind, Targets};
 use super::workers::WorkerProcess;

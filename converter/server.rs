@@ -8,6 +8,7 @@ use super::config::ConverterConfig;
 use super::jobs::Jobs;
 use super::pool::{Pool, PoolConfig};
 use super::postprocess;
+use super::probe::ProbeCache;
 use super::service::{ConverterService, Settings};
 use super::webhooks::{self, Courier};
 use super::workers::Processes;
@@ -119,6 +120,7 @@ pub async fn run(
         max_jobs_per_worker: config.worker_max_jobs.max(1),
         max_worker_rss: config.worker_max_memory_mib * 1024 * 1024,
         worker_memory_limit: config.worker_memory_limit_mib * 1024 * 1024,
+        probe_cache: Some(ProbeCache::new(data_dir.join("formats.json"), &config.libreoffice_dir)),
     };
     let workers = pool_config.workers;
     let pool = Pool::start(jobs.clone(), Arc::new(Processes(spec)), pool_config)

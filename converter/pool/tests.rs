@@ -180,6 +180,7 @@ fn config() -> PoolConfig {
         max_jobs_per_worker: 1000,
         max_worker_rss: u64::MAX,
         worker_memory_limit: u64::MAX,
+        probe_cache: None,
     }
 }
 

@@ -3,7 +3,7 @@
 
 use crate::reliability::Case;
 use crate::support::*;
-use docconv::proto::v1::JobState;
+use docconv::proto::v1::{JobState, ListFormatsRequest};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -97,4 +97,36 @@ async fn finished_jobs_expire_after_the_retention_time() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(!job_dir.exists(), "the job's files outlived it");
+}
+
+#[tokio::test]
+async fn a_restart_reads_back_what_the_probe_found() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let kept = data_dir.path().join("formats.json");
+    let (mut first, addr) = start_process(data_dir.path(), free_port());
+    health_until_serving(addr).await;
+    let probed = connect(addr).await.list_formats(ListFormatsRequest {}).await.unwrap().into_inner();
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let written = std::fs::metadata(&kept).expect("the probe's answer is kept").modified().unwrap();
+
+    let (mut second, addr) = start_process(data_dir.path(), free_port());
+    health_until_serving(addr).await;
+    let read_back = connect(addr).await.list_formats(ListFormatsRequest {}).await.unwrap().into_inner();
+    assert_eq!(read_back, probed, "the same targets as probed");
+    // A probe would have written its answer again.
+    assert_eq!(std::fs::metadata(&kept).unwrap().modified().unwrap(), written, "probed again");
+    second.kill().unwrap();
+    second.wait().unwrap();
+
+    // A damaged file is a cache miss: the next start probes and answers the same.
+    std::fs::write(&kept, b"{not json").unwrap();
+    let (mut third, addr) = start_process(data_dir.path(), free_port());
+    health_until_serving(addr).await;
+    let reprobed = connect(addr).await.list_formats(ListFormatsRequest {}).await.unwrap().into_inner();
+    assert_eq!(reprobed, probed);
+    assert!(std::fs::read_to_string(&kept).unwrap().starts_with('{'), "written anew");
+    assert_ne!(std::fs::read(&kept).unwrap(), b"{not json");
+    third.kill().unwrap();
+    third.wait().unwrap();
 }
