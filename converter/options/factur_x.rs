@@ -42,7 +42,8 @@ pub fn check(violations: &mut Vec<Violation>, pdf: &PdfOptions) {
     let well_formed = version.len() <= 8
         && version.split('.').all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()));
     if !version.is_empty() && !well_formed {
-        violations.push(violation(&format!("{FIELD}.version"), format!("{version:?} is not a version such as \"1.0\"")));
+        violations
+            .push(violation(&format!("{FIELD}.version"), format!("{version:?} is not a version such as \"1.0\"")));
     }
     match pdf.standard() {
         PdfStandard::Unspecified | PdfStandard::PdfA3b => {}
@@ -209,10 +210,7 @@ mod tests {
         assert!(is_xml("invoice", "application/vnd.example+xml"));
         assert!(!is_xml("terms.pdf", "application/pdf"));
         assert_eq!(relationship(AttachmentRelationship::Unspecified).unwrap(), AttachmentRelationship::Data);
-        assert_eq!(
-            relationship(AttachmentRelationship::Alternative).unwrap(),
-            AttachmentRelationship::Alternative
-        );
+        assert_eq!(relationship(AttachmentRelationship::Alternative).unwrap(), AttachmentRelationship::Alternative);
         assert!(relationship(AttachmentRelationship::Supplement).is_err());
     }
 }

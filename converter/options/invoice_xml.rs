@@ -85,10 +85,7 @@ fn check_root(namespace: &ResolveResult, local_name: &str) -> Result<(), String>
         ResolveResult::Bound(ns) => format!("{} in {}", show(local_name), show(ns.into_inner())),
         _ => format!("{} in no namespace", show(local_name)),
     };
-    Err(format!(
-        "its root element is {found}; a Factur-X invoice is a CrossIndustryInvoice in {}",
-        show(CII_NAMESPACE)
-    ))
+    Err(format!("its root element is {found}; a Factur-X invoice is a CrossIndustryInvoice in {}", show(CII_NAMESPACE)))
 }
 
 fn show(text: &str) -> String {
@@ -128,7 +125,8 @@ mod tests {
 
     #[tokio::test]
     async fn malformed_xml_is_refused() {
-        let root = |inner: &str| format!("<rsm:CrossIndustryInvoice xmlns:rsm=\"{CII}\">{inner}</rsm:CrossIndustryInvoice>");
+        let root =
+            |inner: &str| format!("<rsm:CrossIndustryInvoice xmlns:rsm=\"{CII}\">{inner}</rsm:CrossIndustryInvoice>");
         for bad in [
             String::new(),
             "not xml at all".into(),
