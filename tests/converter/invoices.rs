@@ -312,3 +312,37 @@ async fn what_cannot_make_an_invoice_is_refused_at_submit() {
     let bad_request = status.get_details_bad_request().expect("google.rpc.BadRequest details");
     assert_eq!(bad_request.field_violations[0].field, "options.pdf.factur_x", "{bad_request:?}");
 }
+
+#[tokio::test]
+async fn the_command_line_makes_an_invoice_of_the_attached_xml() {
+    use crate::cli::{docconv, shared_url};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(fixture("page_1.docx"), dir.path().join("invoice.docx")).unwrap();
+    std::fs::write(dir.path().join("INV-2026-042.xml"), INVOICE).unwrap();
+    std::fs::write(dir.path().join("terms.txt"), "Payable within 30 days.").unwrap();
+    let args = [
+        "convert",
+        "invoice.docx",
+        "--output-dir",
+        "out",
+        "--factur-x",
+        "comfort",
+        "--factur-x-document-type",
+        "invoice",
+        "--attach",
+        "terms.txt",
+        "--attach",
+        "INV-2026-042.xml",
+    ];
+    let output = docconv(dir.path(), &shared_url(), &args);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let pdf = std::fs::read(dir.path().join("out/invoice.pdf")).unwrap();
+    assert_eq!(qpdf_on(&["--show-attachment=factur-x.xml"], &pdf).stdout, INVOICE.as_bytes());
+    assert_eq!(qpdf_on(&["--show-attachment=terms.txt"], &pdf).stdout, b"Payable within 30 days.");
+    assert!(xmp(&pdf).contains("<fx:ConformanceLevel>EN 16931</fx:ConformanceLevel>"));
+    // The service's refusal reaches the command line, naming the field.
+    let without_xml = ["convert", "invoice.docx", "--output-dir", "out", "--factur-x", "basic"];
+    let output = docconv(dir.path(), &shared_url(), &without_xml);
+    assert_ne!(output.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("options.pdf.factur_x"), "{output:?}");
+}
