@@ -8,6 +8,8 @@
 
 mod attachments;
 mod export_switches;
+pub mod factur_x;
+pub mod invoice_xml;
 mod metadata;
 mod pdf_input;
 
@@ -83,6 +85,7 @@ pub fn check_merge(options: &ConversionOptions, target: &str, kind: Kind) -> Vec
             ));
         }
         export_switches::check_merge(&mut violations, pdf);
+        factur_x::check_merge(&mut violations, pdf);
         check_for_kind(&mut violations, pdf, kind);
     }
     // A PDF input may be refused what the merge refuses already: each
@@ -150,6 +153,7 @@ fn check_pdf(violations: &mut Vec<Violation>, pdf: &PdfOptions) {
     if let Some(metadata) = &pdf.metadata {
         metadata::check(violations, metadata);
     }
+    factur_x::check(violations, pdf);
     if let Some(rotate) = &pdf.rotate {
         if ![90, 180, 270].contains(&rotate.degrees) {
             violations.push(violation("options.pdf.rotate.degrees", "must be 90, 180 or 270 (clockwise)"));
@@ -202,7 +206,7 @@ pub fn filter_data(options: &ConversionOptions, target: &str) -> String {
     let mut set = |name: &str, kind: &str, value: Value| {
         data.insert(name.into(), json!({ "type": kind, "value": value }));
     };
-    match pdf.standard() {
+    match factur_x::standard(pdf) {
         PdfStandard::Unspecified => {}
         PdfStandard::PdfA1b => set("SelectPdfVersion", "long", json!(1)),
         PdfStandard::PdfA2b => set("SelectPdfVersion", "long", json!(2)),
@@ -395,6 +399,20 @@ mod tests {
         assert_eq!(data["ExportBookmarks"], json!({"type": "boolean", "value": false}));
         assert_eq!(filter_data(&ConversionOptions::default(), "pdf"), "");
         assert_eq!(filter_data(&options, "docx"), "");
+    }
+
+    #[test]
+    fn an_invoice_is_pdf_a_3_made_by_libreoffice() {
+        use docconv::proto::v1::{FacturXLevel, PdfFacturX};
+        let invoice = pdf(|p| {
+            p.factur_x = Some(PdfFacturX { conformance_level: FacturXLevel::Basic as i32, ..Default::default() })
+        });
+        assert!(fields(&invoice, "pdf", Kind::Text).is_empty());
+        let data: Value = serde_json::from_str(&filter_data(&invoice, "pdf")).unwrap();
+        assert_eq!(data["SelectPdfVersion"], json!({"type": "long", "value": 3}));
+        assert_eq!(fields(&invoice, "pdf", Kind::Pdf), ["options.pdf.factur_x"]);
+        let merged: Vec<String> = check_merge(&invoice, "pdf", Kind::Text).into_iter().map(|v| v.field).collect();
+        assert_eq!(merged, ["options.pdf.factur_x"]);
     }
 
     #[test]

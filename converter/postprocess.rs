@@ -7,7 +7,8 @@
 //! every output (each document of a merge, each part of a split):
 //! documents are merged first; fields and annotations are flattened before
 //! pages turn (flattening places appearances on the page as it lies);
-//! attachments and metadata are written before encryption (an encrypted
+//! attachments and metadata (a Factur-X invoice's XMP last, after the
+//! document information) are written before encryption (an encrypted
 //! file cannot be edited without its password); the file is then written
 //! anew, encrypted if asked; splitting comes last, so every part carries
 //! all of it.
@@ -16,11 +17,13 @@
 //! - `objects.rs` reads and changes PDF objects through qpdf's JSON;
 //! - `outline.rs` gives a merge each document's bookmarks;
 //! - `flatten.rs`, `rotate.rs`, `attachments.rs`, `metadata.rs`,
-//!   `encrypt.rs` and `split.rs` are one step each;
+//!   `factur_x.rs` (a Factur-X invoice's XMP), `encrypt.rs` and `split.rs`
+//!   are one step each;
 //! - `preview.rs` renders a result's first page.
 
 mod attachments;
 mod encrypt;
+mod factur_x;
 mod flatten;
 mod metadata;
 mod objects;
@@ -73,8 +76,12 @@ pub async fn finish(options: &ConversionOptions, pdf: &Path, attached: &[Attache
     if let Some(metadata) = metadata {
         metadata::write(metadata, pdf).await?;
     }
+    if let Some(invoice) = &pdf_options.factur_x {
+        factur_x::describe(invoice, pdf).await?;
+    }
     let page_count = tools::page_count(pdf, &[]).await?;
-    if pdf_options.encryption.is_some() || metadata.is_some() {
+    // exiftool appends its changes; writing the file anew drops what they replaced.
+    if pdf_options.encryption.is_some() || metadata.is_some() || pdf_options.factur_x.is_some() {
         encrypt::rewrite(pdf_options.encryption.as_ref(), pdf).await?;
     }
     match &pdf_options.split {

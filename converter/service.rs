@@ -2,6 +2,7 @@
 //! uploads to disk, and turns job states into responses. All job logic is
 //! in `jobs`; all conversion in `pool`.
 
+mod invoice;
 mod upload;
 
 use super::disk;

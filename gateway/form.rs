@@ -4,8 +4,8 @@
 
 use super::error::AppError;
 use docconv::proto::v1::{
-    ConversionOptions, PageRanges, PdfEncryption, PdfMetadata, PdfOptions, PdfRotate, PdfSplit, PdfStandard,
-    PdfTrapped, pdf_split,
+    ConversionOptions, FacturXDocumentType, FacturXLevel, PageRanges, PdfEncryption, PdfFacturX, PdfMetadata,
+    PdfOptions, PdfRotate, PdfSplit, PdfStandard, PdfTrapped, pdf_split,
 };
 
 /// Everything an upload form may carry besides its files.
@@ -43,6 +43,10 @@ fn metadata(pdf: &mut PdfOptions) -> &mut PdfMetadata {
 
 fn encryption(pdf: &mut PdfOptions) -> &mut PdfEncryption {
     pdf.encryption.get_or_insert_with(Default::default)
+}
+
+fn factur_x(pdf: &mut PdfOptions) -> &mut PdfFacturX {
+    pdf.factur_x.get_or_insert_with(Default::default)
 }
 
 fn set_pdf(pdf: &mut PdfOptions, name: &str, value: &str) -> Result<(), AppError> {
@@ -111,6 +115,27 @@ fn set_pdf(pdf: &mut PdfOptions, name: &str, value: &str) -> Result<(), AppError
             let ranges = value.split(';').map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()).collect();
             pdf.split = Some(PdfSplit { by: Some(pdf_split::By::Ranges(PageRanges { ranges })) });
         }
+        "factur_x" => {
+            factur_x(pdf).conformance_level = match value {
+                "minimum" => FacturXLevel::Minimum,
+                "basic_wl" => FacturXLevel::BasicWl,
+                "basic" => FacturXLevel::Basic,
+                "en16931" | "comfort" => FacturXLevel::En16931,
+                "extended" => FacturXLevel::Extended,
+                "xrechnung" => FacturXLevel::Xrechnung,
+                _ => return Err(bad(name, "use minimum, basic_wl, basic, en16931, extended or xrechnung")),
+            } as i32
+        }
+        "factur_x_document_type" => {
+            factur_x(pdf).document_type = match value {
+                "invoice" => FacturXDocumentType::Invoice,
+                "order" => FacturXDocumentType::Order,
+                "order_response" => FacturXDocumentType::OrderResponse,
+                "order_change" => FacturXDocumentType::OrderChange,
+                _ => return Err(bad(name, "use invoice, order, order_response or order_change")),
+            } as i32
+        }
+        "factur_x_version" => factur_x(pdf).version = value.to_owned(),
         _ => {
             return Err(AppError::BadRequest(format!("Unknown form field {name:?}.")));
         }
@@ -165,6 +190,8 @@ mod tests {
             ("export_notes_pages", "true"),
             ("skip_empty_pages", "false"),
             ("keep_image_resolution", "on"),
+            ("factur_x", "comfort"),
+            ("factur_x_document_type", "order"),
         ] {
             form.set(name, value).unwrap();
         }
@@ -187,6 +214,11 @@ mod tests {
         assert_eq!(metadata.creation_time.unwrap().seconds, 1_777_888_800);
         assert_eq!(metadata.trapped, PdfTrapped::False as i32);
         assert_eq!(metadata.custom["Department"], "Finance");
+        let invoice = pdf.factur_x.unwrap();
+        assert_eq!(
+            (invoice.conformance_level(), invoice.document_type()),
+            (FacturXLevel::En16931, FacturXDocumentType::Order)
+        );
         // The form's "no rotation" adds nothing.
         let mut unturned = UploadForm::default();
         unturned.set("rotate", "0").unwrap();
@@ -205,6 +237,8 @@ mod tests {
             ("creation_time", "today"),
             ("trapped", "maybe"),
             ("custom", "novalue"),
+            ("factur_x", "gold"),
+            ("factur_x_document_type", "receipt"),
         ] {
             match form.set(name, value) {
                 Err(AppError::BadRequest(message)) => assert!(message.contains(name), "{message}"),

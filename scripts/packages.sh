@@ -60,6 +60,22 @@ ensure_example_clients() {
     npm_ci examples/node
 }
 
+# The `factur-x` library (Akretion's, BSD), an independent reader of
+# Factur-X PDFs the invoice tests check results with: it finds the XML
+# among the embedded files (pypdf) and checks it against its profile's XSD,
+# offline (it ships the schemas). In a venv of its own.
+FACTURX_VERSION=7.8
+FACTURX_VENV=target/invoices/venv
+ensure_invoice_checker() {
+    ensure_packages python3-venv
+    if ! "$FACTURX_VENV/bin/python" -c "import facturx" 2>/dev/null \
+        || [ "$("$FACTURX_VENV/bin/pip" show factur-x 2>/dev/null | sed -n 's/^Version: //p')" != "$FACTURX_VERSION" ]; then
+        rm -rf "$FACTURX_VENV"
+        /usr/bin/python3 -m venv "$FACTURX_VENV"
+        "$FACTURX_VENV/bin/pip" install --quiet "factur-x==$FACTURX_VERSION"
+    fi
+}
+
 # axe-core, the accessibility checks the browser tests run in the pages
 # (MPL-2.0; used by the tests only, never served).
 ensure_axe() {

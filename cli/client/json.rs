@@ -92,6 +92,11 @@ pub fn options(options: &ConversionOptions) -> Value {
                     "keywords": m.keywords,
                 })),
                 "split": split,
+                "factur_x": pdf.factur_x.as_ref().map(|f| json!({
+                    "conformance_level": f.conformance_level().as_str_name(),
+                    "document_type": f.document_type().as_str_name(),
+                    "version": f.version,
+                })),
             }),
         );
     }

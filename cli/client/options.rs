@@ -5,8 +5,8 @@
 use super::export_switches::ExportSwitchArgs;
 use clap::{Args, ValueEnum};
 use docconv::proto::v1::{
-    ConversionOptions, PageRanges, PdfEncryption, PdfMetadata, PdfOptions, PdfRotate, PdfSplit, PdfStandard,
-    PdfTrapped, pdf_split,
+    ConversionOptions, FacturXDocumentType, FacturXLevel, PageRanges, PdfEncryption, PdfFacturX, PdfMetadata,
+    PdfOptions, PdfRotate, PdfSplit, PdfStandard, PdfTrapped, pdf_split,
 };
 use prost_types::Timestamp;
 use std::collections::HashMap;
@@ -115,6 +115,63 @@ pub struct OptionArgs {
     split_ranges: Vec<String>,
     #[command(flatten)]
     switches: ExportSwitchArgs,
+    /// PDF: a Factur-X / ZUGFeRD invoice (PDF/A-3b) of this profile; the
+    /// invoice's XML is the one XML file given with --attach
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    factur_x: Option<FacturXLevelArg>,
+    /// PDF, with --factur-x: what the document is [default: invoice]
+    #[arg(long, value_enum, value_name = "TYPE", requires = "factur_x")]
+    factur_x_document_type: Option<FacturXDocumentTypeArg>,
+    /// PDF, with --factur-x: the Factur-X version of the XML [default: 1.0]
+    #[arg(long, value_name = "VERSION", requires = "factur_x")]
+    factur_x_version: Option<String>,
+}
+
+/// `FacturXLevel` without its UNSPECIFIED.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FacturXLevelArg {
+    Minimum,
+    #[value(name = "basic-wl")]
+    BasicWl,
+    Basic,
+    /// Also called comfort
+    #[value(name = "en16931", alias = "comfort")]
+    En16931,
+    Extended,
+    Xrechnung,
+}
+
+/// `FacturXDocumentType` without its UNSPECIFIED.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FacturXDocumentTypeArg {
+    Invoice,
+    Order,
+    OrderResponse,
+    OrderChange,
+}
+
+impl FacturXLevelArg {
+    fn level(self) -> FacturXLevel {
+        match self {
+            FacturXLevelArg::Minimum => FacturXLevel::Minimum,
+            FacturXLevelArg::BasicWl => FacturXLevel::BasicWl,
+            FacturXLevelArg::Basic => FacturXLevel::Basic,
+            FacturXLevelArg::En16931 => FacturXLevel::En16931,
+            FacturXLevelArg::Extended => FacturXLevel::Extended,
+            FacturXLevelArg::Xrechnung => FacturXLevel::Xrechnung,
+        }
+    }
+}
+
+impl FacturXDocumentTypeArg {
+    fn document_type(self) -> FacturXDocumentType {
+        match self {
+            FacturXDocumentTypeArg::Invoice => FacturXDocumentType::Invoice,
+            FacturXDocumentTypeArg::Order => FacturXDocumentType::Order,
+            FacturXDocumentTypeArg::OrderResponse => FacturXDocumentType::OrderResponse,
+            FacturXDocumentTypeArg::OrderChange => FacturXDocumentType::OrderChange,
+        }
+    }
 }
 
 /// `PdfStandard` without its UNSPECIFIED.
@@ -229,6 +286,14 @@ impl OptionArgs {
             split,
             rotate,
             flatten: self.flatten,
+            factur_x: self.factur_x.map(|level| PdfFacturX {
+                conformance_level: level.level() as i32,
+                document_type: self
+                    .factur_x_document_type
+                    .map_or(FacturXDocumentType::Unspecified, |t| t.document_type())
+                    as i32,
+                version: text(&self.factur_x_version),
+            }),
             ..Default::default()
         };
         self.switches.apply(&mut pdf);
@@ -375,6 +440,21 @@ mod tests {
         assert_eq!(ranges, Some(pdf_split::By::Ranges(expected)));
         let both = ["convert", "--split-every-pages", "2", "--split-ranges", "1-2"];
         assert!(Command::try_parse_from(both).is_err());
+    }
+
+    #[test]
+    fn factur_x_flags_fill_one_message() {
+        let invoice = pdf(&["--factur-x", "comfort", "--factur-x-document-type", "order-change"]).factur_x.unwrap();
+        let expected = PdfFacturX {
+            conformance_level: FacturXLevel::En16931 as i32,
+            document_type: FacturXDocumentType::OrderChange as i32,
+            version: String::new(),
+        };
+        assert_eq!(invoice, expected);
+        let invoice = pdf(&["--factur-x", "basic-wl", "--factur-x-version", "1.0"]).factur_x.unwrap();
+        assert_eq!((invoice.conformance_level(), invoice.version.as_str()), (FacturXLevel::BasicWl, "1.0"));
+        assert!(Command::try_parse_from(["convert", "--factur-x-version", "1.0"]).is_err());
+        assert!(Command::try_parse_from(["convert", "--factur-x", "gold"]).is_err());
     }
 
     #[test]

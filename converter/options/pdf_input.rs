@@ -42,4 +42,7 @@ pub fn check(violations: &mut Vec<Violation>, pdf: &PdfOptions) {
     if pdf.landscape {
         refuse("landscape", "its pages are laid out already; rotate turns them");
     }
+    if pdf.factur_x.is_some() {
+        refuse("factur_x", "a Factur-X invoice is PDF/A-3: submit the original document with the invoice's XML");
+    }
 }

@@ -2,6 +2,7 @@
 //! into the job's blobs as it arrives, the size limit enforced per chunk,
 //! and what the client declared (size, SHA-256) checked at its end.
 
+use super::invoice::Invoice;
 use super::{Checked, ConverterService, upload_broken};
 use crate::error::{Error, Result};
 use crate::files;
@@ -33,6 +34,7 @@ impl ConverterService {
         let mut current = Upload::create(self.jobs.blobs(), id, &files::input(&first.extension), declared).await?;
         let mut more_inputs: Vec<StoredInput> = Vec::new();
         let mut total = 0u64;
+        let mut invoice = Invoice::expected(options);
         while let Some(message) = stream.message().await.map_err(upload_broken)? {
             match message.payload {
                 Some(submit_request::Payload::Data(chunk)) => {
@@ -47,9 +49,11 @@ impl ConverterService {
                 }
                 Some(submit_request::Payload::NextDocument(next)) => {
                     current.finish().await?;
+                    invoice.check_stored(self.jobs.blobs(), id).await?;
                     if let Some(attachment) = &next.attachment {
-                        let (stored, upload) =
+                        let (mut stored, upload) =
                             self.attachment(id, &more_inputs, first, options, attachment, next.clone()).await?;
+                        invoice.claim(&mut stored, &files::attachment(more_inputs.len() + 1))?;
                         current = upload;
                         more_inputs.push(stored);
                         continue;
@@ -81,6 +85,8 @@ impl ConverterService {
             }
         }
         current.finish().await?;
+        invoice.check_stored(self.jobs.blobs(), id).await?;
+        invoice.required()?;
         Ok((total, more_inputs))
     }
 }

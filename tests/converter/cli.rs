@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 /// Runs `docconv ARGS` against `server` (http://ADDR) in `dir`, with none of
 /// the client's settings from this environment.
-fn docconv(dir: &Path, server: &str, args: &[&str]) -> std::process::Output {
+pub(crate) fn docconv(dir: &Path, server: &str, args: &[&str]) -> std::process::Output {
     let child = Command::new(docconv_exe())
         .args(args)
         .current_dir(dir)
@@ -33,7 +33,7 @@ fn url(addr: SocketAddr) -> String {
     format!("http://{addr}")
 }
 
-fn shared_url() -> String {
+pub(crate) fn shared_url() -> String {
     url(shared().addr)
 }
 

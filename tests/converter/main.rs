@@ -13,6 +13,7 @@ mod export_switches;
 mod finishing;
 mod fixtures;
 mod grpcurl;
+mod invoices;
 mod merge;
 mod observability;
 mod options;

@@ -572,6 +572,54 @@ async fn every_malformed_option_is_refused_with_the_field_named() {
             "options.pdf.embed_original",
         ),
     ];
+    // A Factur-X invoice is one PDF/A-3b that LibreOffice writes.
+    let invoice = |edit: fn(&mut docconv::proto::v1::PdfOptions)| {
+        pdf_options(|p| {
+            p.factur_x = Some(docconv::proto::v1::PdfFacturX { conformance_level: 4, ..Default::default() });
+            edit(p);
+        })
+    };
+    let cases = cases.into_iter().chain([
+        (with_options("a.docx", "pdf", invoice(|p| p.standard = PdfStandard::PdfA2b as i32)), "options.pdf.standard"),
+        (
+            with_options(
+                "a.docx",
+                "pdf",
+                invoice(|p| p.encryption = Some(PdfEncryption { open_password: "x".into(), ..Default::default() })),
+            ),
+            "options.pdf.encryption",
+        ),
+        (
+            with_options(
+                "a.docx",
+                "pdf",
+                invoice(|p| {
+                    p.split = Some(docconv::proto::v1::PdfSplit {
+                        by: Some(docconv::proto::v1::pdf_split::By::EveryPages(1)),
+                    })
+                }),
+            ),
+            "options.pdf.split",
+        ),
+        (with_options("a.pdf", "pdf", invoice(|_| {})), "options.pdf.factur_x"),
+        (
+            with_options("a.docx", "pdf", invoice(|p| p.factur_x.as_mut().unwrap().conformance_level = 0)),
+            "options.pdf.factur_x.conformance_level",
+        ),
+        (
+            with_options("a.docx", "pdf", invoice(|p| p.factur_x.as_mut().unwrap().conformance_level = 99)),
+            "options.pdf.factur_x.conformance_level",
+        ),
+        (
+            with_options("a.docx", "pdf", invoice(|p| p.factur_x.as_mut().unwrap().document_type = 99)),
+            "options.pdf.factur_x.document_type",
+        ),
+        (
+            with_options("a.docx", "pdf", invoice(|p| p.factur_x.as_mut().unwrap().version = "one".into())),
+            "options.pdf.factur_x.version",
+        ),
+        (with_options("a.docx", "docx", invoice(|_| {})), "options.pdf"),
+    ]);
     for (header, field) in cases {
         let status = submit(&mut client, header.clone(), &data).await.unwrap_err();
         assert_eq!(status.code(), Code::InvalidArgument, "{header:?}");
