@@ -7,10 +7,12 @@
 //! same names as the PDF export dialog's settings.
 
 mod attachments;
+mod marks;
 mod metadata;
 mod pdf_input;
 
 pub use attachments::{check as check_attachment, guess_mime_type};
+pub use marks::{check_file as check_mark_file, check_files_sent as check_mark_files, parse_color};
 
 use super::formats::{Kind, Targets};
 use super::page_ranges;
@@ -146,6 +148,7 @@ fn check_pdf(violations: &mut Vec<Violation>, pdf: &PdfOptions) {
     if let Some(metadata) = &pdf.metadata {
         metadata::check(violations, metadata);
     }
+    marks::check(violations, pdf);
     if let Some(rotate) = &pdf.rotate {
         if ![90, 180, 270].contains(&rotate.degrees) {
             violations.push(violation("options.pdf.rotate.degrees", "must be 90, 180 or 270 (clockwise)"));
