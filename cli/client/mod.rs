@@ -13,6 +13,7 @@ mod download;
 mod error;
 mod job;
 mod json;
+mod marks;
 mod options;
 mod progress;
 mod webhook;

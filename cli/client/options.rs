@@ -226,6 +226,9 @@ impl OptionArgs {
             split,
             rotate,
             flatten: self.flatten,
+            // Set by `MarkArgs`.
+            background: None,
+            stamp: None,
         };
         ConversionOptions {
             input_password: text(&self.input_password),

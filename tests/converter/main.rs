@@ -12,6 +12,7 @@ mod examples;
 mod finishing;
 mod fixtures;
 mod grpcurl;
+mod marks;
 mod merge;
 mod observability;
 mod options;
