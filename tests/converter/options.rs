@@ -537,6 +537,24 @@ async fn every_malformed_option_is_refused_with_the_field_named() {
             with_options("a.docx", "pdf", ConversionOptions { input_password: "\n".into(), ..Default::default() }),
             "options.input_password",
         ),
+        (
+            with_options(
+                "a.docx",
+                "pdf",
+                pdf_options(|p| {
+                    p.background = Some(docconv::proto::v1::PdfMark {
+                        text: "DRAFT".into(),
+                        color: "grey".into(),
+                        ..Default::default()
+                    })
+                }),
+            ),
+            "options.pdf.background.color",
+        ),
+        (
+            with_options("a.docx", "pdf", pdf_options(|p| p.stamp = Some(docconv::proto::v1::PdfMark::default()))),
+            "options.pdf.stamp.text",
+        ),
     ];
     for (header, field) in cases {
         let status = submit(&mut client, header.clone(), &data).await.unwrap_err();
