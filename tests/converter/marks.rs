@@ -223,6 +223,21 @@ async fn a_converted_document_and_pdf_a_keep_a_background() {
     // No font was added for the mark.
     let fonts = |pdf: &[u8]| poppler_with("pdffonts", &[], pdf).unwrap().lines().count();
     assert_eq!(fonts(&pdf_a), fonts(&pdf));
+
+    // A tagged PDF/UA document takes marks as artifacts, outside its
+    // structure.
+    let accessible = pdf_options(|p| {
+        p.universal_access = true;
+        p.stamp = Some(text_mark("COPY", |m| m.position = PdfMarkPosition::Top as i32));
+    });
+    let (_, tagged) = convert_on_shared(with_options("page_1.docx", accessible), &word).await;
+    let info = poppler_with("pdfinfo", &[], &tagged).unwrap();
+    assert!(info.lines().any(|l| l.starts_with("Tagged:") && l.ends_with("yes")), "{info}");
+    let top = |pdf: &[u8]| render(pdf, 1).darkness((0.4, 0.6), (0.03, 0.09));
+    assert!(top(&tagged) > top(&plain) + 5.0, "the stamp at the top: {} → {}", top(&plain), top(&tagged));
+    let uncompressed = qpdf_rewrite(&tagged, &["--qdf", "--object-streams=disable"]);
+    assert!(String::from_utf8_lossy(&uncompressed).contains("/Artifact BMC"));
+    assert!(qpdf_check(&tagged));
 }
 
 #[tokio::test]
