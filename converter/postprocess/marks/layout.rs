@@ -15,6 +15,9 @@ const TEXT_SIZE: f32 = 24.0;
 const IMAGE_SCALE: f32 = 0.5;
 /// Space between tiles, as a fraction of a tile's turned box.
 const TILE_GAP: f32 = 0.5;
+/// Most tiles on a page: a tiny mark on a large page would otherwise
+/// write millions of them. Past this, tiles are spaced wider.
+const MAX_TILES: f32 = 2500.0;
 
 /// How large a mark is drawn on a page.
 #[derive(Debug, Clone, Copy)]
@@ -59,9 +62,14 @@ pub fn placements(
         [a, b, c, d, cx - (cos * hw - sin * hh), cy - (sin * hw + cos * hh)]
     };
     if mark.tiled {
-        let (step_x, step_y) = (box_w * (1.0 + TILE_GAP), box_h * (1.0 + TILE_GAP));
+        let (mut step_x, mut step_y) = (box_w * (1.0 + TILE_GAP), box_h * (1.0 + TILE_GAP));
         if !(step_x > 0.0 && step_y > 0.0) {
             return Vec::new();
+        }
+        let tiles = (width / step_x + 2.0) * (height / step_y + 2.0);
+        if tiles > MAX_TILES {
+            let spread = (tiles / MAX_TILES).sqrt();
+            (step_x, step_y) = (step_x * spread, step_y * spread);
         }
         // A grid through the page's centre, as far as tiles touch the page.
         let columns = (width / 2.0 / step_x).ceil() as i32 + 1;
@@ -153,5 +161,9 @@ mod tests {
         // Tiles that would only touch the page's edge are left out: one
         // column (at x 100; -50 and 250 lie outside), seven rows.
         assert_eq!(placed.len(), 7, "{centres:?}");
+        // A tiny mark on a large page is spread out.
+        let tiny = PdfMark { font_size: 0.01, ..mark };
+        let placed = placements(&tiny, PdfMarkLayer::Background, Size::Text, (1.0, 1.0), (14_400.0, 14_400.0));
+        assert!(placed.len() <= 2500 * 4, "{}", placed.len());
     }
 }
