@@ -97,7 +97,8 @@ enum Command {
     /// cancelled (its message is printed), 2 when the command could not do
     /// its work (a wrong argument, a service that cannot be reached or
     /// refused a call, a file that cannot be read or written).
-    Convert(client::ConvertArgs),
+    // Boxed: its many flags would make every command as large.
+    Convert(Box<client::ConvertArgs>),
     /// Look at, follow, cancel or download one job of a running service.
     Job(client::JobArgs),
     /// Print the tokens-file line for a token read from standard input.
@@ -186,7 +187,7 @@ fn main() -> ExitCode {
             return ExitCode::from(docconv_worker::bare::run(&program_dir, &profile_dir) as u8);
         }
         // The client commands have exit codes of their own.
-        Command::Convert(args) => return client::convert(args),
+        Command::Convert(args) => return client::convert(*args),
         Command::Job(args) => return client::job(args),
         Command::HashToken { name } => hash_token(name.as_deref()),
         Command::Serve { grpc_listen, http_listen, mut converter, mut gateway, auth, tls, observe } => {

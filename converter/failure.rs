@@ -38,6 +38,11 @@ pub enum Failure {
         field: &'static str,
         pages: u32,
     },
+    /// The file of a mark (the option `field`) cannot be drawn, and why.
+    MarkUnusable {
+        field: &'static str,
+        reason: String,
+    },
     /// One document of a merge failed (position counts from 1).
     InDocument {
         position: usize,
@@ -106,6 +111,7 @@ impl Failure {
                 Code::InvalidArgument,
                 format!("{field} names none of the document's {pages} pages: check the ranges and submit again"),
             ),
+            Failure::MarkUnusable { field, reason } => (Code::InvalidArgument, format!("{field}: {reason}")),
             Failure::InDocument { position, name, failure } => {
                 let inner = failure.to_job_error();
                 return JobError {

@@ -17,6 +17,12 @@ pub fn attachment(index: usize) -> String {
     format!("attachment-{index}")
 }
 
+/// The `index`-th further file of a submission (from 1) when it is the
+/// image or PDF of a mark: whatever its name, it is stored under this one.
+pub fn mark(index: usize) -> String {
+    format!("mark-{index}")
+}
+
 /// The result.
 pub fn output(extension: &str) -> String {
     format!("output.{extension}")

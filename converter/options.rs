@@ -10,10 +10,12 @@ mod attachments;
 mod export_switches;
 pub mod factur_x;
 pub mod invoice_xml;
+mod marks;
 mod metadata;
 mod pdf_input;
 
 pub use attachments::{check as check_attachment, guess_mime_type};
+pub use marks::{check_file as check_mark_file, check_files_sent as check_mark_files, parse_color};
 
 use super::formats::{Kind, Targets};
 use super::page_ranges;
@@ -154,6 +156,7 @@ fn check_pdf(violations: &mut Vec<Violation>, pdf: &PdfOptions) {
         metadata::check(violations, metadata);
     }
     factur_x::check(violations, pdf);
+    marks::check(violations, pdf);
     if let Some(rotate) = &pdf.rotate {
         if ![90, 180, 270].contains(&rotate.degrees) {
             violations.push(violation("options.pdf.rotate.degrees", "must be 90, 180 or 270 (clockwise)"));

@@ -498,7 +498,7 @@ async fn store_output(
         }
     };
     let (path, extension, page_count) = if claim.target_format == "pdf" {
-        let product = postprocess::finish(&claim.options, &written, &prepared.attached).await?;
+        let product = postprocess::finish(&claim.options, &written, &prepared.attached, &prepared.marks).await?;
         (product.path, product.extension, product.page_count)
     } else {
         (written.clone(), claim.target_format.as_str(), 0)

@@ -1,5 +1,5 @@
 //! What happens to a PDF once LibreOffice wrote it (or a PDF input was
-//! opened): merging, flattening, rotation, attachments, metadata,
+//! opened): merging, flattening, rotation, marks, attachments, metadata,
 //! encryption and splitting, done with maintained tools (qpdf, exiftool)
 //! rather than by editing PDF structures ourselves; and previews.
 //!
@@ -7,6 +7,8 @@
 //! every output (each document of a merge, each part of a split):
 //! documents are merged first; fields and annotations are flattened before
 //! pages turn (flattening places appearances on the page as it lies);
+//! marks are drawn once pages have turned, so they stand upright as pages
+//! are shown, and over flattened fields (a stamp covers all that shows);
 //! attachments and metadata (a Factur-X invoice's XMP last, after the
 //! document information) are written before encryption (an encrypted
 //! file cannot be edited without its password); the file is then written
@@ -16,15 +18,16 @@
 //! - `tools.rs` runs the tools (deadlines, argument files);
 //! - `objects.rs` reads and changes PDF objects through qpdf's JSON;
 //! - `outline.rs` gives a merge each document's bookmarks;
-//! - `flatten.rs`, `rotate.rs`, `attachments.rs`, `metadata.rs`,
-//!   `factur_x.rs` (a Factur-X invoice's XMP), `encrypt.rs` and `split.rs`
-//!   are one step each;
+//! - `flatten.rs`, `rotate.rs`, `marks.rs`, `attachments.rs`,
+//!   `metadata.rs`, `factur_x.rs` (a Factur-X invoice's XMP), `encrypt.rs`
+//!   and `split.rs` are one step each;
 //! - `preview.rs` renders a result's first page.
 
 mod attachments;
 mod encrypt;
 mod factur_x;
 mod flatten;
+mod marks;
 mod metadata;
 mod objects;
 pub mod outline;
@@ -34,6 +37,7 @@ mod split;
 pub mod tools;
 
 pub use attachments::Attached;
+pub use marks::MarkImage;
 pub use preview::render as render_preview;
 
 use super::failure::Failure;
@@ -41,8 +45,8 @@ use docconv::proto::v1::{ConversionOptions, PdfOptions};
 use std::path::{Path, PathBuf};
 
 /// Debian packages of the tools used here, for the start-up check.
-pub const PACKAGES: &str = "qpdf libimage-exiftool-perl poppler-utils";
-const TOOLS: &[&str] = &["qpdf", "exiftool", "pdftoppm"];
+pub const PACKAGES: &str = "qpdf libimage-exiftool-perl poppler-utils fontconfig";
+const TOOLS: &[&str] = &["qpdf", "exiftool", "pdftoppm", "fc-match"];
 
 /// The tools that are not installed.
 pub fn missing_tools() -> Vec<&'static str> {
@@ -59,8 +63,13 @@ pub struct Product {
 }
 
 /// Applies the post-processing options to `pdf` (in the job's directory),
-/// embedding `attached`.
-pub async fn finish(options: &ConversionOptions, pdf: &Path, attached: &[Attached]) -> Result<Product, Failure> {
+/// embedding `attached` and drawing the marks with files `marked`.
+pub async fn finish(
+    options: &ConversionOptions,
+    pdf: &Path,
+    attached: &[Attached],
+    marked: &[MarkImage],
+) -> Result<Product, Failure> {
     let none = PdfOptions::default();
     let pdf_options = options.pdf.as_ref().unwrap_or(&none);
     if pdf_options.flatten {
@@ -68,6 +77,9 @@ pub async fn finish(options: &ConversionOptions, pdf: &Path, attached: &[Attache
     }
     if let Some(turn) = &pdf_options.rotate {
         rotate::rotate(turn, pdf).await?;
+    }
+    if pdf_options.background.is_some() || pdf_options.stamp.is_some() {
+        marks::draw(pdf_options, marked, pdf).await?;
     }
     if !attached.is_empty() {
         attachments::attach(attached, pdf).await?;

@@ -156,8 +156,8 @@ impl ConverterService {
     ) -> Result<Job> {
         let (input_size_bytes, more_inputs) = self.receive(stream, id, &checked, &header, &options).await?;
         let reservation = self.jobs.reserve().await?;
-        let (attachments, documents): (Vec<&StoredInput>, Vec<&StoredInput>) =
-            more_inputs.iter().partition(|i| i.attachment.is_some());
+        let attachments: Vec<&StoredInput> = more_inputs.iter().filter(|i| i.attachment.is_some()).collect();
+        let documents: Vec<&StoredInput> = more_inputs.iter().filter(|i| upload::is_document(i)).collect();
         let merged_file_names = match documents.is_empty() {
             true => Vec::new(),
             false => std::iter::once(checked.file_name.clone())

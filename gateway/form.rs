@@ -4,8 +4,8 @@
 
 use super::error::AppError;
 use docconv::proto::v1::{
-    ConversionOptions, FacturXDocumentType, FacturXLevel, PageRanges, PdfEncryption, PdfFacturX, PdfMetadata,
-    PdfOptions, PdfRotate, PdfSplit, PdfStandard, PdfTrapped, pdf_split,
+    ConversionOptions, FacturXDocumentType, FacturXLevel, PageRanges, PdfEncryption, PdfFacturX, PdfMark,
+    PdfMarkPosition, PdfMetadata, PdfOptions, PdfRotate, PdfSplit, PdfStandard, PdfTrapped, pdf_split,
 };
 
 /// Everything an upload form may carry besides its files.
@@ -136,11 +136,45 @@ fn set_pdf(pdf: &mut PdfOptions, name: &str, value: &str) -> Result<(), AppError
             } as i32
         }
         "factur_x_version" => factur_x(pdf).version = value.to_owned(),
-        _ => {
-            return Err(AppError::BadRequest(format!("Unknown form field {name:?}.")));
-        }
+        _ => return set_mark(pdf, name, value),
     }
     Ok(())
+}
+
+/// `background_text`, `stamp_color`, …: a text mark's fields, named as
+/// `PdfMark`'s after the mark's. (Image and PDF marks are for the API and
+/// the command line, as attachments are.)
+fn set_mark(pdf: &mut PdfOptions, name: &str, value: &str) -> Result<(), AppError> {
+    let (mark, field) = match name.split_once('_') {
+        Some(("background", field)) => (pdf.background.get_or_insert_with(PdfMark::default), field),
+        Some(("stamp", field)) => (pdf.stamp.get_or_insert_with(PdfMark::default), field),
+        _ => return Err(AppError::BadRequest(format!("Unknown form field {name:?}."))),
+    };
+    match field {
+        "text" => mark.text = value.to_owned(),
+        "pages" => mark.pages = value.to_owned(),
+        "font" => mark.font = value.to_owned(),
+        "font_size" => mark.font_size = decimal(name, value)?,
+        "color" => mark.color = value.to_owned(),
+        "opacity" => mark.opacity = Some(decimal(name, value)?),
+        "angle" => mark.angle = Some(decimal(name, value)?),
+        "position" => {
+            let position = PdfMarkPosition::from_str_name(&format!("PDF_MARK_POSITION_{}", value.to_uppercase()))
+                .filter(|p| *p != PdfMarkPosition::Unspecified)
+                .ok_or_else(|| {
+                    bad(name, "use center, top_left, top, top_right, left, right, bottom_left, bottom or bottom_right")
+                })?;
+            mark.position = position as i32;
+        }
+        "tiled" => mark.tiled = flag(name, value)?,
+        "scale" => mark.scale = decimal(name, value)?,
+        _ => return Err(AppError::BadRequest(format!("Unknown form field {name:?}."))),
+    }
+    Ok(())
+}
+
+fn decimal(name: &str, value: &str) -> Result<f32, AppError> {
+    value.trim().parse::<f32>().ok().filter(|n| n.is_finite()).ok_or_else(|| bad(name, "use a number such as 0.5"))
 }
 
 /// Checkboxes send "on"; scripts may send true/false.
@@ -192,6 +226,13 @@ mod tests {
             ("keep_image_resolution", "on"),
             ("factur_x", "comfort"),
             ("factur_x_document_type", "order"),
+            ("background_text", "DRAFT"),
+            ("background_opacity", "0.4"),
+            ("background_tiled", "true"),
+            ("stamp_text", "COPY"),
+            ("stamp_position", "top_right"),
+            ("stamp_angle", "-15"),
+            ("stamp_color", "#C00000"),
         ] {
             form.set(name, value).unwrap();
         }
@@ -210,6 +251,11 @@ mod tests {
         assert!(pdf.flatten);
         assert!(pdf.export_notes_pages && pdf.keep_image_resolution);
         assert_eq!(pdf.skip_empty_pages, Some(false));
+        let background = pdf.background.clone().unwrap();
+        assert_eq!((background.text.as_str(), background.opacity, background.tiled), ("DRAFT", Some(0.4), true));
+        let stamp = pdf.stamp.clone().unwrap();
+        assert_eq!(stamp.position, PdfMarkPosition::TopRight as i32);
+        assert_eq!((stamp.angle, stamp.color.as_str()), (Some(-15.0), "#C00000"));
         let metadata = pdf.metadata.unwrap();
         assert_eq!(metadata.creation_time.unwrap().seconds, 1_777_888_800);
         assert_eq!(metadata.trapped, PdfTrapped::False as i32);
@@ -239,6 +285,9 @@ mod tests {
             ("custom", "novalue"),
             ("factur_x", "gold"),
             ("factur_x_document_type", "receipt"),
+            ("stamp_opacity", "half"),
+            ("background_position", "middle"),
+            ("stamp_size", "12"),
         ] {
             match form.set(name, value) {
                 Err(AppError::BadRequest(message)) => assert!(message.contains(name), "{message}"),

@@ -7,6 +7,7 @@ use super::attach::{AttachArgs, Attaching};
 use super::download::{self, Destination};
 use super::error::ClientError;
 use super::json;
+use super::marks::MarkArgs;
 use super::options::OptionArgs;
 use super::progress::{FileProgress, Mode, Progress};
 use super::webhook::WebhookArgs;
@@ -55,6 +56,8 @@ pub struct ConvertArgs {
     webhook: WebhookArgs,
     #[command(flatten)]
     attach: AttachArgs,
+    #[command(flatten)]
+    marks: MarkArgs,
 }
 
 /// One job of the run: a file, or every file of a merge.
@@ -119,7 +122,8 @@ fn shown(path: &Path) -> String {
 
 /// What can be known wrong before anything is sent.
 fn check(args: &ConvertArgs, work: &[Work]) -> Result<(), ClientError> {
-    let attachments = args.attach.to_attachments().map_err(ClientError::Usage)?;
+    let mut attachments = args.attach.to_attachments().map_err(ClientError::Usage)?;
+    attachments.extend(args.marks.files());
     for file in args.files.iter().chain(attachments.iter().map(|a| &a.path)) {
         let metadata =
             std::fs::metadata(file).map_err(|e| ClientError::io(format!("reading {}", file.display()), e))?;
@@ -154,12 +158,14 @@ fn check(args: &ConvertArgs, work: &[Work]) -> Result<(), ClientError> {
 async fn convert_all(client: Client, args: &ConvertArgs, work: &[Work], mode: Mode) -> Vec<Outcome> {
     let names: Vec<String> = work.iter().map(|w| w.name.clone()).collect();
     let progress = Arc::new(Progress::new(mode, &names));
-    let options = args.options.to_options();
+    let options = args.marks.add_to(args.options.to_options());
     let webhook = args.webhook.to_webhook();
     let target = args.to.clone().unwrap_or_default();
     let out_dir = args.output_dir.clone();
-    // Checked already (`check`).
-    let attachments = args.attach.to_attachments().unwrap_or_default();
+    // Checked already (`check`). The files of marks go like attachments,
+    // after the documents, their headers saying which mark they are.
+    let mut attachments = args.attach.to_attachments().unwrap_or_default();
+    attachments.extend(args.marks.files());
     let mut tasks = tokio::task::JoinSet::new();
     for (index, item) in work.iter().enumerate() {
         let (mut client, files, options, webhook, target, out_dir) =
@@ -206,7 +212,8 @@ struct Asked {
     target: String,
     options: ConversionOptions,
     webhook: Option<Webhook>,
-    /// Files embedded in the result, sent after the documents.
+    /// Files embedded in the result, and the files of marks, sent after
+    /// the documents.
     attachments: Vec<Attaching>,
 }
 

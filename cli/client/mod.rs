@@ -14,6 +14,7 @@ mod error;
 mod export_switches;
 mod job;
 mod json;
+mod marks;
 mod options;
 mod progress;
 mod webhook;

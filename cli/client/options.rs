@@ -294,6 +294,9 @@ impl OptionArgs {
                     as i32,
                 version: text(&self.factur_x_version),
             }),
+            // Set by `MarkArgs`.
+            background: None,
+            stamp: None,
             ..Default::default()
         };
         self.switches.apply(&mut pdf);

@@ -37,7 +37,7 @@ pub fn check(violations: &mut Vec<Violation>, pdf: &PdfOptions) {
         refuse("export_form_fields", "its form fields are kept; flatten draws them into the pages");
     }
     if !pdf.watermark.is_empty() {
-        refuse("watermark", "a watermark for PDF inputs is not available yet");
+        refuse("watermark", "background draws text on the finished pages of any input");
     }
     if pdf.landscape {
         refuse("landscape", "its pages are laid out already; rotate turns them");

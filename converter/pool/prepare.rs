@@ -1,7 +1,7 @@
 //! Preparing a job for its conversion: its files checked out into this
 //! node's folder for it, each document checked, and what the worker will
 //! be asked built; PDF inputs made ready without it (see `pdf_input`), and
-//! attachments set aside for the end.
+//! attachments and the files of marks set aside for the end.
 
 use super::{Claim, Failure};
 use crate::csv;
@@ -9,8 +9,8 @@ use crate::files;
 use crate::formats::{self, Kind};
 use crate::options;
 use crate::pdf_input;
-use crate::postprocess::Attached;
-use docconv::proto::v1::AttachmentRelationship;
+use crate::postprocess::{Attached, MarkImage};
+use docconv::proto::v1::{AttachmentRelationship, PdfMarkLayer};
 use docconv_backend::Blobs;
 use docconv_worker::proto::Convert;
 use std::io::Read;
@@ -31,6 +31,8 @@ pub struct Prepared {
     pub folder: PathBuf,
     pub documents: Vec<Document>,
     pub attached: Vec<Attached>,
+    /// The images or PDFs of marks.
+    pub marks: Vec<MarkImage>,
 }
 
 /// Checks out the job's files and prepares each document: a single one
@@ -39,9 +41,10 @@ pub async fn prepare_all(blobs: &dyn Blobs, claim: &Claim) -> Result<Prepared, F
     let id = &claim.id;
     let mut names = vec![files::input(&claim.input_extension)];
     for (index, more) in claim.more_inputs.iter().enumerate() {
-        names.push(match more.attachment {
-            Some(_) => files::attachment(index + 1),
-            None => files::more_input(index + 1, &more.extension),
+        names.push(match (&more.attachment, PdfMarkLayer::try_from(more.mark)) {
+            (Some(_), _) => files::attachment(index + 1),
+            (None, Ok(PdfMarkLayer::Background | PdfMarkLayer::Stamp)) => files::mark(index + 1),
+            (None, _) => files::more_input(index + 1, &more.extension),
         });
     }
     let folder = blobs.checkout(id, &names).await.map_err(|e| {
@@ -49,8 +52,13 @@ pub async fn prepare_all(blobs: &dyn Blobs, claim: &Claim) -> Result<Prepared, F
         Failure::Unreadable
     })?;
     let mut attached = Vec::new();
+    let mut marks = Vec::new();
     let mut inputs = vec![(folder.join(&names[0]), claim.input_extension.as_str(), claim.file_name.as_str())];
     for (more, name) in claim.more_inputs.iter().zip(&names[1..]) {
+        if let Ok(layer @ (PdfMarkLayer::Background | PdfMarkLayer::Stamp)) = PdfMarkLayer::try_from(more.mark) {
+            marks.push(MarkImage { layer, path: folder.join(name) });
+            continue;
+        }
         match &more.attachment {
             Some(attachment) => attached.push(Attached {
                 path: folder.join(name),
@@ -66,7 +74,7 @@ pub async fn prepare_all(blobs: &dyn Blobs, claim: &Claim) -> Result<Prepared, F
         let (input, extension, name) = inputs.pop().expect("one");
         let output = folder.join(files::output(&claim.target_format));
         let document = prepare(claim, input, extension, name, output).await?;
-        return Ok(Prepared { folder, documents: vec![document], attached });
+        return Ok(Prepared { folder, documents: vec![document], attached, marks });
     }
     let mut documents = Vec::with_capacity(inputs.len());
     for (index, (input, extension, name)) in inputs.into_iter().enumerate() {
@@ -78,7 +86,7 @@ pub async fn prepare_all(blobs: &dyn Blobs, claim: &Claim) -> Result<Prepared, F
         })?;
         documents.push(document);
     }
-    Ok(Prepared { folder, documents, attached })
+    Ok(Prepared { folder, documents, attached, marks })
 }
 
 /// Checks one input and builds its request. CSV is turned into a

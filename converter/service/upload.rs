@@ -10,7 +10,9 @@ use crate::formats;
 use crate::options;
 use docconv::ids::hex;
 use docconv::limits::MAX_CHUNK;
-use docconv::proto::v1::{Attachment, ConversionOptions, DocumentHeader, SubmitHeader, SubmitRequest, submit_request};
+use docconv::proto::v1::{
+    Attachment, ConversionOptions, DocumentHeader, PdfMarkLayer, SubmitHeader, SubmitRequest, submit_request,
+};
 use docconv_backend::{BlobWriter, Blobs, StoredInput};
 use sha2::{Digest, Sha256};
 use tonic::Streaming;
@@ -50,6 +52,12 @@ impl ConverterService {
                 Some(submit_request::Payload::NextDocument(next)) => {
                     current.finish().await?;
                     invoice.check_stored(self.jobs.blobs(), id).await?;
+                    if next.mark != PdfMarkLayer::Unspecified as i32 {
+                        let (stored, upload) = self.mark_file(id, &more_inputs, first, options, next).await?;
+                        current = upload;
+                        more_inputs.push(stored);
+                        continue;
+                    }
                     if let Some(attachment) = &next.attachment {
                         let (mut stored, upload) =
                             self.attachment(id, &more_inputs, first, options, attachment, next.clone()).await?;
@@ -58,7 +66,7 @@ impl ConverterService {
                         more_inputs.push(stored);
                         continue;
                     }
-                    let documents = more_inputs.iter().filter(|i| i.attachment.is_none()).count();
+                    let documents = more_inputs.iter().filter(|i| is_document(i)).count();
                     if documents + 1 >= MAX_DOCUMENTS {
                         return Err(Error::InvalidArgument(format!("a merge takes at most {MAX_DOCUMENTS} documents")));
                     }
@@ -87,8 +95,19 @@ impl ConverterService {
         current.finish().await?;
         invoice.check_stored(self.jobs.blobs(), id).await?;
         invoice.required()?;
+        let sent: Vec<PdfMarkLayer> = more_inputs.iter().filter_map(|i| PdfMarkLayer::try_from(i.mark).ok()).collect();
+        let violations = options::check_mark_files(options, &sent);
+        if !violations.is_empty() {
+            return Err(Error::BadRequest(violations));
+        }
         Ok((total, more_inputs))
     }
+}
+
+/// Whether a further file is a document to merge (not an attachment nor a
+/// mark's file).
+pub(super) fn is_document(input: &StoredInput) -> bool {
+    input.attachment.is_none() && input.mark == PdfMarkLayer::Unspecified as i32
 }
 
 impl ConverterService {
@@ -127,6 +146,43 @@ impl ConverterService {
         let upload = Upload::create(self.jobs.blobs(), id, &name, declared).await?;
         let stored =
             StoredInput { file_name, attachment: Some(attachment.clone()), content_type, ..StoredInput::default() };
+        Ok((stored, upload))
+    }
+}
+
+impl ConverterService {
+    /// Checks the file of a mark (sent as `next`, the job's further file
+    /// number `more.len() + 1`) and starts writing it.
+    async fn mark_file(
+        &self,
+        id: &str,
+        more: &[StoredInput],
+        first: &Checked,
+        options: &ConversionOptions,
+        next: DocumentHeader,
+    ) -> Result<(StoredInput, Upload)> {
+        let file_name = shown_file_name("next_document.file_name", &next.file_name)?;
+        if next.attachment.is_some() {
+            return Err(Error::InvalidArgument(
+                "next_document: a file is an attachment or the file of a mark, not both".into(),
+            ));
+        }
+        let sent: Vec<PdfMarkLayer> = more.iter().filter_map(|i| PdfMarkLayer::try_from(i.mark).ok()).collect();
+        let mut violations = options::check_mark_file(next.mark, &file_name, &next.content_type, options, &sent);
+        if first.target != "pdf" {
+            violations.push(options::Violation {
+                field: "header.target_format".into(),
+                description: "marks are drawn on PDFs only: use \"pdf\"".into(),
+            });
+        }
+        if !violations.is_empty() {
+            return Err(Error::BadRequest(violations));
+        }
+        let name = files::mark(more.len() + 1);
+        let declared = Declared { field: "next_document", size_bytes: next.size_bytes, sha256: next.sha256 };
+        let upload = Upload::create(self.jobs.blobs(), id, &name, declared).await?;
+        let stored =
+            StoredInput { file_name, mark: next.mark, content_type: next.content_type, ..StoredInput::default() };
         Ok((stored, upload))
     }
 }

@@ -14,6 +14,7 @@ mod finishing;
 mod fixtures;
 mod grpcurl;
 mod invoices;
+mod marks;
 mod merge;
 mod observability;
 mod options;

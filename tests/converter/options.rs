@@ -571,6 +571,24 @@ async fn every_malformed_option_is_refused_with_the_field_named() {
             ),
             "options.pdf.embed_original",
         ),
+        (
+            with_options(
+                "a.docx",
+                "pdf",
+                pdf_options(|p| {
+                    p.background = Some(docconv::proto::v1::PdfMark {
+                        text: "DRAFT".into(),
+                        color: "grey".into(),
+                        ..Default::default()
+                    })
+                }),
+            ),
+            "options.pdf.background.color",
+        ),
+        (
+            with_options("a.docx", "pdf", pdf_options(|p| p.stamp = Some(docconv::proto::v1::PdfMark::default()))),
+            "options.pdf.stamp.text",
+        ),
     ];
     // A Factur-X invoice is one PDF/A-3b that LibreOffice writes.
     let invoice = |edit: fn(&mut docconv::proto::v1::PdfOptions)| {
