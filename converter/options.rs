@@ -7,6 +7,7 @@
 //! same names as the PDF export dialog's settings.
 
 mod attachments;
+mod catalog;
 mod metadata;
 mod pdf_input;
 
@@ -146,6 +147,7 @@ fn check_pdf(violations: &mut Vec<Violation>, pdf: &PdfOptions) {
     if let Some(metadata) = &pdf.metadata {
         metadata::check(violations, metadata);
     }
+    catalog::check(violations, pdf);
     if let Some(rotate) = &pdf.rotate {
         if ![90, 180, 270].contains(&rotate.degrees) {
             violations.push(violation("options.pdf.rotate.degrees", "must be 90, 180 or 270 (clockwise)"));
