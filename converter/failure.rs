@@ -115,7 +115,9 @@ impl Failure {
             ),
             Failure::PageBeyondEnd { field, page, pages } => (
                 Code::InvalidArgument,
-                format!("{field} names page {page}, but the result has {pages} pages: check the pages and submit again"),
+                format!(
+                    "{field} names page {page}, but the result has {pages} pages: check the pages and submit again"
+                ),
             ),
             Failure::InDocument { position, name, failure } => {
                 let inner = failure.to_job_error();

@@ -101,15 +101,16 @@ fn set_pdf(pdf: &mut PdfOptions, name: &str, value: &str) -> Result<(), AppError
             let ranges = value.split(';').map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()).collect();
             pdf.split = Some(PdfSplit { by: Some(pdf_split::By::Ranges(PageRanges { ranges })) });
         }
-        _ => {
-            return Err(AppError::BadRequest(format!("Unknown form field {name:?}.")));
-        }
+        _ => match super::form_catalog::set(pdf, name, value) {
+            Some(set) => set?,
+            None => return Err(AppError::BadRequest(format!("Unknown form field {name:?}."))),
+        },
     }
     Ok(())
 }
 
 /// Checkboxes send "on"; scripts may send true/false.
-fn flag(name: &str, value: &str) -> Result<bool, AppError> {
+pub(crate) fn flag(name: &str, value: &str) -> Result<bool, AppError> {
     match value {
         "on" | "true" | "1" | "yes" => Ok(true),
         "off" | "false" | "0" | "no" => Ok(false),
@@ -117,7 +118,7 @@ fn flag(name: &str, value: &str) -> Result<bool, AppError> {
     }
 }
 
-fn number(name: &str, value: &str) -> Result<u32, AppError> {
+pub(crate) fn number(name: &str, value: &str) -> Result<u32, AppError> {
     value.trim().parse().map_err(|_| bad(name, "use a whole number"))
 }
 
@@ -126,7 +127,7 @@ fn time(name: &str, value: &str) -> Result<prost_types::Timestamp, AppError> {
     value.trim().parse().map_err(|_| bad(name, "use a time such as 2026-05-04T10:00:00Z"))
 }
 
-fn bad(name: &str, how: &str) -> AppError {
+pub(crate) fn bad(name: &str, how: &str) -> AppError {
     AppError::BadRequest(format!("The field {name} has a value that is not understood: {how}."))
 }
 

@@ -15,6 +15,7 @@ mod job;
 mod json;
 mod options;
 mod progress;
+mod viewer;
 mod webhook;
 
 pub use convert::ConvertArgs;

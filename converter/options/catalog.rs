@@ -44,10 +44,8 @@ fn check_viewer(violations: &mut Vec<Violation>, viewer: &PdfViewer) {
         violations.push(violation(&field("initial_view"), "unknown value; use NONE, OUTLINE or THUMBNAILS"));
     }
     match PdfMagnification::try_from(viewer.magnification) {
-        Err(_) => violations.push(violation(
-            &field("magnification"),
-            "unknown value; use FIT_PAGE, FIT_WIDTH, FIT_VISIBLE or ZOOM",
-        )),
+        Err(_) => violations
+            .push(violation(&field("magnification"), "unknown value; use FIT_PAGE, FIT_WIDTH, FIT_VISIBLE or ZOOM")),
         Ok(PdfMagnification::Zoom) if !(1..=MAX_ZOOM).contains(&viewer.zoom) => {
             violations.push(violation(&field("zoom"), format!("give a zoom of 1 to {MAX_ZOOM} percent")))
         }
@@ -58,10 +56,8 @@ fn check_viewer(violations: &mut Vec<Violation>, viewer: &PdfViewer) {
         Ok(_) => {}
     }
     match PdfPageLayout::try_from(viewer.page_layout) {
-        Err(_) => violations.push(violation(
-            &field("page_layout"),
-            "unknown value; use SINGLE_PAGE, ONE_COLUMN or TWO_COLUMNS",
-        )),
+        Err(_) => violations
+            .push(violation(&field("page_layout"), "unknown value; use SINGLE_PAGE, ONE_COLUMN or TWO_COLUMNS")),
         Ok(layout) if viewer.first_page_on_left && layout != PdfPageLayout::TwoColumns => violations.push(violation(
             &field("first_page_on_left"),
             "only with page_layout TWO_COLUMNS, where pages stand side by side",
@@ -138,7 +134,12 @@ mod tests {
     fn bookmarks_are_checked_and_not_contradicted() {
         let good = PdfOptions { bookmarks: vec![mark("A", 1, vec![mark("A.1", 2, vec![])])], ..Default::default() };
         assert!(fields(good.clone()).is_empty());
-        for bad in [mark("", 1, vec![]), mark("a\u{0}", 1, vec![]), mark("A", 0, vec![]), mark("A", 1, vec![mark("B", 0, vec![])])] {
+        for bad in [
+            mark("", 1, vec![]),
+            mark("a\u{0}", 1, vec![]),
+            mark("A", 0, vec![]),
+            mark("A", 1, vec![mark("B", 0, vec![])]),
+        ] {
             let options = PdfOptions { bookmarks: vec![bad.clone()], ..Default::default() };
             assert_eq!(fields(options), ["options.pdf.bookmarks"], "{bad:?}");
         }

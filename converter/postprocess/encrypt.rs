@@ -84,9 +84,13 @@ mod tests {
             edit(&mut encryption);
             Permissions::of(&encryption)
         };
-        let none = Permissions { print: false, copy: false, edit: false, annotate: false, form: false, assemble: false };
+        let none =
+            Permissions { print: false, copy: false, edit: false, annotate: false, form: false, assemble: false };
         assert_eq!(owner(&|_| {}), none);
-        assert_eq!(owner(&|e| e.allow_editing = true), Permissions { print: false, copy: false, ..Permissions::everything() });
+        assert_eq!(
+            owner(&|e| e.allow_editing = true),
+            Permissions { print: false, copy: false, ..Permissions::everything() }
+        );
         assert_eq!(owner(&|e| e.allow_annotating = true), Permissions { annotate: true, form: true, ..none });
         assert_eq!(owner(&|e| e.allow_filling_forms = true), Permissions { form: true, ..none });
         assert_eq!(owner(&|e| e.allow_assembling = true), Permissions { assemble: true, ..none });

@@ -51,9 +51,10 @@ fn parse(items: &Value, pages: &[String]) -> Vec<Bookmark> {
             let (target, view) = destination(item.get("dest").unwrap_or(&Value::Null));
             // qpdf finds the page of plain destinations; one given as a
             // dictionary (a named destination's /D) is looked up here.
-            let page = item.get("destpageposfrom1").and_then(Value::as_u64).map(|p| p as usize).or_else(|| {
-                target.and_then(|target| pages.iter().position(|p| p == target)).map(|index| index + 1)
-            });
+            let page =
+                item.get("destpageposfrom1").and_then(Value::as_u64).map(|p| p as usize).or_else(|| {
+                    target.and_then(|target| pages.iter().position(|p| p == target)).map(|index| index + 1)
+                });
             Bookmark {
                 title: item.get("title").and_then(Value::as_str).unwrap_or_default().to_owned(),
                 page,

@@ -28,7 +28,10 @@ pub async fn parts(split: &PdfSplit, pdf: &Path) -> Result<Vec<Part>, Failure> {
     let selections: Vec<Vec<u32>> = match &split.by {
         Some(pdf_split::By::EveryPages(every)) => {
             let every = (*every).max(1);
-            (1..=pages).step_by(every as usize).map(|first| (first..=(first + every - 1).min(pages)).collect()).collect()
+            (1..=pages)
+                .step_by(every as usize)
+                .map(|first| (first..=(first + every - 1).min(pages)).collect())
+                .collect()
         }
         Some(pdf_split::By::Ranges(ranges)) => {
             let mut parts = Vec::with_capacity(ranges.ranges.len());

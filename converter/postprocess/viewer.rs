@@ -21,7 +21,11 @@ pub async fn apply(viewer: &PdfViewer, pdf: &Path, pages: u32) -> Result<(), Fai
         return Ok(());
     }
     if viewer.initial_page > pages {
-        return Err(Failure::PageBeyondEnd { field: "options.pdf.viewer.initial_page", page: viewer.initial_page, pages });
+        return Err(Failure::PageBeyondEnd {
+            field: "options.pdf.viewer.initial_page",
+            page: viewer.initial_page,
+            pages,
+        });
     }
     let catalog = objects::catalog(pdf).await?;
     let mut root = catalog.value;
