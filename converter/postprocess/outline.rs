@@ -129,7 +129,8 @@ pub fn show_levels(outline: &mut [Bookmark], levels: u32) {
 /// bookmarks docconv put together.
 pub async fn write(pdf: &Path, outline: &[Bookmark], show: bool) -> Result<(), Failure> {
     if outline.is_empty() {
-        return remove(pdf).await;
+        // The panel a viewer option asked for stays, even with nothing in it.
+        return take_out(pdf, false).await;
     }
     let catalog = objects::catalog(pdf).await?;
     let mut root = catalog.value;
@@ -161,13 +162,19 @@ pub async fn write(pdf: &Path, outline: &[Bookmark], show: bool) -> Result<(), F
 /// Takes the bookmarks out of `pdf` (a PDF input whose bookmarks were not
 /// wanted); the items themselves go with the next rewrite, unreferenced.
 pub async fn remove(pdf: &Path) -> Result<(), Failure> {
+    take_out(pdf, true).await
+}
+
+/// Takes the outline out of `pdf`, and with `unshow` the request to show
+/// it.
+async fn take_out(pdf: &Path, unshow: bool) -> Result<(), Failure> {
     let catalog = objects::catalog(pdf).await?;
     if !catalog.value.contains_key("/Outlines") {
         return Ok(());
     }
     let mut root = catalog.value;
     root.remove("/Outlines");
-    if root.get("/PageMode").and_then(Value::as_str) == Some("/UseOutlines") {
+    if unshow && root.get("/PageMode").and_then(Value::as_str) == Some("/UseOutlines") {
         root.remove("/PageMode");
     }
     objects::update(pdf, vec![(catalog.reference, root)], catalog.max_object_id).await

@@ -16,7 +16,7 @@ use std::path::Path;
 /// Sets what `viewer` asks in `pdf`, of `pages` pages.
 pub async fn apply(viewer: &PdfViewer, pdf: &Path, pages: u32) -> Result<(), Failure> {
     // The bookmarks' levels are the outline's business (`bookmarks`).
-    let catalog_wanted = PdfViewer { open_bookmark_levels: 0, ..viewer.clone() };
+    let catalog_wanted = PdfViewer { open_bookmark_levels: 0, ..*viewer };
     if catalog_wanted == PdfViewer::default() {
         return Ok(());
     }
@@ -115,7 +115,7 @@ fn set(viewer: &PdfViewer, root: &mut Map<String, Value>, mut preferences: Map<S
 /// The view of the document's own opening destination (`[page /XYZ …]`).
 fn own_view(root: &Map<String, Value>) -> Option<Value> {
     let (_, view) = super::outline::destination(root.get("/OpenAction")?);
-    (!view.is_empty()).then(|| Value::Array(view))
+    (!view.is_empty()).then_some(Value::Array(view))
 }
 
 #[cfg(test)]

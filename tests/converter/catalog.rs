@@ -115,8 +115,7 @@ async fn viewer_preferences_reach_every_output() {
         ..Default::default()
     };
     let three = std::fs::read(fixture("pages_3.docx")).unwrap();
-    let (_, pdf) =
-        convert_on_shared(with_options("pages_3.docx", viewer_options(viewer.clone(), |_| {})), &three).await;
+    let (_, pdf) = convert_on_shared(with_options("pages_3.docx", viewer_options(viewer, |_| {})), &three).await;
     let (root, _) = catalog(&pdf, None);
     assert_eq!(root["/PageMode"], "/UseThumbs", "{root}");
     assert_eq!(root["/PageLayout"], "/TwoColumnLeft", "{root}");
