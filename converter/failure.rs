@@ -43,6 +43,13 @@ pub enum Failure {
         field: &'static str,
         reason: String,
     },
+    /// The option `field` names `page`, past the end of the result of
+    /// `pages` pages (known only once it is made).
+    PageBeyondEnd {
+        field: &'static str,
+        page: u32,
+        pages: u32,
+    },
     /// One document of a merge failed (position counts from 1).
     InDocument {
         position: usize,
@@ -112,6 +119,12 @@ impl Failure {
                 format!("{field} names none of the document's {pages} pages: check the ranges and submit again"),
             ),
             Failure::MarkUnusable { field, reason } => (Code::InvalidArgument, format!("{field}: {reason}")),
+            Failure::PageBeyondEnd { field, page, pages } => (
+                Code::InvalidArgument,
+                format!(
+                    "{field} names page {page}, but the result has {pages} pages: check the pages and submit again"
+                ),
+            ),
             Failure::InDocument { position, name, failure } => {
                 let inner = failure.to_job_error();
                 return JobError {

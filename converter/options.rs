@@ -7,6 +7,7 @@
 //! same names as the PDF export dialog's settings.
 
 mod attachments;
+mod catalog;
 mod export_switches;
 pub mod factur_x;
 pub mod invoice_xml;
@@ -157,6 +158,7 @@ fn check_pdf(violations: &mut Vec<Violation>, pdf: &PdfOptions) {
     }
     factur_x::check(violations, pdf);
     marks::check(violations, pdf);
+    catalog::check(violations, pdf);
     if let Some(rotate) = &pdf.rotate {
         if ![90, 180, 270].contains(&rotate.degrees) {
             violations.push(violation("options.pdf.rotate.degrees", "must be 90, 180 or 270 (clockwise)"));

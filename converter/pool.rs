@@ -488,12 +488,20 @@ async fn store_output(
 ) -> Result<(Output, String), Failure> {
     let started = Instant::now();
     let folder = &prepared.folder;
+    let title_bookmarks = claim.options.pdf.as_ref().is_some_and(|p| p.title_bookmarks);
+    let titles: Vec<String> =
+        prepared.documents.iter().map(|d| formats::stem(&d.name).to_owned()).filter(|_| title_bookmarks).collect();
     let written = match prepared.documents.as_slice() {
-        [single] => single.output.clone(),
+        [single] => {
+            if let Some(title) = titles.first().filter(|_| claim.target_format == "pdf") {
+                postprocess::entitle(&single.output, title).await?;
+            }
+            single.output.clone()
+        }
         parts => {
             let merged = folder.join(files::output("pdf"));
             let parts: Vec<PathBuf> = parts.iter().map(|d| d.output.clone()).collect();
-            postprocess::merge(&parts, &merged).await?;
+            postprocess::merge(&parts, title_bookmarks.then_some(&titles[..]), &merged).await?;
             merged
         }
     };

@@ -1,6 +1,7 @@
 //! What happens to a PDF once LibreOffice wrote it (or a PDF input was
 //! opened): merging, flattening, rotation, marks, attachments, metadata,
-//! encryption and splitting, done with maintained tools (qpdf, exiftool)
+//! bookmarks, viewer preferences, encryption and splitting, done with
+//! maintained tools (qpdf, exiftool)
 //! rather than by editing PDF structures ourselves; and previews.
 //!
 //! Order matters, and is the same for every job, so each option reaches
@@ -9,21 +10,26 @@
 //! pages turn (flattening places appearances on the page as it lies);
 //! marks are drawn once pages have turned, so they stand upright as pages
 //! are shown, and over flattened fields (a stamp covers all that shows);
-//! attachments and metadata (a Factur-X invoice's XMP last, after the
-//! document information) are written before encryption (an encrypted
-//! file cannot be edited without its password); the file is then written
-//! anew, encrypted if asked; splitting comes last, so every part carries
-//! all of it.
+//! attachments, metadata (a Factur-X invoice's XMP last, after the
+//! document information), bookmarks and viewer preferences are written
+//! before encryption (an encrypted file cannot be edited without its
+//! password); the file is then written anew, encrypted if asked. A split
+//! instead cuts the unencrypted whole into parts, each carrying all of it,
+//! points each part's bookmarks and opening page at its own pages, and
+//! encrypts each.
 //!
 //! - `tools.rs` runs the tools (deadlines, argument files);
 //! - `objects.rs` reads and changes PDF objects through qpdf's JSON;
-//! - `outline.rs` gives a merge each document's bookmarks;
+//! - `outline.rs` reads and writes bookmarks (for merges, given
+//!   bookmarks and split parts);
 //! - `flatten.rs`, `rotate.rs`, `marks.rs`, `attachments.rs`,
-//!   `metadata.rs`, `factur_x.rs` (a Factur-X invoice's XMP), `encrypt.rs`
-//!   and `split.rs` are one step each;
+//!   `metadata.rs`, `factur_x.rs` (a Factur-X invoice's XMP),
+//!   `bookmarks.rs`, `viewer.rs`, `encrypt.rs` and `split.rs` are one step
+//!   each; `part.rs` fits each part of a split to its pages;
 //! - `preview.rs` renders a result's first page.
 
 mod attachments;
+mod bookmarks;
 mod encrypt;
 mod factur_x;
 mod flatten;
@@ -31,10 +37,12 @@ mod marks;
 mod metadata;
 mod objects;
 pub mod outline;
+mod part;
 mod preview;
 mod rotate;
 mod split;
 pub mod tools;
+mod viewer;
 
 pub use attachments::Attached;
 pub use marks::MarkImage;
@@ -92,30 +100,55 @@ pub async fn finish(
         factur_x::describe(invoice, pdf).await?;
     }
     let page_count = tools::page_count(pdf, &[]).await?;
-    // exiftool appends its changes; writing the file anew drops what they replaced.
-    if pdf_options.encryption.is_some() || metadata.is_some() || pdf_options.factur_x.is_some() {
-        encrypt::rewrite(pdf_options.encryption.as_ref(), pdf).await?;
+    bookmarks::apply(pdf_options, pdf, page_count).await?;
+    if let Some(viewer) = &pdf_options.viewer {
+        viewer::apply(viewer, pdf, page_count).await?;
     }
-    match &pdf_options.split {
-        Some(by) => {
-            let password = pdf_options.encryption.as_ref().map(|e| e.open_password.as_str()).filter(|p| !p.is_empty());
-            Ok(Product { path: split::to_zip(by, pdf, password).await?, extension: "zip", page_count })
+    let Some(by) = &pdf_options.split else {
+        // exiftool appends its changes; writing the file anew drops what they replaced.
+        if pdf_options.encryption.is_some() || metadata.is_some() || pdf_options.factur_x.is_some() {
+            encrypt::rewrite(pdf_options.encryption.as_ref(), pdf).await?;
         }
-        None => Ok(Product { path: pdf.to_path_buf(), extension: "pdf", page_count }),
+        return Ok(Product { path: pdf.to_path_buf(), extension: "pdf", page_count });
+    };
+    // Parts are written anew by qpdf (no earlier revision stays), and
+    // each is encrypted once it points at its own pages.
+    let parts = split::parts(by, pdf).await?;
+    let whole = part::Whole::read(pdf).await?;
+    for part in &parts {
+        whole.fit(&part.path, &part.pages).await?;
+        if let Some(encryption) = &pdf_options.encryption {
+            encrypt::rewrite(Some(encryption), &part.path).await?;
+        }
     }
+    Ok(Product { path: split::to_zip(parts, pdf).await?, extension: "zip", page_count })
 }
 
 /// Joins `parts` into one PDF, in order, keeping each part's bookmarks
-/// at its pages.
-pub async fn merge(parts: &[PathBuf], merged: &Path) -> Result<(), Failure> {
+/// at its pages; with `titles` (one per part), under a bookmark of that
+/// title opening the part's first page.
+pub async fn merge(parts: &[PathBuf], titles: Option<&[String]>, merged: &Path) -> Result<(), Failure> {
     let mut outlines = Vec::with_capacity(parts.len());
-    for part in parts {
-        outlines.push(outline::read(part).await?);
+    for (index, part) in parts.iter().enumerate() {
+        let own = outline::read(part).await?;
+        outlines.push(match titles.and_then(|titles| titles.get(index)) {
+            Some(title) => bookmarks::titled(own, title),
+            None => own,
+        });
     }
     let pages = outline::page_counts(parts).await?;
     let mut args: Vec<String> = vec!["--empty".into(), "--pages".into()];
     args.extend(parts.iter().map(|p| p.to_string_lossy().into_owned()));
     args.extend(["--".into(), merged.to_string_lossy().into_owned()]);
     tools::qpdf(merged, &args).await?;
-    outline::write(merged, &outlines, &pages).await
+    let joined = outline::joined(&outlines, &pages);
+    if joined.is_empty() {
+        return Ok(());
+    }
+    outline::write(merged, &joined, true).await
+}
+
+/// Gives the only document of a job its title bookmark (see `merge`).
+pub async fn entitle(pdf: &Path, title: &str) -> Result<(), Failure> {
+    bookmarks::entitle(pdf, title).await
 }

@@ -136,7 +136,10 @@ fn set_pdf(pdf: &mut PdfOptions, name: &str, value: &str) -> Result<(), AppError
             } as i32
         }
         "factur_x_version" => factur_x(pdf).version = value.to_owned(),
-        _ => return set_mark(pdf, name, value),
+        _ => match super::form_catalog::set(pdf, name, value) {
+            Some(set) => set?,
+            None => return set_mark(pdf, name, value),
+        },
     }
     Ok(())
 }
@@ -178,7 +181,7 @@ fn decimal(name: &str, value: &str) -> Result<f32, AppError> {
 }
 
 /// Checkboxes send "on"; scripts may send true/false.
-fn flag(name: &str, value: &str) -> Result<bool, AppError> {
+pub(crate) fn flag(name: &str, value: &str) -> Result<bool, AppError> {
     match value {
         "on" | "true" | "1" | "yes" => Ok(true),
         "off" | "false" | "0" | "no" => Ok(false),
@@ -186,7 +189,7 @@ fn flag(name: &str, value: &str) -> Result<bool, AppError> {
     }
 }
 
-fn number(name: &str, value: &str) -> Result<u32, AppError> {
+pub(crate) fn number(name: &str, value: &str) -> Result<u32, AppError> {
     value.trim().parse().map_err(|_| bad(name, "use a whole number"))
 }
 
@@ -195,7 +198,7 @@ fn time(name: &str, value: &str) -> Result<prost_types::Timestamp, AppError> {
     value.trim().parse().map_err(|_| bad(name, "use a time such as 2026-05-04T10:00:00Z"))
 }
 
-fn bad(name: &str, how: &str) -> AppError {
+pub(crate) fn bad(name: &str, how: &str) -> AppError {
     AppError::BadRequest(format!("The field {name} has a value that is not understood: {how}."))
 }
 

@@ -8,12 +8,14 @@
 
 mod assets;
 mod auth;
+pub mod bookmarks;
 pub mod config;
 mod converters;
 mod csp;
 mod download;
 mod error;
 mod form;
+mod form_catalog;
 pub mod metrics;
 mod pages;
 mod serve;

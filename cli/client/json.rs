@@ -83,6 +83,9 @@ pub fn options(options: &ConversionOptions) -> Value {
                     "allow_printing": e.allow_printing,
                     "allow_copying": e.allow_copying,
                     "allow_editing": e.allow_editing,
+                    "allow_annotating": e.allow_annotating,
+                    "allow_filling_forms": e.allow_filling_forms,
+                    "allow_assembling": e.allow_assembling,
                 })),
                 "landscape": pdf.landscape,
                 "metadata": pdf.metadata.as_ref().map(|m| json!({

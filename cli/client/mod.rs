@@ -17,6 +17,7 @@ mod json;
 mod marks;
 mod options;
 mod progress;
+mod viewer;
 mod webhook;
 
 pub use convert::ConvertArgs;

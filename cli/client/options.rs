@@ -3,6 +3,7 @@
 //! names a wrong one by its field), so nothing is checked twice here.
 
 use super::export_switches::ExportSwitchArgs;
+use super::viewer::ViewerArgs;
 use clap::{Args, ValueEnum};
 use docconv::proto::v1::{
     ConversionOptions, FacturXDocumentType, FacturXLevel, PageRanges, PdfEncryption, PdfFacturX, PdfMetadata,
@@ -63,9 +64,21 @@ pub struct OptionArgs {
     /// PDF encryption: readers without the owner password may copy text
     #[arg(long)]
     allow_copying: bool,
-    /// PDF encryption: readers without the owner password may edit
+    /// PDF encryption: readers without the owner password may edit (and
+    /// so annotate, fill in forms and assemble)
     #[arg(long)]
     allow_editing: bool,
+    /// PDF encryption: readers without the owner password may add comments
+    /// and fill in forms
+    #[arg(long)]
+    allow_annotating: bool,
+    /// PDF encryption: readers without the owner password may fill in forms
+    #[arg(long)]
+    allow_filling_forms: bool,
+    /// PDF encryption: readers without the owner password may insert,
+    /// delete and turn pages
+    #[arg(long)]
+    allow_assembling: bool,
     /// PDF metadata: the document's title
     #[arg(long, value_name = "TEXT")]
     title: Option<String>,
@@ -115,6 +128,8 @@ pub struct OptionArgs {
     split_ranges: Vec<String>,
     #[command(flatten)]
     switches: ExportSwitchArgs,
+    #[command(flatten)]
+    viewer: ViewerArgs,
     /// PDF: a Factur-X / ZUGFeRD invoice (PDF/A-3b) of this profile; the
     /// invoice's XML is the one XML file given with --attach
     #[arg(long, value_enum, value_name = "LEVEL")]
@@ -234,13 +249,19 @@ impl OptionArgs {
             || self.owner_password.is_some()
             || self.allow_printing
             || self.allow_copying
-            || self.allow_editing)
+            || self.allow_editing
+            || self.allow_annotating
+            || self.allow_filling_forms
+            || self.allow_assembling)
             .then(|| PdfEncryption {
                 open_password: text(&self.open_password),
                 owner_password: text(&self.owner_password),
                 allow_printing: self.allow_printing,
                 allow_copying: self.allow_copying,
                 allow_editing: self.allow_editing,
+                allow_annotating: self.allow_annotating,
+                allow_filling_forms: self.allow_filling_forms,
+                allow_assembling: self.allow_assembling,
             });
         let metadata = PdfMetadata {
             title: text(&self.title),
@@ -294,6 +315,9 @@ impl OptionArgs {
                     as i32,
                 version: text(&self.factur_x_version),
             }),
+            viewer: self.viewer.to_viewer(),
+            bookmarks: self.viewer.bookmarks(),
+            title_bookmarks: self.viewer.title_bookmarks(),
             // Set by `MarkArgs`.
             background: None,
             stamp: None,
@@ -311,6 +335,7 @@ impl OptionArgs {
 mod tests {
     use super::*;
     use clap::Parser;
+    use docconv::proto::v1::{PdfInitialView, PdfMagnification, PdfPageLayout};
 
     #[derive(Parser)]
     struct Command {
@@ -387,8 +412,14 @@ mod tests {
             allow_printing: true,
             allow_copying: false,
             allow_editing: true,
+            ..Default::default()
         };
         assert_eq!(encryption, expected);
+        let lesser =
+            pdf(&["--owner-password", "w", "--allow-annotating", "--allow-filling-forms", "--allow-assembling"])
+                .encryption
+                .unwrap();
+        assert!(lesser.allow_annotating && lesser.allow_filling_forms && lesser.allow_assembling);
         // A permission alone still sends encryption, for the service to
         // say that it needs a password rather than drop it silently.
         assert!(pdf(&["--allow-copying"]).encryption.unwrap().allow_copying);
@@ -433,6 +464,40 @@ mod tests {
             let all = std::iter::once("convert").chain(bad.iter().copied());
             assert!(Command::try_parse_from(all).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn viewer_and_bookmark_flags_fill_their_fields() {
+        let options = pdf(&[
+            "--initial-view",
+            "outline",
+            "--initial-page",
+            "2",
+            "--magnification",
+            "zoom",
+            "--zoom",
+            "150",
+            "--page-layout",
+            "two-columns",
+            "--first-page-on-left",
+            "--hide-window-controls",
+            "--open-bookmark-levels",
+            "1",
+            "--bookmarks",
+            r#"[{"title": "Start", "page": 1, "children": [{"title": "End", "page": 2}]}]"#,
+            "--title-bookmarks",
+        ]);
+        let viewer = options.viewer.unwrap();
+        assert_eq!(viewer.initial_view(), PdfInitialView::Outline);
+        assert_eq!((viewer.initial_page, viewer.zoom, viewer.open_bookmark_levels), (2, 150, 1));
+        assert_eq!(viewer.magnification(), PdfMagnification::Zoom);
+        assert_eq!(viewer.page_layout(), PdfPageLayout::TwoColumns);
+        assert!(viewer.first_page_on_left && viewer.hide_window_controls && !viewer.full_screen);
+        assert_eq!(options.bookmarks[0].children[0].page, 2);
+        assert!(options.title_bookmarks);
+        assert!(pdf(&["--full-screen"]).viewer.unwrap().full_screen);
+        let bad = ["convert", "--bookmarks", "[{\"title\": 1}]"];
+        assert!(Command::try_parse_from(bad).is_err());
     }
 
     #[test]

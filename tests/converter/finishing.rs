@@ -55,7 +55,7 @@ fn pdf_pages_with(pdf: &[u8], password: Option<&str>) -> u32 {
 }
 
 /// The PDFs of a split result, in order.
-fn parts(zip: &[u8]) -> Vec<Vec<u8>> {
+pub(crate) fn parts(zip: &[u8]) -> Vec<Vec<u8>> {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("r.zip"), zip).unwrap();
     let script = "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); z.extractall(sys.argv[2]); print('\\n'.join(z.namelist()))";

@@ -4,6 +4,7 @@
 
 mod api;
 mod auth;
+mod catalog;
 mod cli;
 mod cluster;
 mod containment;

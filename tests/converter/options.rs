@@ -151,6 +151,7 @@ async fn encryption_requires_the_password_and_limits_permissions() {
         allow_printing: false,
         allow_copying: false,
         allow_editing: false,
+        ..Default::default()
     };
     let options = pdf_options(|p| p.encryption = Some(encryption));
     let (job, pdf) = run_fixture("page_1.docx", "pdf", options).await;
@@ -478,6 +479,20 @@ async fn png_is_an_image_of_the_first_page() {
     }
 }
 
+fn viewer(edit: impl FnOnce(&mut docconv::proto::v1::PdfViewer)) -> ConversionOptions {
+    let mut viewer = docconv::proto::v1::PdfViewer::default();
+    edit(&mut viewer);
+    pdf_options(|p| p.viewer = Some(viewer))
+}
+
+/// Options with one bookmark to `page`, and more from `edit`.
+fn bookmarked(page: u32, edit: impl FnOnce(&mut docconv::proto::v1::PdfOptions)) -> ConversionOptions {
+    pdf_options(|p| {
+        p.bookmarks = vec![docconv::proto::v1::PdfBookmark { title: "Start".into(), page, ..Default::default() }];
+        edit(p);
+    })
+}
+
 #[tokio::test]
 async fn every_malformed_option_is_refused_with_the_field_named() {
     let mut client = shared().client().await;
@@ -589,6 +604,16 @@ async fn every_malformed_option_is_refused_with_the_field_named() {
             with_options("a.docx", "pdf", pdf_options(|p| p.stamp = Some(docconv::proto::v1::PdfMark::default()))),
             "options.pdf.stamp.text",
         ),
+        (with_options("a.docx", "pdf", viewer(|v| v.zoom = 150)), "options.pdf.viewer.zoom"),
+        (with_options("a.docx", "pdf", viewer(|v| v.magnification = 3_000)), "options.pdf.viewer.magnification"),
+        (
+            with_options("a.docx", "pdf", viewer(|v| v.first_page_on_left = true)),
+            "options.pdf.viewer.first_page_on_left",
+        ),
+        (with_options("a.docx", "pdf", viewer(|v| v.initial_view = 9)), "options.pdf.viewer.initial_view"),
+        (with_options("a.docx", "pdf", bookmarked(0, |_| {})), "options.pdf.bookmarks"),
+        (with_options("a.docx", "pdf", bookmarked(1, |p| p.export_bookmarks = Some(false))), "options.pdf.bookmarks"),
+        (with_options("a.docx", "pdf", bookmarked(1, |p| p.title_bookmarks = true)), "options.pdf.title_bookmarks"),
     ];
     // A Factur-X invoice is one PDF/A-3b that LibreOffice writes.
     let invoice = |edit: fn(&mut docconv::proto::v1::PdfOptions)| {
