@@ -466,7 +466,7 @@ async fn store_output(
         parts => {
             let merged = folder.join(files::output("pdf"));
             let parts: Vec<PathBuf> = parts.iter().map(|d| d.output.clone()).collect();
-            postprocess::merge(&parts, &merged).await?;
+            postprocess::merge(&claim.options, &parts, &merged).await?;
             merged
         }
     };

@@ -15,11 +15,14 @@
 //! - `tools.rs` runs the tools (deadlines, argument files);
 //! - `objects.rs` reads and changes PDF objects through qpdf's JSON;
 //! - `outline.rs` gives a merge each document's bookmarks;
+//! - `conforming_merge.rs` keeps a merge PDF/A or PDF/UA, with
+//!   `structure.rs` making the documents' structure trees one;
 //! - `flatten.rs`, `rotate.rs`, `attachments.rs`, `metadata.rs`,
 //!   `encrypt.rs` and `split.rs` are one step each;
 //! - `preview.rs` renders a result's first page.
 
 mod attachments;
+mod conforming_merge;
 mod encrypt;
 mod flatten;
 mod metadata;
@@ -28,13 +31,14 @@ pub mod outline;
 mod preview;
 mod rotate;
 mod split;
+mod structure;
 pub mod tools;
 
 pub use attachments::Attached;
 pub use preview::render as render_preview;
 
 use super::failure::Failure;
-use docconv::proto::v1::{ConversionOptions, PdfOptions};
+use docconv::proto::v1::{ConversionOptions, PdfOptions, PdfStandard};
 use std::path::{Path, PathBuf};
 
 /// Debian packages of the tools used here, for the start-up check.
@@ -87,16 +91,25 @@ pub async fn finish(options: &ConversionOptions, pdf: &Path, attached: &[Attache
 }
 
 /// Joins `parts` into one PDF, in order, keeping each part's bookmarks
-/// at its pages.
-pub async fn merge(parts: &[PathBuf], merged: &Path) -> Result<(), Failure> {
+/// at its pages. When `options` ask for PDF/A or PDF/UA (every part is
+/// then a document LibreOffice wrote so), the merged file keeps that
+/// conformance (`conforming_merge.rs`); otherwise it starts from an empty
+/// file, taking only the parts' pages.
+pub async fn merge(options: &ConversionOptions, parts: &[PathBuf], merged: &Path) -> Result<(), Failure> {
     let mut outlines = Vec::with_capacity(parts.len());
     for part in parts {
         outlines.push(outline::read(part).await?);
     }
     let pages = outline::page_counts(parts).await?;
-    let mut args: Vec<String> = vec!["--empty".into(), "--pages".into()];
-    args.extend(parts.iter().map(|p| p.to_string_lossy().into_owned()));
-    args.extend(["--".into(), merged.to_string_lossy().into_owned()]);
-    tools::qpdf(merged, &args).await?;
+    let conforming =
+        options.pdf.as_ref().is_some_and(|pdf| pdf.standard != PdfStandard::Unspecified as i32 || pdf.universal_access);
+    if conforming {
+        conforming_merge::merge(parts, merged).await?;
+    } else {
+        let mut args: Vec<String> = vec!["--empty".into(), "--pages".into()];
+        args.extend(parts.iter().map(|p| p.to_string_lossy().into_owned()));
+        args.extend(["--".into(), merged.to_string_lossy().into_owned()]);
+        tools::qpdf(merged, &args).await?;
+    }
     outline::write(merged, &outlines, &pages).await
 }
