@@ -11,9 +11,10 @@
 //! page reference in it pointing at the copied pages (the last page,
 //! because qpdf maps references only to pages it has copied already).
 //! After merging, `join` makes the trees one: one parent tree holding every
-//! document's entries, each document's top elements under one root (in a
-//! `Document` element where a document had several), one role map, class
-//! map and ID tree, and the private keys gone.
+//! document's entries; under the root one `Document` element, with a `Part`
+//! for each document (its own `Document` element, retyped, or a new one
+//! holding its top elements); one role map, class map and ID tree; and the
+//! private keys gone.
 
 mod trees;
 
@@ -140,6 +141,7 @@ pub async fn join(merged: &Path, parts: &[Part]) -> Result<(), Failure> {
     );
 
     let root_ref = objects.add(Map::new());
+    let document_ref = objects.add(Map::new());
     let mut role_map = Map::new();
     let mut class_map = Map::new();
     let mut ids = Map::new();
@@ -171,12 +173,14 @@ pub async fn join(merged: &Path, parts: &[Part]) -> Result<(), Failure> {
         // A document's text in another language than the merged file's
         // says so on its own elements.
         let lang = part.lang.clone().filter(|lang| index > 0 && Some(lang) != first_lang.as_ref());
-        top.push(adopt(&mut objects, kids, &root_ref, lang));
+        top.push(adopt(&mut objects, kids, &document_ref, lang, &role_map));
     }
+    let document = json!({ "/Type": "/StructElem", "/S": "/Document", "/P": root_ref, "/K": top });
+    objects.set(&document_ref, document.as_object().cloned().unwrap_or_default());
 
     let mut root = first;
     root.insert("/Type".into(), json!("/StructTreeRoot"));
-    root.insert("/K".into(), Value::Array(top));
+    root.insert("/K".into(), json!([document_ref]));
     root.insert("/ParentTree".into(), json!(parent_tree));
     root.insert("/ParentTreeNextKey".into(), json!(next_key));
     for (key, map) in [("/RoleMap", role_map), ("/ClassMap", class_map)] {
@@ -198,29 +202,47 @@ pub async fn join(merged: &Path, parts: &[Part]) -> Result<(), Failure> {
     objects.write(merged).await
 }
 
-/// One top element for a document's `kids` under the root `root_ref`: its
-/// only kid, or a new `Document` element holding them all.
-fn adopt(objects: &mut Objects, kids: Vec<Value>, root_ref: &str, lang: Option<Value>) -> Value {
+/// One `Part` element for a document's top elements `kids`, under the
+/// merged file's `Document` element `parent`: the document's own
+/// `Document` element, retyped, or a new `Part` holding them all.
+fn adopt(
+    objects: &mut Objects,
+    kids: Vec<Value>,
+    parent: &str,
+    lang: Option<Value>,
+    role_map: &Map<String, Value>,
+) -> Value {
     if let [only] = kids.as_slice() {
-        return set_parent(objects, only.clone(), root_ref, lang);
+        let kind = objects.resolve(only).and_then(|e| e.get("/S")).and_then(Value::as_str).unwrap_or_default();
+        if kind == "/Document" || role_map.get(kind).and_then(Value::as_str) == Some("/Document") {
+            return set_parent(objects, only.clone(), parent, lang, Some("/Part"));
+        }
     }
     let element = objects.add(Map::new());
-    let kids: Vec<Value> = kids.into_iter().map(|kid| set_parent(objects, kid, &element, None)).collect();
-    let mut dict = json!({ "/Type": "/StructElem", "/S": "/Document", "/P": root_ref, "/K": kids });
-    if let (Some(lang), Some(dict)) = (lang, dict.as_object_mut()) {
+    let kids: Vec<Value> = kids.into_iter().map(|kid| set_parent(objects, kid, &element, None, None)).collect();
+    let mut dict = Map::new();
+    dict.insert("/Type".into(), json!("/StructElem"));
+    dict.insert("/S".into(), json!("/Part"));
+    dict.insert("/P".into(), json!(parent));
+    dict.insert("/K".into(), Value::Array(kids));
+    if let Some(lang) = lang {
         dict.insert("/Lang".into(), lang);
     }
-    objects.set(&element, dict.as_object().cloned().unwrap_or_default());
+    objects.set(&element, dict);
     Value::String(element)
 }
 
-/// `kid` with its parent set to `parent` (and its language, unless it has
-/// one); changed in `objects` when it is a reference.
-fn set_parent(objects: &mut Objects, kid: Value, parent: &str, lang: Option<Value>) -> Value {
+/// `kid` with its parent set to `parent`, its language to `lang` unless it
+/// has one, and its type to `kind` if given; changed in `objects` when it
+/// is a reference.
+fn set_parent(objects: &mut Objects, kid: Value, parent: &str, lang: Option<Value>, kind: Option<&str>) -> Value {
     let update = |dict: &mut Map<String, Value>| {
         dict.insert("/P".into(), json!(parent));
         if let Some(lang) = &lang {
             dict.entry("/Lang").or_insert_with(|| lang.clone());
+        }
+        if let Some(kind) = kind {
+            dict.insert("/S".into(), json!(kind));
         }
     };
     match kid {

@@ -6,6 +6,7 @@ mod api;
 mod auth;
 mod cli;
 mod cluster;
+mod conformance;
 mod containment;
 mod durability;
 mod examples;
