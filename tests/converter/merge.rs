@@ -297,3 +297,53 @@ fn exiftool_tags(pdf: &[u8]) -> serde_json::Value {
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     json[0].clone()
 }
+
+#[tokio::test]
+async fn a_merged_pdf_a_takes_attachments_and_metadata_and_every_split_part_stays_pdf_a() {
+    use docconv::proto::v1::submit_request::Payload;
+    use docconv::proto::v1::{Attachment, DocumentHeader, PdfSplit, SubmitRequest, pdf_split};
+    let mut client = shared().client().await;
+    let options = pdf_options(|p| {
+        p.standard = PdfStandard::PdfA3b as i32;
+        p.metadata = Some(PdfMetadata { title: "Merged report".into(), ..Default::default() });
+        p.split = Some(PdfSplit { by: Some(pdf_split::By::EveryPages(2)) });
+    });
+    let documents = [("a.fodt", chapters("Alpha", "Beta")), ("b.fodt", chapters("Gamma", "Delta"))];
+    let invoice = b"<?xml version=\"1.0\"?><invoice total=\"42\"/>".to_vec();
+    let header = SubmitHeader { options: Some(options), ..header("a.fodt") };
+    let mut messages = vec![
+        SubmitRequest { payload: Some(Payload::Header(header)) },
+        SubmitRequest { payload: Some(Payload::Data(documents[0].1.clone())) },
+        SubmitRequest {
+            payload: Some(Payload::NextDocument(DocumentHeader { file_name: "b.fodt".into(), ..Default::default() })),
+        },
+        SubmitRequest { payload: Some(Payload::Data(documents[1].1.clone())) },
+    ];
+    let attachment = DocumentHeader {
+        file_name: "invoice.xml".into(),
+        attachment: Some(Attachment::default()),
+        ..Default::default()
+    };
+    messages.push(SubmitRequest { payload: Some(Payload::NextDocument(attachment)) });
+    messages.push(SubmitRequest { payload: Some(Payload::Data(invoice.clone())) });
+    let job = client.submit(tokio_stream::iter(messages)).await.unwrap().into_inner();
+    assert_eq!(job.merged_file_names, ["a.fodt", "b.fodt"]);
+    let job = wait_end(&mut client, &job.id).await;
+    assert_eq!(job.state(), JobState::Succeeded, "{job:?}");
+    let zip = read_result(&mut client, &job.id, 0).await;
+    let parts = unzip(&zip);
+    assert_eq!(parts.len(), 2);
+    let first_pages = ["Alpha", "Gamma"];
+    for ((name, part), first) in parts.iter().zip(first_pages) {
+        assert!(pdf_text(part, Some(1)).contains(first), "{name}");
+        let meta = poppler_with("pdfinfo", &["-meta"], part).unwrap();
+        assert!(meta.contains("<pdfaid:part>3</pdfaid:part>") && meta.contains("Merged report"), "{name}: {meta}");
+        let listed = qpdf_json(part, &["--json-key=attachments"]);
+        assert!(listed["attachments"].get("invoice.xml").is_some(), "{name}: {listed}");
+        let info = poppler_with("pdfinfo", &[], part).unwrap();
+        assert!(info.lines().any(|l| l.starts_with("Tagged:") && l.ends_with("yes")), "{name}: {info}");
+        assert_eq!(structure_faults(part), Vec::<String>::new(), "{name}");
+        let failed = failed_rules(part, "3b");
+        assert!(failed.is_empty(), "{name}: {failed:?}");
+    }
+}
