@@ -3,6 +3,7 @@
 use crate::conformance::{Objects, failed_rules, structure_faults};
 use crate::support::*;
 use docconv::proto::v1::{ConversionOptions, JobState, PdfMetadata, PdfOptions, PdfStandard, SubmitHeader};
+use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use tonic::Code;
 use tonic_types::StatusExt;
@@ -95,10 +96,25 @@ fn bookmarks(pdf: &[u8]) -> Vec<(String, u64)> {
 /// a section and a link (an annotation, which a tagged PDF ties to its
 /// structure element).
 fn chapters(first: &str, second: &str) -> Vec<u8> {
+    chapters_in("", first, second)
+}
+
+/// `chapters`, written in `language` ("de-DE"; empty: LibreOffice's
+/// default).
+fn chapters_in(language: &str, first: &str, second: &str) -> Vec<u8> {
+    let default_style = match language.split_once('-') {
+        Some((language, country)) => format!(
+            "<office:styles><style:default-style style:family=\"paragraph\"><style:text-properties \
+             fo:language=\"{language}\" fo:country=\"{country}\"/></style:default-style></office:styles>"
+        ),
+        None => String::new(),
+    };
     flat_odf(
         "text",
-        "<office:automatic-styles><style:style style:name=\"Break\" style:family=\"paragraph\">\
-         <style:paragraph-properties fo:break-before=\"page\"/></style:style></office:automatic-styles>",
+        &format!(
+            "{default_style}<office:automatic-styles><style:style style:name=\"Break\" style:family=\"paragraph\">\
+             <style:paragraph-properties fo:break-before=\"page\"/></style:style></office:automatic-styles>"
+        ),
         &format!(
             "<text:h text:outline-level=\"1\">{first}</text:h><text:p>Text.</text:p>\
              <text:h text:style-name=\"Break\" text:outline-level=\"1\">{second}</text:h>\
@@ -191,8 +207,13 @@ async fn failed_alone(documents: &[(&str, Vec<u8>)], options: &ConversionOptions
 async fn merges_keep_each_pdf_a_level_and_pdf_ua() {
     let mut client = shared().client().await;
     let sheet = std::fs::read(fixture("sheet.csv")).unwrap();
-    let documents =
-        [("a.fodt", chapters("Alpha", "Beta")), ("b.fodt", chapters("Gamma", "Delta")), ("sheet.csv", sheet)];
+    // The second document is German, the others in LibreOffice's default
+    // language.
+    let documents = [
+        ("a.fodt", chapters("Alpha", "Beta")),
+        ("b.fodt", chapters_in("de-DE", "Gamma", "Delta")),
+        ("sheet.csv", sheet),
+    ];
     let metadata = PdfMetadata { title: "Merged report".into(), ..Default::default() };
     // (options, validator profile, what the XMP declares); LibreOffice
     // tags PDF/A-1, making it level A, which the merge keeps.
@@ -249,12 +270,26 @@ async fn merges_keep_each_pdf_a_level_and_pdf_ua() {
         let info = poppler_with("pdfinfo", &[], &pdf).unwrap();
         assert!(info.lines().any(|l| l.starts_with("Tagged:") && l.ends_with("yes")), "{case}: {info}");
         assert!(qpdf_check(&pdf), "{case}: qpdf --check");
+        // Under one Document, a Part for each document; the German one
+        // says so, the others speak the file's language.
+        let objects = Objects::of(&pdf);
+        let root = objects.get(&objects.catalog()["/StructTreeRoot"]);
+        let document = objects.get(&root["/K"][0]);
+        assert_eq!((root["/K"].as_array().map(Vec::len), &document["/S"]), (Some(1), &json!("/Document")), "{case}");
+        let parts: Vec<(&Value, &Value)> = document["/K"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|part| (&objects.get(part)["/S"], &objects.get(part)["/Lang"]))
+            .collect();
+        let (kind, german, none) = (json!("/Part"), json!("u:de-DE"), Value::Null);
+        assert_eq!(parts, [(&kind, &none), (&kind, &german), (&kind, &none)], "{case}");
+        assert_eq!(objects.catalog()["/Lang"], "u:en-US", "{case}");
 
         // The standard declared; one output intent for PDF/A; an ID; the
         // document information and the XMP agree.
         let meta = poppler_with("pdfinfo", &["-meta"], &pdf).unwrap();
         assert!(meta.contains(part) && meta.contains(level), "{case}: {meta}");
-        let objects = Objects::of(&pdf);
         let intents = objects.get(&objects.catalog()["/OutputIntents"]).as_array().map_or(0, Vec::len);
         assert_eq!(intents, if standard == PdfStandard::Unspecified { 0 } else { 1 }, "{case}");
         assert_eq!(objects.trailer()["/ID"].as_array().map(Vec::len), Some(2), "{case}");

@@ -35,10 +35,10 @@ pub fn pages(objects: &Objects) -> Vec<String> {
 /// tree ("/Names") at `node`, in the order the tree holds them.
 pub fn tree_entries(objects: &Objects, node: &Value, leaves: &str) -> Vec<(Value, Value)> {
     fn walk(objects: &Objects, node: &Value, leaves: &str, seen: &mut HashSet<String>, into: &mut Vec<(Value, Value)>) {
-        if let Value::String(reference) = node {
-            if !seen.insert(reference.clone()) {
-                return;
-            }
+        if let Value::String(reference) = node
+            && !seen.insert(reference.clone())
+        {
+            return;
         }
         let Some(dict) = objects.resolve(node) else { return };
         if let Some(Value::Array(pairs)) = dict.get(leaves) {
@@ -182,11 +182,11 @@ fn rename_in(
     seen: &mut HashSet<String>,
 ) -> bool {
     let mut changed = false;
-    if let Some(Value::String(kind)) = dict.get_mut("/S") {
-        if let Some(renamed) = renames.get(kind.as_str()) {
-            *kind = renamed.clone();
-            changed = true;
-        }
+    if let Some(Value::String(kind)) = dict.get_mut("/S")
+        && let Some(renamed) = renames.get(kind.as_str())
+    {
+        *kind = renamed.clone();
+        changed = true;
     }
     if let Some(kids) = dict.get_mut("/K") {
         changed |= rename_types(objects, kids, renames, seen);
