@@ -15,14 +15,14 @@ use std::path::{Path, PathBuf};
 
 /// Joins `parts` (at least two) into `merged`, in order.
 pub async fn merge(parts: &[PathBuf], merged: &Path) -> Result<(), Failure> {
-    let trees = structure::prepare(parts).await?;
+    let prepared = structure::prepare(parts).await?;
     let path = |p: &PathBuf| p.to_string_lossy().into_owned();
-    let mut args = vec![path(&parts[0]), "--pages".into(), ".".into()];
-    args.extend(parts[1..].iter().map(path));
+    let mut args = vec![path(&prepared.inputs[0]), "--pages".into(), ".".into()];
+    args.extend(prepared.inputs[1..].iter().map(path));
     args.extend(["--".into(), merged.to_string_lossy().into_owned()]);
     qpdf(merged, &args).await?;
-    match trees {
-        Some(trees) => structure::join(merged, &trees).await,
+    match &prepared.trees {
+        Some(trees) => structure::join(merged, trees).await,
         None => Ok(()),
     }
 }

@@ -19,7 +19,7 @@
 mod trees;
 
 use super::objects::Objects;
-use super::tools::tool_failed;
+use super::tools::{RemovedOnDrop, tool_failed};
 use crate::failure::Failure;
 use serde_json::{Map, Value, json};
 use std::collections::HashSet;
@@ -39,10 +39,22 @@ pub struct Part {
     pages: usize,
 }
 
-/// Prepares `parts` for merging (see above). `None` when no part is
-/// tagged; a merge of tagged and untagged documents cannot make one tree.
-pub async fn prepare(parts: &[PathBuf]) -> Result<Option<Vec<Part>>, Failure> {
+/// The documents to merge, as `prepare` leaves them.
+pub struct Prepared {
+    /// qpdf's inputs: copies of the further documents, made ready, and the
+    /// first as it is (the documents themselves stay untouched).
+    pub inputs: Vec<PathBuf>,
+    /// For `join`; `None` when no document is tagged.
+    pub trees: Option<Vec<Part>>,
+    _copies: RemovedOnDrop,
+}
+
+/// Prepares `parts` for merging (see above). A merge of tagged and
+/// untagged documents cannot make one tree, and fails.
+pub async fn prepare(parts: &[PathBuf]) -> Result<Prepared, Failure> {
     let mut prepared = Vec::with_capacity(parts.len());
+    let mut inputs = parts.to_vec();
+    let mut copies = RemovedOnDrop(Vec::new());
     let mut tagged = Vec::with_capacity(parts.len());
     let mut offset = 0;
     for (index, path) in parts.iter().enumerate() {
@@ -57,16 +69,23 @@ pub async fn prepare(parts: &[PathBuf]) -> Result<Option<Vec<Part>>, Failure> {
             let mut page = objects.dict(last).cloned().unwrap_or_default();
             page.insert(TREE_KEY.into(), tree);
             objects.set(last, page);
-            objects.write(path).await?;
+            let copy = path.with_extension(format!("structure-{}.pdf", docconv::ids::new_id()));
+            copies.0.push(copy.clone());
+            std::fs::copy(path, &copy).map_err(|e| tool_failed("merge", &e.to_string()))?;
+            objects.write(&copy).await?;
+            inputs[index] = copy;
         }
         prepared.push(Part { offset, end, lang: catalog.get("/Lang").cloned(), pages: pages.len() });
         offset = end;
     }
-    match (tagged.iter().all(|t| *t), tagged.iter().any(|t| *t)) {
-        (true, _) => Ok(Some(prepared)),
-        (false, false) => Ok(None),
-        (false, true) => Err(tool_failed("merge", "some documents are tagged and some are not: no one structure tree")),
-    }
+    let trees = match (tagged.iter().all(|t| *t), tagged.iter().any(|t| *t)) {
+        (true, _) => Some(prepared),
+        (false, false) => None,
+        (false, true) => {
+            return Err(tool_failed("merge", "some documents are tagged and some are not: no one structure tree"));
+        }
+    };
+    Ok(Prepared { inputs, trees, _copies: copies })
 }
 
 /// The first parent tree number the document does not use.
@@ -192,6 +211,10 @@ pub async fn join(merged: &Path, parts: &[Part]) -> Result<(), Failure> {
     match ids.is_empty() {
         true => root.remove("/IDTree"),
         false => {
+            // A name tree's keys are in order (qpdf writes text strings as
+            // "u:…", in which order is that of the text).
+            let mut ids: Vec<(String, Value)> = ids.into_iter().collect();
+            ids.sort_by(|a, b| a.0.cmp(&b.0));
             let names: Vec<Value> = ids.into_iter().flat_map(|(k, v)| [Value::String(k), v]).collect();
             root.insert("/IDTree".into(), json!({ "/Names": names }))
         }
