@@ -75,12 +75,9 @@ pub fn check_merge(options: &ConversionOptions, target: &str, kind: Kind) -> Vec
         violations.push(violation("header.target_format", "several documents are merged into one PDF: use \"pdf\""));
     }
     if let Some(pdf) = &options.pdf {
-        if pdf.standard != PdfStandard::Unspecified as i32 {
-            violations.push(violation("options.pdf.standard", "a merged PDF cannot keep PDF/A conformance"));
-        }
-        if pdf.universal_access {
-            violations.push(violation("options.pdf.universal_access", "a merged PDF cannot keep PDF/UA tagging"));
-        }
+        // PDF/A and PDF/UA survive merging documents LibreOffice writes so
+        // (`postprocess::conforming_merge`); a PDF among them is refused
+        // both by `check_for_kind`, as it cannot be promised either.
         if !pdf.page_ranges.is_empty() {
             violations.push(violation(
                 "options.pdf.page_ranges",
@@ -342,10 +339,20 @@ mod tests {
         });
         assert!(fields(&tools, "pdf", Kind::Pdf).is_empty());
         assert_eq!(fields(&ConversionOptions::default(), "docx", Kind::Pdf), ["header.target_format"]);
-        // In a merge, a PDF is named once for what the merge refuses too.
-        let archival = pdf(|p| p.standard = PdfStandard::PdfA2b as i32);
-        let merged: Vec<String> = check_merge(&archival, "pdf", Kind::Pdf).into_iter().map(|v| v.field).collect();
-        assert_eq!(merged, ["options.pdf.standard"]);
+        // A merge of documents may be PDF/A and PDF/UA; not with a PDF
+        // among them, named once for each field.
+        let archival = pdf(|p| {
+            p.standard = PdfStandard::PdfA2b as i32;
+            p.universal_access = true;
+            p.page_ranges = "1".into();
+        });
+        let merged =
+            |kind| -> Vec<String> { check_merge(&archival, "pdf", kind).into_iter().map(|v| v.field).collect() };
+        assert_eq!(
+            merged(Kind::Pdf),
+            ["options.pdf.page_ranges", "options.pdf.standard", "options.pdf.universal_access"]
+        );
+        assert_eq!(merged(Kind::Spreadsheet), ["options.pdf.page_ranges"]);
         let sharp = pdf(|p| p.image_quality = 90);
         let merged: Vec<String> = check_merge(&sharp, "pdf", Kind::Pdf).into_iter().map(|v| v.field).collect();
         assert_eq!(merged, ["options.pdf.image_quality"]);

@@ -501,7 +501,7 @@ async fn store_output(
         parts => {
             let merged = folder.join(files::output("pdf"));
             let parts: Vec<PathBuf> = parts.iter().map(|d| d.output.clone()).collect();
-            postprocess::merge(&parts, title_bookmarks.then_some(&titles[..]), &merged).await?;
+            postprocess::merge(&claim.options, &parts, title_bookmarks.then_some(&titles[..]), &merged).await?;
             merged
         }
     };

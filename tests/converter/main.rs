@@ -7,6 +7,7 @@ mod auth;
 mod catalog;
 mod cli;
 mod cluster;
+mod conformance;
 mod containment;
 mod durability;
 mod examples;

@@ -858,3 +858,26 @@ pub fn qpdf_rewrite(pdf: &[u8], args: &[&str]) -> Vec<u8> {
     assert!(matches!(status.code(), Some(0 | 3)), "qpdf {args:?}");
     std::fs::read(output).unwrap()
 }
+
+/// The PDFs inside a zip, in order, with their names.
+pub fn unzip(data: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let zip = dir.path().join("result.zip");
+    std::fs::write(&zip, data).unwrap();
+    let listing = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile, json; z = zipfile.ZipFile(sys.argv[1]); \
+                print(json.dumps([[n, z.read(n).hex()] for n in z.namelist()]))",
+        ])
+        .arg(&zip)
+        .output()
+        .unwrap();
+    let entries: Vec<(String, String)> = serde_json::from_slice(&listing.stdout).unwrap();
+    entries
+        .into_iter()
+        .map(|(name, hex)| {
+            (name, (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect())
+        })
+        .collect()
+}
