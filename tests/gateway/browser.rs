@@ -287,6 +287,52 @@ async fn a_person_uploads_watches_live_progress_and_downloads_the_pdf() {
     assert!(pdf_pages(&pdf) > 100);
 }
 
+#[tokio::test]
+async fn the_form_watermarks_and_protects_the_pdf() {
+    let gateway = serve();
+    let dir = tempfile::tempdir().unwrap();
+    let document = dir.path().join("memo.fodt");
+    std::fs::write(&document, big_text_document(20)).unwrap();
+
+    let mut browser = Browser::start().await;
+    browser.call("Page.enable", json!({})).await;
+    browser.call("Page.navigate", json!({ "url": format!("http://{gateway}/") })).await;
+    browser
+        .wait_for(
+            "document.readyState === 'complete' && !!document.querySelector('form[data-upload]')",
+            "the upload page",
+        )
+        .await;
+    browser
+        .eval(
+            "document.querySelector('details.options').open = true;
+             document.querySelector('input[name=background_text]').value = 'DRAFT';
+             document.querySelector('input[name=open_password]').value = 'open sesame';",
+        )
+        .await;
+    browser.upload(&document).await;
+    browser.wait_for_status_page().await;
+    browser.wait_for("!!document.querySelector('[data-download]')", "the download link").await;
+    let (_, _, pdf) = browser.download().await;
+
+    let file = dir.path().join("memo.pdf");
+    std::fs::write(&file, &pdf).unwrap();
+    let needs_password = Command::new("qpdf").arg("--requires-password").arg(&file).status().unwrap();
+    assert_eq!(needs_password.code(), Some(0), "the PDF opens without the password");
+    // Opened with the password and written out uncompressed, the pages
+    // hold the watermark: content marked as an artifact.
+    let plain = dir.path().join("plain.pdf");
+    let opened = Command::new("qpdf")
+        .args(["--password=open sesame", "--decrypt", "--qdf", "--object-streams=disable"])
+        .arg(&file)
+        .arg(&plain)
+        .status()
+        .unwrap();
+    assert!(opened.success(), "the password does not open it");
+    let bytes = std::fs::read(plain).unwrap();
+    assert!(bytes.windows(13).any(|w| w == b"/Artifact BMC"), "no watermark drawn");
+}
+
 /// Submits `document` straight to the converter and returns the job id.
 async fn submit(name: &str, document: &[u8]) -> String {
     let mut client = crate::web::converter().client().await;
