@@ -5,8 +5,8 @@
 
 use crate::support::*;
 use docconv::proto::v1::{
-    Attachment, AttachmentRelationship, ConversionOptions, DocumentHeader, Job, JobState, PdfEncryption, PdfMetadata,
-    PdfRotate, PdfSplit, PdfStandard, PdfTrapped, SubmitHeader, SubmitRequest, pdf_split, submit_request::Payload,
+    Attachment, AttachmentRelationship, ConversionOptions, DocumentHeader, Job, PdfEncryption, PdfMetadata, PdfRotate,
+    PdfSplit, PdfStandard, PdfTrapped, SubmitHeader, pdf_split,
 };
 use prost_types::Timestamp;
 use tonic::Code;
@@ -16,17 +16,9 @@ fn with_options(name: &str, options: ConversionOptions) -> SubmitHeader {
     SubmitHeader { options: Some(options), ..header(name) }
 }
 
-async fn finished(job: Job) -> (Job, Vec<u8>) {
-    let mut client = shared().client().await;
-    let job = wait_end(&mut client, &job.id).await;
-    assert_eq!(job.state(), JobState::Succeeded, "{job:?}");
-    let result = read_result(&mut client, &job.id, 0).await;
-    (job, result)
-}
-
 async fn run(header: SubmitHeader, data: &[u8]) -> (Job, Vec<u8>) {
     let mut client = shared().client().await;
-    finished(submit(&mut client, header, data).await.unwrap()).await
+    succeeded(submit(&mut client, header, data).await.unwrap()).await
 }
 
 async fn run_fixture(name: &str, options: ConversionOptions) -> (Job, Vec<u8>) {
@@ -92,7 +84,7 @@ async fn rotation_turns_the_chosen_pages_of_every_output() {
     let mut client = shared().client().await;
     let documents = [("page_1.docx", std::fs::read(fixture("page_1.docx")).unwrap()), ("turned.pdf", pdf)];
     let job = submit_merge(&mut client, with_options("page_1.docx", turn(90, "1-2")), &documents).await.unwrap();
-    let (_, merged) = finished(job).await;
+    let (_, merged) = succeeded(job).await;
     assert_eq!(rotations(&merged, None), [90, 90, 90, 90]);
     // Ranges past the end name no page: the job says so.
     let job = submit(&mut client, with_options("three.pdf", turn(90, "4-")), &turned).await.unwrap();
@@ -258,23 +250,20 @@ async fn submit_with_attachments(
     data: &[u8],
     attachments: &[(&str, &str, &[u8], &str, AttachmentRelationship)],
 ) -> Result<Job, tonic::Status> {
-    let mut client = shared().client().await;
-    let mut messages = vec![
-        SubmitRequest { payload: Some(Payload::Header(header)) },
-        SubmitRequest { payload: Some(Payload::Data(data.to_vec())) },
-    ];
-    for (name, content_type, bytes, description, relationship) in attachments {
-        let attachment = Attachment { description: description.to_string(), relationship: *relationship as i32 };
-        let next = DocumentHeader {
-            file_name: name.to_string(),
-            content_type: content_type.to_string(),
-            attachment: Some(attachment),
-            ..Default::default()
-        };
-        messages.push(SubmitRequest { payload: Some(Payload::NextDocument(next)) });
-        messages.push(SubmitRequest { payload: Some(Payload::Data(bytes.to_vec())) });
-    }
-    client.submit(tokio_stream::iter(messages)).await.map(|r| r.into_inner())
+    let further: Vec<(DocumentHeader, &[u8])> = attachments
+        .iter()
+        .map(|(name, content_type, bytes, description, relationship)| {
+            let attachment = Attachment { description: description.to_string(), relationship: *relationship as i32 };
+            let next = DocumentHeader {
+                file_name: name.to_string(),
+                content_type: content_type.to_string(),
+                attachment: Some(attachment),
+                ..Default::default()
+            };
+            (next, *bytes)
+        })
+        .collect();
+    submit_with_files(&mut shared().client().await, header, data, &further).await
 }
 
 /// (name, MIME type, description) of each attachment, and its bytes, by qpdf.
@@ -313,7 +302,7 @@ async fn attachments_are_embedded_in_every_output() {
     let job = submit_with_attachments(header("page_1.docx"), &word, &files).await.unwrap();
     assert_eq!(job.attachment_file_names, ["invoice.xml", "notes.txt"]);
     assert!(job.merged_file_names.is_empty(), "attachments make no merge");
-    let (job, pdf) = finished(job).await;
+    let (job, pdf) = succeeded(job).await;
     assert_eq!(job.output.unwrap().page_count, 1);
     let expected = vec![
         ("invoice.xml".to_owned(), "text/xml".to_owned(), "The invoice's data".to_owned(), invoice.to_vec()),
@@ -331,7 +320,7 @@ async fn attachments_are_embedded_in_every_output() {
     // PDF/A-3 keeps its declaration with them; a split PDF input, encrypted,
     // has them in every part.
     let archival = with_options("page_1.docx", pdf_options(|p| p.standard = PdfStandard::PdfA3b as i32));
-    let (_, pdf_a) = finished(submit_with_attachments(archival, &word, &files).await.unwrap()).await;
+    let (_, pdf_a) = succeeded(submit_with_attachments(archival, &word, &files).await.unwrap()).await;
     assert!(poppler_with("pdfinfo", &["-meta"], &pdf_a).unwrap().contains("<pdfaid:part>3</pdfaid:part>"));
     assert_eq!(attachments_of(&pdf_a, None), expected);
     let three = std::fs::read(fixture("pages_3.docx")).unwrap();
@@ -341,7 +330,7 @@ async fn attachments_are_embedded_in_every_output() {
         p.encryption = Some(PdfEncryption { open_password: "pw".into(), ..Default::default() });
     });
     let job = submit_with_attachments(with_options("three.pdf", split), &three, &files).await.unwrap();
-    let (_, zip) = finished(job).await;
+    let (_, zip) = succeeded(job).await;
     let split = parts(&zip);
     assert_eq!(split.len(), 2);
     for part in split {

@@ -7,7 +7,7 @@
 
 use crate::support::*;
 use docconv::proto::v1::{
-    Attachment, AttachmentRelationship, DocumentHeader, FacturXDocumentType, FacturXLevel, Job, JobState, PdfFacturX,
+    Attachment, AttachmentRelationship, DocumentHeader, FacturXDocumentType, FacturXLevel, Job, PdfFacturX,
     PdfMetadata, SubmitHeader, SubmitRequest, submit_request::Payload,
 };
 use std::path::{Path, PathBuf};
@@ -72,30 +72,25 @@ type Attaching<'a> = (&'a str, &'a str, &'a [u8], AttachmentRelationship);
 
 /// Submits the one-page Word document with `attachments` after it.
 async fn submit_invoice(header: SubmitHeader, attachments: &[Attaching<'_>]) -> Result<Job, tonic::Status> {
-    let mut client = shared().client().await;
     let word = std::fs::read(fixture("page_1.docx")).unwrap();
-    let mut messages = vec![
-        SubmitRequest { payload: Some(Payload::Header(header)) },
-        SubmitRequest { payload: Some(Payload::Data(word)) },
-    ];
-    for (name, content_type, bytes, relationship) in attachments {
-        let next = DocumentHeader {
-            file_name: name.to_string(),
-            content_type: content_type.to_string(),
-            attachment: Some(Attachment { relationship: *relationship as i32, ..Default::default() }),
-            ..Default::default()
-        };
-        messages.push(SubmitRequest { payload: Some(Payload::NextDocument(next)) });
-        messages.push(SubmitRequest { payload: Some(Payload::Data(bytes.to_vec())) });
-    }
-    client.submit(tokio_stream::iter(messages)).await.map(|r| r.into_inner())
+    let further: Vec<(DocumentHeader, &[u8])> = attachments
+        .iter()
+        .map(|(name, content_type, bytes, relationship)| {
+            let next = DocumentHeader {
+                file_name: name.to_string(),
+                content_type: content_type.to_string(),
+                attachment: Some(Attachment { relationship: *relationship as i32, ..Default::default() }),
+                ..Default::default()
+            };
+            (next, *bytes)
+        })
+        .collect();
+    submit_with_files(&mut shared().client().await, header, &word, &further).await
 }
 
+/// The result of `job`, which must succeed.
 async fn finished(job: Job) -> Vec<u8> {
-    let mut client = shared().client().await;
-    let job = wait_end(&mut client, &job.id).await;
-    assert_eq!(job.state(), JobState::Succeeded, "{job:?}");
-    read_result(&mut client, &job.id, 0).await
+    succeeded(job).await.1
 }
 
 fn qpdf_text(args: &[&str], pdf: &[u8]) -> String {

@@ -6,8 +6,8 @@
 
 use crate::support::*;
 use docconv::proto::v1::{
-    ConversionOptions, DocumentHeader, Job, JobState, PdfMark, PdfMarkLayer, PdfMarkPosition, PdfRotate, PdfSplit,
-    PdfStandard, SubmitHeader, SubmitRequest, pdf_split, submit_request::Payload,
+    ConversionOptions, DocumentHeader, Job, PdfMark, PdfMarkLayer, PdfMarkPosition, PdfRotate, PdfSplit, PdfStandard,
+    SubmitHeader, SubmitRequest, pdf_split, submit_request::Payload,
 };
 use std::process::Command;
 use tonic::Code;
@@ -140,24 +140,18 @@ async fn submit_marked(
     data: &[u8],
     files: &[(&str, PdfMarkLayer, &[u8])],
 ) -> Result<Job, tonic::Status> {
-    let mut client = shared().client().await;
-    let mut messages = vec![
-        SubmitRequest { payload: Some(Payload::Header(header)) },
-        SubmitRequest { payload: Some(Payload::Data(data.to_vec())) },
-    ];
-    for (name, layer, bytes) in files {
-        let next = DocumentHeader { file_name: name.to_string(), mark: *layer as i32, ..Default::default() };
-        messages.push(SubmitRequest { payload: Some(Payload::NextDocument(next)) });
-        messages.push(SubmitRequest { payload: Some(Payload::Data(bytes.to_vec())) });
-    }
-    client.submit(tokio_stream::iter(messages)).await.map(|r| r.into_inner())
+    let further: Vec<(DocumentHeader, &[u8])> = files
+        .iter()
+        .map(|(name, layer, bytes)| {
+            (DocumentHeader { file_name: name.to_string(), mark: *layer as i32, ..Default::default() }, *bytes)
+        })
+        .collect();
+    submit_with_files(&mut shared().client().await, header, data, &further).await
 }
 
+/// The result of `job`, which must succeed.
 async fn finished(job: Job) -> Vec<u8> {
-    let mut client = shared().client().await;
-    let job = wait_end(&mut client, &job.id).await;
-    assert_eq!(job.state(), JobState::Succeeded, "{job:?}");
-    read_result(&mut client, &job.id, 0).await
+    succeeded(job).await.1
 }
 
 /// The result of a PDF input `pdf` with `options` and mark files.

@@ -523,17 +523,43 @@ pub async fn submit_merge(
     documents: &[(&str, Vec<u8>)],
 ) -> Result<Job, tonic::Status> {
     use docconv::proto::v1::DocumentHeader;
-    let mut messages = vec![SubmitRequest { payload: Some(submit_request::Payload::Header(header)) }];
-    for (index, (name, data)) in documents.iter().enumerate() {
-        if index > 0 {
-            let next = DocumentHeader { file_name: name.to_string(), ..DocumentHeader::default() };
-            messages.push(SubmitRequest { payload: Some(submit_request::Payload::NextDocument(next)) });
-        }
-        for chunk in data.chunks(1024 * 1024) {
-            messages.push(SubmitRequest { payload: Some(submit_request::Payload::Data(chunk.to_vec())) });
-        }
+    let (first, more) = documents.split_first().expect("a document");
+    let further = more
+        .iter()
+        .map(|(name, data)| (DocumentHeader { file_name: name.to_string(), ..DocumentHeader::default() }, &data[..]))
+        .collect::<Vec<_>>();
+    submit_with_files(client, header, &first.1, &further).await
+}
+
+/// Submits `data` after `header`, then each further file (a document, an
+/// attachment, a mark's file) after its own header.
+pub async fn submit_with_files(
+    client: &mut Client,
+    header: SubmitHeader,
+    data: &[u8],
+    further: &[(docconv::proto::v1::DocumentHeader, &[u8])],
+) -> Result<Job, tonic::Status> {
+    let data_messages = |data: &[u8]| {
+        data.chunks(1024 * 1024).map(|chunk| submit_request::Payload::Data(chunk.to_vec())).collect::<Vec<_>>()
+    };
+    let mut payloads = vec![submit_request::Payload::Header(header)];
+    payloads.extend(data_messages(data));
+    for (next, bytes) in further {
+        payloads.push(submit_request::Payload::NextDocument(next.clone()));
+        payloads.extend(data_messages(bytes));
     }
+    let messages = payloads.into_iter().map(|payload| SubmitRequest { payload: Some(payload) });
     client.submit(tokio_stream::iter(messages)).await.map(|r| r.into_inner())
+}
+
+/// Waits for `job` to end, checks that it succeeded, and returns it with
+/// its result.
+pub async fn succeeded(job: Job) -> (Job, Vec<u8>) {
+    let mut client = shared().client().await;
+    let job = wait_end(&mut client, &job.id).await;
+    assert_eq!(job.state(), docconv::proto::v1::JobState::Succeeded, "{job:?}");
+    let result = read_result(&mut client, &job.id, 0).await;
+    (job, result)
 }
 
 /// `docconv hash-token`, run for real with `input` on its standard input.

@@ -152,6 +152,12 @@ impl Browser {
         self.wait_for("document.readyState === 'complete'", url).await;
     }
 
+    /// Opens the upload page of the gateway at `gateway` and waits for its form.
+    async fn open_upload_page(&mut self, gateway: impl std::fmt::Display) {
+        self.open(&format!("http://{gateway}/")).await;
+        self.wait_for("!!document.querySelector('form[data-upload]')", "the upload page").await;
+    }
+
     /// The status of each WebSocket handshake answered so far.
     fn websocket_handshakes(&self) -> Vec<&Value> {
         self.events
@@ -254,14 +260,7 @@ async fn a_person_uploads_watches_live_progress_and_downloads_the_pdf() {
     std::fs::write(&document, big_text_document(8000)).unwrap();
 
     let mut browser = Browser::start().await;
-    browser.call("Page.enable", json!({})).await;
-    browser.call("Page.navigate", json!({ "url": format!("http://{gateway}/") })).await;
-    browser
-        .wait_for(
-            "document.readyState === 'complete' && !!document.querySelector('form[data-upload]')",
-            "the upload page",
-        )
-        .await;
+    browser.open_upload_page(gateway).await;
 
     browser.upload(&document).await;
     browser.wait_for_status_page().await;
@@ -295,14 +294,7 @@ async fn the_form_watermarks_and_protects_the_pdf() {
     std::fs::write(&document, big_text_document(20)).unwrap();
 
     let mut browser = Browser::start().await;
-    browser.call("Page.enable", json!({})).await;
-    browser.call("Page.navigate", json!({ "url": format!("http://{gateway}/") })).await;
-    browser
-        .wait_for(
-            "document.readyState === 'complete' && !!document.querySelector('form[data-upload]')",
-            "the upload page",
-        )
-        .await;
+    browser.open_upload_page(gateway).await;
     browser
         .eval(
             "document.querySelector('details.options').open = true;
@@ -506,8 +498,7 @@ async fn two_gateways_on_two_clustered_converters_show_and_serve_one_job_alike()
 
     // Uploaded on the first gateway, the page follows the job to its end.
     let mut browser = Browser::start().await;
-    browser.open(&format!("http://{gateway_1}/")).await;
-    browser.wait_for("!!document.querySelector('form[data-upload]')", "the upload page").await;
+    browser.open_upload_page(gateway_1).await;
     browser.upload(&document).await;
     browser.wait_for_status_page().await;
     browser.eval("document.body.dataset.mark = 'live'").await;

@@ -351,8 +351,7 @@ async fn on_a_phone_pages_fit_the_screen_and_controls_are_big_enough_to_tap() {
     browser.screenshot("phone-running").await;
     jobs.wait_ended().await;
 
-    browser.open(&format!("http://{gateway}/")).await;
-    browser.wait_for("!!document.querySelector('form[data-upload]')", "the upload page").await;
+    browser.open_upload_page(gateway).await;
     problems.extend(in_page(
         "upload",
         browser.small_screen_problems(&[".brand", ".drop", ".upload .button", "summary"], &[]).await,
