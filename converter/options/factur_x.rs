@@ -118,6 +118,23 @@ pub fn relationship(given: AttachmentRelationship) -> Result<AttachmentRelations
     }
 }
 
+/// Whether `guideline`, the profile an invoice's XML declares
+/// (GuidelineSpecifiedDocumentContextParameter/ID), is the level of
+/// `factur_x`. The identifiers end in the profile's name (Factur-X's
+/// `urn:factur-x.eu:1p0:…` and ZUGFeRD 2's `urn:zugferd.de:2p0:…` alike),
+/// except EN 16931's, which is the norm's own; XRechnung's carries a
+/// version of its own.
+pub fn declares(factur_x: &PdfFacturX, guideline: &str) -> bool {
+    match factur_x.conformance_level() {
+        FacturXLevel::Unspecified | FacturXLevel::En16931 => guideline == "urn:cen.eu:en16931:2017",
+        FacturXLevel::Minimum => guideline.ends_with(":minimum"),
+        FacturXLevel::BasicWl => guideline.ends_with(":basicwl"),
+        FacturXLevel::Basic => guideline.ends_with(":basic"),
+        FacturXLevel::Extended => guideline.ends_with(":extended"),
+        FacturXLevel::Xrechnung => guideline.contains(":xrechnung"),
+    }
+}
+
 /// fx:ConformanceLevel, as the standard spells it.
 pub fn level_name(factur_x: &PdfFacturX) -> &'static str {
     match factur_x.conformance_level() {
@@ -149,6 +166,26 @@ pub fn version(factur_x: &PdfFacturX) -> &str {
 mod tests {
     use super::*;
     use docconv::proto::v1::{PdfEncryption, PdfSplit, pdf_split};
+
+    #[test]
+    fn each_level_knows_its_guideline() {
+        let at = |level: FacturXLevel| PdfFacturX { conformance_level: level as i32, ..Default::default() };
+        let guidelines = [
+            (FacturXLevel::Minimum, "urn:factur-x.eu:1p0:minimum"),
+            (FacturXLevel::BasicWl, "urn:factur-x.eu:1p0:basicwl"),
+            (FacturXLevel::Basic, "urn:cen.eu:en16931:2017#compliant#urn:factur-x.eu:1p0:basic"),
+            (FacturXLevel::En16931, "urn:cen.eu:en16931:2017"),
+            (FacturXLevel::Extended, "urn:cen.eu:en16931:2017#conformant#urn:factur-x.eu:1p0:extended"),
+            (FacturXLevel::Xrechnung, "urn:cen.eu:en16931:2017#compliant#urn:xoev-de:kosit:standard:xrechnung_2.3"),
+        ];
+        for (level, guideline) in guidelines {
+            for (other, _) in guidelines {
+                assert_eq!(declares(&at(other), guideline), other == level, "{other:?} for {guideline}");
+            }
+        }
+        assert!(declares(&at(FacturXLevel::Basic), "urn:cen.eu:en16931:2017#compliant#urn:zugferd.de:2p0:basic"));
+        assert!(!declares(&at(FacturXLevel::Minimum), ""));
+    }
 
     fn fields(edit: impl FnOnce(&mut PdfOptions)) -> Vec<String> {
         let factur_x = PdfFacturX { conformance_level: FacturXLevel::En16931 as i32, ..Default::default() };

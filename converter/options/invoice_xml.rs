@@ -5,6 +5,10 @@
 //! to the invoicing software that wrote the XML; docconv only makes sure
 //! it embeds an invoice and not some other file by mistake.
 //!
+//! It also reads the profile the XML declares it follows (its guideline,
+//! `ExchangedDocumentContext/GuidelineSpecifiedDocumentContextParameter/ID`),
+//! so that a PDF never claims a conformance level its own XML denies.
+//!
 //! The file is read as a stream (quick-xml over tokio), never whole.
 //! quick-xml checks tags and nesting itself; attributes, references and
 //! what may stand outside the root are checked here.
@@ -18,13 +22,20 @@ use tokio::io::{AsyncRead, BufReader};
 pub const CII_NAMESPACE: &str = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100";
 const ROOT: &str = "CrossIndustryInvoice";
 
-/// Reads `xml` to its end; an error says what is wrong, in words a
-/// person can act on.
-pub async fn check(xml: impl AsyncRead + Unpin) -> Result<(), String> {
+/// Where the guideline is, by local names below the root.
+const GUIDELINE_PATH: [&str; 3] = ["ExchangedDocumentContext", "GuidelineSpecifiedDocumentContextParameter", "ID"];
+
+/// Reads `xml` to its end and returns the guideline it declares (empty
+/// when none); an error says what is wrong, in words a person can act on.
+pub async fn check(xml: impl AsyncRead + Unpin) -> Result<String, String> {
     let mut reader = NsReader::from_reader(BufReader::new(xml));
     let mut buf = Vec::new();
     let mut depth = 0usize;
     let mut roots = 0usize;
+    // Local names of the open elements below the root, while they follow
+    // GUIDELINE_PATH; `matched` counts how many do.
+    let mut matched = 0usize;
+    let mut guideline = String::new();
     loop {
         let position = reader.buffer_position();
         let at = |what: String| format!("{what} (at byte {position})");
@@ -47,10 +58,24 @@ pub async fn check(xml: impl AsyncRead + Unpin) -> Result<(), String> {
                     check_root(&namespace, element.local_name().as_ref())?;
                 }
                 if matches!(event, Event::Start(_)) {
+                    if depth == matched + 1 && GUIDELINE_PATH.get(matched) == Some(&element.local_name().into_inner()) {
+                        matched += 1;
+                    }
                     depth += 1;
                 }
             }
-            Event::End(_) => depth -= 1,
+            Event::End(_) => {
+                depth -= 1;
+                // The element closing sits at level `depth` (the root at 0);
+                // the path's n-th element sits at level n.
+                if matched > 0 && depth == matched {
+                    matched -= 1;
+                }
+            }
+            Event::Text(text) if matched == GUIDELINE_PATH.len() && guideline.len() < 1000 => {
+                let text: &str = text;
+                guideline.extend(text.trim().chars().filter(|c| !c.is_control()));
+            }
             Event::Text(text) if depth == 0 && !text.chars().all(|c| c.is_ascii_whitespace()) => {
                 return Err(at("it is not well-formed XML: text outside the root element".into()));
             }
@@ -69,7 +94,7 @@ pub async fn check(xml: impl AsyncRead + Unpin) -> Result<(), String> {
             }
             Event::Eof if roots == 0 => return Err("it has no root element: it is empty or not XML".into()),
             Event::Eof if depth > 0 => return Err("it is not well-formed XML: it ends inside an element".into()),
-            Event::Eof => return Ok(()),
+            Event::Eof => return Ok(guideline),
             _ => {}
         }
         buf.clear();
@@ -100,7 +125,24 @@ mod tests {
     const CII: &str = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100";
 
     async fn checked(xml: &str) -> Result<(), String> {
-        check(xml.as_bytes()).await
+        check(xml.as_bytes()).await.map(|_| ())
+    }
+
+    #[tokio::test]
+    async fn the_declared_guideline_is_read() {
+        let xml = format!(
+            "<rsm:CrossIndustryInvoice xmlns:rsm=\"{CII}\" xmlns:ram=\"urn:r\"><rsm:ExchangedDocumentContext>\
+             <ram:BusinessProcessSpecifiedDocumentContextParameter><ram:ID>A1</ram:ID>\
+             </ram:BusinessProcessSpecifiedDocumentContextParameter>\
+             <ram:GuidelineSpecifiedDocumentContextParameter><ram:ID> urn:factur-x.eu:1p0:minimum </ram:ID>\
+             </ram:GuidelineSpecifiedDocumentContextParameter></rsm:ExchangedDocumentContext>\
+             <rsm:ExchangedDocument><ram:ID>INV-1</ram:ID></rsm:ExchangedDocument></rsm:CrossIndustryInvoice>"
+        );
+        assert_eq!(check(xml.as_bytes()).await.unwrap(), "urn:factur-x.eu:1p0:minimum");
+        let none = format!(
+            "<rsm:CrossIndustryInvoice xmlns:rsm=\"{CII}\"><rsm:ExchangedDocument/></rsm:CrossIndustryInvoice>"
+        );
+        assert_eq!(check(none.as_bytes()).await.unwrap(), "");
     }
 
     #[tokio::test]

@@ -61,9 +61,22 @@ impl Invoice {
             .open(id, &found.blob, 0)
             .await?
             .ok_or_else(|| Error::internal(format!("the invoice of job {id} was stored but cannot be found")))?;
-        invoice_xml::check(xml).await.map_err(|problem| {
+        let not_invoice = |problem: String| {
             refused("next_document", format!("{:?} is not a Factur-X invoice: {problem}", found.sent_as))
-        })?;
+        };
+        let guideline = invoice_xml::check(xml).await.map_err(not_invoice)?;
+        let factur_x = self.factur_x.as_ref().expect("found only for a Factur-X job");
+        if !factur_x::declares(factur_x, &guideline) {
+            return Err(refused(
+                "options.pdf.factur_x.conformance_level",
+                format!(
+                    "{:?} declares the profile {guideline:?} (its GuidelineSpecifiedDocumentContextParameter), \
+                     not {}: choose the level the invoice was written for",
+                    found.sent_as,
+                    factur_x::level_name(factur_x)
+                ),
+            ));
+        }
         found.checked = true;
         Ok(())
     }

@@ -15,6 +15,11 @@ use std::process::Command;
 use tonic::Code;
 use tonic_types::StatusExt;
 
+/// `INVOICE` declaring another profile (its guideline identifier).
+fn invoice_of(guideline: &str) -> String {
+    INVOICE.replace("urn:factur-x.eu:1p0:minimum", guideline)
+}
+
 /// A Factur-X MINIMUM invoice, valid against the profile's XSD.
 const INVOICE: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <rsm:CrossIndustryInvoice xmlns:rsm="urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100" xmlns:ram="urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100" xmlns:udt="urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100">
@@ -229,7 +234,8 @@ async fn an_invoice_carries_its_xml_as_factur_x_describes_it() {
 
 #[tokio::test]
 async fn an_xrechnung_keeps_its_relationship_and_the_metadata_beside_it() {
-    let invoice = INVOICE.as_bytes();
+    let xrechnung = invoice_of("urn:cen.eu:en16931:2017#compliant#urn:xoev-de:kosit:standard:xrechnung_2.3");
+    let invoice = xrechnung.as_bytes();
     let attachments = [("data", "application/xml", invoice, AttachmentRelationship::Alternative)];
     let mut header = invoice_options(FacturXLevel::Xrechnung, |f| {
         f.document_type = FacturXDocumentType::Invoice as i32;
@@ -283,7 +289,7 @@ async fn what_cannot_make_an_invoice_is_refused_at_submit() {
         ),
     ];
     for (attachments, field, words) in cases {
-        let header = invoice_options(FacturXLevel::En16931, |_| {});
+        let header = invoice_options(FacturXLevel::Minimum, |_| {});
         let status = submit_invoice(header, &attachments).await.unwrap_err();
         assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
         let bad_request = status.get_details_bad_request().expect("google.rpc.BadRequest details");
@@ -291,6 +297,14 @@ async fn what_cannot_make_an_invoice_is_refused_at_submit() {
         let violation = violation.unwrap_or_else(|| panic!("{field}: {bad_request:?}"));
         assert!(violation.description.contains(words), "{field}: {}", violation.description);
     }
+
+    // An invoice written for MINIMUM does not make an EN 16931 PDF.
+    let attachments = [xml("a.xml")];
+    let status = submit_invoice(invoice_options(FacturXLevel::En16931, |_| {}), &attachments).await.unwrap_err();
+    let bad_request = status.get_details_bad_request().expect("google.rpc.BadRequest details");
+    let level = &bad_request.field_violations[0];
+    assert_eq!(level.field, "options.pdf.factur_x.conformance_level", "{bad_request:?}");
+    assert!(level.description.contains("declares the profile \"urn:factur-x.eu:1p0:minimum\""), "{level:?}");
 
     // A merge is not PDF/A: refused at the second document.
     let mut client = shared().client().await;
@@ -313,7 +327,8 @@ async fn the_command_line_makes_an_invoice_of_the_attached_xml() {
     use crate::cli::{docconv, shared_url};
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(fixture("page_1.docx"), dir.path().join("invoice.docx")).unwrap();
-    std::fs::write(dir.path().join("INV-2026-042.xml"), INVOICE).unwrap();
+    let invoice = invoice_of("urn:cen.eu:en16931:2017");
+    std::fs::write(dir.path().join("INV-2026-042.xml"), &invoice).unwrap();
     std::fs::write(dir.path().join("terms.txt"), "Payable within 30 days.").unwrap();
     let args = [
         "convert",
@@ -332,7 +347,7 @@ async fn the_command_line_makes_an_invoice_of_the_attached_xml() {
     let output = docconv(dir.path(), &shared_url(), &args);
     assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
     let pdf = std::fs::read(dir.path().join("out/invoice.pdf")).unwrap();
-    assert_eq!(qpdf_on(&["--show-attachment=factur-x.xml"], &pdf).stdout, INVOICE.as_bytes());
+    assert_eq!(qpdf_on(&["--show-attachment=factur-x.xml"], &pdf).stdout, invoice.as_bytes());
     assert_eq!(qpdf_on(&["--show-attachment=terms.txt"], &pdf).stdout, b"Payable within 30 days.");
     assert!(xmp(&pdf).contains("<fx:ConformanceLevel>EN 16931</fx:ConformanceLevel>"));
     // The service's refusal reaches the command line, naming the field.
