@@ -15,15 +15,17 @@ pub struct Panel {
     pub references: Vec<Reference>,
 }
 
-/// One line: (level, value) points.
+/// One line: (level, value) points, in an SVG colour.
 pub struct Series {
     pub name: String,
+    pub color: &'static str,
     pub points: Vec<(usize, f64)>,
 }
 
 /// A value that does not depend on the level, drawn across the panel.
 pub struct Reference {
     pub name: String,
+    pub color: &'static str,
     pub value: f64,
 }
 
@@ -33,7 +35,6 @@ const LEFT: f64 = 60.0;
 const RIGHT: f64 = 230.0;
 const TOP: f64 = 34.0;
 const BOTTOM: f64 = 40.0;
-const COLORS: [&str; 6] = ["#2456d6", "#7fa3f0", "#d64524", "#f0a38f", "#1f7a4d", "#8a4fd6"];
 
 /// The top of an axis that holds `max`, and its tick values from zero: a
 /// step of 1, 2 or 5 times a power of ten, five to nine ticks.
@@ -86,10 +87,9 @@ fn draw_panel(svg: &mut String, panel: &Panel, levels: &[usize], offset: f64, x_
     for tick in &ticks {
         let _ = writeln!(
             svg,
-            "<line x1=\"{plot_left}\" x2=\"{plot_right}\" y1=\"{ty:.1}\" y2=\"{ty:.1}\" stroke=\"#ddd\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            "<line x1=\"{plot_left}\" x2=\"{plot_right}\" y1=\"{ty:.1}\" y2=\"{ty:.1}\" stroke=\"#ddd\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{tick:.decimals$}</text>",
             plot_left - 6.0,
             y(*tick) + 4.0,
-            format!("{tick:.decimals$}"),
             ty = y(*tick)
         );
     }
@@ -125,8 +125,8 @@ fn draw_panel(svg: &mut String, panel: &Panel, levels: &[usize], offset: f64, x_
         );
         legend += 1;
     };
-    for (n, series) in panel.series.iter().enumerate() {
-        let color = COLORS[n % COLORS.len()];
+    for series in &panel.series {
+        let color = series.color;
         let mut sorted = series.points.clone();
         sorted.sort_by_key(|p| p.0);
         let points: Vec<String> = sorted.iter().map(|(l, v)| format!("{:.1},{:.1}", x(*l), y(*v))).collect();
@@ -140,8 +140,8 @@ fn draw_panel(svg: &mut String, panel: &Panel, levels: &[usize], offset: f64, x_
         }
         legend_entry(svg, color, false, &series.name);
     }
-    for (n, reference) in panel.references.iter().enumerate() {
-        let color = COLORS[(panel.series.len() + n) % COLORS.len()];
+    for reference in &panel.references {
+        let color = reference.color;
         let _ = writeln!(
             svg,
             "<line x1=\"{plot_left}\" x2=\"{plot_right}\" y1=\"{ry:.1}\" y2=\"{ry:.1}\" stroke=\"{color}\" stroke-width=\"2\" stroke-dasharray=\"5,4\"/>",
@@ -184,7 +184,7 @@ mod tests {
     }
 
     fn series(name: &str, points: &[(usize, f64)]) -> Series {
-        Series { name: name.into(), points: points.to_vec() }
+        Series { name: name.into(), color: "black", points: points.to_vec() }
     }
 
     #[test]
@@ -212,7 +212,7 @@ mod tests {
                     series("docconv, 1 worker", &[(1, 9.0), (2, 10.0), (4, 10.5)]),
                     series("unoserver <1 & 2>", &[(4, 8.0), (1, 7.5), (2, 8.1)]),
                 ],
-                references: vec![Reference { name: "bare LibreOfficeKit".into(), value: 12.0 }],
+                references: vec![Reference { name: "bare LibreOfficeKit".into(), color: "green", value: 12.0 }],
             },
             Panel {
                 title: "p95 latency (ms)".into(),

@@ -123,6 +123,9 @@ pub async fn scaling(
             rows.push(Row { peer: service.name(), clients, sequential: false, measured });
         }
     }
+    // In the table, each service's levels together, in the order started.
+    let order: Vec<String> = services.iter().map(Concurrent::name).collect();
+    rows.sort_by_key(|row| (order.iter().position(|name| *name == row.peer), row.clients));
     drop(services);
 
     eprintln!("bench: 7. scaling, sequential peers ({:.0} s so far)", started.elapsed().as_secs_f64());

@@ -108,13 +108,14 @@ pub fn chart_svg(rows: &[Row]) -> String {
         let mut references = Vec::new();
         for row in rows {
             let Some(v) = value(&row.measured) else { continue };
+            let color = color(&row.peer);
             if row.sequential {
-                references.push(Reference { name: format!("{} (sequential)", row.peer), value: v });
+                references.push(Reference { name: format!("{} (sequential)", row.peer), color, value: v });
                 continue;
             }
             match series.iter_mut().find(|s| s.name == row.peer) {
                 Some(s) => s.points.push((row.clients, v)),
-                None => series.push(Series { name: row.peer.clone(), points: vec![(row.clients, v)] }),
+                None => series.push(Series { name: row.peer.clone(), color, points: vec![(row.clients, v)] }),
             }
         }
         Panel { title: title.into(), series, references }
@@ -125,6 +126,20 @@ pub fn chart_svg(rows: &[Row]) -> String {
         panel("Documents per CPU-second (per busy core)", &|m| m.per_core_second()),
     ];
     chart::line_chart(&panels, "concurrent clients")
+}
+
+/// One hue per peer, darker for more engines, so a peer's lines read as
+/// one family in every chart, whichever configurations ran.
+fn color(peer: &str) -> &'static str {
+    let more_engines = !peer.ends_with(" 1 worker") && !peer.ends_with(" 1 instance");
+    match (peer.split(',').next().unwrap_or(peer), more_engines) {
+        ("docconv", false) => "#7fa3f0",
+        ("docconv", true) => "#2456d6",
+        ("unoserver", false) => "#f0a38f",
+        ("unoserver", true) => "#d64524",
+        ("bare LibreOfficeKit", _) => "#1f7a4d",
+        _ => "#8a4fd6",
+    }
 }
 
 #[cfg(test)]
@@ -186,5 +201,21 @@ mod tests {
         assert_eq!(body.matches("| docconv, 1 worker |").count(), 2);
         assert!(body.contains("| bare LibreOfficeKit | 1 (sequential) |"));
         assert!(body.contains("(benchmarks-scaling.svg)"));
+    }
+
+    #[test]
+    fn each_configuration_has_its_own_colour() {
+        let names = [
+            "docconv, 1 worker",
+            "docconv, 2 workers",
+            "unoserver, 1 instance",
+            "unoserver, 2 instances",
+            "bare LibreOfficeKit",
+            "soffice per document",
+        ];
+        let mut colors: Vec<&str> = names.iter().map(|n| color(n)).collect();
+        colors.sort_unstable();
+        colors.dedup();
+        assert_eq!(colors.len(), names.len());
     }
 }
