@@ -88,14 +88,21 @@ pub fn render(plan: &Plan, rows: &[Row]) -> (String, String) {
     let _ = write!(
         table,
         "\nEach service converts the same {} fixture documents at each level of concurrent clients (levels in turn; \
-         within a level the services take turns in a rotating order). unoserver with 2 instances is two unoservers, \
-         each with its own soffice, the client's threads spread over them. Bare LibreOfficeKit ({} documents) and \
+         within a level the services take turns in a rotating order).{} Bare LibreOfficeKit ({} documents) and \
          soffice per document ({} documents, a fresh process and profile each) convert one document at a time. \
          CPU is user and system time of the service's whole process tree (for soffice, of the finished processes); \
          memory is the tree's proportional set size (PSS), sampled every 100 ms; MiB·s/doc is the mean PSS times \
          the wall time, over the documents. How to read it: [performance.md](performance.md#scaling).\n\n\
          ![Scaling by concurrent clients](benchmarks-scaling.svg)\n",
-        plan.documents, plan.sequential, plan.soffice
+        plan.documents,
+        if plan.unoserver_instances.iter().any(|n| *n > 1) {
+            " unoserver with 2 instances is two unoservers, each with its own soffice, the client's threads spread \
+             over them."
+        } else {
+            ""
+        },
+        plan.sequential,
+        plan.soffice
     );
     (table, chart_svg(rows))
 }
