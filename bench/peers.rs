@@ -267,9 +267,12 @@ impl Unoserver {
         let started = Instant::now();
         let mut servers = Vec::new();
         let mut ports = Vec::new();
-        for instance in 0..instances.max(1) {
+        for _ in 0..instances.max(1) {
             let (port, uno_port) = (super::system::free_port(), super::system::free_port());
-            let profile = work.join(format!("unoserver-profile-{instance}"));
+            // Named by its port, unique among the unoservers running: two
+            // soffices given one profile become one (the second hands its
+            // work to the first and exits).
+            let profile = work.join(format!("unoserver-profile-{port}"));
             let _ = std::fs::remove_dir_all(&profile);
             let server = Command::new(venv.join("bin/unoserver"))
                 .args(["--interface", "127.0.0.1", "--port", &port.to_string(), "--uno-port", &uno_port.to_string()])
@@ -300,7 +303,7 @@ impl Unoserver {
         for instance in 0..peer.servers.len() {
             while peer.convert_on(warm_document, instance).is_err() {
                 if Instant::now() > deadline {
-                    return Err("unoserver never answered".into());
+                    return Err(format!("unoserver {} of {} never answered", instance + 1, instances.max(1)));
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
