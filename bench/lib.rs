@@ -6,6 +6,7 @@
 //! enforced: a slow machine must not fail anything.
 #![forbid(unsafe_code)]
 
+mod chart;
 mod cluster;
 mod cluster_latency;
 mod command_line;
@@ -14,6 +15,8 @@ mod failover;
 mod peers;
 pub mod reliability;
 mod report;
+mod scaling;
+mod scaling_report;
 mod service;
 mod speed;
 mod stats;
@@ -28,7 +31,7 @@ pub use documents::png;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchArgs {
-    /// quick (about two minutes), full (under ten), or smoke (seconds; checks
+    /// quick (about three minutes), full (under twelve), or smoke (seconds; checks
     /// the harness itself)
     #[arg(long, default_value = "quick")]
     pub mode: String,
@@ -45,7 +48,7 @@ pub struct BenchArgs {
     /// Leave out the soffice-per-document peer
     #[arg(long)]
     pub no_soffice: bool,
-    /// Run only these scenarios (1 to 6), e.g. --only 4
+    /// Run only these scenarios (1 to 7), e.g. --only 4
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<u32>,
     /// The docconv binary to measure [default: `docconv` beside this one]
@@ -70,6 +73,7 @@ pub struct Bench {
     upload_mib: usize,
     large_docx_paragraphs: usize,
     large_xlsx_rows: Option<usize>,
+    scaling: scaling::Plan,
 }
 
 pub fn run(args: BenchArgs) -> Result<(), String> {
@@ -102,6 +106,14 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
             upload_mib: 4,
             large_docx_paragraphs: 200,
             large_xlsx_rows: None,
+            scaling: scaling::Plan {
+                levels: vec![1, 2],
+                workers: vec![1],
+                unoserver_instances: vec![1],
+                documents: 4,
+                sequential: 4,
+                soffice: 0,
+            },
         },
         "quick" => Bench {
             exe,
@@ -118,6 +130,14 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
             upload_mib: 32,
             large_docx_paragraphs: 4400,
             large_xlsx_rows: None,
+            scaling: scaling::Plan {
+                levels: vec![1, 4],
+                workers: vec![1],
+                unoserver_instances: vec![1],
+                documents: 16,
+                sequential: 8,
+                soffice: 4 * soffice,
+            },
         },
         "full" => Bench {
             exe,
@@ -134,6 +154,14 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
             upload_mib: 100,
             large_docx_paragraphs: 4400,
             large_xlsx_rows: Some(25_000),
+            scaling: scaling::Plan {
+                levels: vec![1, 2, 4, 8, 16],
+                workers: vec![1, 2],
+                unoserver_instances: vec![1, 2],
+                documents: 48,
+                sequential: 24,
+                soffice: 8 * soffice,
+            },
         },
         other => return Err(format!("unknown mode {other:?}: use quick, full or smoke")),
     };
@@ -176,8 +204,12 @@ async fn run_scenarios(bench: &Bench, args: &BenchArgs, started: Instant) -> Res
         eprintln!("bench: 6. cluster mode ({:.0} s so far)", started.elapsed().as_secs_f64());
         cluster::cluster(bench, &fixtures, &small, &mut report).await?;
     }
+    if wanted(7) {
+        eprintln!("bench: 7. scaling ({:.0} s so far)", started.elapsed().as_secs_f64());
+        scaling::scaling(bench, &fixtures, &mut report, started).await?;
+    }
     let preamble = preamble(bench, args, started);
-    write_report(&args.out, &report.markdown(&preamble), &report.chart_svg())?;
+    write_report(&args.out, &report.markdown(&preamble), &report.chart_svg(), &report.files)?;
     eprintln!("bench: done in {:.0} s; report in {}", started.elapsed().as_secs_f64(), args.out.display());
     Ok(())
 }
@@ -213,11 +245,14 @@ async fn speed_scenarios(
     Ok(())
 }
 
-fn write_report(out: &Path, markdown: &str, svg: &str) -> Result<(), String> {
+fn write_report(out: &Path, markdown: &str, svg: &str, files: &[(String, String)]) -> Result<(), String> {
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     }
     std::fs::write(out, markdown).map_err(|e| e.to_string())?;
+    for (name, text) in files {
+        std::fs::write(out.with_file_name(name), text).map_err(|e| e.to_string())?;
+    }
     std::fs::write(out.with_file_name("benchmarks-throughput.svg"), svg).map_err(|e| e.to_string())
 }
 
@@ -269,7 +304,8 @@ fn preamble(bench: &Bench, args: &BenchArgs, started: Instant) -> String {
          warm docconv worker, files in memory, no queue, gRPC or store); **unoserver** (one warm LibreOffice over UNO, documents passed in \
          memory over XML-RPC, from a persistent Python client); **soffice per document** (the prototype's way, \
          a fresh process and profile each time). Scenario 6 sets docconv's **cluster mode** (converters sharing \
-         one job space through a NATS server, here on the same machine) beside its embedded mode.\n\n\
+         one job space through a NATS server, here on the same machine) beside its embedded mode; scenario 7 \
+         follows each service from 1 to 16 concurrent clients, with its CPU and memory per document.\n\n\
          What the figures say, and what is being done about the misses: [performance.md](performance.md).\n",
         env!("CARGO_PKG_VERSION"),
         version("soffice", "--version"),

@@ -202,6 +202,10 @@ impl BareEngine {
         Ok(BareEngine { child, requests, answers, dir })
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn convert(&mut self, document: &Document) -> Result<Duration, String> {
         let input = self.dir.join(&document.name);
         if !input.exists() {
@@ -231,54 +235,85 @@ impl Drop for BareEngine {
 }
 
 /// unoserver 3.7 (one warm soffice over UNO, documents passed in memory
-/// over XML-RPC), driven by a persistent Python client.
+/// over XML-RPC), driven by a persistent Python client; `instances` of it
+/// side by side, each with its own soffice, as one would run it to use
+/// more than one core.
 pub struct Unoserver {
-    server: Child,
+    servers: Vec<Child>,
     client: Child,
     requests: ChildStdin,
     answers: BufReader<ChildStdout>,
 }
 
+/// What a batch of conversions took: the wall time, and each document's.
+pub struct BatchTimes {
+    pub wall: Duration,
+    pub latencies: Vec<Duration>,
+}
+
 impl Unoserver {
     pub fn start(venv: &Path, work: &Path, warm_document: &Document) -> Result<(Unoserver, Duration), String> {
+        Self::start_instances(venv, work, warm_document, 1)
+    }
+
+    /// Starts `instances` unoservers and one client spreading its threads
+    /// over them; returns once each has converted `warm_document`.
+    pub fn start_instances(
+        venv: &Path,
+        work: &Path,
+        warm_document: &Document,
+        instances: usize,
+    ) -> Result<(Unoserver, Duration), String> {
         let started = Instant::now();
-        let (port, uno_port) = (super::system::free_port(), super::system::free_port());
-        let profile = work.join("unoserver-profile");
-        let _ = std::fs::remove_dir_all(&profile);
-        let server = Command::new(venv.join("bin/unoserver"))
-            .args(["--interface", "127.0.0.1", "--port", &port.to_string(), "--uno-port", &uno_port.to_string()])
-            .arg("--user-installation")
-            .arg(&profile)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .map_err(|e| format!("cannot start unoserver: {e}"))?;
+        let mut servers = Vec::new();
+        let mut ports = Vec::new();
+        for _ in 0..instances.max(1) {
+            let (port, uno_port) = (super::system::free_port(), super::system::free_port());
+            // Named by its port, unique among the unoservers running: two
+            // soffices given one profile become one (the second hands its
+            // work to the first and exits).
+            let profile = work.join(format!("unoserver-profile-{port}"));
+            let _ = std::fs::remove_dir_all(&profile);
+            let server = Command::new(venv.join("bin/unoserver"))
+                .args(["--interface", "127.0.0.1", "--port", &port.to_string(), "--uno-port", &uno_port.to_string()])
+                .arg("--user-installation")
+                .arg(&profile)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .process_group(0)
+                .spawn()
+                .map_err(|e| format!("cannot start unoserver: {e}"))?;
+            servers.push(server);
+            ports.push(port.to_string());
+        }
         let script = work.join("unoserver_client.py");
         std::fs::write(&script, include_str!("unoserver_client.py")).map_err(|e| e.to_string())?;
         let mut client = Command::new(venv.join("bin/python"))
             .arg(&script)
-            .arg(port.to_string())
+            .args(&ports)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
             .map_err(|e| format!("cannot start the unoserver client: {e}"))?;
         let requests = client.stdin.take().unwrap();
         let answers = BufReader::new(client.stdout.take().unwrap());
-        let mut peer = Unoserver { server, client, requests, answers };
-        // Ready once a conversion goes through.
+        let mut peer = Unoserver { servers, client, requests, answers };
+        // Ready once a conversion goes through each instance.
         let deadline = Instant::now() + Duration::from_secs(90);
-        while peer.convert(warm_document).is_err() {
-            if Instant::now() > deadline {
-                return Err("unoserver never answered".into());
+        for instance in 0..peer.servers.len() {
+            while peer.convert_on(warm_document, instance).is_err() {
+                if Instant::now() > deadline {
+                    return Err(format!("unoserver {} of {} never answered", instance + 1, instances.max(1)));
+                }
+                std::thread::sleep(Duration::from_millis(100));
             }
-            std::thread::sleep(Duration::from_millis(100));
         }
         Ok((peer, started.elapsed()))
     }
 
-    pub fn pid(&self) -> u32 {
-        self.server.id()
+    /// The unoservers, each the root of a tree holding its soffice.
+    pub fn pids(&self) -> Vec<u32> {
+        self.servers.iter().map(Child::id).collect()
     }
 
     fn ask(&mut self, request: serde_json::Value) -> Result<serde_json::Value, String> {
@@ -293,15 +328,30 @@ impl Unoserver {
     }
 
     pub fn convert(&mut self, document: &Document) -> Result<Duration, String> {
-        let answer = self.ask(serde_json::json!({ "op": "convert", "path": document.path }))?;
+        self.convert_on(document, 0)
+    }
+
+    fn convert_on(&mut self, document: &Document, instance: usize) -> Result<Duration, String> {
+        let answer = self.ask(serde_json::json!({ "op": "convert", "path": document.path, "instance": instance }))?;
         Ok(Duration::from_secs_f64(answer["ms"].as_f64().unwrap_or(0.0) / 1000.0))
     }
 
     /// Converts `documents` with `concurrency` clients; returns the wall time.
     pub fn batch(&mut self, documents: &[Document], concurrency: usize) -> Result<Duration, String> {
+        Ok(self.batch_timed(documents, concurrency)?.wall)
+    }
+
+    /// Converts `documents` with `concurrency` clients, client `n` talking
+    /// to instance `n % instances`; returns the wall time and each
+    /// document's latency.
+    pub fn batch_timed(&mut self, documents: &[Document], concurrency: usize) -> Result<BatchTimes, String> {
         let paths: Vec<&PathBuf> = documents.iter().map(|d| &d.path).collect();
         let answer = self.ask(serde_json::json!({ "op": "batch", "paths": paths, "concurrency": concurrency }))?;
-        Ok(Duration::from_secs_f64(answer["seconds"].as_f64().unwrap_or(0.0)))
+        let latencies = answer["latencies_ms"]
+            .as_array()
+            .map(|l| l.iter().filter_map(|v| v.as_f64()).map(|ms| Duration::from_secs_f64(ms / 1000.0)).collect())
+            .unwrap_or_default();
+        Ok(BatchTimes { wall: Duration::from_secs_f64(answer["seconds"].as_f64().unwrap_or(0.0)), latencies })
     }
 }
 
@@ -309,11 +359,13 @@ impl Drop for Unoserver {
     fn drop(&mut self) {
         let _ = self.client.kill();
         let _ = self.client.wait();
-        // unoserver starts soffice in its process group.
-        if let Some(group) = rustix::process::Pid::from_raw(self.server.id() as i32) {
-            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        // Each unoserver starts its soffice in its own process group.
+        for server in &mut self.servers {
+            if let Some(group) = rustix::process::Pid::from_raw(server.id() as i32) {
+                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+            }
+            let _ = server.wait();
         }
-        let _ = self.server.wait();
     }
 }
 

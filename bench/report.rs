@@ -10,6 +10,8 @@ pub struct Report {
     pub targets: Vec<Target>,
     /// (peer, concurrency, documents per second)
     pub throughput: Vec<(String, usize, f64)>,
+    /// Further files written beside the report: (name, text).
+    pub files: Vec<(String, String)>,
 }
 
 pub struct Target {
@@ -26,6 +28,10 @@ impl Report {
 
     pub fn target(&mut self, scenario: &str, goal: &str, measured: String, met: bool) {
         self.targets.push(Target { scenario: scenario.into(), goal: goal.into(), measured, met });
+    }
+
+    pub fn file(&mut self, name: &str, text: String) {
+        self.files.push((name.into(), text));
     }
 
     pub fn markdown(&self, preamble: &str) -> String {

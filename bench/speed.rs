@@ -179,9 +179,9 @@ pub async fn throughput(
                 let wall = run_docconv_batch(std::slice::from_ref(client), &batch, concurrency).await?;
                 docconv = Some((wall, system::cpu_time(service_pid) - cpu));
             } else if let Some(peer) = unoserver.as_mut() {
-                let cpu = system::cpu_time(peer.pid());
+                let cpu = peer.pids().into_iter().map(system::cpu_time).sum::<Duration>();
                 let wall = peer.batch(&batch, concurrency)?;
-                theirs = Some((wall, system::cpu_time(peer.pid()) - cpu));
+                theirs = Some((wall, peer.pids().into_iter().map(system::cpu_time).sum::<Duration>() - cpu));
             }
         }
         let rate = |(wall, _): (Duration, Duration)| count as f64 / wall.as_secs_f64();
@@ -231,25 +231,38 @@ pub async fn run_docconv_batch(
     batch: &[Document],
     concurrency: usize,
 ) -> Result<Duration, String> {
+    Ok(run_docconv_batch_timed(services, batch, concurrency).await?.wall)
+}
+
+/// `run_docconv_batch`, keeping each document's latency as well.
+pub async fn run_docconv_batch_timed(
+    services: &[Client],
+    batch: &[Document],
+    concurrency: usize,
+) -> Result<peers::BatchTimes, String> {
     let queue = Arc::new(Mutex::new(batch.to_vec()));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for n in 0..concurrency {
         let (queue, mut client) = (queue.clone(), services[n % services.len()].clone());
         tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
             loop {
                 let next = queue.lock().unwrap().pop();
                 let Some(document) = next else {
-                    return Ok::<(), String>(());
+                    return Ok::<_, String>(latencies);
                 };
+                let began = Instant::now();
                 peers::docconv_convert(&mut client, &document).await?;
+                latencies.push(began.elapsed());
             }
         }));
     }
+    let mut latencies = Vec::new();
     for task in tasks {
-        task.await.map_err(|e| e.to_string())??;
+        latencies.extend(task.await.map_err(|e| e.to_string())??);
     }
-    Ok(started.elapsed())
+    Ok(peers::BatchTimes { wall: started.elapsed(), latencies })
 }
 
 /// Scenario 3: from starting a service to its first finished conversion,

@@ -48,4 +48,18 @@ mod tests {
         assert_eq!(Samples(vec![1.0, 2.0]).median(), Some(1.5));
         assert_eq!(Samples::default().median(), None);
     }
+
+    #[test]
+    fn percentiles_take_the_nearest_rank() {
+        let hundred = Samples((1..=100).rev().map(f64::from).collect());
+        assert_eq!(hundred.percentile(0.5), Some(50.0));
+        assert_eq!(hundred.percentile(0.95), Some(95.0));
+        assert_eq!(hundred.percentile(1.0), Some(100.0));
+        assert_eq!(hundred.percentile(0.0), Some(1.0));
+        // With few samples the p95 is the largest: no value is made up.
+        let few = Samples(vec![40.0, 10.0, 30.0, 20.0]);
+        assert_eq!(few.percentile(0.95), Some(40.0));
+        assert_eq!(few.percentile(0.5), Some(20.0));
+        assert_eq!(Samples::default().percentile(0.95), None);
+    }
 }

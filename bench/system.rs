@@ -35,16 +35,45 @@ pub fn tree(pid: u32) -> Vec<u32> {
     found
 }
 
-/// CPU time (user + system) used so far by `pid` and its descendants.
+/// CPU time (user + system) used so far by `pid` and its descendants,
+/// counting the descendants that have already exited and been waited for
+/// (a recycled worker's time stays in the sum once it is gone).
 pub fn cpu_time(pid: u32) -> Duration {
+    let ticks: u64 = tree(pid)
+        .into_iter()
+        .map(|p| [14, 15, 16, 17].map(|f| stat_field(p, f).unwrap_or(0)).iter().sum::<u64>())
+        .sum();
+    from_ticks(ticks)
+}
+
+/// CPU time of this process's children that have exited and been waited
+/// for: what a short-lived child such as `soffice` cost, read around it.
+pub fn reaped_children_cpu_time() -> Duration {
+    let me = std::process::id();
+    from_ticks(stat_field(me, 16).unwrap_or(0) + stat_field(me, 17).unwrap_or(0))
+}
+
+fn from_ticks(ticks: u64) -> Duration {
     let ticks_per_second = rustix::param::clock_ticks_per_second().max(1) as f64;
-    let ticks: u64 =
-        tree(pid).into_iter().map(|p| stat_field(p, 14).unwrap_or(0) + stat_field(p, 15).unwrap_or(0)).sum();
     Duration::from_secs_f64(ticks as f64 / ticks_per_second)
 }
 
+/// Proportional set size of one process, in KiB: its resident pages, each
+/// shared page divided among the processes sharing it, so the sum over a
+/// tree of forked workers counts shared LibreOffice pages once.
+pub fn pss_kib(pid: u32) -> u64 {
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+    rollup
+        .lines()
+        .find(|l| l.starts_with("Pss:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
 /// Field `number` of `/proc/<pid>/stat`, numbered from 1 as in proc(5):
-/// 4 is the parent, 14 and 15 user and system time in ticks.
+/// 4 is the parent, 14 and 15 user and system time in ticks, 16 and 17
+/// those of its children that have exited and been waited for.
 fn stat_field(pid: u32, number: usize) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) is in parentheses and may hold spaces;
@@ -110,5 +139,52 @@ impl MemorySampler {
     pub fn stop(mut self) -> Vec<u64> {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         self.thread.take().map(|t| t.join().unwrap_or_default()).unwrap_or_default()
+    }
+}
+
+/// Samples the proportional memory (PSS) of a process tree until stopped,
+/// keeping its mean and peak. The tree is listed again every few samples,
+/// so workers started meanwhile are counted.
+pub struct TreeMemorySampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<TreeMemory>>,
+}
+
+/// The PSS of a process tree over a period, in KiB.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TreeMemory {
+    pub mean_kib: f64,
+    pub peak_kib: u64,
+}
+
+impl TreeMemorySampler {
+    /// Reading `smaps_rollup` walks a process's page tables: every 100 ms
+    /// keeps the sampler's own CPU small beside the services it watches.
+    const EVERY: Duration = Duration::from_millis(100);
+
+    pub fn start(roots: Vec<u32>) -> TreeMemorySampler {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let (mut total, mut count, mut peak) = (0u64, 0u64, 0u64);
+            let mut pids = Vec::new();
+            while count == 0 || !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                if count % 10 == 0 {
+                    pids = roots.iter().flat_map(|root| tree(*root)).collect();
+                }
+                let sample: u64 = pids.iter().map(|pid| pss_kib(*pid)).sum();
+                total += sample;
+                peak = peak.max(sample);
+                count += 1;
+                std::thread::sleep(Self::EVERY);
+            }
+            TreeMemory { mean_kib: total as f64 / count as f64, peak_kib: peak }
+        });
+        TreeMemorySampler { stop, thread: Some(thread) }
+    }
+
+    pub fn stop(mut self) -> TreeMemory {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.take().and_then(|t| t.join().ok()).unwrap_or_default()
     }
 }

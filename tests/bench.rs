@@ -29,6 +29,7 @@ fn the_benchmark_runs_every_scenario_and_writes_its_report() {
         "4. Watchers",
         "5. Streaming",
         "6. Cluster mode",
+        "7. Scaling",
         "## Targets",
     ] {
         assert!(report.contains(heading), "missing {heading}");
@@ -38,4 +39,6 @@ fn the_benchmark_runs_every_scenario_and_writes_its_report() {
     }
     let chart = std::fs::read_to_string(dir.path().join("benchmarks-throughput.svg")).unwrap();
     assert!(chart.starts_with("<svg") && chart.contains("polyline"));
+    let scaling = std::fs::read_to_string(dir.path().join("benchmarks-scaling.svg")).unwrap();
+    assert!(scaling.starts_with("<svg") && scaling.contains("polyline"));
 }
