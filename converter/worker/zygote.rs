@@ -32,6 +32,9 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// The process name of a forked worker (at most 15 bytes).
+const WORKER_NAME: &std::ffi::CStr = c"docconv-worker";
+
 /// How long LibreOffice's own threads may take to end after preinit.
 const THREADS_END_WITHIN: Duration = Duration::from_secs(15);
 
@@ -144,7 +147,13 @@ fn become_worker(control: &UnixStream, home: &Path, fds: [OwnedFd; 3]) -> std::i
         check(libc::setpgid(0, 0))?;
         check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL))?;
         libc::signal(libc::SIGCHLD, libc::SIG_DFL);
+        // Its command line is still the zygote's; the name tells a worker
+        // apart in `ps` and `/proc/PID/comm`.
+        check(libc::prctl(libc::PR_SET_NAME, WORKER_NAME.as_ptr()))?;
     }
+    // Relative paths resolve in its own directory, which is also how a
+    // forked worker's directory is found from outside (`/proc/PID/cwd`).
+    std::env::set_current_dir(home)?;
     // The originals; the control socket's handle is never dropped in the
     // child (it leaves with `_exit`), so its descriptor is closed once.
     drop(fds);
