@@ -417,6 +417,11 @@ pub fn worker_home(pid: u32) -> Option<PathBuf> {
     Some(home.canonicalize().unwrap_or(home))
 }
 
+/// Whether `pid` is a worker forked from the zygote (not exec'd).
+pub fn is_forked_worker(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.trim() == "docconv-worker")
+}
+
 pub fn process_alive(pid: u32) -> bool {
     // A zombie has exited; only its entry remains until it is reaped.
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
