@@ -100,6 +100,28 @@ async fn a_crashed_forked_worker_is_replaced_by_another_and_the_next_job_succeed
 }
 
 #[tokio::test]
+async fn a_killed_zygote_is_started_again_and_jobs_go_on() {
+    let server = Server::start(|c| c.worker_start = StartMode::Fork);
+    let mut client = server.client().await;
+    let zygotes = zygote_pids_under(server.data_dir.path());
+    assert_eq!(zygotes.len(), 1, "{zygotes:?}");
+    let worker = server.worker_pids()[0];
+    kill(zygotes[0]);
+    // Its workers die with it.
+    wait_until_gone(worker).await;
+
+    let job = submit_fixture(&mut client, "page_1.docx").await;
+    let done = wait_end(&mut client, &job.id).await;
+    assert_eq!(done.state(), JobState::Succeeded, "{done:?}");
+    let now = server.worker_pids();
+    assert_eq!(now.len(), 1, "{now:?}");
+    assert!(is_forked_worker(now[0]), "the replacement was not forked from a new zygote");
+    let zygotes_now = zygote_pids_under(server.data_dir.path());
+    assert_eq!(zygotes_now.len(), 1, "{zygotes_now:?}");
+    assert_ne!(zygotes_now[0], zygotes[0]);
+}
+
+#[tokio::test]
 async fn workers_started_by_exec_convert_as_before() {
     let server = Server::start(|c| c.worker_start = StartMode::Exec);
     let mut client = server.client().await;

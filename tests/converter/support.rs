@@ -417,6 +417,25 @@ pub fn worker_home(pid: u32) -> Option<PathBuf> {
     Some(home.canonicalize().unwrap_or(home))
 }
 
+/// The worker zygote of the converter whose data is in `data_dir`.
+pub fn zygote_pids_under(data_dir: &Path) -> Vec<u32> {
+    let marker = data_dir.to_string_lossy().into_owned();
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(" worker-zygote ") && cmdline.contains(&marker) && !is_forked_worker(pid) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
 /// Whether `pid` is a worker forked from the zygote (not exec'd).
 pub fn is_forked_worker(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.trim() == "docconv-worker")
