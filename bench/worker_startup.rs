@@ -13,7 +13,15 @@
 //! processes, so it is what each worker adds to the machine; with a zygote
 //! its own PSS is shared out over the workers. The figures go to
 //! `docs/performance.md`.
+//!
+//! Last, the service itself is restarted: `docconv converter` with 2
+//! workers on a data directory an earlier run left (the format probe's
+//! answer kept), timed from its start to ready (health SERVING) and to its
+//! first PDF.
 
+use crate::documents::Document;
+use crate::peers;
+use crate::service::Service;
 use crate::stats::Samples;
 use clap::Args;
 use docconv_worker::proto::Convert;
@@ -42,6 +50,9 @@ pub struct WorkerStartupArgs {
     /// Ways of starting workers to compare, comma-separated
     #[arg(long, value_delimiter = ',', default_value = "exec,fork")]
     start: Vec<StartMode>,
+    /// Restarts of the service per way of starting workers
+    #[arg(long, default_value_t = 3)]
+    restarts: usize,
 }
 
 /// One worker's figures.
@@ -85,6 +96,7 @@ pub fn run(args: WorkerStartupArgs) -> Result<(), String> {
             series.replacements.push(figures.replacement);
         }
     }
+    let restarts = runtime.block_on(restarts(&spec.exe, &work, &args.start, args.restarts))?;
     let _ = std::fs::remove_dir_all(&work);
     println!(
         "| workers | start | spawn → ready (median, max) | spawn → warm (median, max) | PSS per worker (mean) | rounds |"
@@ -104,7 +116,52 @@ pub fn run(args: WorkerStartupArgs) -> Result<(), String> {
             println!("\nZygote ready ({} workers): median {median:.0} ms", series.count);
         }
     }
+    println!("\nThe service restarted (2 workers, the probe's answer kept):\n");
+    println!("| start | start → ready (median, max) | start → first PDF (median, max) | restarts |");
+    println!("|---|---|---|---|");
+    for (mode, ready, first) in &restarts {
+        let ms =
+            |s: &Samples| format!("{:.0} ms, {:.0} ms", s.median().unwrap_or(0.0), s.percentile(1.0).unwrap_or(0.0));
+        println!("| {mode:?} | {} | {} | {} |", ms(ready), ms(first), args.restarts);
+    }
     Ok(())
+}
+
+/// Starts the service once per way of starting workers (so that its data
+/// directory holds the probe's answer), then restarts it `count` times,
+/// the ways taking turns. Returns ready and first-PDF times per way.
+async fn restarts(
+    exe: &Path,
+    work: &Path,
+    modes: &[StartMode],
+    count: usize,
+) -> Result<Vec<(StartMode, Samples, Samples)>, String> {
+    let document = Document { name: "warm.docx".into(), path: work.join("warm.docx") };
+    let mut results: Vec<(StartMode, Samples, Samples)> =
+        modes.iter().map(|&m| (m, Samples::default(), Samples::default())).collect();
+    let data_dir = |mode: StartMode| work.join(format!("service-{mode:?}"));
+    let args = |mode: StartMode| {
+        let mode = match mode {
+            StartMode::Fork => "fork",
+            StartMode::Exec => "exec",
+        };
+        ["--workers", "2", "--worker-start", mode]
+    };
+    for &mode in modes {
+        let _ = std::fs::remove_dir_all(data_dir(mode));
+        let first = Service::restart(exe, &data_dir(mode), &args(mode))?;
+        first.wait_ready().await?;
+    }
+    for _ in 0..count {
+        for (mode, ready, first_pdf) in &mut results {
+            let service = Service::restart(exe, &data_dir(*mode), &args(*mode))?;
+            ready.push_duration(service.wait_ready().await?);
+            let mut client = peers::connect(service.grpc).await?;
+            peers::docconv_convert(&mut client, &document).await?;
+            first_pdf.push_duration(service.started().elapsed());
+        }
+    }
+    Ok(results)
 }
 
 /// The figures of one worker count and way of starting, over the rounds.
