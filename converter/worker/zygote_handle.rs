@@ -122,8 +122,16 @@ impl Zygote {
             read_answer(&control, FORK_ANSWER_WITHIN)
         })
         .await
-        .map_err(|e| WorkerError::Died(e.to_string()))?
-        .map_err(|e| WorkerError::Died(format!("the zygote did not answer: {e}")))?;
+        .map_err(|e| WorkerError::Died(e.to_string()))?;
+        let pid = match pid {
+            Ok(pid) => pid,
+            Err(e) => {
+                // A late answer would be taken for the next request's, and
+                // name the wrong process: this zygote is done with.
+                let _ = self.process.lock().unwrap().start_kill();
+                return Err(WorkerError::Died(format!("the zygote did not answer: {e}")));
+            }
+        };
         if pid == 0 {
             return Err(WorkerError::Spawn(std::io::Error::other("the zygote could not fork")));
         }
