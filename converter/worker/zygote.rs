@@ -109,16 +109,23 @@ fn fork_worker(
     profile: &Path,
     [stdin, stdout, stderr]: [OwnedFd; 3],
 ) -> u32 {
-    // SAFETY: this process is single-threaded (checked before the first
-    // fork, and it starts no thread after), so the child inherits no lock
-    // held by another thread.
+    // Checked before every fork, not only the first: cheap, and nothing
+    // else guarantees LibreOffice starts no thread later.
+    if let Err(e) = until_single_threaded(THREADS_END_WITHIN) {
+        eprintln!("docconv worker-zygote: {e}; not forking");
+        return 0;
+    }
+    // SAFETY: getpid has no preconditions.
+    let zygote = unsafe { libc::getpid() };
+    // SAFETY: this process is single-threaded (checked just above), so the
+    // child inherits no lock held by another thread.
     match unsafe { libc::fork() } {
         -1 => {
             eprintln!("docconv worker-zygote: fork failed: {}", std::io::Error::last_os_error());
             0
         }
         0 => {
-            let code = match become_worker(control, home, [stdin, stdout, stderr]) {
+            let code = match become_worker(control, zygote, home, [stdin, stdout, stderr]) {
                 Ok(()) => child::run(program_dir, profile, home, Some(shared_dir)),
                 Err(e) => {
                     eprintln!("docconv worker: cannot set up the forked process: {e}");
@@ -135,7 +142,7 @@ fn fork_worker(
 
 /// In the forked child: takes its own pipes, process group and
 /// environment, as `handle` gives an exec'd worker.
-fn become_worker(control: &UnixStream, home: &Path, fds: [OwnedFd; 3]) -> std::io::Result<()> {
+fn become_worker(control: &UnixStream, zygote: libc::pid_t, home: &Path, fds: [OwnedFd; 3]) -> std::io::Result<()> {
     let check = |result: libc::c_int| if result < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) };
     // SAFETY: descriptor and process calls on this process only, each
     // checked; the child is single-threaded.
@@ -146,6 +153,10 @@ fn become_worker(control: &UnixStream, home: &Path, fds: [OwnedFd; 3]) -> std::i
         }
         check(libc::setpgid(0, 0))?;
         check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL))?;
+        // The zygote may have died before the line above took effect.
+        if libc::getppid() != zygote {
+            return Err(std::io::Error::other("the zygote is gone"));
+        }
         libc::signal(libc::SIGCHLD, libc::SIG_DFL);
         // Its command line is still the zygote's; the name tells a worker
         // apart in `ps` and `/proc/PID/comm`.
