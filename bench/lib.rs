@@ -23,6 +23,7 @@ mod stats;
 mod streaming;
 mod system;
 mod watchers;
+pub mod worker_startup;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;

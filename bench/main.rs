@@ -24,6 +24,9 @@ struct Cli {
 enum Command {
     /// Write the reliability report from the cases the tests recorded
     Reliability(docconv_bench::reliability::ReliabilityArgs),
+    /// Time workers from spawn to ready and to warm, and their memory, with
+    /// 2, 4 and 8 started together
+    WorkerStartup(docconv_bench::worker_startup::WorkerStartupArgs),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Reliability(args)) => docconv_bench::reliability::run(args),
+        Some(Command::WorkerStartup(args)) => docconv_bench::worker_startup::run(args),
         None => docconv_bench::run(cli.args),
     };
     match result {

@@ -8,7 +8,7 @@ use docconv::proto::v1::{
     Job, JobState, ReadResultRequest, SubmitHeader, SubmitRequest, WatchJobRequest, submit_request, watch_job_response,
 };
 use docconv_worker::proto::Convert;
-use docconv_worker::{Outcome, Worker, WorkerSpec};
+use docconv_worker::{Outcome, StartMode, Worker, WorkerSpec};
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
@@ -144,6 +144,7 @@ impl Floor {
             scratch_dir: work.join("floor"),
             start_timeout: Duration::from_secs(60),
             profile_blocks_links: true,
+            start: StartMode::Exec,
         };
         let worker = Worker::start(&spec).await.map_err(|e| e.to_string())?;
         Ok(Floor { worker, dir })

@@ -12,6 +12,8 @@ pub struct Service {
     pub http: Option<SocketAddr>,
     data_dir: PathBuf,
     started: Instant,
+    /// Whether the data directory goes with the service.
+    owns_data: bool,
 }
 
 impl Service {
@@ -20,6 +22,22 @@ impl Service {
     pub fn start(exe: &Path, work: &Path, name: &str, with_gateway: bool, args: &[&str]) -> Result<Service, String> {
         let data_dir = work.join(name);
         let _ = std::fs::remove_dir_all(&data_dir);
+        Service::spawn(exe, data_dir, with_gateway, args, true)
+    }
+
+    /// `docconv converter` on `data_dir` as an earlier run left it: a
+    /// restart. The directory stays when this one stops.
+    pub fn restart(exe: &Path, data_dir: &Path, args: &[&str]) -> Result<Service, String> {
+        Service::spawn(exe, data_dir.to_path_buf(), false, args, false)
+    }
+
+    fn spawn(
+        exe: &Path,
+        data_dir: PathBuf,
+        with_gateway: bool,
+        args: &[&str],
+        owns_data: bool,
+    ) -> Result<Service, String> {
         let grpc: SocketAddr = format!("127.0.0.1:{}", super::system::free_port()).parse().unwrap();
         let http: Option<SocketAddr> =
             with_gateway.then(|| format!("127.0.0.1:{}", super::system::free_port()).parse().unwrap());
@@ -39,7 +57,7 @@ impl Service {
             .stdout(Stdio::null())
             .spawn()
             .map_err(|e| format!("cannot start docconv: {e}"))?;
-        Ok(Service { child, grpc, http, data_dir, started })
+        Ok(Service { child, grpc, http, data_dir, started, owns_data })
     }
 
     pub fn pid(&self) -> u32 {
@@ -182,6 +200,8 @@ impl Drop for Service {
     fn drop(&mut self) {
         // Workers die with their parent (PR_SET_PDEATHSIG).
         self.kill();
-        let _ = std::fs::remove_dir_all(&self.data_dir);
+        if self.owns_data {
+            let _ = std::fs::remove_dir_all(&self.data_dir);
+        }
     }
 }

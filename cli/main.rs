@@ -122,6 +122,16 @@ enum Command {
         #[arg(long)]
         home: PathBuf,
     },
+    /// Internal: the worker zygote, which holds LibreOffice preinitialised
+    /// and forks workers from it, started by the converter.
+    #[command(hide = true)]
+    WorkerZygote {
+        #[arg(long)]
+        program_dir: PathBuf,
+        /// The profile every forked worker's configuration comes from.
+        #[arg(long)]
+        profile_dir: PathBuf,
+    },
     /// Internal: LibreOfficeKit with nothing of docconv around it, the
     /// benchmark's true engine floor.
     #[command(hide = true)]
@@ -181,7 +191,10 @@ fn main() -> ExitCode {
         // The worker is single-threaded and must not start a tokio runtime
         // or logging: LibreOffice owns its process.
         Command::Worker { program_dir, profile_dir, home } => {
-            return ExitCode::from(docconv_worker::child::run(&program_dir, &profile_dir, &home) as u8);
+            return ExitCode::from(docconv_worker::child::run(&program_dir, &profile_dir, &home, None) as u8);
+        }
+        Command::WorkerZygote { program_dir, profile_dir } => {
+            return ExitCode::from(docconv_worker::zygote::run(&program_dir, &profile_dir) as u8);
         }
         Command::BareEngine { program_dir, profile_dir } => {
             return ExitCode::from(docconv_worker::bare::run(&program_dir, &profile_dir) as u8);

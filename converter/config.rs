@@ -20,6 +20,13 @@ pub struct ConverterConfig {
     #[arg(long, env = "DOCCONV_WORKERS")]
     pub workers: Option<usize>,
 
+    /// How workers start: `fork` from a zygote that holds LibreOffice
+    /// preinitialised (faster, and workers share its memory; exec'd
+    /// instead whenever the zygote cannot be had), or `exec`, each a fresh
+    /// process loading LibreOffice itself
+    #[arg(long, env = "DOCCONV_WORKER_START", default_value = "fork")]
+    pub worker_start: docconv_worker::StartMode,
+
     /// Seconds a conversion may take before its worker is killed
     #[arg(long, env = "DOCCONV_JOB_TIMEOUT_SECS", default_value_t = 60)]
     pub job_timeout_secs: u64,

@@ -113,6 +113,7 @@ pub async fn run(
         scratch_dir,
         start_timeout: Duration::from_secs(60),
         profile_blocks_links: !config.insecure_profile_allows_links,
+        start: config.worker_start,
     };
     let pool_config = PoolConfig {
         workers: config.workers(),
@@ -123,7 +124,7 @@ pub async fn run(
         probe_cache: Some(ProbeCache::new(data_dir.join("formats.json"), &config.libreoffice_dir)),
     };
     let workers = pool_config.workers;
-    let pool = Pool::start(jobs.clone(), Arc::new(Processes(spec)), pool_config)
+    let pool = Pool::start(jobs.clone(), Arc::new(Processes::new(spec)), pool_config)
         .map_err(|e| StartError(format!("cannot prepare the worker directory: {e}")))?;
 
     let (health, health_service) = tonic_health::server::health_reporter();

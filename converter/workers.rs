@@ -1,13 +1,15 @@
 //! What the pool needs of a worker, as traits: `Launcher` starts one,
 //! `WorkerProcess` converts with it. `Processes` is the real thing (a
-//! `docconv worker` process with LibreOffice in it); the pool's tests use
+//! worker process with LibreOffice in it, forked from the zygote or a
+//! fresh `docconv worker`); the pool's tests use
 //! a fake that converts without LibreOffice, so supervision (deadlines,
 //! retries, recycling, cancellation) is tested in milliseconds.
 
 use async_trait::async_trait;
 use docconv_worker::proto::{Convert, Sandbox};
-use docconv_worker::{Outcome, Progress, Worker, WorkerError, WorkerSpec};
+use docconv_worker::{Outcome, Progress, StartMode, Worker, WorkerError, WorkerSpec, Zygote};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// One worker, able to convert a document at a time.
 #[async_trait]
@@ -42,16 +44,55 @@ pub trait Launcher: Send + Sync + 'static {
 }
 
 /// Real worker processes, as `spec` says to start them.
-pub struct Processes(pub WorkerSpec);
+pub struct Processes {
+    spec: WorkerSpec,
+    /// The zygote workers are forked from, started with the first worker
+    /// and again after it dies.
+    zygote: tokio::sync::Mutex<Option<Arc<Zygote>>>,
+}
+
+impl Processes {
+    pub fn new(spec: WorkerSpec) -> Processes {
+        Processes { spec, zygote: tokio::sync::Mutex::new(None) }
+    }
+
+    /// The running zygote, started if there is none; `None` if it cannot
+    /// be started (workers are then exec'd).
+    async fn zygote(&self) -> Option<Arc<Zygote>> {
+        let mut zygote = self.zygote.lock().await;
+        if let Some(running) = zygote.as_ref().filter(|z| z.is_running()) {
+            return Some(running.clone());
+        }
+        *zygote = match Zygote::start(&self.spec).await {
+            Ok(started) => Some(Arc::new(started)),
+            Err(e) => {
+                tracing::warn!("cannot start the worker zygote ({e}); starting workers by exec");
+                None
+            }
+        };
+        zygote.clone()
+    }
+}
 
 #[async_trait]
 impl Launcher for Processes {
     async fn start(&self) -> Result<Box<dyn WorkerProcess>, WorkerError> {
-        Ok(Box::new(Worker::start(&self.0).await?))
+        if self.spec.start == StartMode::Fork
+            && let Some(zygote) = self.zygote().await
+        {
+            match Worker::fork(&self.spec, &zygote).await {
+                Ok(worker) => return Ok(Box::new(worker)),
+                // The zygote is replaced when it is found dead; a worker
+                // that failed to start is replaced as any other.
+                Err(e) if zygote.is_running() => return Err(e),
+                Err(e) => tracing::warn!("the worker zygote died ({e}); starting this worker by exec"),
+            }
+        }
+        Ok(Box::new(Worker::start(&self.spec).await?))
     }
 
     fn samples_dir(&self) -> PathBuf {
-        self.0.scratch_dir.clone()
+        self.spec.scratch_dir.clone()
     }
 }
 

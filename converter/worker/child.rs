@@ -34,7 +34,9 @@ struct Current {
 /// Runs the worker until stdin closes; returns the process exit code.
 /// `home` is the worker's private directory (profile, temporary files and
 /// the job being converted): once confined, the only place it can write.
-pub fn run(program_dir: &Path, profile_dir: &Path, home: &Path) -> i32 {
+/// `shared` is a directory it may also read: the zygote's, for a worker
+/// forked from one (see `zygote`).
+pub fn run(program_dir: &Path, profile_dir: &Path, home: &Path, shared: Option<&Path>) -> i32 {
     let events = match take_stdout_for_events() {
         Ok(file) => Rc::new(RefCell::new(file)),
         Err(e) => {
@@ -44,7 +46,7 @@ pub fn run(program_dir: &Path, profile_dir: &Path, home: &Path) -> i32 {
     };
     // Confined before LibreOffice is loaded, so nothing it does is outside.
     let install = program_dir.parent().unwrap_or(program_dir);
-    let confinement = sandbox::enter(install, home);
+    let confinement = sandbox::enter(install, home, shared);
     let office = match Office::init(program_dir, profile_dir) {
         Ok(office) => office,
         Err(e) => {

@@ -13,13 +13,37 @@
 
 use super::profile;
 use super::protocol::{read_frame_async, write_frame_async};
+use super::zygote_handle::{Forked, Zygote};
 use crate::proto::{Convert, Event, Failed, Request, Sandbox, event, request};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, BufReader};
+use tokio::process::{Child, Command};
+
+/// How workers are started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartMode {
+    /// Forked from a zygote holding LibreOffice preinitialised (see
+    /// `zygote`); exec'd when the zygote cannot be had.
+    Fork,
+    /// A fresh `docconv worker` process, loading LibreOffice itself.
+    Exec,
+}
+
+impl std::str::FromStr for StartMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<StartMode, String> {
+        match s {
+            "fork" => Ok(StartMode::Fork),
+            "exec" => Ok(StartMode::Exec),
+            _ => Err(format!("{s:?} is neither fork nor exec")),
+        }
+    }
+}
 
 /// How to start workers.
 #[derive(Clone, Debug)]
@@ -35,6 +59,7 @@ pub struct WorkerSpec {
     /// Whether the profile tells LibreOffice to refuse links (always, but
     /// for tests that show the sandbox holds on its own).
     pub profile_blocks_links: bool,
+    pub start: StartMode,
 }
 
 /// Why talking to a worker failed. Any of these means the process is gone
@@ -73,9 +98,9 @@ pub enum Outcome {
 }
 
 pub struct Worker {
-    child: Child,
-    stdin: ChildStdin,
-    events: ChildStdout,
+    process: Process,
+    stdin: Box<dyn AsyncWrite + Send + Unpin>,
+    events: Box<dyn AsyncRead + Send + Unpin>,
     /// Removed when the worker goes; holds its profile and temp files.
     home: PathBuf,
     pub jobs_done: u32,
@@ -83,24 +108,36 @@ pub struct Worker {
     pub sandbox: Sandbox,
 }
 
+/// The worker's process: our child when exec'd; the zygote's when forked,
+/// followed through a pidfd (which, unlike the PID, can never name another
+/// process once the worker is gone).
+enum Process {
+    Spawned(Child),
+    Forked { pid: u32, pidfd: Option<OwnedFd> },
+}
+
 static NEXT_WORKER: AtomicU64 = AtomicU64::new(1);
+
+/// Creates a worker's private directory: its profile, temporary files and
+/// job folder. Returns the directory and the profile's.
+pub(crate) fn create_home(spec: &WorkerSpec, kind: &str) -> Result<(PathBuf, PathBuf), WorkerError> {
+    let home =
+        spec.scratch_dir.join(format!("{kind}-{}-{}", std::process::id(), NEXT_WORKER.fetch_add(1, Ordering::Relaxed)));
+    let _ = std::fs::remove_dir_all(&home);
+    let install = spec.program_dir.parent().unwrap_or(&spec.program_dir);
+    profile::create(&home.join("profile"), install, spec.profile_blocks_links)
+        .and_then(|()| std::fs::create_dir_all(home.join("tmp")))
+        .and_then(|()| std::fs::create_dir_all(home.join(JOB_DIR)))
+        .map_err(WorkerError::Spawn)?;
+    let home = home.canonicalize().map_err(WorkerError::Spawn)?;
+    Ok((home.clone(), home.join("profile")))
+}
 
 impl Worker {
     /// Starts a worker and waits until LibreOffice is loaded in it.
     pub async fn start(spec: &WorkerSpec) -> Result<Worker, WorkerError> {
-        let home = spec.scratch_dir.join(format!(
-            "worker-{}-{}",
-            std::process::id(),
-            NEXT_WORKER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&home);
-        let (profile_dir, tmp_dir) = (home.join("profile"), home.join("tmp"));
-        profile::create(&profile_dir, spec.profile_blocks_links)
-            .and_then(|()| std::fs::create_dir_all(&tmp_dir))
-            .and_then(|()| std::fs::create_dir_all(home.join(JOB_DIR)))
-            .map_err(WorkerError::Spawn)?;
-
-        let home = home.canonicalize().map_err(WorkerError::Spawn)?;
+        let (home, profile_dir) = create_home(spec, "worker")?;
+        let tmp_dir = home.join("tmp");
         let extensions_cache = super::lok::file_url(&home.join("shared-extensions"))
             .map_err(|e| WorkerError::Spawn(std::io::Error::other(e)))?;
         let mut command = Command::new(&spec.exe);
@@ -148,8 +185,40 @@ impl Worker {
         if let Some(stderr) = child.stderr.take() {
             tokio::spawn(forward_stderr(pid, stderr));
         }
-        let mut worker = Worker { child, stdin, events, home, jobs_done: 0, sandbox: Sandbox::default() };
-        match tokio::time::timeout(spec.start_timeout, worker.next_event()).await {
+        let process = Process::Spawned(child);
+        let worker = Worker::new(process, Box::new(stdin), Box::new(events), home);
+        worker.until_ready(spec.start_timeout).await
+    }
+
+    /// Forks a worker from `zygote` and waits until LibreOffice has
+    /// finished starting in it.
+    pub async fn fork(spec: &WorkerSpec, zygote: &Zygote) -> Result<Worker, WorkerError> {
+        let (home, profile_dir) = create_home(spec, "worker")?;
+        let Forked { pid, pidfd, stdin, events, stderr } = match zygote.fork(&home, &profile_dir).await {
+            Ok(forked) => forked,
+            Err(e) => {
+                remove_dir_later(&home);
+                return Err(e);
+            }
+        };
+        tokio::spawn(forward_stderr(pid, stderr));
+        let process = Process::Forked { pid, pidfd };
+        let worker = Worker::new(process, Box::new(stdin), Box::new(events), home);
+        worker.until_ready(spec.start_timeout).await
+    }
+
+    fn new(
+        process: Process,
+        stdin: Box<dyn AsyncWrite + Send + Unpin>,
+        events: Box<dyn AsyncRead + Send + Unpin>,
+        home: PathBuf,
+    ) -> Worker {
+        Worker { process, stdin, events, home, jobs_done: 0, sandbox: Sandbox::default() }
+    }
+
+    async fn until_ready(self, limit: Duration) -> Result<Worker, WorkerError> {
+        let mut worker = self;
+        match tokio::time::timeout(limit, worker.next_event()).await {
             Ok(Ok(Event { kind: Some(event::Kind::Ready(ready)) })) => {
                 worker.sandbox = ready.sandbox.unwrap_or_default();
                 Ok(worker)
@@ -166,7 +235,10 @@ impl Worker {
     }
 
     pub fn pid(&self) -> Option<u32> {
-        self.child.id()
+        match &self.process {
+            Process::Spawned(child) => child.id(),
+            Process::Forked { pid, pidfd } => pidfd.as_ref().is_none_or(still_running).then_some(*pid),
+        }
     }
 
     /// Resident memory of the worker process, from `/proc`.
@@ -239,7 +311,11 @@ impl Worker {
     }
 
     async fn exit_status(&mut self) -> String {
-        match tokio::time::timeout(Duration::from_secs(2), self.child.wait()).await {
+        let Process::Spawned(child) = &mut self.process else {
+            // The zygote reaps its children; the status is not ours to see.
+            return "its event pipe closed".into();
+        };
+        match tokio::time::timeout(Duration::from_secs(2), child.wait()).await {
             Ok(Ok(status)) => status.to_string(),
             _ => "its event pipe closed".into(),
         }
@@ -247,11 +323,14 @@ impl Worker {
 
     /// Kills the worker's whole process group at once.
     pub fn kill(&mut self) {
-        if let Some(pid) = self.child.id() {
-            // SAFETY: signalling our own child's process group.
+        if let Some(pid) = self.pid() {
+            // SAFETY: signalling the worker's own process group (its PID,
+            // which is still the worker's: checked just above).
             unsafe { libc::killpg(pid as libc::pid_t, libc::SIGKILL) };
         }
-        let _ = self.child.start_kill();
+        if let Process::Spawned(child) = &mut self.process {
+            let _ = child.start_kill();
+        }
     }
 }
 
@@ -313,7 +392,7 @@ fn unstage(window: &Path, staged_input: &Path, wanted: &Path) -> std::io::Result
 }
 
 /// Deleting a profile is a few hundred files; keep it off the async threads.
-fn remove_dir_later(dir: &Path) {
+pub(crate) fn remove_dir_later(dir: &Path) {
     let dir = dir.to_path_buf();
     std::thread::spawn(move || {
         // LibreOffice may still be writing for a moment after the kill.
@@ -322,8 +401,17 @@ fn remove_dir_later(dir: &Path) {
     });
 }
 
+/// Whether the process behind `pidfd` has not ended: a pidfd becomes
+/// readable when its process exits.
+fn still_running(pidfd: &OwnedFd) -> bool {
+    let mut poll = libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    // SAFETY: polls one valid descriptor without waiting.
+    let ready = unsafe { libc::poll(&mut poll, 1, 0) };
+    ready == 0
+}
+
 /// LibreOffice writes warnings to stderr; keep them in our log, not lost.
-async fn forward_stderr(pid: u32, stderr: tokio::process::ChildStderr) {
+pub(crate) async fn forward_stderr(pid: u32, stderr: impl AsyncRead + Unpin) {
     let mut lines = BufReader::new(stderr).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         tracing::debug!(worker = pid, "{line}");

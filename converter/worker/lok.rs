@@ -317,6 +317,34 @@ unsafe extern "C" fn trampoline(kind: c_int, payload: *const c_char, data: *mut 
     }
 }
 
+/// `lok_preinit`: loads LibreOffice's libraries, services and shared data
+/// into this process without starting it, so that processes forked from it
+/// share those pages and only finish the start (`Office::init`). The
+/// configuration it loads is read from the profile named by the
+/// `UserInstallation` bootstrap variable, not from `profile_dir` (passed
+/// all the same, as LibreOffice expects one): a forked process keeps that
+/// configuration whatever profile it starts with.
+pub fn preinit(program_dir: &Path, profile_dir: &Path) -> Result<(), String> {
+    let handle = open_library(program_dir)?;
+    let name = CString::new("lok_preinit").unwrap();
+    // SAFETY: dlsym on a live handle with a NUL-terminated name.
+    let sym = unsafe { libc::dlsym(handle, name.as_ptr()) };
+    if sym.is_null() {
+        return Err("this LibreOffice has no lok_preinit".into());
+    }
+    type Preinit = unsafe extern "C" fn(*const c_char, *const c_char) -> c_int;
+    // SAFETY: `lok_preinit(install_path, user_profile_url)` has had this
+    // signature since LibreOffice 5.1.
+    let preinit: Preinit = unsafe { std::mem::transmute::<*mut c_void, Preinit>(sym) };
+    let dir = c_string(program_dir.to_str().ok_or("program dir is not UTF-8")?)?;
+    let profile = c_string(&file_url(profile_dir)?)?;
+    // SAFETY: both arguments are valid C strings that outlive the call.
+    match unsafe { preinit(dir.as_ptr(), profile.as_ptr()) } {
+        0 => Ok(()),
+        code => Err(format!("lok_preinit failed ({code})")),
+    }
+}
+
 fn open_library(program_dir: &Path) -> Result<*mut c_void, String> {
     // LOK's own loader tries libsofficeapp first; Debian ships the merged library.
     let mut errors = Vec::new();

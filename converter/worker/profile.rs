@@ -35,9 +35,16 @@ const SETTINGS: &[(&str, &str, &str)] = &[
     ("/org.openoffice.Office.Recovery/RecoveryInfo", "Enabled", "false"),
 ];
 
-/// Creates a fresh profile in `dir` (which should be empty). Only tests
-/// that show the sandbox holds by itself pass `block_links: false`.
-pub fn create(dir: &Path, block_links: bool) -> io::Result<()> {
+/// Where LibreOffice remembers the version that last ran with a profile.
+/// A profile that has none (every new one) or another makes LibreOffice
+/// treat the start as its first after an upgrade, and run its graphics
+/// self-test (`GraphicsRenderTests`) for about a second before it is ready.
+const LAST_VERSION: (&str, &str) = ("/org.openoffice.Setup/Product", "ooSetupLastVersion");
+
+/// Creates a fresh profile in `dir` (which should be empty) for the
+/// LibreOffice installed in `install`. Only tests that show the sandbox
+/// holds by itself pass `block_links: false`.
+pub fn create(dir: &Path, install: &Path, block_links: bool) -> io::Result<()> {
     let user = dir.join("user");
     std::fs::create_dir_all(&user)?;
     let mut xml = String::from(
@@ -46,12 +53,57 @@ pub fn create(dir: &Path, block_links: bool) -> io::Result<()> {
          xmlns:xs=\"http://www.w3.org/2001/XMLSchema\" \
          xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\n",
     );
-    let block = block_links.then_some(&BLOCK_LINKS);
-    for (path, name, value) in SETTINGS.iter().chain(block) {
+    let version = installed_version(install);
+    let block = block_links.then_some(BLOCK_LINKS);
+    let last_version = version.as_deref().map(|v| (LAST_VERSION.0, LAST_VERSION.1, v));
+    for (path, name, value) in SETTINGS.iter().copied().chain(block).chain(last_version) {
         xml.push_str(&format!(
             "<item oor:path=\"{path}\"><prop oor:name=\"{name}\" oor:op=\"fuse\"><value>{value}</value></prop></item>\n"
         ));
     }
     xml.push_str("</oor:items>\n");
     std::fs::write(user.join("registrymodifications.xcu"), xml)
+}
+
+/// The installation's version as the configuration names it ("7.4"): the
+/// default of `ooSetupVersion` in its main registry file. `None` if it
+/// cannot be read; the profile then just starts more slowly.
+fn installed_version(install: &Path) -> Option<String> {
+    let registry = std::fs::read_to_string(install.join("share/registry/main.xcd")).ok()?;
+    let after = &registry[registry.find("oor:name=\"ooSetupVersion\">")?..];
+    let value = &after[after.find("<value>")? + "<value>".len()..];
+    let version = &value[..value.find("</value>")?];
+    let plain = !version.is_empty() && version.len() < 16 && version.chars().all(|c| c.is_ascii_digit() || c == '.');
+    plain.then(|| version.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_profile_names_the_installed_version() {
+        let install = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(install.path().join("share/registry")).unwrap();
+        std::fs::write(
+            install.path().join("share/registry/main.xcd"),
+            "<prop oor:name=\"ooSetupVersion\">\n  <value>7.4</value>\n</prop>",
+        )
+        .unwrap();
+        let profile = tempfile::tempdir().unwrap();
+        create(profile.path(), install.path(), true).unwrap();
+        let written = std::fs::read_to_string(profile.path().join("user/registrymodifications.xcu")).unwrap();
+        assert!(written.contains("oor:name=\"ooSetupLastVersion\" oor:op=\"fuse\"><value>7.4</value>"), "{written}");
+        assert!(written.contains("BlockUntrustedRefererLinks"));
+    }
+
+    #[test]
+    fn without_a_readable_version_the_profile_has_the_rest() {
+        let profile = tempfile::tempdir().unwrap();
+        create(profile.path(), Path::new("/nonexistent"), false).unwrap();
+        let written = std::fs::read_to_string(profile.path().join("user/registrymodifications.xcu")).unwrap();
+        assert!(!written.contains("ooSetupLastVersion"));
+        assert!(!written.contains("BlockUntrustedRefererLinks"));
+        assert!(written.contains("DisableMacrosExecution"));
+    }
 }

@@ -72,14 +72,14 @@ const LANDLOCK_ABI: ABI = ABI::V6;
 /// Confines the calling process (which must not have started threads yet:
 /// seccomp and Landlock apply to the calling thread and what it starts).
 /// `install` is LibreOffice's installation; `home` the worker's private
-/// directory, the only place it may write.
-pub fn enter(install: &Path, home: &Path) -> Sandbox {
+/// directory, the only place it may write; `shared` one more it may read.
+pub fn enter(install: &Path, home: &Path, shared: Option<&Path>) -> Sandbox {
     let mut report = Sandbox::default();
     match isolate_network() {
         Ok(how) => report.network = how.into(),
         Err(why) => report.problems.push(format!("no network namespace: {why}")),
     }
-    match confine_files(install, home) {
+    match confine_files(install, home, shared) {
         Ok(how) => report.filesystem = how,
         Err(why) => report.problems.push(format!("no file system confinement: {why}")),
     }
@@ -107,12 +107,16 @@ fn isolate_network() -> Result<&'static str, String> {
     Err(format!("{privileged}; in a user namespace: {unprivileged}"))
 }
 
-fn confine_files(install: &Path, home: &Path) -> Result<String, String> {
+fn confine_files(install: &Path, home: &Path, shared: Option<&Path>) -> Result<String, String> {
     let error = |e: landlock::RulesetError| e.to_string();
     let read = AccessFs::from_read(LANDLOCK_ABI);
     let all = AccessFs::from_all(LANDLOCK_ABI);
-    let readable: Vec<PathBuf> =
-        READ_ONLY.iter().map(PathBuf::from).chain(std::iter::once(install.to_path_buf())).collect();
+    let readable: Vec<PathBuf> = READ_ONLY
+        .iter()
+        .map(PathBuf::from)
+        .chain([install.to_path_buf()])
+        .chain(shared.map(Path::to_path_buf))
+        .collect();
     let status = landlock::Ruleset::default()
         // Best effort: an older kernel enforces what it knows.
         .set_compatibility(CompatLevel::BestEffort)
@@ -208,7 +212,7 @@ mod tests {
         let home = dir.join("home");
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let address = listener.local_addr().unwrap();
-        let report = enter(Path::new("/usr/lib/libreoffice"), &home);
+        let report = enter(Path::new("/usr/lib/libreoffice"), &home, None);
         println!("probe: confined: {report:?}");
 
         if !report.filesystem.is_empty() {

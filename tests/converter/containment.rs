@@ -9,6 +9,7 @@
 use crate::reliability::Case;
 use crate::support::*;
 use docconv::proto::v1::{GetServerInfoRequest, JobState, ListFormatsRequest, SubmitHeader, WorkerSandbox};
+use docconv_worker::StartMode;
 use std::sync::Arc;
 use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
@@ -295,6 +296,33 @@ async fn the_workers_sandbox_is_reported_as_the_kernel_allows_it() {
         assert!(sandbox.network.starts_with("network namespace"), "{sandbox:?}");
     }
     assert!(sandbox.syscalls.starts_with("seccomp"), "{sandbox:?}");
+}
+
+/// Forked from the zygote, a worker confines itself as an exec'd one
+/// does: its own process group, a system call filter, no new privileges,
+/// its own network namespace, and a document's links stay unread with
+/// only the sandbox to stop them.
+#[tokio::test]
+async fn a_forked_worker_is_sandboxed_like_an_execd_one() {
+    let server = Server::start(|c| {
+        c.worker_start = StartMode::Fork;
+        c.insecure_profile_allows_links = true;
+    });
+    let pids = server.worker_pids();
+    assert_eq!(pids.len(), 1);
+    let pid = pids[0];
+    assert!(is_forked_worker(pid), "the worker was not forked from the zygote");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(status.lines().any(|l| l == "Seccomp:\t2"), "no seccomp filter: {status}");
+    assert!(status.lines().any(|l| l == "NoNewPrivs:\t1"), "{status}");
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let group = stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().nth(2));
+    assert_eq!(group, Some(pid.to_string().as_str()), "not its own process group: {stat}");
+    if running_as_root() {
+        let namespace = |of: &str| std::fs::read_link(format!("/proc/{of}/ns/net")).unwrap();
+        assert_ne!(namespace(&pid.to_string()), namespace("self"), "the worker shares our network");
+    }
+    holds(&server, "sandbox alone, forked worker", &PAGE_BACKGROUND).await;
 }
 
 fn running_as_root() -> bool {

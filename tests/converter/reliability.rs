@@ -13,7 +13,7 @@
 // Shared by both test binaries; each uses a part.
 #![allow(dead_code)]
 
-use crate::support::{Client, Server, is_ended, worker_pids_under};
+use crate::support::{Client, Server, is_ended, worker_home, worker_pids_under};
 use docconv::proto::v1::{GetJobRequest, Job};
 use serde_json::{Map, Value, json};
 use std::path::{Path, PathBuf};
@@ -251,23 +251,10 @@ async fn leftovers_now(client: &Client, data_dir: &Path) -> Leftovers {
     Leftovers(found)
 }
 
-/// The directories named by `--home` on the command lines of the running
-/// workers of the converter whose data is in `data_dir`.
+/// The directories of the running workers of the converter whose data is
+/// in `data_dir`.
 fn live_worker_homes(data_dir: &Path) -> Vec<PathBuf> {
-    let mut homes = Vec::new();
-    for pid in worker_pids_under(data_dir) {
-        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-            continue;
-        };
-        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        if let Some(at) = args.iter().position(|a| *a == b"--home")
-            && let Some(home) = args.get(at + 1)
-        {
-            let home = PathBuf::from(String::from_utf8_lossy(home).into_owned());
-            homes.push(home.canonicalize().unwrap_or(home));
-        }
-    }
-    homes
+    worker_pids_under(data_dir).into_iter().filter_map(worker_home).collect()
 }
 
 /// The workers' own directories under `data_dir`, live or not.

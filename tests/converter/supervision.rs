@@ -3,6 +3,7 @@
 use crate::reliability::Case;
 use crate::support::*;
 use docconv::proto::v1::{CancelJobRequest, GetJobRequest, Job, JobState};
+use docconv_worker::StartMode;
 use std::time::{Duration, Instant};
 use tonic::Code;
 
@@ -78,6 +79,57 @@ async fn cancelling_a_queued_job_ends_it_at_once() {
     client.cancel_job(CancelJobRequest { id: busy.id }).await.unwrap();
     assert_eq!(wait_end(&mut client, &behind.id).await.state(), JobState::Succeeded);
     case.finish_on(&server).await.assert_clean();
+}
+
+#[tokio::test]
+async fn a_crashed_forked_worker_is_replaced_by_another_and_the_next_job_succeeds() {
+    let server = Server::start(|c| c.worker_start = StartMode::Fork);
+    let mut client = server.client().await;
+    let first = server.worker_pids();
+    assert_eq!(first.len(), 1);
+    assert!(is_forked_worker(first[0]), "the worker was not forked from the zygote");
+    kill(first[0]);
+
+    let job = submit_fixture(&mut client, "page_1.docx").await;
+    let done = wait_end(&mut client, &job.id).await;
+    assert_eq!(done.state(), JobState::Succeeded, "{done:?}");
+    let now = server.worker_pids();
+    assert_eq!(now.len(), 1, "{now:?}");
+    assert_ne!(now[0], first[0]);
+    assert!(is_forked_worker(now[0]), "the replacement was not forked from the zygote");
+}
+
+#[tokio::test]
+async fn a_killed_zygote_is_started_again_and_jobs_go_on() {
+    let server = Server::start(|c| c.worker_start = StartMode::Fork);
+    let mut client = server.client().await;
+    let zygotes = zygote_pids_under(server.data_dir.path());
+    assert_eq!(zygotes.len(), 1, "{zygotes:?}");
+    let worker = server.worker_pids()[0];
+    kill(zygotes[0]);
+    // Its workers die with it.
+    wait_until_gone(worker).await;
+
+    let job = submit_fixture(&mut client, "page_1.docx").await;
+    let done = wait_end(&mut client, &job.id).await;
+    assert_eq!(done.state(), JobState::Succeeded, "{done:?}");
+    let now = server.worker_pids();
+    assert_eq!(now.len(), 1, "{now:?}");
+    assert!(is_forked_worker(now[0]), "the replacement was not forked from a new zygote");
+    let zygotes_now = zygote_pids_under(server.data_dir.path());
+    assert_eq!(zygotes_now.len(), 1, "{zygotes_now:?}");
+    assert_ne!(zygotes_now[0], zygotes[0]);
+}
+
+#[tokio::test]
+async fn workers_started_by_exec_convert_as_before() {
+    let server = Server::start(|c| c.worker_start = StartMode::Exec);
+    let mut client = server.client().await;
+    let pids = server.worker_pids();
+    assert_eq!(pids.len(), 1);
+    assert!(!is_forked_worker(pids[0]), "asked for exec, got a forked worker");
+    let job = submit_fixture(&mut client, "page_1.docx").await;
+    assert_eq!(wait_end(&mut client, &job.id).await.state(), JobState::Succeeded);
 }
 
 #[tokio::test]

@@ -378,8 +378,47 @@ pub fn red_png() -> Vec<u8> {
     png(8, 8, |_, _| [255, 0, 0])
 }
 
-/// `docconv worker` processes whose profile lives under `data_dir`.
+/// The worker processes of the converter whose data is in `data_dir`:
+/// `docconv worker` processes whose profile lives there, and workers
+/// forked from its zygote (`docconv worker-zygote`, named
+/// `docconv-worker`).
 pub fn worker_pids_under(data_dir: &Path) -> Vec<u32> {
+    let marker = data_dir.to_string_lossy().into_owned();
+    let cmdline_of = |pid: u32| {
+        std::fs::read(format!("/proc/{pid}/cmdline")).map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+    };
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(cmdline) = cmdline_of(pid) else {
+            continue;
+        };
+        let exec_worker = cmdline.contains(" worker ");
+        let forked_worker = cmdline.contains(" worker-zygote ")
+            && std::fs::read_to_string(entry.path().join("comm")).is_ok_and(|comm| comm.trim() == "docconv-worker");
+        if (exec_worker || forked_worker) && cmdline.contains(&marker) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// A worker's own directory: `--home` on an exec'd worker's command line,
+/// the working directory of a forked one.
+pub fn worker_home(pid: u32) -> Option<PathBuf> {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    let home = match args.iter().position(|a| *a == b"--home") {
+        Some(at) => PathBuf::from(String::from_utf8_lossy(args.get(at + 1)?).into_owned()),
+        None => std::fs::read_link(format!("/proc/{pid}/cwd")).ok()?,
+    };
+    Some(home.canonicalize().unwrap_or(home))
+}
+
+/// The worker zygote of the converter whose data is in `data_dir`.
+pub fn zygote_pids_under(data_dir: &Path) -> Vec<u32> {
     let marker = data_dir.to_string_lossy().into_owned();
     let mut pids = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -390,11 +429,16 @@ pub fn worker_pids_under(data_dir: &Path) -> Vec<u32> {
             continue;
         };
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if cmdline.contains(" worker ") && cmdline.contains(&marker) {
+        if cmdline.contains(" worker-zygote ") && cmdline.contains(&marker) && !is_forked_worker(pid) {
             pids.push(pid);
         }
     }
     pids
+}
+
+/// Whether `pid` is a worker forked from the zygote (not exec'd).
+pub fn is_forked_worker(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.trim() == "docconv-worker")
 }
 
 pub fn process_alive(pid: u32) -> bool {

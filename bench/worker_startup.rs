@@ -1,0 +1,267 @@
+//! `docconv-bench worker-startup`: how long a worker takes to come up and
+//! what it costs in memory, with 2, 4 and 8 of them started together as the
+//! pool starts them.
+//!
+//! For each count, round and way of starting (exec'd, or forked from a
+//! zygote started for the round), every worker is started at once (as the
+//! pool's runners do); each is timed from its spawn (or its fork request)
+//! to its `Ready` (LibreOffice started, sandbox entered) and to warm (the
+//! pool's warm-up samples, one Writer, Calc and Impress document,
+//! converted). Once all are warm, one more worker is started alone, as the
+//! pool replaces a crashed or recycled one. Proportional set size (`Pss` of `/proc/PID/smaps_rollup`)
+//! is read once all are warm: shared pages count once across the
+//! processes, so it is what each worker adds to the machine; with a zygote
+//! its own PSS is shared out over the workers. The figures go to
+//! `docs/performance.md`.
+//!
+//! Last, the service itself is restarted: `docconv converter` with 2
+//! workers on a data directory an earlier run left (the format probe's
+//! answer kept), timed from its start to ready (health SERVING) and to its
+//! first PDF.
+
+use crate::documents::Document;
+use crate::peers;
+use crate::service::Service;
+use crate::stats::Samples;
+use clap::Args;
+use docconv_worker::proto::Convert;
+use docconv_worker::{Outcome, StartMode, Worker, WorkerSpec, Zygote};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The pool's warm-up samples (`converter/warmup`).
+const SAMPLES: &[(&str, &[u8])] = &[
+    ("warm.docx", include_bytes!("../converter/warmup/warm.docx")),
+    ("warm.xlsx", include_bytes!("../converter/warmup/warm.xlsx")),
+    ("warm.pptx", include_bytes!("../converter/warmup/warm.pptx")),
+];
+
+#[derive(Args)]
+pub struct WorkerStartupArgs {
+    /// The docconv binary [default: `docconv` beside this one]
+    #[arg(long)]
+    docconv: Option<PathBuf>,
+    /// Worker counts to start together, comma-separated
+    #[arg(long, value_delimiter = ',', default_value = "2,4,8")]
+    workers: Vec<usize>,
+    /// Rounds per count; the counts and ways take turns
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Ways of starting workers to compare, comma-separated
+    #[arg(long, value_delimiter = ',', default_value = "exec,fork")]
+    start: Vec<StartMode>,
+    /// Restarts of the service per way of starting workers
+    #[arg(long, default_value_t = 3)]
+    restarts: usize,
+}
+
+/// One worker's figures.
+struct Started {
+    ready: Duration,
+    warm: Duration,
+    pss_kib: u64,
+}
+
+pub fn run(args: WorkerStartupArgs) -> Result<(), String> {
+    let exe = match args.docconv {
+        Some(exe) => exe,
+        None => std::env::current_exe().map_err(|e| e.to_string())?.with_file_name("docconv"),
+    };
+    let work = std::env::temp_dir().join(format!("docconv-worker-startup-{}", std::process::id()));
+    std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+    for (name, bytes) in SAMPLES {
+        std::fs::write(work.join(name), bytes).map_err(|e| e.to_string())?;
+    }
+    let spec = WorkerSpec {
+        exe,
+        program_dir: "/usr/lib/libreoffice/program".into(),
+        scratch_dir: work.clone(),
+        start_timeout: Duration::from_secs(120),
+        profile_blocks_links: true,
+        start: StartMode::Exec,
+    };
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let mut results: Vec<Series> =
+        args.workers.iter().flat_map(|&count| args.start.iter().map(move |&mode| Series::new(count, mode))).collect();
+    for round in 0..args.rounds {
+        for series in &mut results {
+            let (count, mode) = (series.count, series.mode);
+            let spec = WorkerSpec { start: mode, ..spec.clone() };
+            let figures = runtime.block_on(start_together(&spec, &work, count))?;
+            eprintln!("round {round}, {count} workers, {mode:?}: {}", summary(&figures.started));
+            if let Some(ready) = figures.zygote_ready {
+                series.zygote_ready.push_duration(ready);
+            }
+            series.started.extend(figures.started);
+            series.replacements.push(figures.replacement);
+        }
+    }
+    let restarts = runtime.block_on(restarts(&spec.exe, &work, &args.start, args.restarts))?;
+    let _ = std::fs::remove_dir_all(&work);
+    println!(
+        "| workers | start | spawn → ready (median, max) | spawn → warm (median, max) | PSS per worker (mean) | rounds |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for series in &results {
+        println!("| {} | {:?} | {} | {} |", series.count, series.mode, summary(&series.started), args.rounds);
+    }
+    println!("\nA replacement started alone once the others are warm:\n");
+    println!("| beside | start | spawn → ready (median, max) | spawn → warm (median, max) | PSS (mean) | rounds |");
+    println!("|---|---|---|---|---|---|");
+    for series in &results {
+        println!("| {} | {:?} | {} | {} |", series.count, series.mode, summary(&series.replacements), args.rounds);
+    }
+    for series in &results {
+        if let Some(median) = series.zygote_ready.median() {
+            println!("\nZygote ready ({} workers): median {median:.0} ms", series.count);
+        }
+    }
+    println!("\nThe service restarted (2 workers, the probe's answer kept):\n");
+    println!("| start | start → ready (median, max) | start → first PDF (median, max) | restarts |");
+    println!("|---|---|---|---|");
+    for (mode, ready, first) in &restarts {
+        let ms =
+            |s: &Samples| format!("{:.0} ms, {:.0} ms", s.median().unwrap_or(0.0), s.percentile(1.0).unwrap_or(0.0));
+        println!("| {mode:?} | {} | {} | {} |", ms(ready), ms(first), args.restarts);
+    }
+    Ok(())
+}
+
+/// Starts the service once per way of starting workers (so that its data
+/// directory holds the probe's answer), then restarts it `count` times,
+/// the ways taking turns. Returns ready and first-PDF times per way.
+async fn restarts(
+    exe: &Path,
+    work: &Path,
+    modes: &[StartMode],
+    count: usize,
+) -> Result<Vec<(StartMode, Samples, Samples)>, String> {
+    let document = Document { name: "warm.docx".into(), path: work.join("warm.docx") };
+    let mut results: Vec<(StartMode, Samples, Samples)> =
+        modes.iter().map(|&m| (m, Samples::default(), Samples::default())).collect();
+    let data_dir = |mode: StartMode| work.join(format!("service-{mode:?}"));
+    let args = |mode: StartMode| {
+        let mode = match mode {
+            StartMode::Fork => "fork",
+            StartMode::Exec => "exec",
+        };
+        ["--workers", "2", "--worker-start", mode]
+    };
+    for &mode in modes {
+        let _ = std::fs::remove_dir_all(data_dir(mode));
+        let first = Service::restart(exe, &data_dir(mode), &args(mode))?;
+        first.wait_ready().await?;
+    }
+    for _ in 0..count {
+        for (mode, ready, first_pdf) in &mut results {
+            let service = Service::restart(exe, &data_dir(*mode), &args(*mode))?;
+            ready.push_duration(service.wait_ready().await?);
+            let mut client = peers::connect(service.grpc).await?;
+            peers::docconv_convert(&mut client, &document).await?;
+            first_pdf.push_duration(service.started().elapsed());
+        }
+    }
+    Ok(results)
+}
+
+/// The figures of one worker count and way of starting, over the rounds.
+struct Series {
+    count: usize,
+    mode: StartMode,
+    started: Vec<Started>,
+    zygote_ready: Samples,
+    replacements: Vec<Started>,
+}
+
+impl Series {
+    fn new(count: usize, mode: StartMode) -> Series {
+        Series { count, mode, started: Vec::new(), zygote_ready: Samples::default(), replacements: Vec::new() }
+    }
+}
+
+/// What one round measured.
+struct Round {
+    started: Vec<Started>,
+    replacement: Started,
+    zygote_ready: Option<Duration>,
+}
+
+/// Starts `count` workers at once (forked from a new zygote if `spec` says
+/// so), warms each up, and reads their PSS once all are warm; then starts
+/// one more.
+async fn start_together(spec: &WorkerSpec, samples: &Path, count: usize) -> Result<Round, String> {
+    let begun = Instant::now();
+    let zygote = match spec.start {
+        StartMode::Fork => Some(std::sync::Arc::new(Zygote::start(spec).await.map_err(|e| e.to_string())?)),
+        StartMode::Exec => None,
+    };
+    let zygote_ready = zygote.as_ref().map(|_| begun.elapsed());
+    let starts = (0..count).map(|_| {
+        let (spec, samples, zygote) = (spec.clone(), samples.to_path_buf(), zygote.clone());
+        tokio::spawn(async move { start_one(&spec, zygote.as_deref(), &samples).await })
+    });
+    let mut workers = Vec::new();
+    for start in starts.collect::<Vec<_>>() {
+        workers.push(start.await.map_err(|e| e.to_string())??);
+    }
+    // The zygote's own memory, shared out over its workers.
+    let zygote_share = zygote.as_ref().and_then(|z| z.pid()).map_or(0, pss_kib) / count.max(1) as u64;
+    let started = workers
+        .iter()
+        .map(|(worker, ready, warm)| Started {
+            ready: *ready,
+            warm: *warm,
+            pss_kib: worker.pid().map_or(0, pss_kib) + zygote_share,
+        })
+        .collect();
+    let (worker, ready, warm) = start_one(spec, zygote.as_deref(), samples).await?;
+    let replacement = Started { ready, warm, pss_kib: worker.pid().map_or(0, pss_kib) };
+    Ok(Round { started, replacement, zygote_ready })
+}
+
+async fn start_one(
+    spec: &WorkerSpec,
+    zygote: Option<&Zygote>,
+    samples: &Path,
+) -> Result<(Worker, Duration, Duration), String> {
+    let begun = Instant::now();
+    let started = match zygote {
+        Some(zygote) => Worker::fork(spec, zygote).await,
+        None => Worker::start(spec).await,
+    };
+    let mut worker = started.map_err(|e| e.to_string())?;
+    let ready = begun.elapsed();
+    for (name, _) in SAMPLES {
+        let request = Convert {
+            input_path: samples.join(name).to_string_lossy().into_owned(),
+            output_path: worker.scratch_dir().join(format!("{name}.pdf")).to_string_lossy().into_owned(),
+            format: "pdf".into(),
+            ..Convert::default()
+        };
+        match worker.convert(request, |_| {}).await.map_err(|e| e.to_string())? {
+            Outcome::Done => {}
+            Outcome::Failed(failed) => return Err(format!("{name}: {}", failed.detail)),
+        }
+    }
+    Ok((worker, ready, begun.elapsed()))
+}
+
+fn summary(figures: &[Started]) -> String {
+    let ms = |pick: fn(&Started) -> Duration| {
+        let samples = Samples(figures.iter().map(|s| pick(s).as_secs_f64() * 1000.0).collect());
+        format!("{:.0} ms, {:.0} ms", samples.median().unwrap_or(0.0), samples.percentile(1.0).unwrap_or(0.0))
+    };
+    let mean_pss = figures.iter().map(|s| s.pss_kib).sum::<u64>() as f64 / figures.len().max(1) as f64 / 1024.0;
+    format!("{} | {} | {mean_pss:.0} MiB", ms(|s| s.ready), ms(|s| s.warm))
+}
+
+/// Proportional set size of one process, in KiB.
+fn pss_kib(pid: u32) -> u64 {
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+    rollup
+        .lines()
+        .find(|l| l.starts_with("Pss:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
