@@ -376,7 +376,7 @@ impl Pool {
         let mut on_progress = |progress| match progress {
             // Loading is the first 60 % of the bar, exporting the next 30 %.
             Progress::Loading { percent } => claim.progress(Stage::Loading, share.of(percent * 60 / 100), None),
-            Progress::Loaded { .. } => {
+            Progress::Loaded => {
                 let load_ms = started.elapsed().as_millis() as u64;
                 loaded_at = Some(Instant::now());
                 let timings = StageTimings { load_ms, ..Default::default() };

@@ -128,7 +128,7 @@ impl WorkerProcess for Fake {
             "slow" => tokio::time::sleep(Duration::from_millis(100)).await,
             _ => {}
         }
-        on_progress(Progress::Loaded { parts: 1 });
+        on_progress(Progress::Loaded);
         std::fs::write(&request.output_path, ONE_PAGE_PDF).map_err(WorkerError::Spawn)?;
         let document = Path::new(&request.input_path).file_name().unwrap().to_string_lossy().into_owned();
         self.script.log(Event::Converted { worker: self.number, document });

@@ -2,8 +2,8 @@
 //! then for each document only `documentLoad`, `saveAs` to PDF and
 //! `destroy`, with none of what a docconv worker adds (its profile
 //! settings, sandbox, callbacks, load options, filter options, progress,
-//! page counting, the pipe protocol, copies or fsyncs). What docconv costs
-//! beyond LibreOffice is measured against this.
+//! the pipe protocol, copies or fsyncs). What docconv costs beyond
+//! LibreOffice is measured against this.
 //!
 //! It reads lines `INPUT<TAB>OUTPUT` (paths) on stdin and answers each with
 //! `ok` or `error: …` on stdout; it ends at the end of stdin.

@@ -87,7 +87,7 @@ impl std::fmt::Display for WorkerError {
 #[derive(Debug)]
 pub enum Progress {
     Loading { percent: u32 },
-    Loaded { parts: i32 },
+    Loaded,
 }
 
 /// The worker's answer to a conversion it completed without dying.
@@ -288,7 +288,7 @@ impl Worker {
         loop {
             match self.next_event().await?.kind {
                 Some(event::Kind::LoadProgress(p)) => on_progress(Progress::Loading { percent: p.percent }),
-                Some(event::Kind::Loaded(l)) => on_progress(Progress::Loaded { parts: l.parts }),
+                Some(event::Kind::Loaded(_)) => on_progress(Progress::Loaded),
                 Some(event::Kind::Done(_)) => {
                     self.jobs_done += 1;
                     return Ok(Outcome::Done);

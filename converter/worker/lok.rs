@@ -48,7 +48,7 @@ struct DocumentClass {
     destroy: Option<unsafe extern "C" fn(*mut RawDocument)>,
     save_as: Option<unsafe extern "C" fn(*mut RawDocument, *const c_char, *const c_char, *const c_char) -> c_int>,
     get_document_type: Option<unsafe extern "C" fn(*mut RawDocument) -> c_int>,
-    get_parts: Option<unsafe extern "C" fn(*mut RawDocument) -> c_int>,
+    get_parts: Unused,
     get_part_page_rectangles: Option<unsafe extern "C" fn(*mut RawDocument) -> *mut c_char>,
     get_part: Unused,
     set_part: Unused,
@@ -232,15 +232,6 @@ impl Document<'_> {
             2 => DocumentKind::Presentation,
             3 => DocumentKind::Drawing,
             _ => DocumentKind::Other,
-        }
-    }
-
-    /// Pages (text), sheets (spreadsheets) or slides (presentations).
-    pub fn parts(&self) -> i32 {
-        match member!(self.class(), DocumentClass, get_parts) {
-            // SAFETY: a live document.
-            Some(get) => unsafe { get(self.raw.as_ptr()) },
-            None => 0,
         }
     }
 
