@@ -40,6 +40,7 @@ mod marks;
 mod metadata;
 mod objects;
 pub mod outline;
+mod page_count;
 mod part;
 mod preview;
 mod rotate;
@@ -103,7 +104,7 @@ pub async fn finish(
     if let Some(invoice) = &pdf_options.factur_x {
         factur_x::describe(invoice, pdf).await?;
     }
-    let page_count = tools::page_count(pdf, &[]).await?;
+    let page_count = page_count::page_count(pdf).await?;
     bookmarks::apply(pdf_options, pdf, page_count).await?;
     if let Some(viewer) = &pdf_options.viewer {
         viewer::apply(viewer, pdf, page_count).await?;
