@@ -163,9 +163,15 @@ async fn a_stopping_node_hands_its_running_job_to_another_at_once() {
     let mut client = connect(nodes[0].1).await;
     let long = submit(&mut client, header("long.fodt"), &big_text_document(16000)).await.unwrap();
     wait_running(&mut client, &long.id).await;
-    // The node converting it has the job's folder.
-    let runner = usize::from(!dirs[0].path().join("jobs").join(&long.id).exists());
-    assert!(dirs[runner].path().join("jobs").join(&long.id).exists(), "one of the nodes runs it");
+    // The node converting it has the job's folder, made as it fetches the
+    // input, which may be a moment after the job shows as running.
+    let has_folder = |runner: usize| dirs[runner].path().join("jobs").join(&long.id).exists();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !has_folder(0) && !has_folder(1) {
+        assert!(Instant::now() < deadline, "neither node has the running job's folder");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let runner = usize::from(!has_folder(0));
     let pid = rustix::process::Pid::from_raw(nodes[runner].0.0.id() as i32).unwrap();
     rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
     let stopped = Instant::now();
