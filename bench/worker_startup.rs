@@ -23,6 +23,7 @@ use crate::documents::Document;
 use crate::peers;
 use crate::service::Service;
 use crate::stats::Samples;
+use crate::system::pss_kib;
 use clap::Args;
 use docconv_worker::proto::Convert;
 use docconv_worker::{Outcome, StartMode, Worker, WorkerSpec, Zygote};
@@ -253,15 +254,4 @@ fn summary(figures: &[Started]) -> String {
     };
     let mean_pss = figures.iter().map(|s| s.pss_kib).sum::<u64>() as f64 / figures.len().max(1) as f64 / 1024.0;
     format!("{} | {} | {mean_pss:.0} MiB", ms(|s| s.ready), ms(|s| s.warm))
-}
-
-/// Proportional set size of one process, in KiB.
-fn pss_kib(pid: u32) -> u64 {
-    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
-    rollup
-        .lines()
-        .find(|l| l.starts_with("Pss:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
 }

@@ -50,7 +50,7 @@ pub fn check(violations: &mut Vec<Violation>, pdf: &PdfOptions) {
 pub fn check_for_kind(violations: &mut Vec<Violation>, pdf: &PdfOptions, kind: Kind) {
     let mut refuse = |field: &str, acts_on: &str| {
         let why = match kind {
-            Kind::Pdf => "a PDF input is taken as it is, never converted by LibreOffice, which applies this".into(),
+            Kind::Pdf => super::pdf_input::NOT_CONVERTED.into(),
             kind => format!("it applies to {acts_on}, and this is a {} document", kind.name()),
         };
         violations.push(violation(&format!("options.pdf.{field}"), why));

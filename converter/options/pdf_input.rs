@@ -7,7 +7,8 @@ use super::{Violation, violation};
 use docconv::proto::v1::{PdfOptions, PdfStandard};
 
 /// Said of every refusal: why LibreOffice's options do not reach a PDF.
-const NOT_CONVERTED: &str = "a PDF input is taken as it is, never converted by LibreOffice, which applies this";
+pub(super) const NOT_CONVERTED: &str =
+    "a PDF input is taken as it is, never converted by LibreOffice, which applies this";
 
 pub fn check(violations: &mut Vec<Violation>, pdf: &PdfOptions) {
     let mut refuse = |field: &str, instead: &str| {

@@ -168,16 +168,7 @@ impl Worker {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        // SAFETY: prctl is async-signal-safe; it only asks the kernel to kill
-        // this child when its parent dies.
-        unsafe {
-            command.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        die_with_parent(&mut command);
         let mut child = command.spawn().map_err(WorkerError::Spawn)?;
         let pid = child.id().unwrap_or(0);
         let stdin = child.stdin.take().expect("piped stdin");
@@ -408,6 +399,21 @@ fn still_running(pidfd: &OwnedFd) -> bool {
     // SAFETY: polls one valid descriptor without waiting.
     let ready = unsafe { libc::poll(&mut poll, 1, 0) };
     ready == 0
+}
+
+/// Has the kernel kill the child `command` starts when its parent (the
+/// converter) dies, so no LibreOffice outlives it.
+pub(crate) fn die_with_parent(command: &mut Command) {
+    // SAFETY: prctl is async-signal-safe; it only asks the kernel to kill
+    // this child when its parent dies.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
 }
 
 /// LibreOffice writes warnings to stderr; keep them in our log, not lost.

@@ -5,7 +5,7 @@
 //! drops, and dies with the converter (`PR_SET_PDEATHSIG`); each worker it
 //! forks dies with it in turn, so a converter's death still ends them all.
 
-use super::handle::{WorkerError, WorkerSpec, create_home, forward_stderr, remove_dir_later};
+use super::handle::{WorkerError, WorkerSpec, create_home, die_with_parent, forward_stderr, remove_dir_later};
 use super::{fd_passing, lok};
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -70,16 +70,7 @@ impl Zygote {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        // SAFETY: prctl is async-signal-safe; it only asks the kernel to kill
-        // this child when its parent dies.
-        unsafe {
-            command.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        die_with_parent(&mut command);
         let mut child = command.spawn().map_err(WorkerError::Spawn)?;
         if let Some(stderr) = child.stderr.take() {
             tokio::spawn(forward_stderr(child.id().unwrap_or(0), stderr));

@@ -144,13 +144,6 @@ async fn flattening_draws_fields_into_the_pages() {
     assert_eq!(bad_request.field_violations[0].field, "options.pdf.flatten");
 }
 
-fn exiftool(args: &[&str], pdf: &[u8]) -> String {
-    let file = tempfile::Builder::new().suffix(".pdf").tempfile().unwrap();
-    std::fs::write(file.path(), pdf).unwrap();
-    let output = std::process::Command::new("exiftool").args(args).arg(file.path()).output().unwrap();
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 /// The document information dictionary as qpdf shows it.
 fn info_dictionary(pdf: &[u8]) -> String {
     let trailer = qpdf_json(pdf, &["--json-key=qpdf", "--json-object=trailer"]);

@@ -8,7 +8,7 @@
 use crate::support::*;
 use docconv::proto::v1::{
     Attachment, AttachmentRelationship, DocumentHeader, FacturXDocumentType, FacturXLevel, Job, PdfFacturX,
-    PdfMetadata, SubmitHeader, SubmitRequest, submit_request::Payload,
+    PdfMetadata, SubmitHeader,
 };
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -112,10 +112,7 @@ fn xmp(pdf: &[u8]) -> String {
 /// exiftool's reading of the XMP, structures whole (it names unknown
 /// namespaces by their prefix).
 fn exiftool_xmp(pdf: &[u8]) -> serde_json::Value {
-    let file = tempfile::Builder::new().suffix(".pdf").tempfile().unwrap();
-    std::fs::write(file.path(), pdf).unwrap();
-    let output = Command::new("exiftool").args(["-j", "-G1", "-struct", "-XMP:all"]).arg(file.path()).output().unwrap();
-    serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()[0].clone()
+    exiftool_json(&["-G1", "-struct", "-XMP:all"], pdf)
 }
 
 /// The `factur-x` library's Python, in the venv `scripts/test` makes.
@@ -309,15 +306,8 @@ async fn what_cannot_make_an_invoice_is_refused_at_submit() {
     // A merge is not PDF/A: refused at the second document.
     let mut client = shared().client().await;
     let word = std::fs::read(fixture("page_1.docx")).unwrap();
-    let messages = vec![
-        SubmitRequest { payload: Some(Payload::Header(invoice_options(FacturXLevel::Basic, |_| {}))) },
-        SubmitRequest { payload: Some(Payload::Data(word.clone())) },
-        SubmitRequest {
-            payload: Some(Payload::NextDocument(DocumentHeader { file_name: "b.docx".into(), ..Default::default() })),
-        },
-        SubmitRequest { payload: Some(Payload::Data(word)) },
-    ];
-    let status = client.submit(tokio_stream::iter(messages)).await.unwrap_err();
+    let header = invoice_options(FacturXLevel::Basic, |_| {});
+    let status = submit_merge(&mut client, header, &[("a.docx", word.clone()), ("b.docx", word)]).await.unwrap_err();
     let bad_request = status.get_details_bad_request().expect("google.rpc.BadRequest details");
     assert_eq!(bad_request.field_violations[0].field, "options.pdf.factur_x", "{bad_request:?}");
 }

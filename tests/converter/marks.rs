@@ -7,7 +7,7 @@
 use crate::support::*;
 use docconv::proto::v1::{
     ConversionOptions, DocumentHeader, Job, PdfMark, PdfMarkLayer, PdfMarkPosition, PdfRotate, PdfSplit, PdfStandard,
-    SubmitHeader, SubmitRequest, pdf_split, submit_request::Payload,
+    SubmitHeader, pdf_split,
 };
 use std::process::Command;
 use tonic::Code;
@@ -261,19 +261,15 @@ async fn a_stamp_marks_only_its_pages_and_every_output() {
     let mut client = shared().client().await;
     let header = with_options("a.pdf", pdf_options(|p| p.stamp = Some(PdfMark::default())));
     let one = pdf_of(&[blank(A4)]);
-    let mut messages = vec![
-        SubmitRequest { payload: Some(Payload::Header(header)) },
-        SubmitRequest { payload: Some(Payload::Data(one.clone())) },
-    ];
     let seal = png(20, 20, |_, _| [0, 0, 0]);
-    for (name, mark, data) in
-        [("b.pdf", PdfMarkLayer::Unspecified, one.clone()), ("seal.png", PdfMarkLayer::Stamp, seal)]
-    {
-        let next = DocumentHeader { file_name: name.into(), mark: mark as i32, ..Default::default() };
-        messages.push(SubmitRequest { payload: Some(Payload::NextDocument(next)) });
-        messages.push(SubmitRequest { payload: Some(Payload::Data(data)) });
-    }
-    let job = client.submit(tokio_stream::iter(messages)).await.unwrap().into_inner();
+    let further: Vec<(DocumentHeader, &[u8])> =
+        [("b.pdf", PdfMarkLayer::Unspecified, &one[..]), ("seal.png", PdfMarkLayer::Stamp, &seal[..])]
+            .into_iter()
+            .map(|(name, mark, data)| {
+                (DocumentHeader { file_name: name.into(), mark: mark as i32, ..Default::default() }, data)
+            })
+            .collect();
+    let job = submit_with_files(&mut client, header, &one, &further).await.unwrap();
     assert_eq!(job.merged_file_names, ["a.pdf", "b.pdf"]);
     let merged = finished(job).await;
     assert_eq!(pdf_pages(&merged), 2);

@@ -326,17 +326,12 @@ async fn merges_keep_each_pdf_a_level_and_pdf_ua() {
 
 /// exiftool's tags of `pdf` by group ("PDF:Title", "XMP-dc:Title").
 fn exiftool_tags(pdf: &[u8]) -> serde_json::Value {
-    let file = tempfile::Builder::new().suffix(".pdf").tempfile().unwrap();
-    std::fs::write(file.path(), pdf).unwrap();
-    let output = std::process::Command::new("exiftool").args(["-j", "-G1", "-a"]).arg(file.path()).output().unwrap();
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    json[0].clone()
+    exiftool_json(&["-G1", "-a"], pdf)
 }
 
 #[tokio::test]
 async fn a_merged_pdf_a_takes_attachments_and_metadata_and_every_split_part_stays_pdf_a() {
-    use docconv::proto::v1::submit_request::Payload;
-    use docconv::proto::v1::{Attachment, DocumentHeader, PdfSplit, SubmitRequest, pdf_split};
+    use docconv::proto::v1::{Attachment, DocumentHeader, PdfSplit, pdf_split};
     let mut client = shared().client().await;
     let options = pdf_options(|p| {
         p.standard = PdfStandard::PdfA3b as i32;
@@ -346,22 +341,18 @@ async fn a_merged_pdf_a_takes_attachments_and_metadata_and_every_split_part_stay
     let documents = [("a.fodt", chapters("Alpha", "Beta")), ("b.fodt", chapters("Gamma", "Delta"))];
     let invoice = b"<?xml version=\"1.0\"?><invoice total=\"42\"/>".to_vec();
     let header = SubmitHeader { options: Some(options), ..header("a.fodt") };
-    let mut messages = vec![
-        SubmitRequest { payload: Some(Payload::Header(header)) },
-        SubmitRequest { payload: Some(Payload::Data(documents[0].1.clone())) },
-        SubmitRequest {
-            payload: Some(Payload::NextDocument(DocumentHeader { file_name: "b.fodt".into(), ..Default::default() })),
-        },
-        SubmitRequest { payload: Some(Payload::Data(documents[1].1.clone())) },
+    let further = [
+        (DocumentHeader { file_name: "b.fodt".into(), ..Default::default() }, &documents[1].1[..]),
+        (
+            DocumentHeader {
+                file_name: "invoice.xml".into(),
+                attachment: Some(Attachment::default()),
+                ..Default::default()
+            },
+            &invoice[..],
+        ),
     ];
-    let attachment = DocumentHeader {
-        file_name: "invoice.xml".into(),
-        attachment: Some(Attachment::default()),
-        ..Default::default()
-    };
-    messages.push(SubmitRequest { payload: Some(Payload::NextDocument(attachment)) });
-    messages.push(SubmitRequest { payload: Some(Payload::Data(invoice.clone())) });
-    let job = client.submit(tokio_stream::iter(messages)).await.unwrap().into_inner();
+    let job = submit_with_files(&mut client, header, &documents[0].1, &further).await.unwrap();
     assert_eq!(job.merged_file_names, ["a.fodt", "b.fodt"]);
     let job = wait_end(&mut client, &job.id).await;
     assert_eq!(job.state(), JobState::Succeeded, "{job:?}");

@@ -903,6 +903,21 @@ pub fn qpdf_on(args: &[&str], pdf: &[u8]) -> std::process::Output {
     Command::new("qpdf").args(args).arg(file.path()).output().expect("qpdf is installed")
 }
 
+/// What exiftool prints for `pdf` with `args`.
+pub fn exiftool(args: &[&str], pdf: &[u8]) -> String {
+    let file = tempfile::Builder::new().suffix(".pdf").tempfile().unwrap();
+    std::fs::write(file.path(), pdf).unwrap();
+    let output = Command::new("exiftool").args(args).arg(file.path()).output().unwrap();
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// exiftool's JSON (`-j` and `args`) of `pdf`: its one object.
+pub fn exiftool_json(args: &[&str], pdf: &[u8]) -> serde_json::Value {
+    let mut all = vec!["-j"];
+    all.extend(args);
+    serde_json::from_str::<serde_json::Value>(&exiftool(&all, pdf)).unwrap()[0].clone()
+}
+
 /// What `qpdf --json` says of the PDF, with `options` (e.g. "--json-key=pages").
 pub fn qpdf_json(pdf: &[u8], options: &[&str]) -> serde_json::Value {
     let mut args = vec!["--json"];
