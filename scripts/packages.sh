@@ -11,9 +11,10 @@ LIBREOFFICE_PACKAGES="libreoffice-core libreoffice-writer libreoffice-calc libre
 LIBREOFFICE_PACKAGES="$LIBREOFFICE_PACKAGES fonts-liberation fonts-dejavu-core fonts-crosextra-carlito fonts-crosextra-caladea fonts-noto-core fonts-noto-cjk"
 # What the converter runs on finished PDFs and PDF inputs: opening,
 # merging, splitting, rotation, flattening, attachments and encryption
-# (qpdf), metadata (exiftool), previews (pdftoppm); the tests check results
-# with qpdf, exiftool and poppler's pdfinfo, pdftotext and pdffonts.
-PDF_TOOL_PACKAGES="qpdf libimage-exiftool-perl poppler-utils"
+# (qpdf), metadata (exiftool), previews (pdftoppm), the font of a text
+# mark (fontconfig's fc-match); the tests check results with qpdf, exiftool
+# and poppler's pdfinfo, pdftotext and pdffonts.
+PDF_TOOL_PACKAGES="qpdf libimage-exiftool-perl poppler-utils fontconfig"
 # The shared engine of cluster mode; tests start their own servers.
 NATS_PACKAGES="nats-server"
 
