@@ -29,6 +29,8 @@ struct Current {
     /// How often LibreOffice asked for a password during this load.
     password_requests: u32,
     last_percent: u32,
+    /// Whether the "loaded" event went out for this document.
+    loaded_sent: bool,
 }
 
 /// Runs the worker until stdin closes; returns the process exit code.
@@ -131,6 +133,10 @@ fn listener(current: Rc<RefCell<Current>>, events: Rc<RefCell<File>>) -> lok::Li
         }
         // Opening read-only is all a conversion needs.
         callback::DOCUMENT_PASSWORD_TO_MODIFY => office.set_document_password(payload, None),
+        // Reported inside `documentLoad`, under LibreOffice's global lock,
+        // once the document is loaded: the event goes out here rather than
+        // after the call returns (see `convert`).
+        callback::SIGNATURE_STATUS => send_loaded(&current, &events),
         callback::STATUS_INDICATOR_START | callback::STATUS_INDICATOR_FINISH => {}
         _ => {}
     })
@@ -161,11 +167,16 @@ fn convert(office: &Office, current: &RefCell<Current>, events: &RefCell<File>, 
     if job.password.is_some() && current.borrow().password_requests == 0 {
         return failed(Reason::PasswordNotNeeded, "the document asked for no password".into());
     }
-    // No other LibreOffice call between load and export: each one releases
-    // LibreOffice's global lock on return, which lets its idle work (the
-    // sidebar of a view no one sees) run before the export, about 5 % of a
-    // small document's time.
-    let _ = send(events, event::Kind::Loaded(Loaded {}));
+    // Nothing between load and export. `documentLoad` releases LibreOffice's
+    // global lock on return, and its main-loop thread waits for that lock
+    // to run the new view's idle work (its sidebar, dozens of .ui files):
+    // if the export does not take the lock back at once, that work runs
+    // first, 15-20 ms of a small document's 35. Even the "loaded" event's
+    // pipe write was enough (it wakes the converter, which can take the
+    // core), so the event goes out from the last callback inside
+    // `documentLoad` and is sent here only for a LibreOffice without it.
+    // No LibreOffice call may come here either (`getParts` did the same).
+    send_loaded(current, events);
     let changes = landscape::Changes { landscape: job.landscape, reset_views: job.reset_views };
     let document = match changes.landscape || changes.reset_views {
         true => match landscape::rewrite(office, document, Path::new(&job.output_path), LOAD_OPTIONS, changes) {
@@ -177,6 +188,15 @@ fn convert(office: &Office, current: &RefCell<Current>, events: &RefCell<File>, 
     match document.save_as(&output_url, &job.format, &job.filter_options) {
         Ok(()) => event::Kind::Done(Done {}),
         Err(detail) => failed(Reason::ExportFailed, detail),
+    }
+}
+
+/// Sends the "loaded" event once per document.
+fn send_loaded(current: &RefCell<Current>, events: &RefCell<File>) {
+    let mut current = current.borrow_mut();
+    if !current.loaded_sent {
+        current.loaded_sent = true;
+        let _ = send(events, event::Kind::Loaded(Loaded {}));
     }
 }
 

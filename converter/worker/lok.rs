@@ -72,6 +72,9 @@ pub mod callback {
     pub const STATUS_INDICATOR_FINISH: i32 = 11;
     pub const DOCUMENT_PASSWORD: i32 = 20;
     pub const DOCUMENT_PASSWORD_TO_MODIFY: i32 = 21;
+    /// The loaded document's signature state: the last thing
+    /// `documentLoad` reports before it returns.
+    pub const SIGNATURE_STATUS: i32 = 40;
 }
 
 /// `LOK_FEATURE_DOCUMENT_PASSWORD | LOK_FEATURE_DOCUMENT_PASSWORD_TO_MODIFY`:

@@ -78,6 +78,9 @@ async fn jobs_report_their_stage_timings() {
     let (job, _) = convert(&mut client, "pages_12.docx").await;
     let timings = job.timings.unwrap();
     assert!(timings.load_ms > 0, "{timings:?}");
+    // The worker reports the end of loading from inside LibreOffice's load
+    // call; without that event the whole conversion would count as load.
+    assert!(timings.export_ms > 0, "{timings:?}");
     assert_eq!(job.state(), JobState::Succeeded);
     assert_eq!(job.attempts, 1);
 }
