@@ -53,6 +53,9 @@ async fn running_jobs_report_progress_with_stages() {
     let percents: Vec<u32> = running.iter().filter_map(|s| s.progress.map(|p| p.percent)).collect();
     assert!(percents.windows(2).all(|w| w[1] >= w[0]), "progress went back: {percents:?}");
     assert!(running.iter().any(|s| s.progress.is_some_and(|p| p.stage == 2)), "no exporting stage: {running:?}");
+    // The load reports its progress on the way, not only its end.
+    let loading = running.iter().any(|s| s.progress.is_some_and(|p| p.stage == 1 && p.percent > 0));
+    assert!(loading, "no loading progress: {percents:?}");
     assert_eq!(states.last().unwrap().state(), JobState::Succeeded);
 }
 
