@@ -9,7 +9,7 @@
 //! pool's warm-up samples, one Writer, Calc and Impress document,
 //! converted). Once all are warm, one more worker is started alone, as the
 //! pool replaces a crashed or recycled one. Proportional set size (`Pss` of `/proc/PID/smaps_rollup`)
-//! is read once all are warm: shared pages count once across the
+//! is read once all are warm, and again after four seconds idle: shared pages count once across the
 //! processes, so it is what each worker adds to the machine; with a zygote
 //! its own PSS is shared out over the workers. The figures go to
 //! `docs/performance.md`.
@@ -60,8 +60,16 @@ pub struct WorkerStartupArgs {
 struct Started {
     ready: Duration,
     warm: Duration,
+    /// Right after its warm-up.
     pss_kib: u64,
+    /// After `IDLE` without a job (a worker gives freed heap back when idle).
+    pss_idle_kib: u64,
 }
+
+/// How long workers sit idle before their memory is read again: a worker
+/// gives back its freed heap after half a second without a job, the zygote
+/// the code its workers did not take three seconds after its last fork.
+const IDLE: Duration = Duration::from_secs(4);
 
 pub fn run(args: WorkerStartupArgs) -> Result<(), String> {
     let exe = match args.docconv {
@@ -100,15 +108,17 @@ pub fn run(args: WorkerStartupArgs) -> Result<(), String> {
     let restarts = runtime.block_on(restarts(&spec.exe, &work, &args.start, args.restarts))?;
     let _ = std::fs::remove_dir_all(&work);
     println!(
-        "| workers | start | spawn → ready (median, max) | spawn → warm (median, max) | PSS per worker (mean) | rounds |"
+        "| workers | start | spawn → ready (median, max) | spawn → warm (median, max) | PSS per worker, warm (mean) | idle (mean) | rounds |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     for series in &results {
         println!("| {} | {:?} | {} | {} |", series.count, series.mode, summary(&series.started), args.rounds);
     }
     println!("\nA replacement started alone once the others are warm:\n");
-    println!("| beside | start | spawn → ready (median, max) | spawn → warm (median, max) | PSS (mean) | rounds |");
-    println!("|---|---|---|---|---|---|");
+    println!(
+        "| beside | start | spawn → ready (median, max) | spawn → warm (median, max) | PSS, warm (mean) | idle (mean) | rounds |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     for series in &results {
         println!("| {} | {:?} | {} | {} |", series.count, series.mode, summary(&series.replacements), args.rounds);
     }
@@ -205,18 +215,29 @@ async fn start_together(spec: &WorkerSpec, samples: &Path, count: usize) -> Resu
     for start in starts.collect::<Vec<_>>() {
         workers.push(start.await.map_err(|e| e.to_string())??);
     }
-    // The zygote's own memory, shared out over its workers.
-    let zygote_share = zygote.as_ref().and_then(|z| z.pid()).map_or(0, pss_kib) / count.max(1) as u64;
+    // Each worker's PSS, with the zygote's own shared out over them.
+    let zygote_pid = zygote.as_ref().and_then(|z| z.pid());
+    let pss_of = |workers: &[(Worker, Duration, Duration)]| -> Vec<u64> {
+        let zygote_share = zygote_pid.map_or(0, pss_kib) / workers.len().max(1) as u64;
+        workers.iter().map(|(worker, ..)| worker.pid().map_or(0, pss_kib) + zygote_share).collect()
+    };
+    let warm_pss = pss_of(&workers);
+    tokio::time::sleep(IDLE).await;
+    let idle_pss = pss_of(&workers);
     let started = workers
         .iter()
-        .map(|(worker, ready, warm)| Started {
+        .zip(warm_pss.into_iter().zip(idle_pss))
+        .map(|((_, ready, warm), (pss_kib, pss_idle_kib))| Started {
             ready: *ready,
             warm: *warm,
-            pss_kib: worker.pid().map_or(0, pss_kib) + zygote_share,
+            pss_kib,
+            pss_idle_kib,
         })
         .collect();
     let (worker, ready, warm) = start_one(spec, zygote.as_deref(), samples).await?;
-    let replacement = Started { ready, warm, pss_kib: worker.pid().map_or(0, pss_kib) };
+    let pss = worker.pid().map_or(0, pss_kib);
+    tokio::time::sleep(IDLE).await;
+    let replacement = Started { ready, warm, pss_kib: pss, pss_idle_kib: worker.pid().map_or(0, pss_kib) };
     Ok(Round { started, replacement, zygote_ready })
 }
 
@@ -252,6 +273,8 @@ fn summary(figures: &[Started]) -> String {
         let samples = Samples(figures.iter().map(|s| pick(s).as_secs_f64() * 1000.0).collect());
         format!("{:.0} ms, {:.0} ms", samples.median().unwrap_or(0.0), samples.percentile(1.0).unwrap_or(0.0))
     };
-    let mean_pss = figures.iter().map(|s| s.pss_kib).sum::<u64>() as f64 / figures.len().max(1) as f64 / 1024.0;
-    format!("{} | {} | {mean_pss:.0} MiB", ms(|s| s.ready), ms(|s| s.warm))
+    let mean_mib =
+        |pick: fn(&Started) -> u64| figures.iter().map(pick).sum::<u64>() as f64 / figures.len().max(1) as f64 / 1024.0;
+    let (warm, idle) = (mean_mib(|s| s.pss_kib), mean_mib(|s| s.pss_idle_kib));
+    format!("{} | {} | {warm:.0} MiB | {idle:.0} MiB", ms(|s| s.ready), ms(|s| s.warm))
 }

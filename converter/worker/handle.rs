@@ -163,6 +163,7 @@ impl Worker {
             // the sandbox forbids that, so the cache goes to the worker's
             // directory (a bootstrap variable read from the environment).
             .env("UNO_SHARED_PACKAGES_CACHE", &extensions_cache)
+            .envs(profile::read_only_layers(&spec.program_dir).map(|layers| ("CONFIGURATION_LAYERS", layers)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -15,6 +15,7 @@ mod fd_passing;
 mod handle;
 mod landscape;
 mod lok;
+mod page_out;
 mod profile;
 mod protocol;
 mod sandbox;

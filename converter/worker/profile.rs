@@ -77,9 +77,58 @@ fn installed_version(install: &Path) -> Option<String> {
     plain.then(|| version.to_string())
 }
 
+/// LibreOffice's configuration layers (`CONFIGURATION_LAYERS` of its
+/// `fundamentalrc`) with the profile's layer made read-only (`user:*` for
+/// `user:!`), for the environment of the processes that run LibreOffice.
+///
+/// Every start changes some settings in memory (locale, logging), and a
+/// writable profile then gets them written back by a `configmgrWriter`
+/// thread that waits a second first. Nothing a worker does needs them
+/// kept: its profile is thrown away. In the zygote that thread kept the
+/// process from being single-threaded, so from forking, for that second.
+/// `None` when the installation does not name a writable profile layer.
+pub fn read_only_layers(program_dir: &Path) -> Option<String> {
+    let rc = std::fs::read_to_string(program_dir.join("fundamentalrc")).ok()?;
+    let layers = rc.lines().find_map(|line| line.trim().strip_prefix("CONFIGURATION_LAYERS="))?;
+    with_read_only_user_layer(layers)
+}
+
+fn with_read_only_user_layer(layers: &str) -> Option<String> {
+    let mut found = false;
+    let layers: Vec<String> = layers
+        .split(' ')
+        .map(|layer| match layer.strip_prefix("user:!") {
+            Some(url) => {
+                found = true;
+                format!("user:*{url}")
+            }
+            None => layer.to_owned(),
+        })
+        .collect();
+    found.then(|| layers.join(" "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_profile_layer_becomes_read_only_and_the_others_stay() {
+        let layers = "xcsxcu:file:///etc/registry dconf:* user:!${$BRAND_BASE_DIR/program/bootstraprc:UserInstallation}/user/registrymodifications.xcu";
+        assert_eq!(
+            with_read_only_user_layer(layers).unwrap(),
+            "xcsxcu:file:///etc/registry dconf:* user:*${$BRAND_BASE_DIR/program/bootstraprc:UserInstallation}/user/registrymodifications.xcu"
+        );
+        assert_eq!(with_read_only_user_layer("xcsxcu:file:///etc/registry user:*x"), None);
+    }
+
+    #[test]
+    fn the_installed_libreoffice_names_a_writable_profile_layer() {
+        let Some(layers) = read_only_layers(Path::new("/usr/lib/libreoffice/program")) else {
+            panic!("no writable user layer in /usr/lib/libreoffice/program/fundamentalrc");
+        };
+        assert!(layers.contains(" user:*") && !layers.contains("user:!"), "{layers}");
+    }
 
     #[test]
     fn a_profile_names_the_installed_version() {

@@ -6,6 +6,8 @@
 
 use prost::Message;
 use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Far above any real message (paths and a few options); a larger length
@@ -19,6 +21,17 @@ pub fn write_frame<M: Message>(out: &mut impl Write, message: &M) -> io::Result<
     frame.extend_from_slice(&body);
     out.write_all(&frame)?;
     out.flush()
+}
+
+/// Whether something to read (a request, or the end of the stream) arrives
+/// on `input` within `wait`. For the blocking side, to use a pause.
+pub fn readable_within(input: &impl AsRawFd, wait: Duration) -> bool {
+    let mut fds = libc::pollfd { fd: input.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    let millis = wait.as_millis().min(libc::c_int::MAX as u128) as libc::c_int;
+    // SAFETY: one valid pollfd for the duration of the call.
+    let ready = unsafe { libc::poll(&mut fds, 1, millis) };
+    // An error (EINTR) counts as readable: the caller then just reads.
+    ready != 0
 }
 
 /// Reads one message; `Ok(None)` on a clean end of stream.

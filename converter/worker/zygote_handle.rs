@@ -6,7 +6,7 @@
 //! forks dies with it in turn, so a converter's death still ends them all.
 
 use super::handle::{WorkerError, WorkerSpec, create_home, die_with_parent, forward_stderr, remove_dir_later};
-use super::{fd_passing, lok};
+use super::{fd_passing, lok, profile};
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
@@ -65,6 +65,8 @@ impl Zygote {
             .env("SAL_USE_VCLPLUGIN", "svp")
             .env("UNO_SHARED_PACKAGES_CACHE", &extensions_cache)
             .env("UserInstallation", &profile_url)
+            // So that no thread is left writing the profile (see `profile`).
+            .envs(profile::read_only_layers(&spec.program_dir).map(|layers| ("CONFIGURATION_LAYERS", layers)))
             .stdin(Stdio::from(OwnedFd::from(theirs)))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -121,6 +121,31 @@ async fn a_killed_zygote_is_started_again_and_jobs_go_on() {
     assert_ne!(zygotes_now[0], zygotes[0]);
 }
 
+/// LibreOffice changes some settings in memory at every start (its locale
+/// among them). The profile layer is read-only to it, so no thread is left
+/// behind to write them back a second later: in the zygote, such a thread
+/// kept it from forking until it ended.
+#[tokio::test]
+async fn libreoffice_writes_nothing_back_into_the_profiles() {
+    let server = Server::start(|c| c.worker_start = StartMode::Fork);
+    let mut client = server.client().await;
+    let job = submit_fixture(&mut client, "page_1.docx").await;
+    assert_eq!(wait_end(&mut client, &job.id).await.state(), JobState::Succeeded);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let workers = server.data_dir.path().join("workers");
+    let profiles: Vec<_> = std::fs::read_dir(&workers)
+        .unwrap()
+        .map(|entry| entry.unwrap().path().join("profile/user/registrymodifications.xcu"))
+        .filter(|file| file.exists())
+        .collect();
+    assert!(profiles.iter().any(|p| p.to_string_lossy().contains("/zygote-")), "{profiles:?}");
+    for profile in profiles {
+        let written = std::fs::read_to_string(&profile).unwrap();
+        assert!(written.contains("DisableMacrosExecution"), "{}: {written}", profile.display());
+        assert!(!written.contains("ooLocale"), "LibreOffice wrote into {}: {written}", profile.display());
+    }
+}
+
 #[tokio::test]
 async fn workers_started_by_exec_convert_as_before() {
     let server = Server::start(|c| c.worker_start = StartMode::Exec);
