@@ -9,19 +9,23 @@
 //! big-endian (0 when the fork failed). Once LibreOffice is preinitialised
 //! it sends one 0 PID: ready. It ends when the socket closes.
 //!
-//! Forking is only sound in a single-threaded process: the zygote waits
-//! for every thread LibreOffice started to end before it forks at all (in
-//! 7.4 the configuration writer, about a second after preinit). Each
-//! worker then enters its own process group, sandbox and profile as an
-//! exec'd one does, before it finishes LibreOffice's start.
+//! Forking is only sound in a single-threaded process: the zygote checks
+//! that every thread LibreOffice started has ended before each fork. In
+//! 7.4 preinit leaves one only when the profile is writable (the
+//! configuration writer, which waits a second before writing), so the
+//! zygote is started with the profile layer read-only (see `profile`).
+//! Each worker then enters its own process group, sandbox and profile as
+//! an exec'd one does, before it finishes LibreOffice's start.
 //!
 //! Preinit reads LibreOffice's configuration from the profile that the
 //! `UserInstallation` bootstrap variable names (the launcher sets it in
 //! the environment), and every forked worker keeps that configuration: the
-//! zygote's profile is the policy of all its workers. A profile's first
-//! start writes LibreOffice's first-start state into it; sandboxed workers
-//! cannot, and would each redo that work, so the zygote first starts
-//! LibreOffice in it once, in a child that converts nothing.
+//! zygote's profile is the policy of all its workers. That profile names
+//! the installed version, so no worker takes its start for the first
+//! after an upgrade (see `profile`).
+//!
+//! Once no worker has been asked for a while, the zygote gives back the
+//! pages of code that only it maps (see `page_out`).
 
 use super::child;
 use super::fd_passing;
