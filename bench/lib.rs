@@ -25,6 +25,7 @@ mod system;
 mod watchers;
 pub mod worker_startup;
 
+use docconv_worker::StartMode;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -49,7 +50,7 @@ pub struct BenchArgs {
     /// Leave out the soffice-per-document peer
     #[arg(long)]
     pub no_soffice: bool,
-    /// Run only these scenarios (1 to 7), e.g. --only 4
+    /// Run only these scenarios (1 to 8), e.g. --only 4
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<u32>,
     /// The docconv binary to measure [default: `docconv` beside this one]
@@ -75,6 +76,7 @@ pub struct Bench {
     large_docx_paragraphs: usize,
     large_xlsx_rows: Option<usize>,
     scaling: scaling::Plan,
+    worker_startup: worker_startup::Plan,
 }
 
 pub fn run(args: BenchArgs) -> Result<(), String> {
@@ -115,6 +117,12 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
                 sequential: 4,
                 soffice: 0,
             },
+            worker_startup: worker_startup::Plan {
+                counts: vec![2],
+                modes: vec![StartMode::Fork],
+                rounds: 1,
+                restarts: 1,
+            },
         },
         "quick" => Bench {
             exe,
@@ -139,6 +147,12 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
                 sequential: 8,
                 soffice: 4 * soffice,
             },
+            worker_startup: worker_startup::Plan {
+                counts: vec![2, 4],
+                modes: vec![StartMode::Exec, StartMode::Fork],
+                rounds: 1,
+                restarts: 1,
+            },
         },
         "full" => Bench {
             exe,
@@ -162,6 +176,12 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
                 documents: 48,
                 sequential: 24,
                 soffice: 8 * soffice,
+            },
+            worker_startup: worker_startup::Plan {
+                counts: vec![2, 4, 8],
+                modes: vec![StartMode::Exec, StartMode::Fork],
+                rounds: 2,
+                restarts: 3,
             },
         },
         other => return Err(format!("unknown mode {other:?}: use quick, full or smoke")),
@@ -208,6 +228,10 @@ async fn run_scenarios(bench: &Bench, args: &BenchArgs, started: Instant) -> Res
     if wanted(7) {
         eprintln!("bench: 7. scaling ({:.0} s so far)", started.elapsed().as_secs_f64());
         scaling::scaling(bench, &fixtures, &mut report, started).await?;
+    }
+    if wanted(8) {
+        eprintln!("bench: 8. worker start-up ({:.0} s so far)", started.elapsed().as_secs_f64());
+        worker_startup::scenario(bench, &mut report).await?;
     }
     let preamble = preamble(bench, args, started);
     write_report(&args.out, &report.markdown(&preamble), &report.chart_svg(), &report.files)?;
@@ -306,7 +330,8 @@ fn preamble(bench: &Bench, args: &BenchArgs, started: Instant) -> String {
          memory over XML-RPC, from a persistent Python client); **soffice per document** (the prototype's way, \
          a fresh process and profile each time). Scenario 6 sets docconv's **cluster mode** (converters sharing \
          one job space through a NATS server, here on the same machine) beside its embedded mode; scenario 7 \
-         follows each service from 1 to 16 concurrent clients, with its CPU and memory per document.\n\n\
+         follows each service from 1 to 16 concurrent clients, with its CPU and memory per document; scenario 8 \
+         times docconv's workers from start to ready and reads their memory, exec'd or forked from the zygote.\n\n\
          What the figures say, and what is being done about the misses: [performance.md](performance.md).\n",
         env!("CARGO_PKG_VERSION"),
         version("soffice", "--version"),

@@ -12,6 +12,8 @@ pub struct Report {
     pub throughput: Vec<(String, usize, f64)>,
     /// Further files written beside the report: (name, text).
     pub files: Vec<(String, String)>,
+    /// unoserver's start to its first PDF (ms), once scenario 3 measured it.
+    pub unoserver_start_ms: Option<f64>,
 }
 
 pub struct Target {

@@ -291,6 +291,7 @@ pub async fn cold_start(bench: &Bench, document: &Document, report: &mut Report)
         Some(venv) => {
             let (peer, until_first) = Unoserver::start(venv, &bench.work, document)?;
             drop(peer);
+            report.unoserver_start_ms = Some(until_first.as_secs_f64() * 1000.0);
             format!("| unoserver | – | – | {:.0} ms |\n", until_first.as_secs_f64() * 1000.0)
         }
         None => String::new(),

@@ -21,6 +21,7 @@
 
 use crate::documents::Document;
 use crate::peers;
+use crate::report::Report;
 use crate::service::Service;
 use crate::stats::Samples;
 use crate::system::pss_kib;
@@ -71,32 +72,57 @@ struct Started {
 /// the code its workers did not take three seconds after its last fork.
 const IDLE: Duration = Duration::from_secs(4);
 
+/// What to measure: worker counts, ways of starting, rounds and restarts.
+#[derive(Clone)]
+pub struct Plan {
+    pub counts: Vec<usize>,
+    pub modes: Vec<StartMode>,
+    pub rounds: usize,
+    pub restarts: usize,
+}
+
+/// Everything one run measured.
+pub struct Measured {
+    series: Vec<Series>,
+    restarts: Vec<(StartMode, Samples, Samples)>,
+    plan: Plan,
+}
+
 pub fn run(args: WorkerStartupArgs) -> Result<(), String> {
     let exe = match args.docconv {
         Some(exe) => exe,
         None => std::env::current_exe().map_err(|e| e.to_string())?.with_file_name("docconv"),
     };
+    let plan = Plan { counts: args.workers, modes: args.start, rounds: args.rounds, restarts: args.restarts };
     let work = std::env::temp_dir().join(format!("docconv-worker-startup-{}", std::process::id()));
-    std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let measured = runtime.block_on(measure(&exe, &work, plan));
+    let _ = std::fs::remove_dir_all(&work);
+    println!("{}", measured?.tables());
+    Ok(())
+}
+
+/// Runs `plan` with the docconv binary `exe`, in `work`.
+pub async fn measure(exe: &Path, work: &Path, plan: Plan) -> Result<Measured, String> {
+    std::fs::create_dir_all(work).map_err(|e| e.to_string())?;
     for (name, bytes) in SAMPLES {
         std::fs::write(work.join(name), bytes).map_err(|e| e.to_string())?;
     }
     let spec = WorkerSpec {
-        exe,
+        exe: exe.to_path_buf(),
         program_dir: "/usr/lib/libreoffice/program".into(),
-        scratch_dir: work.clone(),
+        scratch_dir: work.to_path_buf(),
         start_timeout: Duration::from_secs(120),
         profile_blocks_links: true,
         start: StartMode::Exec,
     };
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
-    let mut results: Vec<Series> =
-        args.workers.iter().flat_map(|&count| args.start.iter().map(move |&mode| Series::new(count, mode))).collect();
-    for round in 0..args.rounds {
-        for series in &mut results {
+    let mut series: Vec<Series> =
+        plan.counts.iter().flat_map(|&count| plan.modes.iter().map(move |&mode| Series::new(count, mode))).collect();
+    for round in 0..plan.rounds {
+        for series in &mut series {
             let (count, mode) = (series.count, series.mode);
             let spec = WorkerSpec { start: mode, ..spec.clone() };
-            let figures = runtime.block_on(start_together(&spec, &work, count))?;
+            let figures = start_together(&spec, work, count).await?;
             eprintln!("round {round}, {count} workers, {mode:?}: {}", summary(&figures.started));
             if let Some(ready) = figures.zygote_ready {
                 series.zygote_ready.push_duration(ready);
@@ -105,37 +131,107 @@ pub fn run(args: WorkerStartupArgs) -> Result<(), String> {
             series.replacements.push(figures.replacement);
         }
     }
-    let restarts = runtime.block_on(restarts(&spec.exe, &work, &args.start, args.restarts))?;
-    let _ = std::fs::remove_dir_all(&work);
-    println!(
-        "| workers | start | spawn → ready (median, max) | spawn → warm (median, max) | PSS per worker, warm (mean) | idle (mean) | rounds |"
-    );
-    println!("|---|---|---|---|---|---|---|");
-    for series in &results {
-        println!("| {} | {:?} | {} | {} |", series.count, series.mode, summary(&series.started), args.rounds);
-    }
-    println!("\nA replacement started alone once the others are warm:\n");
-    println!(
-        "| beside | start | spawn → ready (median, max) | spawn → warm (median, max) | PSS, warm (mean) | idle (mean) | rounds |"
-    );
-    println!("|---|---|---|---|---|---|---|");
-    for series in &results {
-        println!("| {} | {:?} | {} | {} |", series.count, series.mode, summary(&series.replacements), args.rounds);
-    }
-    for series in &results {
-        if let Some(median) = series.zygote_ready.median() {
-            println!("\nZygote ready ({} workers): median {median:.0} ms", series.count);
+    let restarts = restarts(exe, work, &plan.modes, plan.restarts).await?;
+    Ok(Measured { series, restarts, plan })
+}
+
+impl Measured {
+    /// The figures as markdown tables.
+    pub fn tables(&self) -> String {
+        let rounds = self.plan.rounds;
+        let mut out = String::from(
+            "| workers | start | spawn → ready (median, max) | spawn → warm (median, max) | PSS per worker, warm (mean) | idle (mean) | rounds |\n\
+             |---|---|---|---|---|---|---|\n",
+        );
+        for series in &self.series {
+            out += &format!("| {} | {:?} | {} | {rounds} |\n", series.count, series.mode, summary(&series.started));
         }
+        out += "\nA replacement started alone once the others are warm:\n\n\
+                | beside | start | spawn → ready (median, max) | spawn → warm (median, max) | PSS, warm (mean) | idle (mean) | rounds |\n\
+                |---|---|---|---|---|---|---|\n";
+        for series in &self.series {
+            out +=
+                &format!("| {} | {:?} | {} | {rounds} |\n", series.count, series.mode, summary(&series.replacements));
+        }
+        let zygote: Vec<String> = self
+            .series
+            .iter()
+            .filter_map(|s| s.zygote_ready.median().map(|median| format!("{median:.0} ms beside {} workers", s.count)))
+            .collect();
+        if !zygote.is_empty() {
+            out += &format!("\nThe zygote ready after its start (median): {}.\n", zygote.join(", "));
+        }
+        if !self.restarts.is_empty() {
+            out += "\nThe service restarted (2 workers, the probe's answer kept):\n\n\
+                    | start | start → ready (median, max) | start → first PDF (median, max) | restarts |\n|---|---|---|---|\n";
+            for (mode, ready, first) in &self.restarts {
+                out +=
+                    &format!("| {mode:?} | {} | {} | {} |\n", median_max(ready), median_max(first), self.plan.restarts);
+            }
+        }
+        out
     }
-    println!("\nThe service restarted (2 workers, the probe's answer kept):\n");
-    println!("| start | start → ready (median, max) | start → first PDF (median, max) | restarts |");
-    println!("|---|---|---|---|");
-    for (mode, ready, first) in &restarts {
-        let ms =
-            |s: &Samples| format!("{:.0} ms, {:.0} ms", s.median().unwrap_or(0.0), s.percentile(1.0).unwrap_or(0.0));
-        println!("| {mode:?} | {} | {} | {} |", ms(ready), ms(first), args.restarts);
+
+    /// The slowest median spawn → ready of a replacement, over the counts,
+    /// for `mode`.
+    pub fn replacement_ready_ms(&self, mode: StartMode) -> Option<f64> {
+        self.of(mode).filter_map(|s| ready_ms(&s.replacements).median()).reduce(f64::max)
+    }
+
+    /// Mean idle PSS per worker (MiB) for `mode`, by worker count.
+    pub fn idle_pss_mib(&self, mode: StartMode) -> Vec<(usize, f64)> {
+        self.of(mode).map(|s| (s.count, mean_mib(&s.started, |w| w.pss_idle_kib))).collect()
+    }
+
+    /// Median restart to ready (ms) for `mode`.
+    pub fn restart_ready_ms(&self, mode: StartMode) -> Option<f64> {
+        self.restarts.iter().find(|(m, ..)| *m == mode).and_then(|(_, ready, _)| ready.median())
+    }
+
+    fn of(&self, mode: StartMode) -> impl Iterator<Item = &Series> {
+        self.series.iter().filter(move |s| s.mode == mode)
+    }
+}
+
+/// Scenario 8: workers' start-up and memory, and the service's restart,
+/// with its targets.
+pub(crate) async fn scenario(bench: &crate::Bench, report: &mut Report) -> Result<(), String> {
+    let plan = bench.worker_startup.clone();
+    let measured = measure(&bench.exe, &bench.work.join("worker-startup"), plan).await?;
+    let mut body = measured.tables();
+    body += "\nEach count of workers is started at once, as the pool starts them, and each worker is timed from its \
+             spawn (or fork request) to ready (LibreOffice started, sandbox entered) and to warm (the pool's Writer, \
+             Calc and Impress samples converted). PSS is read once all are warm and again after four seconds idle \
+             (an idle worker gives back its freed heap; the zygote, three seconds after its last fork, the code its \
+             workers did not take); the zygote's own PSS is shared out over its workers. A restart keeps the data \
+             directory, so the probe's answer is read back instead of measured again.\n";
+    report.section("8. Worker start-up", body);
+    if let Some(ms) = measured.replacement_ready_ms(StartMode::Fork) {
+        let goal = "a replacement worker ready within 300 ms (forked, the default)";
+        report.target("worker start-up", goal, format!("{ms:.0} ms"), ms <= 300.0);
+    }
+    for (count, mib) in measured.idle_pss_mib(StartMode::Fork) {
+        let goal = format!("{count} workers: mean PSS per worker under 80 MiB (forked, idle)");
+        report.target("memory", &goal, format!("{mib:.0} MiB"), mib <= 80.0);
+    }
+    if let (Some(ms), Some(unoserver)) = (measured.restart_ready_ms(StartMode::Fork), report.unoserver_start_ms) {
+        let goal = "restart to ready within 0.25× unoserver's start to first PDF";
+        let ratio = ms / unoserver;
+        report.target("worker start-up", goal, format!("{ms:.0} ms ({ratio:.2}×)"), ratio <= 0.25);
     }
     Ok(())
+}
+
+fn median_max(samples: &Samples) -> String {
+    format!("{:.0} ms, {:.0} ms", samples.median().unwrap_or(0.0), samples.percentile(1.0).unwrap_or(0.0))
+}
+
+fn ready_ms(figures: &[Started]) -> Samples {
+    Samples(figures.iter().map(|s| s.ready.as_secs_f64() * 1000.0).collect())
+}
+
+fn mean_mib(figures: &[Started], pick: fn(&Started) -> u64) -> f64 {
+    figures.iter().map(pick).sum::<u64>() as f64 / figures.len().max(1) as f64 / 1024.0
 }
 
 /// Starts the service once per way of starting workers (so that its data
@@ -270,11 +366,8 @@ async fn start_one(
 
 fn summary(figures: &[Started]) -> String {
     let ms = |pick: fn(&Started) -> Duration| {
-        let samples = Samples(figures.iter().map(|s| pick(s).as_secs_f64() * 1000.0).collect());
-        format!("{:.0} ms, {:.0} ms", samples.median().unwrap_or(0.0), samples.percentile(1.0).unwrap_or(0.0))
+        median_max(&Samples(figures.iter().map(|s| pick(s).as_secs_f64() * 1000.0).collect()))
     };
-    let mean_mib =
-        |pick: fn(&Started) -> u64| figures.iter().map(pick).sum::<u64>() as f64 / figures.len().max(1) as f64 / 1024.0;
-    let (warm, idle) = (mean_mib(|s| s.pss_kib), mean_mib(|s| s.pss_idle_kib));
+    let (warm, idle) = (mean_mib(figures, |s| s.pss_kib), mean_mib(figures, |s| s.pss_idle_kib));
     format!("{} | {} | {warm:.0} MiB | {idle:.0} MiB", ms(|s| s.ready), ms(|s| s.warm))
 }

@@ -30,6 +30,7 @@ fn the_benchmark_runs_every_scenario_and_writes_its_report() {
         "5. Streaming",
         "6. Cluster mode",
         "7. Scaling",
+        "8. Worker start-up",
         "## Targets",
     ] {
         assert!(report.contains(heading), "missing {heading}");
@@ -37,6 +38,7 @@ fn the_benchmark_runs_every_scenario_and_writes_its_report() {
     if venv.is_some() {
         assert!(report.contains("unoserver ÷ docconv") && !report.contains("unoserver not run"), "{report}");
     }
+    assert!(report.contains("a replacement worker ready within 300 ms"), "{report}");
     let chart = std::fs::read_to_string(dir.path().join("benchmarks-throughput.svg")).unwrap();
     assert!(chart.starts_with("<svg") && chart.contains("polyline"));
     let scaling = std::fs::read_to_string(dir.path().join("benchmarks-scaling.svg")).unwrap();
