@@ -99,29 +99,39 @@ pub async fn latency(
     let median = |peer: &'static str, name: &str| samples.get(&(peer, name.to_owned())).and_then(|s| s.median());
     let (mut over_bare, mut over_floor, mut vs_unoserver, mut vs_soffice) =
         (Samples::default(), Samples::default(), Samples::default(), Samples::default());
+    // The same two ratios over every document, the large ones included.
+    let (mut vs_unoserver_all, mut vs_soffice_all) = (Samples::default(), Samples::default());
     for document in documents {
         let _ = write!(table, "| {} |", document.name);
         for peer in peers {
             let cell = samples.get(&(peer, document.name.clone())).map_or("–".into(), median_p95);
             let _ = write!(table, " {cell} |");
         }
-        let ratio = |a: Option<f64>, b: Option<f64>, into: &mut Samples| match (a, b) {
+        let ratio = |a: Option<f64>, b: Option<f64>, into: Option<&mut Samples>| match (a, b) {
             (Some(a), Some(b)) if b > 0.0 => {
-                into.push(a / b);
+                if let Some(into) = into {
+                    into.push(a / b);
+                }
                 format!("{:.2}×", a / b)
             }
             _ => "–".into(),
         };
         let d = median(DOCCONV, &document.name);
-        // The bare engine's target is over the fixtures, small documents
-        // where what docconv adds weighs most.
-        let mut unused = Samples::default();
+        // The targets against bare LibreOfficeKit, unoserver and soffice
+        // are over the fixtures: small documents, where what each adds to
+        // the engine weighs most. On a large document the engine's own
+        // time dominates every peer alike.
         let is_fixture = fixtures.iter().any(|f| f.name == document.name);
+        let (uno, soffice) = (median(UNOSERVER, &document.name), median(SOFFICE, &document.name));
+        if let (Some(u), Some(s), Some(d)) = (uno, soffice, d) {
+            vs_unoserver_all.push(u / d);
+            vs_soffice_all.push(s / d);
+        }
         let cells = [
-            ratio(d, median(BARE, &document.name), if is_fixture { &mut over_bare } else { &mut unused }),
-            ratio(d, median(FLOOR, &document.name), &mut over_floor),
-            ratio(median(UNOSERVER, &document.name), d, &mut vs_unoserver),
-            ratio(median(SOFFICE, &document.name), d, &mut vs_soffice),
+            ratio(d, median(BARE, &document.name), is_fixture.then_some(&mut over_bare)),
+            ratio(d, median(FLOOR, &document.name), Some(&mut over_floor)),
+            ratio(uno, d, is_fixture.then_some(&mut vs_unoserver)),
+            ratio(soffice, d, is_fixture.then_some(&mut vs_soffice)),
         ];
         let _ = writeln!(table, " {} | {} | {} | {} |", cells[0], cells[1], cells[2], cells[3]);
     }
@@ -134,8 +144,11 @@ pub async fn latency(
     let _ = write!(
         table,
         "\n{rounds} rounds after one unrecorded pass; soffice {} round(s), as each run starts LibreOffice with a fresh profile. \
-         Ratios are of medians; the targets below use the median of the per-document ratios.\n",
-        bench.soffice_rounds
+         Ratios are of medians; the targets use the median of the per-document ratios over the fixtures (all but \
+         the large documents). Over every document: unoserver ÷ docconv {}, soffice ÷ docconv {}.\n",
+        bench.soffice_rounds,
+        vs_unoserver_all.median().map_or("–".into(), |r| format!("{r:.2}×")),
+        vs_soffice_all.median().map_or("–".into(), |r| format!("{r:.1}×")),
     );
     report.section("1. Sequential latency", table);
 
@@ -147,10 +160,12 @@ pub async fn latency(
         report.target("latency", "docconv within 1.3× of the engine floor", format!("{r:.2}×"), r <= 1.3);
     }
     if let Some(r) = vs_unoserver.median() {
-        report.target("latency", "at least 1.5× faster than unoserver", format!("{r:.2}× faster"), r >= 1.5);
+        let goal = "at least 1.5× faster than unoserver (median over the fixtures)";
+        report.target("latency", goal, format!("{r:.2}× faster"), r >= 1.5);
     }
     if let Some(r) = vs_soffice.median() {
-        report.target("latency", "at least 20× faster than soffice per document", format!("{r:.1}× faster"), r >= 20.0);
+        let goal = "at least 20× faster than soffice per document (median over the fixtures)";
+        report.target("latency", goal, format!("{r:.1}× faster"), r >= 20.0);
     }
     Ok(samples)
 }
