@@ -27,6 +27,9 @@ pub struct Engines {
     pub bare: BareEngine,
 }
 
+/// How many times the large documents' rounds the fixtures get.
+const FIXTURE_ROUNDS: usize = 3;
+
 /// Scenario 1: each peer converts each document in turn, round after round,
 /// in a rotating order, so drift on a shared machine hits all alike.
 pub async fn latency(
@@ -49,8 +52,16 @@ pub async fn latency(
             unoserver.convert(document)?;
         }
     }
-    for round in 0..bench.rounds {
+    // The fixtures take tens of milliseconds each, so they get more rounds
+    // than the large documents: their medians carry the targets, and on a
+    // shared machine 5 samples moved them by a tenth from run to run.
+    let fixture_rounds = bench.rounds * FIXTURE_ROUNDS;
+    for round in 0..fixture_rounds {
         for document in documents {
+            let is_fixture = fixtures.iter().any(|f| f.name == document.name);
+            if round >= bench.rounds && !is_fixture {
+                continue;
+            }
             for turn in 0..4 {
                 match (round + turn) % 4 {
                     0 => {
@@ -143,7 +154,8 @@ pub async fn latency(
     let rounds = bench.rounds;
     let _ = write!(
         table,
-        "\n{rounds} rounds after one unrecorded pass; soffice {} round(s), as each run starts LibreOffice with a fresh profile. \
+        "\n{fixture_rounds} rounds of the fixtures and {rounds} of the large documents, after one unrecorded pass; soffice {} \
+         round(s), as each run starts LibreOffice with a fresh profile. \
          Ratios are of medians; the targets use the median of the per-document ratios over the fixtures (all but \
          the large documents). Over every document: unoserver ÷ docconv {}, soffice ÷ docconv {}.\n",
         bench.soffice_rounds,
