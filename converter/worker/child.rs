@@ -4,6 +4,7 @@
 //!
 //! Everything here is blocking and single-threaded, as LOK requires.
 
+use super::global_lock::GlobalLock;
 use super::landscape;
 use super::lok::{self, Office, callback};
 use super::protocol::{read_frame, readable_within, write_frame};
@@ -69,6 +70,12 @@ pub fn run(program_dir: &Path, profile_dir: &Path, home: &Path, shared: Option<&
         eprintln!("docconv worker: {e}");
         return 3;
     }
+    let lock = GlobalLock::find();
+    if lock.is_none() {
+        eprintln!(
+            "docconv worker: this LibreOffice does not export its global lock; exports may wait for its idle work"
+        );
+    }
     if send(&events, event::Kind::Ready(Ready { sandbox: Some(confinement) })).is_err() {
         return 0;
     }
@@ -85,7 +92,12 @@ pub fn run(program_dir: &Path, profile_dir: &Path, home: &Path, shared: Option<&
         }
         match read_frame::<wire::Request>(&mut stdin) {
             Ok(Some(wire::Request { kind: Some(wire::request::Kind::Convert(job)) })) => {
-                let outcome = convert(&office, &current, &events, &job);
+                let outcome = {
+                    // From before the load until the document is closed (see
+                    // `global_lock`).
+                    let _held = lock.as_ref().map(GlobalLock::hold);
+                    convert(&office, &current, &events, &job)
+                };
                 if send(&events, outcome).is_err() {
                     break;
                 }
@@ -185,15 +197,14 @@ fn convert(office: &Office, current: &RefCell<Current>, events: &RefCell<File>, 
     if job.password.is_some() && current.borrow().password_requests == 0 {
         return failed(Reason::PasswordNotNeeded, "the document asked for no password".into());
     }
-    // Nothing between load and export. `documentLoad` releases LibreOffice's
-    // global lock on return, and its main-loop thread waits for that lock
-    // to run the new view's idle work (its sidebar, dozens of .ui files):
-    // if the export does not take the lock back at once, that work runs
-    // first, 15-20 ms of a small document's 35. Even the "loaded" event's
-    // pipe write was enough (it wakes the converter, which can take the
-    // core), so the event goes out from the last callback inside
-    // `documentLoad` and is sent here only for a LibreOffice without it.
-    // No LibreOffice call may come here either (`getParts` did the same).
+    // As little as possible between load and export: the caller holds
+    // LibreOffice's global lock across both (see `global_lock`), but for a
+    // LibreOffice that does not export it, every moment here is one in
+    // which its main loop can take the lock and run the new view's idle
+    // work first (15-20 ms of a small document's 35). Even the "loaded"
+    // event's pipe write did (it wakes the converter), so the event goes
+    // out from the last callback inside `documentLoad` and is sent here
+    // only for a LibreOffice without that callback.
     send_loaded(current, events);
     let changes = landscape::Changes { landscape: job.landscape, reset_views: job.reset_views };
     let document = match changes.landscape || changes.reset_views {

@@ -12,6 +12,7 @@
 pub mod bare;
 pub mod child;
 mod fd_passing;
+mod global_lock;
 mod handle;
 mod landscape;
 mod lok;
