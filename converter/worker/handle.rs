@@ -12,10 +12,10 @@
 //! the next document, so nothing of one job is visible to the next.
 
 use super::profile;
-use super::protocol::{read_frame_async, write_frame_async};
+use super::protocol::{read_frame_async, readable_within, write_frame_async};
 use super::zygote_handle::{Forked, Zygote};
 use crate::proto::{Convert, Event, Failed, Request, Sandbox, event, request};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -137,39 +137,8 @@ impl Worker {
     /// Starts a worker and waits until LibreOffice is loaded in it.
     pub async fn start(spec: &WorkerSpec) -> Result<Worker, WorkerError> {
         let (home, profile_dir) = create_home(spec, "worker")?;
-        let tmp_dir = home.join("tmp");
-        let extensions_cache = super::lok::file_url(&home.join("shared-extensions"))
-            .map_err(|e| WorkerError::Spawn(std::io::Error::other(e)))?;
-        let mut command = Command::new(&spec.exe);
-        command
-            .arg("worker")
-            .arg("--program-dir")
-            .arg(&spec.program_dir)
-            .arg("--profile-dir")
-            .arg(&profile_dir)
-            .arg("--home")
-            .arg(&home)
-            // A minimal environment: nothing of the service's own (addresses,
-            // credentials) reaches a process that parses untrusted documents.
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .env("HOME", &home)
-            .env("TMPDIR", &tmp_dir)
-            .env("LANG", "C.UTF-8")
-            // LibreOffice's headless rendering backend; no display needed.
-            .env("SAL_USE_VCLPLUGIN", "svp")
-            // LibreOffice keeps a cache of shared extensions in its own
-            // installation and, running as root, tries to write it there;
-            // the sandbox forbids that, so the cache goes to the worker's
-            // directory (a bootstrap variable read from the environment).
-            .env("UNO_SHARED_PACKAGES_CACHE", &extensions_cache)
-            .envs(profile::read_only_layers(&spec.program_dir).map(|layers| ("CONFIGURATION_LAYERS", layers)))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
-        die_with_parent(&mut command);
+        let mut command = libreoffice_command(spec, "worker", &home, &profile_dir)?;
+        command.arg("--home").arg(&home).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = command.spawn().map_err(WorkerError::Spawn)?;
         let pid = child.id().unwrap_or(0);
         let stdin = child.stdin.take().expect("piped stdin");
@@ -396,15 +365,53 @@ pub(crate) fn remove_dir_later(dir: &Path) {
 /// Whether the process behind `pidfd` has not ended: a pidfd becomes
 /// readable when its process exits.
 fn still_running(pidfd: &OwnedFd) -> bool {
-    let mut poll = libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-    // SAFETY: polls one valid descriptor without waiting.
-    let ready = unsafe { libc::poll(&mut poll, 1, 0) };
-    ready == 0
+    !readable_within(pidfd, Duration::ZERO)
+}
+
+/// `docconv SUBCOMMAND` (a worker, or the zygote) for LibreOffice in `home`
+/// with its profile in `profile_dir`: in its own process group, killed
+/// with its handle and with the converter, and with a minimal environment,
+/// so nothing of the service's own (addresses, credentials) reaches a
+/// process that parses untrusted documents. The caller adds its own
+/// arguments and standard streams.
+pub(crate) fn libreoffice_command(
+    spec: &WorkerSpec,
+    subcommand: &str,
+    home: &Path,
+    profile_dir: &Path,
+) -> Result<Command, WorkerError> {
+    let extensions_cache = super::lok::file_url(&home.join("shared-extensions"))
+        .map_err(|e| WorkerError::Spawn(std::io::Error::other(e)))?;
+    let mut command = Command::new(&spec.exe);
+    command
+        .arg(subcommand)
+        .arg("--program-dir")
+        .arg(&spec.program_dir)
+        .arg("--profile-dir")
+        .arg(profile_dir)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", home)
+        .env("TMPDIR", home.join("tmp"))
+        .env("LANG", "C.UTF-8")
+        // LibreOffice's headless rendering backend; no display needed.
+        .env("SAL_USE_VCLPLUGIN", "svp")
+        // LibreOffice keeps a cache of shared extensions in its own
+        // installation and, running as root, tries to write it there; the
+        // sandbox forbids that, so the cache goes to the process's own
+        // directory (a bootstrap variable read from the environment).
+        .env("UNO_SHARED_PACKAGES_CACHE", &extensions_cache)
+        // So that no thread is left writing the profile (see `profile`).
+        .envs(profile::read_only_layers(&spec.program_dir).map(|layers| ("CONFIGURATION_LAYERS", layers)))
+        .process_group(0)
+        .kill_on_drop(true);
+    die_with_parent(&mut command);
+    Ok(command)
 }
 
 /// Has the kernel kill the child `command` starts when its parent (the
 /// converter) dies, so no LibreOffice outlives it.
-pub(crate) fn die_with_parent(command: &mut Command) {
+fn die_with_parent(command: &mut Command) {
     // SAFETY: prctl is async-signal-safe; it only asks the kernel to kill
     // this child when its parent dies.
     unsafe {

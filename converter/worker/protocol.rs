@@ -23,8 +23,9 @@ pub fn write_frame<M: Message>(out: &mut impl Write, message: &M) -> io::Result<
     out.flush()
 }
 
-/// Whether something to read (a request, or the end of the stream) arrives
-/// on `input` within `wait`. For the blocking side, to use a pause.
+/// Whether something to read (a request, the end of the stream, or for a
+/// pidfd its process's end) arrives on `input` within `wait`; with no
+/// wait, whether it is there now.
 pub fn readable_within(input: &impl AsRawFd, wait: Duration) -> bool {
     let mut fds = libc::pollfd { fd: input.as_raw_fd(), events: libc::POLLIN, revents: 0 };
     let millis = wait.as_millis().min(libc::c_int::MAX as u128) as libc::c_int;

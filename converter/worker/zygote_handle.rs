@@ -5,8 +5,8 @@
 //! drops, and dies with the converter (`PR_SET_PDEATHSIG`); each worker it
 //! forks dies with it in turn, so a converter's death still ends them all.
 
-use super::handle::{WorkerError, WorkerSpec, create_home, die_with_parent, forward_stderr, remove_dir_later};
-use super::{fd_passing, lok, profile};
+use super::handle::{WorkerError, WorkerSpec, create_home, forward_stderr, libreoffice_command, remove_dir_later};
+use super::{fd_passing, lok};
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
@@ -15,7 +15,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::unix::pipe;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 /// How long the zygote may take to fork and answer.
 const FORK_ANSWER_WITHIN: Duration = Duration::from_secs(10);
@@ -44,35 +44,14 @@ impl Zygote {
         let (home, profile_dir) = create_home(spec, "zygote")?;
         let (control, theirs) = UnixStream::pair().map_err(WorkerError::Spawn)?;
         let profile_url = lok::file_url(&profile_dir).map_err(|e| WorkerError::Spawn(std::io::Error::other(e)))?;
-        let extensions_cache =
-            lok::file_url(&home.join("shared-extensions")).map_err(|e| WorkerError::Spawn(std::io::Error::other(e)))?;
-        let mut command = Command::new(&spec.exe);
+        let mut command = libreoffice_command(spec, "worker-zygote", &home, &profile_dir)?;
         command
-            .arg("worker-zygote")
-            .arg("--program-dir")
-            .arg(&spec.program_dir)
-            .arg("--profile-dir")
-            .arg(&profile_dir)
-            // The same minimal environment as an exec'd worker's (see
-            // `handle`), plus the profile preinit reads its configuration
-            // from: LibreOffice takes bootstrap variables from the
-            // environment.
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .env("HOME", &home)
-            .env("TMPDIR", home.join("tmp"))
-            .env("LANG", "C.UTF-8")
-            .env("SAL_USE_VCLPLUGIN", "svp")
-            .env("UNO_SHARED_PACKAGES_CACHE", &extensions_cache)
+            // Preinit reads its configuration from this profile: LibreOffice
+            // takes bootstrap variables from the environment.
             .env("UserInstallation", &profile_url)
-            // So that no thread is left writing the profile (see `profile`).
-            .envs(profile::read_only_layers(&spec.program_dir).map(|layers| ("CONFIGURATION_LAYERS", layers)))
             .stdin(Stdio::from(OwnedFd::from(theirs)))
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
-        die_with_parent(&mut command);
+            .stderr(Stdio::piped());
         let mut child = command.spawn().map_err(WorkerError::Spawn)?;
         if let Some(stderr) = child.stderr.take() {
             tokio::spawn(forward_stderr(child.id().unwrap_or(0), stderr));
