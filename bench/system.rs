@@ -5,10 +5,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Resident memory of one process, in KiB.
 pub fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
+    kib_field(&format!("/proc/{pid}/status"), "VmRSS:")
+}
+
+/// The value of the `Name:   123 kB` line starting with `name` in the
+/// `/proc` file at `path`; 0 if there is none (the process is gone).
+fn kib_field(path: &str, name: &str) -> u64 {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .find(|l| l.starts_with(name))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|n| n.parse().ok())
         .unwrap_or(0)
@@ -62,13 +67,7 @@ fn from_ticks(ticks: u64) -> Duration {
 /// shared page divided among the processes sharing it, so the sum over a
 /// tree of forked workers counts shared LibreOffice pages once.
 pub fn pss_kib(pid: u32) -> u64 {
-    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
-    rollup
-        .lines()
-        .find(|l| l.starts_with("Pss:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
+    kib_field(&format!("/proc/{pid}/smaps_rollup"), "Pss:")
 }
 
 /// Field `number` of `/proc/<pid>/stat`, numbered from 1 as in proc(5):

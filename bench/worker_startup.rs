@@ -175,7 +175,7 @@ impl Measured {
     /// The slowest median spawn → ready of a replacement, over the counts,
     /// for `mode`.
     pub fn replacement_ready_ms(&self, mode: StartMode) -> Option<f64> {
-        self.of(mode).filter_map(|s| ready_ms(&s.replacements).median()).reduce(f64::max)
+        self.of(mode).filter_map(|s| ms_samples(&s.replacements, |w| w.ready).median()).reduce(f64::max)
     }
 
     /// Mean idle PSS per worker (MiB) for `mode`, by worker count.
@@ -226,8 +226,9 @@ fn median_max(samples: &Samples) -> String {
     format!("{:.0} ms, {:.0} ms", samples.median().unwrap_or(0.0), samples.percentile(1.0).unwrap_or(0.0))
 }
 
-fn ready_ms(figures: &[Started]) -> Samples {
-    Samples(figures.iter().map(|s| s.ready.as_secs_f64() * 1000.0).collect())
+/// One duration of each figure, in milliseconds.
+fn ms_samples(figures: &[Started], pick: fn(&Started) -> Duration) -> Samples {
+    Samples(figures.iter().map(|s| pick(s).as_secs_f64() * 1000.0).collect())
 }
 
 fn mean_mib(figures: &[Started], pick: fn(&Started) -> u64) -> f64 {
@@ -365,9 +366,7 @@ async fn start_one(
 }
 
 fn summary(figures: &[Started]) -> String {
-    let ms = |pick: fn(&Started) -> Duration| {
-        median_max(&Samples(figures.iter().map(|s| pick(s).as_secs_f64() * 1000.0).collect()))
-    };
+    let ms = |pick: fn(&Started) -> Duration| median_max(&ms_samples(figures, pick));
     let (warm, idle) = (mean_mib(figures, |s| s.pss_kib), mean_mib(figures, |s| s.pss_idle_kib));
     format!("{} | {} | {warm:.0} MiB | {idle:.0} MiB", ms(|s| s.ready), ms(|s| s.warm))
 }
