@@ -20,6 +20,7 @@ use super::error::{Error, Result};
 use super::failure::Failure;
 use super::files;
 use super::metrics::{Ended, Input, Metrics};
+use super::patience::{self, STORE_PATIENCE};
 use super::webhooks;
 use docconv::proto::v1::{ConversionOptions, Job, JobState, Output, Progress, Stage, StageTimings, WebhookState};
 use docconv::trace::TraceParent;
@@ -521,7 +522,10 @@ impl Jobs {
             let input = Input { input: claim.input_extension.clone() };
             self.metrics.conversion.get_or_create(&input).observe(claim.claimed_at.elapsed().as_secs_f64());
         }
-        let ended = match self.end(&claim.id, ending, Some(timings)).await {
+        let doing = format!("job {}: recording its end", claim.id);
+        let unavailable = |e: &Error| matches!(e, Error::Unavailable(_));
+        let end = || self.end(&claim.id, ending.clone(), Some(timings));
+        let ended = match patience::while_unavailable(STORE_PATIENCE, &doing, unavailable, end).await {
             Ok(ended) => ended,
             Err(e) => {
                 tracing::error!(job = %claim.id, "could not record the end: {e:?}");
@@ -533,6 +537,21 @@ impl Jobs {
         tracing::info!(state, ms, attempts = claim.attempts, "job ended");
         if let Err(e) = self.backend.queue.ack(&claim.lease).await {
             tracing::warn!(job = %claim.id, "could not hand the job back as done: {e}");
+        }
+        if let Err(e) = self.backend.blobs.forget_local(&claim.id).await {
+            tracing::warn!(job = %claim.id, "could not clear the job's local folder: {e}");
+        }
+    }
+
+    /// Hands a running job back to the queue without an end, for this
+    /// node or another to run it again: the job store stayed unavailable
+    /// while it ran, which is no fault of the job's.
+    pub async fn requeue(&self, claim: &mut Claim) {
+        claim.settle().await;
+        self.lock().leases.remove(&claim.id);
+        tracing::warn!(job = %claim.id, "the job store stayed unavailable; the job goes back to the queue");
+        if let Err(e) = self.backend.queue.release(&claim.lease).await {
+            tracing::warn!(job = %claim.id, "could not hand the job back ({e}); it runs again once its lease runs out");
         }
         if let Err(e) = self.backend.blobs.forget_local(&claim.id).await {
             tracing::warn!(job = %claim.id, "could not clear the job's local folder: {e}");

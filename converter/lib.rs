@@ -16,6 +16,7 @@ mod jobs;
 pub mod metrics;
 mod options;
 mod page_ranges;
+mod patience;
 mod pdf_input;
 mod pool;
 mod postprocess;

@@ -11,19 +11,23 @@
 //!   its job fails (no retry: the document would do it again);
 //! - a worker that has converted many documents or grown large is replaced
 //!   by a warmed-up successor, which takes over only once it is ready, so no
-//!   job waits for a cold start.
+//!   job waits for a cold start;
+//! - a job store that does not answer is asked again for a while (see
+//!   `patience`), then the job goes back to the queue: its document is not
+//!   at fault.
 
 use super::failure::Failure;
 use super::files;
 use super::formats::{self, Kind, Targets};
 use super::html;
 use super::jobs::{Claim, Ending, Jobs};
+use super::patience;
 use super::postprocess;
 use super::probe;
 use super::workers::{Launcher, WorkerProcess};
 use docconv::metrics::Active;
 use docconv::proto::v1::{Output, Stage, StageTimings};
-use docconv_backend::Blobs;
+use docconv_backend::BackendError;
 use docconv_worker::proto::{Convert, Sandbox};
 use docconv_worker::{Outcome, Progress, WorkerError};
 use sha2::{Digest, Sha256};
@@ -45,6 +49,9 @@ pub struct PoolConfig {
     /// Where what the probe found is kept across restarts; `None` probes
     /// at every start.
     pub probe_cache: Option<probe::ProbeCache>,
+    /// How long a job waits for an unavailable job store before it goes
+    /// back to the queue (`patience::STORE_PATIENCE` in the service).
+    pub store_patience: Duration,
 }
 
 mod prepare;
@@ -225,6 +232,41 @@ impl Pool {
         }
     }
 
+    /// Runs a call to the job store, trying again while the store is
+    /// unavailable (see `patience`), unless the job is cancelled first.
+    /// Another error fails the job as `failure`, with the cause logged.
+    async fn with_store<T, F: Future<Output = docconv_backend::Result<T>>>(
+        &self,
+        claim: &Claim,
+        doing: &str,
+        failure: Failure,
+        call: impl FnMut() -> F,
+    ) -> Result<T, Stop> {
+        let doing = format!("job {}: {doing}", claim.id);
+        let unavailable = |e: &BackendError| matches!(e, BackendError::Unavailable(_));
+        let tried = patience::while_unavailable(self.config.store_patience, &doing, unavailable, call);
+        tokio::select! {
+            result = tried => result.map_err(|e| match e {
+                BackendError::Unavailable(_) => Stop::StoreUnavailable,
+                e => {
+                    tracing::error!("{doing}: {e}");
+                    Stop::Failed(failure)
+                }
+            }),
+            () = claim.cancel.notified() => Err(Stop::Failed(Failure::Cancelled)),
+        }
+    }
+
+    /// Ends the job as failed, or hands it back to the queue when the job
+    /// store stayed unavailable: the job is not at fault, and runs again
+    /// here or on another node once the store answers.
+    async fn stop(&self, claim: &mut Claim, stop: Stop, timings: StageTimings) {
+        match stop {
+            Stop::Failed(failure) => self.jobs.finish(claim, Ending::Failed(failure), timings).await,
+            Stop::StoreUnavailable => self.jobs.requeue(claim).await,
+        }
+    }
+
     /// Publishes (and logs, once) how the workers are confined. Every
     /// worker runs the same code on the same kernel, so the first report
     /// stands for all; a later one that differs is logged too.
@@ -260,8 +302,19 @@ impl Pool {
     /// stops any of those stages too.
     async fn run(&self, mut claim: Claim, mut worker: Worker) -> Option<Worker> {
         let _running = Active::of(&self.jobs.metrics().running);
+        let blobs = self.jobs.blobs();
+        let names = prepare::input_names(&claim);
+        let checkout = || blobs.checkout(&claim.id, &names);
+        let folder = match self.with_store(&claim, "checking out the job's files", Failure::Unreadable, checkout).await
+        {
+            Ok(folder) => folder,
+            Err(stop) => {
+                self.stop(&mut claim, stop, StageTimings::default()).await;
+                return Some(worker);
+            }
+        };
         let mut deadline = Instant::now() + self.config.job_timeout;
-        let prepared = self.within(&claim, deadline, prepare_all(self.jobs.blobs(), &claim)).await;
+        let prepared = self.within(&claim, deadline, prepare_all(folder, &names, &claim)).await;
         let prepared = match prepared.and_then(|prepared| prepared) {
             Ok(prepared) => prepared,
             Err(failure) => {
@@ -283,10 +336,25 @@ impl Pool {
             };
             let ending = match attempt {
                 Attempt::Done => {
-                    let stored = store_output(self.jobs.blobs(), &prepared, &claim, &mut timings);
-                    match self.within(&claim, deadline, stored).await.and_then(|stored| stored) {
-                        Ok((output, file)) => Ending::Succeeded(output, file),
-                        Err(failure) => Ending::Failed(failure),
+                    let started = Instant::now();
+                    let made = self.within(&claim, deadline, make_output(&prepared, &claim)).await;
+                    let ending = match made.and_then(|made| made) {
+                        Ok((output, file)) => {
+                            let keep = || blobs.keep(&claim.id, std::slice::from_ref(&file));
+                            match self.with_store(&claim, "keeping the output", Failure::ExportFailed, keep).await {
+                                Ok(()) => Ok(Ending::Succeeded(output, file)),
+                                Err(stop) => Err(stop),
+                            }
+                        }
+                        Err(failure) => Ok(Ending::Failed(failure)),
+                    };
+                    timings.store_ms = started.elapsed().as_millis() as u64;
+                    match ending {
+                        Ok(ending) => ending,
+                        Err(stop) => {
+                            self.stop(&mut claim, stop, timings).await;
+                            return Some(worker);
+                        }
                     }
                 }
                 Attempt::Refused(failure) => Ending::Failed(failure),
@@ -477,16 +545,17 @@ async fn memory_passes(pid: Option<u32>, limit: u64) {
     }
 }
 
+/// Why a job stopped short of a conversion's end.
+enum Stop {
+    Failed(Failure),
+    /// The job store did not answer within the pool's patience.
+    StoreUnavailable,
+}
+
 /// Merges (for several documents), post-processes, hashes and measures
-/// the output, and keeps it in the job's blobs under a name of its own
-/// (see `files::result`). Returns its description and that name.
-async fn store_output(
-    blobs: &dyn Blobs,
-    prepared: &Prepared,
-    claim: &Claim,
-    timings: &mut StageTimings,
-) -> Result<(Output, String), Failure> {
-    let started = Instant::now();
+/// the output, under a name of its own in the job's folder (see
+/// `files::result`). Returns its description and that name.
+async fn make_output(prepared: &Prepared, claim: &Claim) -> Result<(Output, String), Failure> {
     let folder = &prepared.folder;
     let title_bookmarks = claim.options.pdf.as_ref().is_some_and(|p| p.title_bookmarks);
     let titles: Vec<String> =
@@ -535,10 +604,5 @@ async fn store_output(
         tracing::error!(job = %claim.id, "cannot read the output: {e}");
         Failure::ExportFailed
     })?;
-    blobs.keep(&claim.id, std::slice::from_ref(&kept)).await.map_err(|e| {
-        tracing::error!(job = %claim.id, "cannot keep the output: {e}");
-        Failure::ExportFailed
-    })?;
-    timings.store_ms = started.elapsed().as_millis() as u64;
     Ok((output, kept))
 }

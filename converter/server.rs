@@ -122,6 +122,7 @@ pub async fn run(
         max_worker_rss: config.worker_max_memory_mib * 1024 * 1024,
         worker_memory_limit: config.worker_memory_limit_mib * 1024 * 1024,
         probe_cache: Some(ProbeCache::new(data_dir.join("formats.json"), &config.libreoffice_dir)),
+        store_patience: crate::patience::STORE_PATIENCE,
     };
     let workers = pool_config.workers;
     let pool = Pool::start(jobs.clone(), Arc::new(Processes::new(spec)), pool_config)

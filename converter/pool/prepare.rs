@@ -11,7 +11,6 @@ use crate::options;
 use crate::pdf_input;
 use crate::postprocess::{Attached, MarkImage};
 use docconv::proto::v1::{AttachmentRelationship, PdfMarkLayer};
-use docconv_backend::Blobs;
 use docconv_worker::proto::Convert;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -35,10 +34,9 @@ pub struct Prepared {
     pub marks: Vec<MarkImage>,
 }
 
-/// Checks out the job's files and prepares each document: a single one
-/// writes the result, each of a merge a part of its own.
-pub async fn prepare_all(blobs: &dyn Blobs, claim: &Claim) -> Result<Prepared, Failure> {
-    let id = &claim.id;
+/// The names of the job's files its conversion needs, the first document
+/// first and the others in the order they were given.
+pub fn input_names(claim: &Claim) -> Vec<String> {
     let mut names = vec![files::input(&claim.input_extension)];
     for (index, more) in claim.more_inputs.iter().enumerate() {
         names.push(match (&more.attachment, PdfMarkLayer::try_from(more.mark)) {
@@ -47,10 +45,13 @@ pub async fn prepare_all(blobs: &dyn Blobs, claim: &Claim) -> Result<Prepared, F
             (None, _) => files::more_input(index + 1, &more.extension),
         });
     }
-    let folder = blobs.checkout(id, &names).await.map_err(|e| {
-        tracing::error!(job = %id, "cannot check out the job's documents: {e}");
-        Failure::Unreadable
-    })?;
+    names
+}
+
+/// Prepares each document of the job, whose files (`input_names`) are
+/// checked out into `folder`: a single one writes the result, each of a
+/// merge a part of its own.
+pub async fn prepare_all(folder: PathBuf, names: &[String], claim: &Claim) -> Result<Prepared, Failure> {
     let mut attached = Vec::new();
     let mut marks = Vec::new();
     let mut inputs = vec![(folder.join(&names[0]), claim.input_extension.as_str(), claim.file_name.as_str())];

@@ -15,7 +15,7 @@ const ONE_PAGE_PDF: &[u8] = b"%PDF-1.4\n1 0 obj\n<</Type/Catalog/Pages 2 0 R>>\n
 use crate::error::Error;
 use docconv::ids;
 use docconv::proto::v1::{Job, JobState};
-use docconv_backend::{Backend, StoredJob};
+use docconv_backend::{Backend, BackendError, Blobs, StoredJob};
 use docconv_worker::proto::{Failed, Reason};
 use futures_util::StreamExt;
 use std::collections::HashMap;
@@ -181,12 +181,17 @@ fn config() -> PoolConfig {
         max_worker_rss: u64::MAX,
         worker_memory_limit: u64::MAX,
         probe_cache: None,
+        store_patience: Duration::from_secs(5),
     }
 }
 
 async fn rig(config: PoolConfig, start_delay: Duration) -> Rig {
+    rig_on(Backend::in_memory(crate::jobs::LEASE), config, start_delay).await
+}
+
+async fn rig_on(backend: Backend, config: PoolConfig, start_delay: Duration) -> Rig {
     let dir = tempfile::tempdir().unwrap();
-    let jobs = Arc::new(Jobs::new(Backend::in_memory(crate::jobs::LEASE), 100, Duration::ZERO));
+    let jobs = Arc::new(Jobs::new(backend, 100, Duration::ZERO));
     let script = Arc::new(Script::default());
     let launcher = FakeLauncher { script: script.clone(), dir: dir.path().join("workers"), start_delay };
     let workers = config.workers;
@@ -382,4 +387,91 @@ async fn a_bug_while_converting_fails_that_job_and_the_runner_goes_on() {
     assert_eq!(job.error.unwrap().code, tonic::Code::Internal as i32);
     assert_eq!(ended(&rig.jobs, &next.id).await.state(), JobState::Succeeded, "the slot still converts");
     assert_eq!(rig.script.started.load(Ordering::SeqCst), 2, "on a fresh worker");
+}
+
+/// Job files in memory whose store is unavailable for the first calls to
+/// `checkout` and to `keep`, as a NATS cluster electing a leader is.
+struct Unsteady {
+    files: docconv_backend::MemoryFiles,
+    /// How many calls to `checkout`, then to `keep`, fail.
+    outages: (u32, u32),
+    checkouts: AtomicU32,
+    keeps: AtomicU32,
+}
+
+impl Unsteady {
+    fn backend(outages: (u32, u32)) -> (Backend, Arc<Unsteady>) {
+        let files = docconv_backend::MemoryFiles::new();
+        let unsteady = Arc::new(Unsteady { files, outages, checkouts: AtomicU32::new(0), keeps: AtomicU32::new(0) });
+        (Backend { blobs: unsteady.clone(), ..Backend::in_memory(crate::jobs::LEASE) }, unsteady)
+    }
+
+    fn answer(&self, calls: &AtomicU32, outages: u32) -> docconv_backend::Result<()> {
+        match calls.fetch_add(1, Ordering::SeqCst) < outages {
+            true => Err(BackendError::Unavailable("a leader is being elected".into())),
+            false => Ok(()),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Blobs for Unsteady {
+    async fn create(&self, id: &str, name: &str) -> docconv_backend::Result<Box<dyn docconv_backend::BlobWriter>> {
+        self.files.create(id, name).await
+    }
+    async fn open(
+        &self,
+        id: &str,
+        name: &str,
+        offset: u64,
+    ) -> docconv_backend::Result<Option<Box<dyn tokio::io::AsyncRead + Send + Unpin>>> {
+        self.files.open(id, name, offset).await
+    }
+    async fn checkout(&self, id: &str, names: &[String]) -> docconv_backend::Result<PathBuf> {
+        self.answer(&self.checkouts, self.outages.0)?;
+        self.files.checkout(id, names).await
+    }
+    async fn keep(&self, id: &str, names: &[String]) -> docconv_backend::Result<()> {
+        self.answer(&self.keeps, self.outages.1)?;
+        self.files.keep(id, names).await
+    }
+    async fn forget_local(&self, id: &str) -> docconv_backend::Result<()> {
+        self.files.forget_local(id).await
+    }
+    async fn delete(&self, id: &str) -> docconv_backend::Result<()> {
+        self.files.delete(id).await
+    }
+    async fn ids(&self, older_than: Duration) -> docconv_backend::Result<Vec<String>> {
+        self.files.ids(older_than).await
+    }
+}
+
+/// How many times the fake converted the job's input.
+fn tries(rig: &Rig) -> Vec<u32> {
+    rig.script.tries.lock().unwrap().iter().filter(|(path, _)| !path.contains("warm")).map(|(_, n)| *n).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_waits_out_a_short_store_outage_and_converts_once() {
+    let (backend, store) = Unsteady::backend((2, 2));
+    let rig = rig_on(backend, config(), Duration::ZERO).await;
+    let job = submit(&rig.jobs, "ok").await;
+    let job = ended(&rig.jobs, &job.id).await;
+    assert_eq!((job.state(), job.attempts), (JobState::Succeeded, 1), "{job:?}");
+    assert_eq!(tries(&rig), [1], "converted once");
+    assert_eq!((store.checkouts.load(Ordering::SeqCst), store.keeps.load(Ordering::SeqCst)), (3, 3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_goes_back_to_the_queue_when_the_store_stays_unavailable() {
+    // Patience for two calls to `keep` (a pause of 250 ms, then one of
+    // 500 ms would pass it): the third, on the second run, works.
+    let (backend, store) = Unsteady::backend((0, 2));
+    let config = PoolConfig { store_patience: Duration::from_millis(400), ..config() };
+    let rig = rig_on(backend, config, Duration::ZERO).await;
+    let job = submit(&rig.jobs, "ok").await;
+    let job = ended(&rig.jobs, &job.id).await;
+    assert_eq!((job.state(), job.attempts), (JobState::Succeeded, 2), "not failed, run again: {job:?}");
+    assert_eq!(tries(&rig), [2], "converted again");
+    assert_eq!(store.keeps.load(Ordering::SeqCst), 3);
 }
