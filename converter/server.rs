@@ -5,6 +5,7 @@
 
 use super::auth::Authenticate;
 use super::config::ConverterConfig;
+use super::error::Error;
 use super::jobs::Jobs;
 use super::pool::{Pool, PoolConfig};
 use super::postprocess;
@@ -344,13 +345,18 @@ async fn join_all(handles: Vec<tokio::task::JoinHandle<()>>) {
 async fn expire_periodically(jobs: Arc<Jobs>, retention: Duration) {
     let period = (retention / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
     loop {
+        // A store that is unavailable for now is a warning: the next
+        // round does the work.
         match jobs.expire(retention).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(expired = n, "removed jobs past retention"),
+            Err(e @ Error::Unavailable(_)) => tracing::warn!("expiring jobs: {e}"),
             Err(e) => tracing::error!("expiring jobs: {e:?}"),
         }
-        if let Err(e) = jobs.sweep_orphans().await {
-            tracing::error!("sweeping job directories without records: {e:?}");
+        match jobs.sweep_orphans().await {
+            Err(e @ Error::Unavailable(_)) => tracing::warn!("sweeping job directories without records: {e}"),
+            Err(e) => tracing::error!("sweeping job directories without records: {e:?}"),
+            Ok(_) => {}
         }
         tokio::time::sleep(period).await;
     }

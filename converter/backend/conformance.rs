@@ -47,6 +47,7 @@ pub async fn run(subject: &mut impl Subject) {
     assert_eq!(subject.fresh().await.deliveries.lease_time(), LEASE, "the suite's lease time");
     a_delivery_is_queued_once(&subject.fresh().await).await;
     files_are_readable_once_written_whole(&subject.fresh().await).await;
+    large_and_empty_files_read_back_whole_and_from_any_offset(&subject.fresh().await).await;
     checkouts_hold_inputs_and_kept_results_are_readable(&subject.fresh().await).await;
     let backend = subject.fresh().await;
     let prepared = prepare_restart(&backend).await;
@@ -427,6 +428,21 @@ async fn files_are_readable_once_written_whole(backend: &Backend) {
     blobs.delete_all(&["c".to_owned(), "d".to_owned(), "never".to_owned()]).await.unwrap();
     assert!(read(backend, "d", "output.pdf", 0).await.is_none(), "every file of each job goes");
     assert_eq!(blobs.ids(Duration::ZERO).await.unwrap(), ["e"], "other jobs' files stay");
+}
+
+async fn large_and_empty_files_read_back_whole_and_from_any_offset(backend: &Backend) {
+    // Larger than the chunks a store may keep files in (128 KiB for NATS).
+    let large: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    write(backend, "a", "input.docx", &[&large[..100_000], &large[100_000..]]).await;
+    assert_eq!(read(backend, "a", "input.docx", 0).await.unwrap(), large);
+    for offset in [1, 131_072, 200_000, 299_999, 300_000] {
+        let read = read(backend, "a", "input.docx", offset as u64).await.unwrap();
+        assert!(read == large[offset..], "read from {offset}: {} bytes", read.len());
+    }
+    write(backend, "b", "input.docx", &[]).await;
+    assert_eq!(read(backend, "b", "input.docx", 0).await.unwrap(), b"", "an empty file is a file");
+    let folder = backend.blobs.checkout("a", &["input.docx".to_owned()]).await.unwrap();
+    assert!(std::fs::read(folder.join("input.docx")).unwrap() == large, "checked out whole");
 }
 
 async fn checkouts_hold_inputs_and_kept_results_are_readable(backend: &Backend) {

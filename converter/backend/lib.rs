@@ -35,6 +35,7 @@ mod local;
 mod memory_files;
 mod nats;
 mod nats_access;
+mod nats_object;
 mod nats_queue;
 mod record;
 mod redb;

@@ -23,6 +23,7 @@
 
 use crate::error::{BackendError, Result};
 use crate::nats_access::{NatsAccess, shown_urls};
+use crate::nats_object::{Objects, READ_PAUSE, READ_TRIES};
 use crate::nats_queue::{NatsQueue, QueueNames};
 use crate::record::StoredJob;
 use crate::{
@@ -37,9 +38,8 @@ use prost::Message;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWriteExt};
 
 /// How a node reaches the shared job space.
 #[derive(Clone, Debug)]
@@ -67,7 +67,7 @@ pub struct Nats {
     pub queue: Arc<NatsQueue>,
     /// The webhook deliveries waiting to be sent.
     pub deliveries: Arc<NatsQueue>,
-    files: object_store::ObjectStore,
+    files: Objects,
     settings: NatsSettings,
 }
 
@@ -80,11 +80,6 @@ pub(crate) fn failed(doing: &str, e: impl std::fmt::Display) -> BackendError {
 
 /// Longest a listing of every job may take before it counts as failed.
 const LISTING_TIME: Duration = Duration::from_secs(120);
-
-/// Reads are tried again for a few seconds: long enough for a NATS
-/// cluster to elect a new leader after losing a server.
-const READ_TRIES: u32 = 8;
-const READ_PAUSE: Duration = Duration::from_millis(500);
 
 /// Runs a read, again while NATS is unavailable (see `READ_TRIES`).
 async fn again<T, Fut: std::future::Future<Output = Result<T>>>(mut read: impl FnMut() -> Fut) -> Result<T> {
@@ -119,7 +114,7 @@ impl Nats {
             }
             _ => failed(&format!("connecting to {shown}"), e),
         })?;
-        let js = jetstream::new(client);
+        let js = jetstream::new(client.clone());
         let prefix = &settings.prefix;
         let jobs = key_value(&js, format!("{prefix}-jobs"), &settings).await?;
         let requests = key_value(&js, format!("{prefix}-requests"), &settings).await?;
@@ -149,6 +144,11 @@ impl Nats {
                 .await
                 .map_err(|e| failed("making the files bucket", e))?,
         };
+        let stream = js
+            .get_stream(format!("OBJ_{prefix}-files"))
+            .await
+            .map_err(|e| failed("finding the files bucket's stream", e))?;
+        let files = Objects { store: files, stream, client };
         Ok(Nats { jobs, requests, queue: Arc::new(queue), deliveries: Arc::new(deliveries), files, settings })
     }
 
@@ -402,7 +402,7 @@ impl Drop for ObjectWriter {
 impl Blobs for Nats {
     async fn create(&self, id: &str, name: &str) -> Result<Box<dyn BlobWriter>> {
         let (pipe, mut reader) = tokio::io::duplex(PIPE);
-        let files = self.files.clone();
+        let files = self.files.store.clone();
         let object = Nats::object(id, name);
         let upload = tokio::spawn(async move {
             files.put(object.as_str(), &mut reader).await.map(drop).map_err(|e| failed("storing a file", e))
@@ -413,7 +413,7 @@ impl Blobs for Nats {
     async fn open(&self, id: &str, name: &str, offset: u64) -> Result<Option<Box<dyn AsyncRead + Send + Unpin>>> {
         let object = Nats::object(id, name);
         let exists = again(|| async {
-            match self.files.info(&object).await {
+            match self.files.store.info(&object).await {
                 Ok(info) => Ok(!info.deleted),
                 Err(e) if e.kind() == object_store::InfoErrorKind::NotFound => Ok(false),
                 Err(e) => Err(failed("reading a file", e)),
@@ -422,7 +422,7 @@ impl Blobs for Nats {
         if !exists.await? {
             return Ok(None);
         }
-        Ok(Some(read_object(self.files.clone(), object, offset)))
+        Ok(Some(self.files.read(object, offset)))
     }
 
     async fn checkout(&self, id: &str, names: &[String]) -> Result<PathBuf> {
@@ -451,6 +451,7 @@ impl Blobs for Nats {
             let mut file =
                 tokio::fs::File::open(folder.join(name)).await.map_err(|e| BackendError::io("keeping a file", e))?;
             self.files
+                .store
                 .put(Nats::object(id, name).as_str(), &mut file)
                 .await
                 .map_err(|e| failed("keeping a file", e))?;
@@ -468,7 +469,7 @@ impl Blobs for Nats {
         let ids: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
         let of_these = |name: &str, _| name.split_once('/').is_some_and(|(id, _)| ids.contains(id));
         for name in self.object_names(of_these).await? {
-            match self.files.delete(&name).await {
+            match self.files.store.delete(&name).await {
                 Err(e) if e.kind() != object_store::DeleteErrorKind::NotFound => {
                     return Err(failed("deleting a file", e));
                 }
@@ -501,61 +502,11 @@ impl Blobs for Nats {
     }
 }
 
-/// Reads an object from `offset` on, in a task of its own: the client's
-/// object reader panics when a server does not answer in time (it unwraps
-/// the consumer it makes for the chunks), and that must become an error of
-/// this read, not bring down the task reading. A read cut short (a server
-/// lost mid-way) goes on from where it was, for a few tries.
-fn read_object(files: object_store::ObjectStore, name: String, offset: u64) -> Box<dyn AsyncRead + Send + Unpin> {
-    let (chunks, received) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
-    tokio::spawn(async move {
-        let sent = Arc::new(AtomicU64::new(offset));
-        let mut tries = 1;
-        loop {
-            let pump = tokio::spawn(pump(files.clone(), name.clone(), sent.clone(), chunks.clone()));
-            let failure = match pump.await {
-                Ok(Ok(())) => return,
-                Ok(Err(e)) => e,
-                Err(e) => std::io::Error::other(format!("the NATS object reader failed: {e}")),
-            };
-            if tries >= READ_TRIES || chunks.is_closed() {
-                let _ = chunks.send(Err(failure)).await;
-                return;
-            }
-            tracing::debug!("reading {name} from NATS: {failure}; going on from where it was");
-            tries += 1;
-            tokio::time::sleep(READ_PAUSE).await;
-        }
-    });
-    Box::new(tokio_util::io::StreamReader::new(tokio_stream::wrappers::ReceiverStream::new(received)))
-}
-
-/// Sends an object's bytes from `sent` on into `chunks`, counting them.
-async fn pump(
-    files: object_store::ObjectStore,
-    name: String,
-    sent: Arc<AtomicU64>,
-    chunks: tokio::sync::mpsc::Sender<std::io::Result<bytes::Bytes>>,
-) -> std::io::Result<()> {
-    let mut object = files.get(&name).await.map_err(std::io::Error::other)?;
-    // Objects are read from their start; the part already sent is dropped.
-    let from = sent.load(Ordering::SeqCst);
-    tokio::io::copy(&mut (&mut object).take(from), &mut tokio::io::sink()).await?;
-    let mut buffer = vec![0u8; 64 * 1024];
-    loop {
-        let read = object.read(&mut buffer).await?;
-        if read == 0 || chunks.send(Ok(bytes::Bytes::copy_from_slice(&buffer[..read]))).await.is_err() {
-            return Ok(());
-        }
-        sent.fetch_add(read as u64, Ordering::SeqCst);
-    }
-}
-
 impl Nats {
     /// The names of the stored objects that `keep` accepts, given each
     /// one's name and time of writing.
     async fn object_names(&self, keep: impl Fn(&str, Option<SystemTime>) -> bool) -> Result<Vec<String>> {
-        let mut list = self.files.list().await.map_err(|e| failed("listing files", e))?;
+        let mut list = self.files.store.list().await.map_err(|e| failed("listing files", e))?;
         let mut names = Vec::new();
         while let Some(info) = list.next().await {
             let info = info.map_err(|e| failed("listing files", e))?;

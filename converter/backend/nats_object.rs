@@ -1,0 +1,121 @@
+//! Reading the files bucket's objects back.
+//!
+//! An object is stored as chunks, messages on the subject
+//! `$O.<bucket>.C.<nuid>` of the bucket's stream, described by a
+//! metadata message (size, chunk count, SHA-256 digest). The client's own
+//! object reader unwraps the consumer it makes for the chunks, so a server
+//! that does not answer in time (a leader being elected) panics the task
+//! reading. These reads make that consumer themselves, so such a failure is
+//! an error of the read, tried again from where it stopped.
+
+use async_nats::jetstream::consumer::push::OrderedConfig;
+use async_nats::jetstream::{object_store, stream};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE;
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use std::io::{Error, ErrorKind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::io::AsyncRead;
+use tokio::sync::mpsc;
+
+/// Reads are tried again for a few seconds: long enough for a NATS
+/// cluster to elect a new leader after losing a server.
+pub(crate) const READ_TRIES: u32 = 8;
+pub(crate) const READ_PAUSE: Duration = Duration::from_millis(500);
+
+/// Longest wait for the next chunk. The consumer's heartbeats already
+/// report a server gone quiet; this bounds a stream that stalls anyway.
+const CHUNK_WAIT: Duration = Duration::from_secs(30);
+
+/// What reading the bucket's objects needs.
+#[derive(Clone)]
+pub(crate) struct Objects {
+    pub store: object_store::ObjectStore,
+    /// The bucket's stream (`OBJ_<bucket>`), where the chunks are.
+    pub stream: stream::Stream,
+    pub client: async_nats::Client,
+}
+
+impl Objects {
+    /// Reads object `name` from `offset` on, in a task of its own. A read
+    /// cut short (a server lost mid-way) goes on from where it was, for a
+    /// few tries.
+    pub fn read(&self, name: String, offset: u64) -> Box<dyn AsyncRead + Send + Unpin> {
+        let (chunks, received) = mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
+        let objects = self.clone();
+        tokio::spawn(async move {
+            let sent = Arc::new(AtomicU64::new(offset));
+            let mut tries = 1;
+            loop {
+                let failure = match objects.pump(&name, &sent, &chunks).await {
+                    Ok(()) => return,
+                    Err(e) => e,
+                };
+                if tries >= READ_TRIES || chunks.is_closed() {
+                    let _ = chunks.send(Err(failure)).await;
+                    return;
+                }
+                tracing::debug!("reading {name} from NATS: {failure}; going on from where it was");
+                tries += 1;
+                tokio::time::sleep(READ_PAUSE).await;
+            }
+        });
+        Box::new(tokio_util::io::StreamReader::new(tokio_stream::wrappers::ReceiverStream::new(received)))
+    }
+
+    /// Sends the object's bytes from `sent` on into `chunks`, counting
+    /// them, and checks the whole object against its digest.
+    async fn pump(
+        &self,
+        name: &str,
+        sent: &AtomicU64,
+        chunks: &mpsc::Sender<std::io::Result<bytes::Bytes>>,
+    ) -> std::io::Result<()> {
+        let info = self.store.info(name).await.map_err(Error::other)?;
+        if info.deleted {
+            return Err(Error::new(ErrorKind::NotFound, format!("{name} was deleted")));
+        }
+        let mut digest = Sha256::new();
+        // Bytes of the object passed so far; the part already sent is dropped.
+        let mut passed = 0u64;
+        if info.chunks > 0 {
+            let config = OrderedConfig {
+                deliver_subject: self.client.new_inbox(),
+                filter_subject: format!("$O.{}.C.{}", info.bucket, info.nuid),
+                ..Default::default()
+            };
+            let consumer = self.stream.create_consumer(config).await.map_err(Error::other)?;
+            let mut messages = consumer.messages().await.map_err(Error::other)?;
+            for _ in 0..info.chunks {
+                let next = tokio::time::timeout(CHUNK_WAIT, messages.next()).await;
+                let message = match next {
+                    Err(_) => return Err(Error::new(ErrorKind::TimedOut, "no chunk came in time")),
+                    Ok(None) => return Err(Error::new(ErrorKind::UnexpectedEof, "the chunks ended early")),
+                    Ok(Some(message)) => message.map_err(Error::other)?,
+                };
+                let payload = message.message.payload;
+                digest.update(&payload);
+                let len = payload.len() as u64;
+                let from = sent.load(Ordering::SeqCst);
+                if passed + len > from {
+                    let part = payload.slice((from.saturating_sub(passed)) as usize..);
+                    let part_len = part.len() as u64;
+                    if chunks.send(Ok(part)).await.is_err() {
+                        // Nobody reads any more.
+                        return Ok(());
+                    }
+                    sent.fetch_add(part_len, Ordering::SeqCst);
+                }
+                passed += len;
+            }
+        }
+        let whole = format!("SHA-256={}", URL_SAFE.encode(digest.finalize()));
+        if passed != info.size as u64 || info.digest.as_ref().is_some_and(|stored| *stored != whole) {
+            return Err(Error::new(ErrorKind::InvalidData, format!("{name} read back differs from what was stored")));
+        }
+        Ok(())
+    }
+}
