@@ -197,7 +197,16 @@ impl Drop for Gateway {
 }
 
 impl Drop for Service {
+    /// Stops it as an operator would (SIGTERM), so that the next start on
+    /// the same data directory (restarts measure that) finds its job store
+    /// closed cleanly; killed if it takes longer than an idle service
+    /// should.
     fn drop(&mut self) {
+        self.signal(rustix::process::Signal::TERM);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         // Workers die with their parent (PR_SET_PDEATHSIG).
         self.kill();
         if self.owns_data {
