@@ -209,8 +209,8 @@ async fn watchers(
     );
     out.push_str(
         "\nMemory per watcher is each process's growth with all watchers connected, divided by the watchers it \
-         serves (half of them for a node, all for the NATS server, which holds one watch of the job's key per \
-         watcher). A node's figure is what a watcher costs whichever node it reaches.\n",
+         serves (half of them for a node, all for the NATS server, which holds one watch of the jobs per node \
+         whatever the watchers). A node's figure is what a watcher costs whichever node it reaches.\n",
     );
     if let Some(trouble) = crowd.trouble(count) {
         let _ = writeln!(out, "\n**These are not the figures of {count} live watchers:** {trouble}.");

@@ -409,7 +409,13 @@ impl Jobs {
                 Ok(Some(lease)) => lease,
                 Ok(None) => return None,
                 Err(e) => {
-                    tracing::error!("cannot take a job from the queue: {e}");
+                    // A store unavailable for now (a leader being elected)
+                    // is expected in a cluster; the next try mends it.
+                    if matches!(e, BackendError::Unavailable(_)) {
+                        tracing::warn!("cannot take a job from the queue: {e}");
+                    } else {
+                        tracing::error!("cannot take a job from the queue: {e}");
+                    }
                     tokio::time::sleep(BACKEND_RETRY).await;
                     continue;
                 }

@@ -37,6 +37,7 @@ mod nats;
 mod nats_access;
 mod nats_object;
 mod nats_queue;
+mod nats_watch;
 mod record;
 mod redb;
 
@@ -434,6 +435,44 @@ mod tests {
         let again = tokio::time::timeout(Duration::from_secs(1), short.queue.lease()).await;
         assert!(again.is_err(), "handed out again after the first node's lease: {again:?}");
         long.queue.ack(&held).await.unwrap();
+    }
+
+    /// Many watches of jobs on one node cost the NATS server one consumer
+    /// per node, and each sees every write, whichever node made it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn watches_on_a_node_share_one_consumer_and_see_every_nodes_writes() {
+        use crate::{Created, Durability};
+        use docconv::proto::v1::JobState;
+        use futures_util::StreamExt;
+        let server = NatsServer::start();
+        let subject = OnNats { server, scratch: tempfile::tempdir().unwrap(), made: 1 };
+        let (writer, watcher) = (subject.connect().await, subject.connect().await);
+        let Created::New(mut record) = writer.records.create(conformance::queued("a", "", 1)).await.unwrap() else {
+            panic!("a new job");
+        };
+        let mut watches = Vec::new();
+        for _ in 0..50 {
+            watches.push(watcher.records.watch("a", 0).await.unwrap().expect("the job"));
+        }
+        let mut revisions = vec![crate::revision_of(&record)];
+        for state in [JobState::Running, JobState::Succeeded] {
+            record.job.as_mut().unwrap().set_state(state);
+            record = writer.records.update(record, Durability::Lasting).await.unwrap();
+            revisions.push(crate::revision_of(&record));
+        }
+        for mut watch in watches {
+            let mut seen = Vec::new();
+            while let Some(event) = watch.next().await {
+                seen.push(crate::revision_of(&event.unwrap()));
+            }
+            assert_eq!(seen, revisions, "the job as it was, then each write, then the end");
+        }
+        let mut bucket = async_nats::jetstream::new(async_nats::connect(&subject.server.url).await.unwrap())
+            .get_stream("KV_t1-jobs")
+            .await
+            .unwrap();
+        let consumers = bucket.info().await.unwrap().state.consumer_count;
+        assert_eq!(consumers, 2, "one watch of the bucket per node");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,8 +5,9 @@
 //!
 //! - `Records`: a key-value bucket, `<prefix>-jobs`, one key per job. A
 //!   key's revision (the stream sequence of its last write) is the job's
-//!   revision; `update` is the bucket's compare-and-set; `watch` is a KV
-//!   watch with history (the last value, then each write). Request ids map
+//!   revision; `update` is the bucket's compare-and-set; `watch` is a
+//!   read, then each write as the node's one watch of the whole bucket
+//!   hands it out (`nats_watch`). Request ids map
 //!   to job ids in `<prefix>-requests`, keyed by their SHA-256 (a client's
 //!   id may hold characters a key cannot).
 //! - `Queue`: a work-queue stream, `<prefix>-queue`, one subject per job,
@@ -25,6 +26,7 @@ use crate::error::{BackendError, Result};
 use crate::nats_access::{NatsAccess, shown_urls};
 use crate::nats_object::{Objects, READ_PAUSE, READ_TRIES};
 use crate::nats_queue::{NatsQueue, QueueNames};
+use crate::nats_watch::{Subscription, Watches};
 use crate::record::StoredJob;
 use crate::{
     BlobWriter, Blobs, Created, Durability, Events, Records, Revision, ended_before, has_ended, id_of, revision_of,
@@ -68,6 +70,8 @@ pub struct Nats {
     /// The webhook deliveries waiting to be sent.
     pub deliveries: Arc<NatsQueue>,
     files: Objects,
+    /// Every write to the jobs bucket, handed to the watches of its job.
+    watches: Arc<Watches>,
     settings: NatsSettings,
 }
 
@@ -114,7 +118,7 @@ impl Nats {
             }
             _ => failed(&format!("connecting to {shown}"), e),
         })?;
-        let js = jetstream::new(client.clone());
+        let js = jetstream::new(client);
         let prefix = &settings.prefix;
         let jobs = key_value(&js, format!("{prefix}-jobs"), &settings).await?;
         let requests = key_value(&js, format!("{prefix}-requests"), &settings).await?;
@@ -148,8 +152,10 @@ impl Nats {
             .get_stream(format!("OBJ_{prefix}-files"))
             .await
             .map_err(|e| failed("finding the files bucket's stream", e))?;
-        let files = Objects { store: files, stream, client };
-        Ok(Nats { jobs, requests, queue: Arc::new(queue), deliveries: Arc::new(deliveries), files, settings })
+        let files = Objects { store: files, stream };
+        let watches = Watches::start(jobs.clone()).await.map_err(|e| failed("following the jobs bucket", e))?;
+        let (queue, deliveries) = (Arc::new(queue), Arc::new(deliveries));
+        Ok(Nats { jobs, requests, queue, deliveries, files, watches, settings })
     }
 
     fn object(id: &str, name: &str) -> String {
@@ -313,22 +319,30 @@ impl Records for Nats {
         Ok(ended)
     }
 
+    /// The job as it is, then the writes this node's one watch of the
+    /// bucket hands out (see `nats_watch`). The subscription comes first,
+    /// so that no write after the read is missed.
     async fn watch(&self, id: &str, from: Revision) -> Result<Option<Events>> {
-        if self.get(id).await?.is_none() {
+        let updates = self.watches.subscribe(id);
+        let Some(current) = self.get(id).await? else {
             return Ok(None);
-        }
-        let watch =
-            again(|| async { self.jobs.watch_with_history(id).await.map_err(|e| failed("watching a job", e)) }).await?;
-        let watching = Watching { id: id.to_owned(), watch: Some(watch), last: from.saturating_sub(1) };
+        };
+        let watching = Watching {
+            id: id.to_owned(),
+            current: Some(current),
+            updates: Some(updates),
+            last: from.saturating_sub(1),
+        };
         Ok(Some(Box::pin(futures_util::stream::unfold(watching, Watching::next))))
     }
 }
 
-/// Where a watch is: the bucket's watch (none once the job has ended or
-/// the watch failed) and the revision last sent.
+/// Where a watch is: the job as read, until sent; the writes to it (none
+/// once the job has ended or the watch failed); the revision last sent.
 struct Watching {
     id: String,
-    watch: Option<kv::Watch>,
+    current: Option<StoredJob>,
+    updates: Option<Subscription>,
     last: Revision,
 }
 
@@ -337,21 +351,26 @@ impl Watching {
     /// end, or an error, the watch is over.
     async fn next(mut self) -> Option<(Result<StoredJob>, Watching)> {
         loop {
-            let entry = self.watch.as_mut()?.next().await;
-            let record = match entry {
-                None => Err(failed("watching a job", "the watch ended")),
-                Some(Err(e)) => Err(failed("watching a job", e)),
-                Some(Ok(entry)) if entry.operation != kv::Operation::Put => {
-                    Err(BackendError::Missing { id: self.id.clone() })
+            let record = match self.current.take() {
+                Some(current) if revision_of(&current) <= self.last => continue,
+                Some(current) => {
+                    self.last = revision_of(&current);
+                    Ok(current)
                 }
-                Some(Ok(entry)) if entry.revision <= self.last => continue,
-                Some(Ok(entry)) => {
-                    self.last = entry.revision;
-                    decode(&entry)
-                }
+                None => match self.updates.as_mut()?.next().await {
+                    None => Err(failed("watching a job", "this node stopped following the jobs")),
+                    Some(entry) if entry.operation != kv::Operation::Put => {
+                        Err(BackendError::Missing { id: self.id.clone() })
+                    }
+                    Some(entry) if entry.revision <= self.last => continue,
+                    Some(entry) => {
+                        self.last = entry.revision;
+                        decode(&entry)
+                    }
+                },
             };
             if !matches!(&record, Ok(record) if !has_ended(record)) {
-                self.watch = None;
+                self.updates = None;
             }
             return Some((record, self));
         }

@@ -3,16 +3,16 @@
 //! An object is stored as chunks, messages on the subject
 //! `$O.<bucket>.C.<nuid>` of the bucket's stream, described by a
 //! metadata message (size, chunk count, SHA-256 digest). The client's own
-//! object reader unwraps the consumer it makes for the chunks, so a server
-//! that does not answer in time (a leader being elected) panics the task
-//! reading. These reads make that consumer themselves, so such a failure is
-//! an error of the read, tried again from where it stopped.
+//! object reader makes a consumer for the chunks of each read and unwraps
+//! it, so a server that does not answer in time (a leader being elected)
+//! panics the task reading. These reads ask for each chunk directly
+//! instead (the bucket's stream allows direct gets): no consumer for the
+//! server to make and later drop per read, and a failure is an error of
+//! the read, tried again from where it stopped.
 
-use async_nats::jetstream::consumer::push::OrderedConfig;
 use async_nats::jetstream::{object_store, stream};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE;
-use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use std::io::{Error, ErrorKind};
 use std::sync::Arc;
@@ -26,17 +26,12 @@ use tokio::sync::mpsc;
 pub(crate) const READ_TRIES: u32 = 8;
 pub(crate) const READ_PAUSE: Duration = Duration::from_millis(500);
 
-/// Longest wait for the next chunk. The consumer's heartbeats already
-/// report a server gone quiet; this bounds a stream that stalls anyway.
-const CHUNK_WAIT: Duration = Duration::from_secs(30);
-
 /// What reading the bucket's objects needs.
 #[derive(Clone)]
 pub(crate) struct Objects {
     pub store: object_store::ObjectStore,
     /// The bucket's stream (`OBJ_<bucket>`), where the chunks are.
     pub stream: stream::Stream,
-    pub client: async_nats::Client,
 }
 
 impl Objects {
@@ -81,36 +76,28 @@ impl Objects {
         let mut digest = Sha256::new();
         // Bytes of the object passed so far; the part already sent is dropped.
         let mut passed = 0u64;
-        if info.chunks > 0 {
-            let config = OrderedConfig {
-                deliver_subject: self.client.new_inbox(),
-                filter_subject: format!("$O.{}.C.{}", info.bucket, info.nuid),
-                ..Default::default()
-            };
-            let consumer = self.stream.create_consumer(config).await.map_err(Error::other)?;
-            let mut messages = consumer.messages().await.map_err(Error::other)?;
-            for _ in 0..info.chunks {
-                let next = tokio::time::timeout(CHUNK_WAIT, messages.next()).await;
-                let message = match next {
-                    Err(_) => return Err(Error::new(ErrorKind::TimedOut, "no chunk came in time")),
-                    Ok(None) => return Err(Error::new(ErrorKind::UnexpectedEof, "the chunks ended early")),
-                    Ok(Some(message)) => message.map_err(Error::other)?,
-                };
-                let payload = message.message.payload;
-                digest.update(&payload);
-                let len = payload.len() as u64;
-                let from = sent.load(Ordering::SeqCst);
-                if passed + len > from {
-                    let part = payload.slice((from.saturating_sub(passed)) as usize..);
-                    let part_len = part.len() as u64;
-                    if chunks.send(Ok(part)).await.is_err() {
-                        // Nobody reads any more.
-                        return Ok(());
-                    }
-                    sent.fetch_add(part_len, Ordering::SeqCst);
+        let subject = format!("$O.{}.C.{}", info.bucket, info.nuid);
+        // The chunks are the subject's messages in order: each is asked
+        // for directly, from the one after the last.
+        let mut next: Option<u64> = None;
+        for _ in 0..info.chunks {
+            let message =
+                self.stream.direct_get_next_for_subject(subject.as_str(), next).await.map_err(Error::other)?;
+            next = Some(message.sequence + 1);
+            let payload = message.payload;
+            digest.update(&payload);
+            let len = payload.len() as u64;
+            let from = sent.load(Ordering::SeqCst);
+            if passed + len > from {
+                let part = payload.slice((from.saturating_sub(passed)) as usize..);
+                let part_len = part.len() as u64;
+                if chunks.send(Ok(part)).await.is_err() {
+                    // Nobody reads any more.
+                    return Ok(());
                 }
-                passed += len;
+                sent.fetch_add(part_len, Ordering::SeqCst);
             }
+            passed += len;
         }
         let whole = format!("SHA-256={}", URL_SAFE.encode(digest.finalize()));
         if passed != info.size as u64 || info.digest.as_ref().is_some_and(|stored| *stored != whole) {

@@ -90,7 +90,13 @@ impl Courier {
                 Ok(Some(lease)) => lease,
                 Ok(None) => return,
                 Err(e) => {
-                    tracing::error!("cannot take a webhook delivery from the queue: {e}");
+                    // A store unavailable for now (a leader being elected)
+                    // is expected in a cluster; the next try mends it.
+                    if matches!(e, BackendError::Unavailable(_)) {
+                        tracing::warn!("cannot take a webhook delivery from the queue: {e}");
+                    } else {
+                        tracing::error!("cannot take a webhook delivery from the queue: {e}");
+                    }
                     tokio::time::sleep(BACKEND_RETRY).await;
                     continue;
                 }
