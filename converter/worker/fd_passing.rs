@@ -7,8 +7,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 
 /// The most descriptors one message carries (a worker's stdin, stdout and
-/// stderr).
-pub const MAX_FDS: usize = 3;
+/// stderr, and the pipe told how it ends).
+pub const MAX_FDS: usize = 4;
 
 /// Sends `payload` with `fds` attached, in one message.
 pub fn send(socket: &UnixStream, payload: &[u8], fds: &[RawFd]) -> io::Result<()> {

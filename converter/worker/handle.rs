@@ -16,11 +16,13 @@ use super::protocol::{read_frame_async, readable_within, write_frame_async};
 use super::zygote_handle::{Forked, Zygote};
 use crate::proto::{Convert, Event, Failed, Request, Sandbox, event, request};
 use std::os::fd::OwnedFd;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, BufReader};
+use tokio::net::unix::pipe;
 use tokio::process::{Child, Command};
 
 /// How workers are started.
@@ -113,10 +115,19 @@ pub struct Worker {
 /// process once the worker is gone).
 enum Process {
     Spawned(Child),
-    Forked { pid: u32, pidfd: Option<OwnedFd> },
+    /// `ended` is told the worker's wait status by the zygote.
+    Forked {
+        pid: u32,
+        pidfd: Option<OwnedFd>,
+        ended: pipe::Receiver,
+    },
 }
 
 static NEXT_WORKER: AtomicU64 = AtomicU64::new(1);
+
+/// How long a dead worker's status may take to be known once its pipes
+/// have closed (the kernel, or the zygote, reaps it).
+const EXIT_STATUS_WITHIN: Duration = Duration::from_secs(2);
 
 /// Creates a worker's private directory: its profile, temporary files and
 /// job folder. Returns the directory and the profile's.
@@ -155,7 +166,7 @@ impl Worker {
     /// finished starting in it.
     pub async fn fork(spec: &WorkerSpec, zygote: &Zygote) -> Result<Worker, WorkerError> {
         let (home, profile_dir) = create_home(spec, "worker")?;
-        let Forked { pid, pidfd, stdin, events, stderr } = match zygote.fork(&home, &profile_dir).await {
+        let Forked { pid, pidfd, stdin, events, stderr, ended } = match zygote.fork(&home, &profile_dir).await {
             Ok(forked) => forked,
             Err(e) => {
                 remove_dir_later(&home);
@@ -163,7 +174,7 @@ impl Worker {
             }
         };
         tokio::spawn(forward_stderr(pid, stderr));
-        let process = Process::Forked { pid, pidfd };
+        let process = Process::Forked { pid, pidfd, ended };
         let worker = Worker::new(process, Box::new(stdin), Box::new(events), home);
         worker.until_ready(spec.start_timeout).await
     }
@@ -198,7 +209,7 @@ impl Worker {
     pub fn pid(&self) -> Option<u32> {
         match &self.process {
             Process::Spawned(child) => child.id(),
-            Process::Forked { pid, pidfd } => pidfd.as_ref().is_none_or(still_running).then_some(*pid),
+            Process::Forked { pid, pidfd, .. } => pidfd.as_ref().is_none_or(still_running).then_some(*pid),
         }
     }
 
@@ -245,7 +256,13 @@ impl Worker {
         on_progress: &mut impl FnMut(Progress),
     ) -> Result<Outcome, WorkerError> {
         let request = Request { kind: Some(request::Kind::Convert(job)) };
-        write_frame_async(&mut self.stdin, &request).await.map_err(|e| WorkerError::Died(e.to_string()))?;
+        if let Err(e) = write_frame_async(&mut self.stdin, &request).await {
+            return Err(WorkerError::Died(match e.kind() {
+                // Nobody reads its requests: the process has ended.
+                std::io::ErrorKind::BrokenPipe => self.exit_status().await,
+                _ => e.to_string(),
+            }));
+        }
         loop {
             match self.next_event().await?.kind {
                 Some(event::Kind::LoadProgress(p)) => on_progress(Progress::Loading { percent: p.percent }),
@@ -271,15 +288,20 @@ impl Worker {
         }
     }
 
+    /// How the process ended ("signal: 9 (SIGKILL)", "exit status: 3"),
+    /// once its pipes have closed.
     async fn exit_status(&mut self) -> String {
-        let Process::Spawned(child) = &mut self.process else {
-            // The zygote reaps its children; the status is not ours to see.
-            return "its event pipe closed".into();
+        let status = match &mut self.process {
+            Process::Spawned(child) => {
+                tokio::time::timeout(EXIT_STATUS_WITHIN, child.wait()).await.ok().and_then(Result::ok)
+            }
+            Process::Forked { ended, .. } => {
+                let mut status = [0u8; 4];
+                let told = tokio::time::timeout(EXIT_STATUS_WITHIN, ended.read_exact(&mut status)).await;
+                told.ok().and_then(Result::ok).map(|_| ExitStatus::from_raw(i32::from_be_bytes(status)))
+            }
         };
-        match tokio::time::timeout(Duration::from_secs(2), child.wait()).await {
-            Ok(Ok(status)) => status.to_string(),
-            _ => "its event pipe closed".into(),
-        }
+        status.map_or_else(|| "its event pipe closed".into(), |status| status.to_string())
     }
 
     /// Kills the worker's whole process group at once.

@@ -19,6 +19,7 @@ mod lok;
 mod page_out;
 mod profile;
 mod protocol;
+mod reaper;
 mod sandbox;
 pub mod zygote;
 mod zygote_handle;

@@ -4,10 +4,11 @@
 //! services and shares their pages with every other worker.
 //!
 //! It talks to the converter over a Unix socket on its stdin. Each request
-//! is a message `HOME\0PROFILE` carrying three descriptors (the worker's
-//! stdin, stdout and stderr); the answer is the worker's PID, 4 bytes
-//! big-endian (0 when the fork failed). Once LibreOffice is preinitialised
-//! it sends one 0 PID: ready. It ends when the socket closes.
+//! is a message `HOME\0PROFILE` carrying four descriptors (the worker's
+//! stdin, stdout and stderr, and the pipe that is told how it ends, see
+//! `reaper`); the answer is the worker's PID, 4 bytes big-endian (0 when
+//! the fork failed). Once LibreOffice is preinitialised it sends one 0
+//! PID: ready. It ends when the socket closes.
 //!
 //! Forking is only sound in a single-threaded process: the zygote checks
 //! that every thread LibreOffice started has ended before each fork. In
@@ -31,7 +32,7 @@ use super::child;
 use super::fd_passing;
 use super::lok;
 use super::page_out;
-use super::protocol::readable_within;
+use super::reaper::Reaper;
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
@@ -62,19 +63,30 @@ pub fn run(program_dir: &Path, profile_dir: &Path) -> i32 {
         eprintln!("docconv worker-zygote: {e}; forking would be unsafe");
         return 4;
     }
-    // Children are reaped by the kernel: the converter follows each worker
-    // through its pipes and its PID, not through the zygote.
-    // SAFETY: setting a signal disposition; no handler runs.
-    unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
+    let mut reaper = match Reaper::new() {
+        Ok(reaper) => reaper,
+        Err(e) => {
+            eprintln!("docconv worker-zygote: cannot follow its workers: {e}");
+            return 5;
+        }
+    };
     if answer(&control, 0).is_err() {
         return 0;
     }
     let mut buffer = vec![0u8; 8192];
-    let mut page_out_due = false;
+    let mut page_out_at: Option<Instant> = None;
     loop {
-        if page_out_due && !readable_within(&control, PAGE_OUT_AFTER) {
-            page_out_unused_code();
-            page_out_due = false;
+        match wait(&control, &reaper, page_out_at) {
+            Woke::PageOut => {
+                page_out_unused_code();
+                page_out_at = None;
+                continue;
+            }
+            Woke::Children => {
+                reaper.reap();
+                continue;
+            }
+            Woke::Request => {}
         }
         let (length, fds) = match fd_passing::receive(&control, &mut buffer) {
             Ok((0, _)) => return 0,
@@ -89,8 +101,12 @@ pub fn run(program_dir: &Path, profile_dir: &Path) -> i32 {
                 // Workers may read the zygote's directory (the policy
                 // profile and LibreOffice's extension cache), never write it.
                 let shared = profile_dir.parent().unwrap_or(profile_dir);
-                page_out_due = true;
-                fork_worker(program_dir, shared, &control, &home, &profile, fds)
+                page_out_at = Some(Instant::now() + PAGE_OUT_AFTER);
+                let (pid, ended) = fork_worker(program_dir, shared, &control, &reaper, &home, &profile, fds);
+                if pid != 0 {
+                    reaper.follow(pid as libc::pid_t, ended);
+                }
+                pid
             }
             None => {
                 eprintln!("docconv worker-zygote: malformed request");
@@ -114,34 +130,65 @@ fn page_out_unused_code() {
     }
 }
 
+/// What the zygote's loop woke up for.
+enum Woke {
+    Request,
+    Children,
+    PageOut,
+}
+
+/// Waits for a request or a child's end, or until `page_out_at`.
+fn wait(control: &UnixStream, reaper: &Reaper, page_out_at: Option<Instant>) -> Woke {
+    let mut fds = [
+        libc::pollfd { fd: control.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+        libc::pollfd { fd: reaper.fd(), events: libc::POLLIN, revents: 0 },
+    ];
+    let timeout = match page_out_at {
+        Some(at) => {
+            at.saturating_duration_since(Instant::now()).as_millis().min(libc::c_int::MAX as u128) as libc::c_int
+        }
+        None => -1,
+    };
+    // SAFETY: two valid pollfds for the duration of the call.
+    let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+    match ready {
+        0 => Woke::PageOut,
+        // Reaping never blocks, so an error (EINTR) costs one more turn.
+        _ if ready < 0 || fds[1].revents != 0 => Woke::Children,
+        _ => Woke::Request,
+    }
+}
+
 fn answer(control: &UnixStream, pid: u32) -> std::io::Result<()> {
     let mut control = control;
     control.write_all(&pid.to_be_bytes())
 }
 
-fn parse(message: &[u8], fds: Vec<OwnedFd>) -> Option<(PathBuf, PathBuf, [OwnedFd; 3])> {
+fn parse(message: &[u8], fds: Vec<OwnedFd>) -> Option<(PathBuf, PathBuf, [OwnedFd; 4])> {
     use std::os::unix::ffi::OsStrExt;
     let text = std::str::from_utf8(message).ok()?;
     let (home, profile) = text.split_once('\0')?;
-    let fds: [OwnedFd; 3] = fds.try_into().ok()?;
+    let fds: [OwnedFd; 4] = fds.try_into().ok()?;
     let path = |p: &str| PathBuf::from(std::ffi::OsStr::from_bytes(p.as_bytes()));
     Some((path(home), path(profile), fds))
 }
 
-/// Forks one worker; returns its PID, 0 if the fork failed.
+/// Forks one worker; returns its PID (0 if the fork failed) and the pipe
+/// to tell how it ends.
 fn fork_worker(
     program_dir: &Path,
     shared_dir: &Path,
     control: &UnixStream,
+    reaper: &Reaper,
     home: &Path,
     profile: &Path,
-    [stdin, stdout, stderr]: [OwnedFd; 3],
-) -> u32 {
+    [stdin, stdout, stderr, ended]: [OwnedFd; 4],
+) -> (u32, OwnedFd) {
     // Checked before every fork, not only the first: cheap, and nothing
     // else guarantees LibreOffice starts no thread later.
     if let Err(e) = until_single_threaded(THREADS_END_WITHIN) {
         eprintln!("docconv worker-zygote: {e}; not forking");
-        return 0;
+        return (0, ended);
     }
     // SAFETY: getpid has no preconditions.
     let zygote = unsafe { libc::getpid() };
@@ -150,10 +197,10 @@ fn fork_worker(
     match unsafe { libc::fork() } {
         -1 => {
             eprintln!("docconv worker-zygote: fork failed: {}", std::io::Error::last_os_error());
-            0
+            (0, ended)
         }
         0 => {
-            let code = match become_worker(control, zygote, home, [stdin, stdout, stderr]) {
+            let code = match become_worker(control, reaper, &ended, zygote, home, [stdin, stdout, stderr]) {
                 Ok(()) => child::run(program_dir, profile, home, Some(shared_dir)),
                 Err(e) => {
                     eprintln!("docconv worker: cannot set up the forked process: {e}");
@@ -164,14 +211,26 @@ fn fork_worker(
             // handlers (see `child::run`).
             unsafe { libc::_exit(code) }
         }
-        pid => pid as u32,
+        pid => (pid as u32, ended),
     }
 }
 
 /// In the forked child: takes its own pipes, process group and
 /// environment, as `handle` gives an exec'd worker.
-fn become_worker(control: &UnixStream, zygote: libc::pid_t, home: &Path, fds: [OwnedFd; 3]) -> std::io::Result<()> {
+fn become_worker(
+    control: &UnixStream,
+    reaper: &Reaper,
+    ended: &OwnedFd,
+    zygote: libc::pid_t,
+    home: &Path,
+    fds: [OwnedFd; 3],
+) -> std::io::Result<()> {
     let check = |result: libc::c_int| if result < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) };
+    reaper.leave()?;
+    // Its own end is the zygote's to tell.
+    // SAFETY: closes a descriptor the child never uses (its owner, in the
+    // zygote's loop, never drops in the child, which leaves with `_exit`).
+    check(unsafe { libc::close(ended.as_raw_fd()) })?;
     // SAFETY: descriptor and process calls on this process only, each
     // checked; the child is single-threaded.
     unsafe {
@@ -185,7 +244,6 @@ fn become_worker(control: &UnixStream, zygote: libc::pid_t, home: &Path, fds: [O
         if libc::getppid() != zygote {
             return Err(std::io::Error::other("the zygote is gone"));
         }
-        libc::signal(libc::SIGCHLD, libc::SIG_DFL);
         // Its command line is still the zygote's; the name tells a worker
         // apart in `ps` and `/proc/PID/comm`.
         check(libc::prctl(libc::PR_SET_NAME, WORKER_NAME.as_ptr()))?;

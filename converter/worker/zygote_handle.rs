@@ -35,6 +35,8 @@ pub(crate) struct Forked {
     pub stdin: pipe::Sender,
     pub events: pipe::Receiver,
     pub stderr: pipe::Receiver,
+    /// Where the zygote writes how the worker ended (see `reaper`).
+    pub ended: pipe::Receiver,
 }
 
 impl Zygote {
@@ -80,17 +82,23 @@ impl Zygote {
         let (stdin_theirs, stdin) = pipe_pair()?;
         let (events, events_theirs) = pipe_pair()?;
         let (stderr, stderr_theirs) = pipe_pair()?;
+        let (ended, ended_theirs) = pipe_pair()?;
         let mut payload = home.as_os_str().as_encoded_bytes().to_vec();
         payload.push(0);
         payload.extend_from_slice(profile.as_os_str().as_encoded_bytes());
         let control = self.control.clone();
         let pid = tokio::task::spawn_blocking(move || -> std::io::Result<u32> {
             let control = control.lock().unwrap();
-            let theirs = [stdin_theirs.as_raw_fd(), events_theirs.as_raw_fd(), stderr_theirs.as_raw_fd()];
+            let theirs = [
+                stdin_theirs.as_raw_fd(),
+                events_theirs.as_raw_fd(),
+                stderr_theirs.as_raw_fd(),
+                ended_theirs.as_raw_fd(),
+            ];
             fd_passing::send(&control, &payload, &theirs)?;
             // Our copies of the worker's ends go now: its pipes then close
-            // when it dies.
-            drop((stdin_theirs, events_theirs, stderr_theirs));
+            // when it dies (and the status pipe when the zygote has told).
+            drop((stdin_theirs, events_theirs, stderr_theirs, ended_theirs));
             read_answer(&control, FORK_ANSWER_WITHIN)
         })
         .await
@@ -114,6 +122,7 @@ impl Zygote {
             stdin: pipe::Sender::from_owned_fd(stdin).map_err(spawn)?,
             events: pipe::Receiver::from_owned_fd(events).map_err(spawn)?,
             stderr: pipe::Receiver::from_owned_fd(stderr).map_err(spawn)?,
+            ended: pipe::Receiver::from_owned_fd(ended).map_err(spawn)?,
         })
     }
 

@@ -146,6 +146,40 @@ async fn libreoffice_writes_nothing_back_into_the_profiles() {
     }
 }
 
+/// How a worker ended is known however it was started: the converter
+/// waits for an exec'd one itself, and the zygote reaps the ones it forks
+/// and tells the converter.
+#[tokio::test]
+async fn a_dead_workers_exit_status_is_known_forked_or_execd() {
+    use docconv_worker::{Worker, WorkerSpec, Zygote, proto::Convert};
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), |_| {});
+    for start in [StartMode::Exec, StartMode::Fork] {
+        let spec = WorkerSpec {
+            exe: docconv_exe(),
+            program_dir: config.libreoffice_dir.clone(),
+            scratch_dir: dir.path().join("workers"),
+            start_timeout: Duration::from_secs(60),
+            profile_blocks_links: true,
+            start,
+        };
+        let zygote = match start {
+            StartMode::Fork => Some(Zygote::start(&spec).await.unwrap()),
+            StartMode::Exec => None,
+        };
+        let mut worker = match &zygote {
+            Some(zygote) => Worker::fork(&spec, zygote).await.unwrap(),
+            None => Worker::start(&spec).await.unwrap(),
+        };
+        kill(worker.pid().unwrap());
+        let output = dir.path().join("never.pdf").to_string_lossy().into_owned();
+        let input = fixture("page_1.docx").to_string_lossy().into_owned();
+        let asked = Convert { input_path: input, output_path: output, ..Default::default() };
+        let error = worker.convert(asked, |_| {}).await.expect_err("a dead worker converts nothing");
+        assert!(error.to_string().contains("SIGKILL"), "{start:?}: {error}");
+    }
+}
+
 #[tokio::test]
 async fn workers_started_by_exec_convert_as_before() {
     let server = Server::start(|c| c.worker_start = StartMode::Exec);
