@@ -465,6 +465,7 @@ impl Jobs {
             queue_wait_ms,
             cancel: cancel.clone(),
             lost: lost.clone(),
+            last: Some(record.clone()),
         };
         let span = job_span(&lease.id, TraceParent::parse(&record.traceparent));
         let keeper = tokio::spawn(keeper.run(reported, started_tx, stopped).instrument(span.clone()));
@@ -753,6 +754,10 @@ struct Keeper {
     queue_wait_ms: u64,
     cancel: Arc<Notify>,
     lost: Arc<AtomicBool>,
+    /// The job's record as last read or written here: each write starts
+    /// from it instead of reading the job again (a shared store's round
+    /// trip), and reads again only when another writer came in between.
+    last: Option<StoredJob>,
 }
 
 impl Keeper {
@@ -762,14 +767,15 @@ impl Keeper {
     /// it: a crash before it lands leaves the job queued, which a restart
     /// treats the same as running; the end waits for it (`Claim::settle`).
     async fn run(
-        self,
+        mut self,
         mut reported: watch::Receiver<Option<Reported>>,
         started_tx: oneshot::Sender<()>,
         mut stopped: oneshot::Receiver<()>,
     ) {
         let id = self.lease.id.clone();
         let queue_wait_ms = self.queue_wait_ms;
-        let started = modify(&*self.backend.records, &id, Durability::Lasting, |record| {
+        let read = self.last.take();
+        let started = modify_from(&*self.backend.records, &id, read, Durability::Lasting, |record| {
             let job = record.job.get_or_insert_default();
             if job.state().is_terminal() {
                 return false;
@@ -788,7 +794,11 @@ impl Keeper {
         self.positions.refresh(&self.backend).await;
         let _ = started_tx.send(());
         let from = match started {
-            Ok(Modified::Written(record) | Modified::Kept(record)) => revision_of(&record),
+            Ok(Modified::Written(record) | Modified::Kept(record)) => {
+                let from = revision_of(&record);
+                self.last = Some(record);
+                from
+            }
             Ok(Modified::Missing) => return,
             Err(e) => {
                 tracing::error!(job = %id, "could not record the start: {e}");
@@ -820,8 +830,14 @@ impl Keeper {
                     }
                 }
                 event = next_event(&mut events) => match event {
-                    Some(Ok(record)) if record.cancel_requested => self.cancel.notify_one(),
-                    Some(Ok(_)) => {}
+                    Some(Ok(record)) => {
+                        if record.cancel_requested {
+                            self.cancel.notify_one();
+                        }
+                        if self.last.as_ref().is_none_or(|last| revision_of(last) < revision_of(&record)) {
+                            self.last = Some(record);
+                        }
+                    }
                     Some(Err(_)) | None => events = None,
                 },
                 // A lease once lost stays lost: nothing left to renew.
@@ -840,20 +856,33 @@ impl Keeper {
         // replaces it anyway.
     }
 
-    async fn publish(&self, reported: Reported) {
-        let written = modify(&*self.backend.records, &self.lease.id, Durability::Passing, |record| {
+    async fn publish(&mut self, reported: Reported) {
+        let read = match self.last.take() {
+            Some(last) => Some(last),
+            None => match self.backend.records.get(&self.lease.id).await {
+                Ok(read) => read,
+                Err(e) => {
+                    tracing::warn!(job = %self.lease.id, "could not publish progress: {e}");
+                    return;
+                }
+            },
+        };
+        let queue_wait_ms = self.queue_wait_ms;
+        let written = modify_from(&*self.backend.records, &self.lease.id, read, Durability::Passing, |record| {
             let job = record.job.get_or_insert_default();
             if job.state() != JobState::Running {
                 return false;
             }
             job.progress = Some(Progress { stage: reported.stage as i32, percent: reported.percent });
             if let Some(timings) = reported.timings {
-                job.timings = Some(StageTimings { queue_wait_ms: self.queue_wait_ms, ..timings });
+                job.timings = Some(StageTimings { queue_wait_ms, ..timings });
             }
             true
         });
-        if let Err(e) = written.await {
-            tracing::warn!(job = %self.lease.id, "could not publish progress: {e}");
+        match written.await {
+            Ok(Modified::Written(record) | Modified::Kept(record)) => self.last = Some(record),
+            Ok(Modified::Missing) => {}
+            Err(e) => tracing::warn!(job = %self.lease.id, "could not publish progress: {e}"),
         }
     }
 }

@@ -431,17 +431,14 @@ impl Blobs for Nats {
 
     async fn open(&self, id: &str, name: &str, offset: u64) -> Result<Option<Box<dyn AsyncRead + Send + Unpin>>> {
         let object = Nats::object(id, name);
-        let exists = again(|| async {
+        let found = again(|| async {
             match self.files.store.info(&object).await {
-                Ok(info) => Ok(!info.deleted),
-                Err(e) if e.kind() == object_store::InfoErrorKind::NotFound => Ok(false),
+                Ok(info) => Ok(Some(info).filter(|info| !info.deleted)),
+                Err(e) if e.kind() == object_store::InfoErrorKind::NotFound => Ok(None),
                 Err(e) => Err(failed("reading a file", e)),
             }
         });
-        if !exists.await? {
-            return Ok(None);
-        }
-        Ok(Some(self.files.read(object, offset)))
+        Ok(found.await?.map(|info| self.files.read(info, offset)))
     }
 
     async fn checkout(&self, id: &str, names: &[String]) -> Result<PathBuf> {

@@ -10,7 +10,8 @@
 //! server to make and later drop per read, and a failure is an error of
 //! the read, tried again from where it stopped.
 
-use async_nats::jetstream::{object_store, stream};
+use async_nats::jetstream::object_store::{self, ObjectInfo};
+use async_nats::jetstream::stream;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE;
 use sha2::{Digest, Sha256};
@@ -35,17 +36,19 @@ pub(crate) struct Objects {
 }
 
 impl Objects {
-    /// Reads object `name` from `offset` on, in a task of its own. A read
-    /// cut short (a server lost mid-way) goes on from where it was, for a
-    /// few tries.
-    pub fn read(&self, name: String, offset: u64) -> Box<dyn AsyncRead + Send + Unpin> {
+    /// Reads the object `info` describes from `offset` on, in a task of
+    /// its own. A read cut short (a server lost mid-way) goes on from
+    /// where it was, for a few tries, asking for the object afresh.
+    pub fn read(&self, info: ObjectInfo, offset: u64) -> Box<dyn AsyncRead + Send + Unpin> {
         let (chunks, received) = mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
         let objects = self.clone();
         tokio::spawn(async move {
             let sent = Arc::new(AtomicU64::new(offset));
+            let name = info.name.clone();
+            let mut known = Some(info);
             let mut tries = 1;
             loop {
-                let failure = match objects.pump(&name, &sent, &chunks).await {
+                let failure = match objects.pump(&name, known.take(), &sent, &chunks).await {
                     Ok(()) => return,
                     Err(e) => e,
                 };
@@ -62,14 +65,19 @@ impl Objects {
     }
 
     /// Sends the object's bytes from `sent` on into `chunks`, counting
-    /// them, and checks the whole object against its digest.
+    /// them, and checks the whole object against its digest. `info` is
+    /// the object's as just read, if it was.
     async fn pump(
         &self,
         name: &str,
+        info: Option<ObjectInfo>,
         sent: &AtomicU64,
         chunks: &mpsc::Sender<std::io::Result<bytes::Bytes>>,
     ) -> std::io::Result<()> {
-        let info = self.store.info(name).await.map_err(Error::other)?;
+        let info = match info {
+            Some(info) => info,
+            None => self.store.info(name).await.map_err(Error::other)?,
+        };
         if info.deleted {
             return Err(Error::new(ErrorKind::NotFound, format!("{name} was deleted")));
         }

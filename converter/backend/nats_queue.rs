@@ -235,7 +235,13 @@ impl Queue for NatsQueue {
 
     async fn waiting(&self) -> Result<Vec<String>> {
         let mut consumer = self.consumer.clone();
-        let delivered = consumer.info().await.map_err(|e| failed("reading a queue", e))?.delivered.stream_sequence;
+        let info = consumer.info().await.map_err(|e| failed("reading a queue", e))?;
+        if info.num_pending == 0 {
+            // Nothing waits (the usual case but under load): no need to
+            // ask the stream where the waiting ones are.
+            return Ok(Vec::new());
+        }
+        let delivered = info.delivered.stream_sequence;
         let mut stream = self.stream.clone();
         let state = stream.info().await.map_err(|e| failed("reading a queue", e))?.state.clone();
         let mut waiting = Vec::new();
