@@ -341,10 +341,8 @@ impl Pool {
                     let ending = match made.and_then(|made| made) {
                         Ok((output, file)) => {
                             let keep = || blobs.keep(&claim.id, std::slice::from_ref(&file));
-                            match self.with_store(&claim, "keeping the output", Failure::ExportFailed, keep).await {
-                                Ok(()) => Ok(Ending::Succeeded(output, file)),
-                                Err(stop) => Err(stop),
-                            }
+                            let kept = self.with_store(&claim, "keeping the output", Failure::ExportFailed, keep).await;
+                            kept.map(|()| Ending::Succeeded(output, file))
                         }
                         Err(failure) => Ok(Ending::Failed(failure)),
                     };
