@@ -45,6 +45,7 @@ mod part;
 mod preview;
 mod rotate;
 mod split;
+mod stream_ends;
 mod structure;
 pub mod tools;
 mod viewer;
@@ -109,10 +110,14 @@ pub async fn finish(
     if let Some(viewer) = &pdf_options.viewer {
         viewer::apply(viewer, pdf, page_count).await?;
     }
+    let archival = pdf_options.standard != PdfStandard::Unspecified as i32;
     let Some(by) = &pdf_options.split else {
         // exiftool appends its changes; writing the file anew drops what they replaced.
         if pdf_options.encryption.is_some() || metadata.is_some() || pdf_options.factur_x.is_some() {
             encrypt::rewrite(pdf_options.encryption.as_ref(), pdf).await?;
+        }
+        if archival {
+            stream_ends::mend(pdf).await?;
         }
         return Ok(Product { path: pdf.to_path_buf(), extension: "pdf", page_count });
     };
@@ -124,6 +129,9 @@ pub async fn finish(
         whole.fit(&part.path, &part.pages).await?;
         if let Some(encryption) = &pdf_options.encryption {
             encrypt::rewrite(Some(encryption), &part.path).await?;
+        }
+        if archival {
+            stream_ends::mend(&part.path).await?;
         }
     }
     Ok(Product { path: split::to_zip(parts, pdf).await?, extension: "zip", page_count })

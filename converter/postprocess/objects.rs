@@ -40,15 +40,23 @@ pub async fn object(pdf: &Path, reference: &str) -> Result<Map<String, Value>, F
 pub async fn update(pdf: &Path, objects: Vec<(String, Map<String, Value>)>, max_object_id: u64) -> Result<(), Failure> {
     let objects: Map<String, Value> =
         objects.into_iter().map(|(reference, value)| (format!("obj:{reference}"), json!({ "value": value }))).collect();
-    write_entries(pdf, objects, max_object_id).await
+    write_entries(pdf, objects, max_object_id, &[]).await
 }
 
-/// Hands qpdf `objects` as its JSON entries ("obj:12 0 R" → `{"value": …}`).
-async fn write_entries(pdf: &Path, objects: Map<String, Value>, max_object_id: u64) -> Result<(), Failure> {
+/// Hands qpdf `objects` as its JSON entries ("obj:12 0 R" → `{"value": …}`
+/// or `{"stream": …}`), with `options` for the file it writes.
+pub(super) async fn write_entries(
+    pdf: &Path,
+    objects: Map<String, Value>,
+    max_object_id: u64,
+    options: &[String],
+) -> Result<(), Failure> {
     let update = json!({ "qpdf": [ { "jsonversion": 2, "maxobjectid": max_object_id }, objects ] });
     let update_file = pdf.with_extension(format!("update-{}.json", docconv::ids::new_id()));
     std::fs::write(&update_file, update.to_string()).map_err(|e| tool_failed("qpdf", &e.to_string()))?;
-    let result = qpdf_in_place(pdf, &[format!("--update-from-json={}", update_file.display())]).await;
+    let mut args = vec![format!("--update-from-json={}", update_file.display())];
+    args.extend(options.iter().cloned());
+    let result = qpdf_in_place(pdf, &args).await;
     let _ = std::fs::remove_file(&update_file);
     result
 }
@@ -131,7 +139,7 @@ impl Objects {
             let entry = if is_stream { json!({ "stream": { "dict": dict } }) } else { json!({ "value": dict }) };
             objects.insert(key, entry);
         }
-        write_entries(pdf, objects, self.max_object_id).await
+        write_entries(pdf, objects, self.max_object_id, &[]).await
     }
 }
 

@@ -45,9 +45,15 @@ pub async fn qpdf_json(pdf: &Path, options: &[String]) -> Result<serde_json::Val
 pub async fn page_count(pdf: &Path, common: &[String]) -> Result<u32, Failure> {
     let mut args = common.to_vec();
     args.extend(["--show-npages".into(), pdf.to_string_lossy().into_owned()]);
-    let argfile = ArgFile::write(pdf, &args)?;
-    let output = run_tool_for_output("qpdf", &[argfile.qpdf_arg().as_ref()]).await?;
+    let output = qpdf_output(pdf, &args).await?;
     String::from_utf8_lossy(&output).trim().parse().map_err(|_| tool_failed("qpdf", "no page count"))
+}
+
+/// What qpdf prints when run with `args` (through an argument file next
+/// to `beside`).
+pub async fn qpdf_output(beside: &Path, args: &[String]) -> Result<Vec<u8>, Failure> {
+    let argfile = ArgFile::write(beside, args)?;
+    run_tool_for_output("qpdf", &[argfile.qpdf_arg().as_ref()]).await
 }
 
 /// Runs qpdf on `pdf` writing a new file, which then replaces it.
