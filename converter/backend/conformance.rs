@@ -542,30 +542,59 @@ fn free_port() -> u16 {
 
 impl NatsServer {
     pub fn start() -> NatsServer {
-        NatsServer::start_with(free_port(), &[])
+        NatsServer::start_with_args(&[])
     }
 
-    /// A server started with extra command-line arguments (TLS, users).
+    /// A server started with extra command-line arguments (TLS, users), on
+    /// a port it picks itself and reports in a ports file once it listens:
+    /// a port picked here could be taken by a server of a test running
+    /// beside, whose readiness this one would then take for its own.
     pub fn start_with_args(args: &[String]) -> NatsServer {
-        NatsServer::start_with(free_port(), args)
+        let dir = tempfile::tempdir().unwrap();
+        let ports = dir.path().join("ports");
+        std::fs::create_dir(&ports).unwrap();
+        let mut all = vec!["-p".to_owned(), "-1".to_owned(), "--ports_file_dir".to_owned()];
+        all.push(ports.to_string_lossy().into_owned());
+        all.extend(args.iter().cloned());
+        let child = NatsServer::spawn(dir.path(), &all);
+        let ready = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let url = loop {
+            let written = std::fs::read_dir(&ports).unwrap().filter_map(Result::ok).next();
+            // `{"nats":["nats://127.0.0.1:PORT"]}`, written once it listens.
+            let text = written.and_then(|file| std::fs::read_to_string(file.path()).ok()).unwrap_or_default();
+            let url = text.split('"').find(|part| part.contains("://127.0.0.1:")).map(str::to_owned);
+            if let Some(url) = url {
+                break url.replace("tls://", "nats://");
+            }
+            assert!(std::time::Instant::now() < ready, "nats-server did not listen within 10 s");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        NatsServer { child: Some(child), url, _dir: dir }
     }
 
+    /// A server on `port` (a cluster's servers name each other's).
     fn start_with(port: u16, args: &[String]) -> NatsServer {
         let dir = tempfile::tempdir().unwrap();
-        let child = std::process::Command::new("nats-server")
-            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-            .arg(dir.path())
-            .args(args)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("nats-server is installed (scripts/test installs it)");
+        let mut all = vec!["-p".to_owned(), port.to_string()];
+        all.extend(args.iter().cloned());
+        let child = NatsServer::spawn(dir.path(), &all);
         let ready = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(std::time::Instant::now() < ready, "nats-server did not listen within 10 s");
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         NatsServer { child: Some(child), url: format!("nats://127.0.0.1:{port}"), _dir: dir }
+    }
+
+    fn spawn(dir: &std::path::Path, args: &[String]) -> std::process::Child {
+        std::process::Command::new("nats-server")
+            .args(["-js", "-a", "127.0.0.1", "-sd"])
+            .arg(dir.join("store"))
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nats-server is installed (scripts/test installs it)")
     }
 
     /// Kills the server at once, as a crash would.
