@@ -557,18 +557,12 @@ impl NatsServer {
         all.push(ports.to_string_lossy().into_owned());
         all.extend(args.iter().cloned());
         let child = NatsServer::spawn(dir.path(), &all);
-        let ready = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        let url = loop {
+        let url = until_listening(|| {
             let written = std::fs::read_dir(&ports).unwrap().filter_map(Result::ok).next();
             // `{"nats":["nats://127.0.0.1:PORT"]}`, written once it listens.
             let text = written.and_then(|file| std::fs::read_to_string(file.path()).ok()).unwrap_or_default();
-            let url = text.split('"').find(|part| part.contains("://127.0.0.1:")).map(str::to_owned);
-            if let Some(url) = url {
-                break url.replace("tls://", "nats://");
-            }
-            assert!(std::time::Instant::now() < ready, "nats-server did not listen within 10 s");
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        };
+            text.split('"').find(|part| part.contains("://127.0.0.1:")).map(|url| url.replace("tls://", "nats://"))
+        });
         NatsServer { child: Some(child), url, _dir: dir }
     }
 
@@ -578,11 +572,7 @@ impl NatsServer {
         let mut all = vec!["-p".to_owned(), port.to_string()];
         all.extend(args.iter().cloned());
         let child = NatsServer::spawn(dir.path(), &all);
-        let ready = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < ready, "nats-server did not listen within 10 s");
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        until_listening(|| std::net::TcpStream::connect(("127.0.0.1", port)).ok());
         NatsServer { child: Some(child), url: format!("nats://127.0.0.1:{port}"), _dir: dir }
     }
 
@@ -603,6 +593,19 @@ impl NatsServer {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// What `listening` finds once a server listens, asked every 20 ms for up
+/// to 10 s.
+fn until_listening<T>(mut listening: impl FnMut() -> Option<T>) -> T {
+    let ready = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Some(found) = listening() {
+            return found;
+        }
+        assert!(std::time::Instant::now() < ready, "nats-server did not listen within 10 s");
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 

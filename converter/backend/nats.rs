@@ -24,7 +24,7 @@
 
 use crate::error::{BackendError, Result};
 use crate::nats_access::{NatsAccess, shown_urls};
-use crate::nats_object::{Objects, READ_PAUSE, READ_TRIES};
+use crate::nats_object::Objects;
 use crate::nats_queue::{NatsQueue, QueueNames};
 use crate::nats_watch::{Subscription, Watches};
 use crate::record::StoredJob;
@@ -84,6 +84,11 @@ pub(crate) fn failed(doing: &str, e: impl std::fmt::Display) -> BackendError {
 
 /// Longest a listing of every job may take before it counts as failed.
 const LISTING_TIME: Duration = Duration::from_secs(120);
+
+/// Reads are tried again for a few seconds: long enough for a NATS
+/// cluster to elect a new leader after losing a server.
+pub(crate) const READ_TRIES: u32 = 8;
+pub(crate) const READ_PAUSE: Duration = Duration::from_millis(500);
 
 /// Runs a read, again while NATS is unavailable (see `READ_TRIES`).
 async fn again<T, Fut: std::future::Future<Output = Result<T>>>(mut read: impl FnMut() -> Fut) -> Result<T> {

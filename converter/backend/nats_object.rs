@@ -10,6 +10,7 @@
 //! server to make and later drop per read, and a failure is an error of
 //! the read, tried again from where it stopped.
 
+use crate::nats::{READ_PAUSE, READ_TRIES};
 use async_nats::jetstream::object_store::{self, ObjectInfo};
 use async_nats::jetstream::stream;
 use base64::Engine;
@@ -18,14 +19,8 @@ use sha2::{Digest, Sha256};
 use std::io::{Error, ErrorKind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 use tokio::io::AsyncRead;
 use tokio::sync::mpsc;
-
-/// Reads are tried again for a few seconds: long enough for a NATS
-/// cluster to elect a new leader after losing a server.
-pub(crate) const READ_TRIES: u32 = 8;
-pub(crate) const READ_PAUSE: Duration = Duration::from_millis(500);
 
 /// What reading the bucket's objects needs.
 #[derive(Clone)]

@@ -34,11 +34,15 @@ pub async fn mend(pdf: &Path) -> Result<(), Failure> {
             tracing::warn!(object = number, "a stream ending in a carriage return was not found; left as it is");
             continue;
         };
-        let decoded = decoded(pdf, number).await?;
-        if decoded.last() == Some(&b'\r') || dict.get("/Filter").is_none() {
+        // Decoded only if it is stored otherwise, and of use only if it then ends otherwise.
+        let decoded = match dict.contains_key("/Filter") {
+            true => Some(decoded(pdf, number).await?),
+            false => None,
+        };
+        let Some(decoded) = decoded.filter(|decoded| decoded.last() != Some(&b'\r')) else {
             tracing::warn!(object = number, "a stream ends in a carriage return however it is stored; left as it is");
             continue;
-        }
+        };
         for key in ["/Filter", "/DecodeParms", "/Length"] {
             dict.remove(key);
         }

@@ -15,6 +15,11 @@
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
+/// What the zygote blocks: SIGCHLD (read from the signalfd instead) and
+/// SIGPIPE (a status pipe the converter closed fails the write, and
+/// nothing else). A forked worker unblocks them.
+const BLOCKED: [libc::c_int; 2] = [libc::SIGCHLD, libc::SIGPIPE];
+
 pub struct Reaper {
     /// A signalfd of SIGCHLD.
     signals: OwnedFd,
@@ -23,17 +28,15 @@ pub struct Reaper {
 }
 
 impl Reaper {
-    /// Blocks SIGCHLD (read from the signalfd instead) and SIGPIPE (a
-    /// status pipe the converter closed fails the write, and nothing else).
-    /// Call with one thread left: the mask is the calling thread's.
+    /// Blocks the `BLOCKED` signals and opens the signalfd. Call with one
+    /// thread left: the mask is the calling thread's.
     pub fn new() -> std::io::Result<Reaper> {
-        let children = blocked_signals(&[libc::SIGCHLD]);
+        let children = signal_set(&[libc::SIGCHLD]);
         // SAFETY: sigprocmask and signalfd on this single-threaded
-        // process, with sets built by `blocked_signals`; the descriptor
-        // is checked and then owned here.
+        // process, with sets built by `signal_set`; the descriptor is
+        // checked and then owned here.
         unsafe {
-            let blocked = blocked_signals(&[libc::SIGCHLD, libc::SIGPIPE]);
-            if libc::sigprocmask(libc::SIG_BLOCK, &blocked, std::ptr::null_mut()) != 0 {
+            if libc::sigprocmask(libc::SIG_BLOCK, &signal_set(&BLOCKED), std::ptr::null_mut()) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             let fd = libc::signalfd(-1, &children, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
@@ -88,8 +91,7 @@ impl Reaper {
             for pipe in self.pipes.values() {
                 libc::close(pipe.as_raw_fd());
             }
-            let blocked = blocked_signals(&[libc::SIGCHLD, libc::SIGPIPE]);
-            if libc::sigprocmask(libc::SIG_UNBLOCK, &blocked, std::ptr::null_mut()) != 0 {
+            if libc::sigprocmask(libc::SIG_UNBLOCK, &signal_set(&BLOCKED), std::ptr::null_mut()) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
         }
@@ -97,7 +99,7 @@ impl Reaper {
     }
 }
 
-fn blocked_signals(signals: &[libc::c_int]) -> libc::sigset_t {
+fn signal_set(signals: &[libc::c_int]) -> libc::sigset_t {
     let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
     // SAFETY: sigemptyset initialises the set; sigaddset adds valid signals.
     unsafe {
